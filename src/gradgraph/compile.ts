@@ -1,0 +1,261 @@
+// The gradient compiler: ONNX classifier → ONNX model that also returns ∂(Σ seed·y)/∂x.
+// Reverse-mode accumulation over the forward graph, pruned to the nodes on a path from the
+// explained input to the explained output, with one backward rule per op (rules/).
+import { type GraphBuilder as Builder, GraphBuilder } from '../onnx/builder.js';
+import { type Graph, type Model, type Node, type ValueInfo, producers } from '../onnx/ir.js';
+import { type Dim, type TensorFacts, formatShape } from '../onnx/shapes.js';
+import { DataType, tensorValues } from '../onnx/tensor.js';
+import { type BackwardPolicy } from './policy.js';
+import { CompileError, type GradRule, type RuleContext } from './rule.js';
+import { NON_DIFFERENTIABLE, RULES } from './rules/index.js';
+
+export interface CompileOptions {
+  /** Tensor facts (shapes, small constant values) from the shape probe. */
+  facts: TensorFacts;
+  /** Graph input to explain; default: the first one. */
+  input?: string;
+  /** Graph output to explain; default: the first one. */
+  output?: string;
+  /** If the explained output is a Softmax, explain its input (the logits). Default true. */
+  explainSoftmaxInput?: boolean;
+  policy?: BackwardPolicy;
+}
+
+/** An extra graph input or output that a policy added (injected or exposed derivatives). */
+export interface DerivativeTensor {
+  name: string;
+  node: string;
+  opType: string;
+  key: string;
+  shape: Dim[];
+}
+
+export interface CompileResult {
+  model: Model;
+  input: string;
+  /** The explained tensor (the logits when a trailing Softmax was skipped). */
+  explained: string;
+  seed: string;
+  gradient: string;
+  exposed: { tensor: string; gradient: string }[];
+  derivatives: DerivativeTensor[];
+  summary: { opsSeen: string[]; nodesOnPath: number; nodesAdded: number; inputs: string[]; outputs: string[] };
+}
+
+export const SEED = 'seed';
+export const gradName = (tensor: string) => `grad_${tensor}`;
+
+/** The tensor to explain: the requested output, or the input of a trailing Softmax. */
+function explainedTensor(graph: Graph, output: string, skipSoftmax: boolean): string {
+  const producedBy = producers(graph);
+  let tensor = output;
+  for (let node = producedBy.get(tensor); node && node.opType === 'Identity'; node = producedBy.get(tensor)) {
+    tensor = node.inputs[0] ?? tensor;
+  }
+  const last = producedBy.get(tensor);
+  return skipSoftmax && last?.opType === 'Softmax' && last.inputs[0] ? last.inputs[0] : output;
+}
+
+function differentiableInputs(node: Node, rule: GradRule | undefined): number[] {
+  const all = node.inputs.map((_, i) => i);
+  const allowed = rule?.differentiable ?? all;
+  return allowed.filter((i) => Boolean(node.inputs[i]));
+}
+
+function isFloat(facts: TensorFacts, tensor: string): boolean {
+  const type = facts.types.get(tensor);
+  return type === undefined || type === DataType.FLOAT || type === DataType.DOUBLE || type === DataType.FLOAT16;
+}
+
+export function compileGradient(source: Model, options: CompileOptions): CompileResult {
+  const { facts, policy = {} } = options;
+  const graph: Graph = {
+    ...source.graph,
+    nodes: [...source.graph.nodes],
+    initializers: new Map(source.graph.initializers),
+    inputs: [...source.graph.inputs],
+    outputs: [...source.graph.outputs],
+  };
+  const inputInfo = options.input ? graph.inputs.find((v) => v.name === options.input) : graph.inputs[0];
+  if (!inputInfo) throw new CompileError(`the model has no input ${options.input ?? ''}`.trim());
+  const outputInfo = options.output ? graph.outputs.find((v) => v.name === options.output) : graph.outputs[0];
+  if (!outputInfo) throw new CompileError(`the model has no output ${options.output ?? ''}`.trim());
+  if (source.opset < 11) {
+    throw new CompileError(`opset ${source.opset} is not supported: re-export the model at opset 11 or newer`);
+  }
+  const x = inputInfo.name;
+  const explained = explainedTensor(graph, outputInfo.name, options.explainSoftmaxInput ?? true);
+  const ruleFor = (node: Node): GradRule | undefined => policy.overrides?.[node.opType] ?? RULES[node.opType];
+
+  // Forward walk: tensors that depend on x through differentiable inputs.
+  const active = new Set<string>([x]);
+  for (const node of graph.nodes) {
+    if (NON_DIFFERENTIABLE.has(node.opType)) continue;
+    const rule = ruleFor(node);
+    if (!differentiableInputs(node, rule).some((i) => active.has(node.inputs[i] as string))) continue;
+    for (const out of node.outputs) if (out && isFloat(facts, out)) active.add(out);
+  }
+  if (!active.has(explained)) throw new CompileError(`output ${explained} does not depend on input ${x}`);
+
+  // Backward walk: of those, the ones the explained output depends on.
+  const stopAt = new Set(policy.stopAt ?? []);
+  const needed = new Set<string>([explained, ...(policy.expose ?? [])]);
+  const onPath: Node[] = [];
+  for (let k = graph.nodes.length - 1; k >= 0; k--) {
+    const node = graph.nodes[k] as Node;
+    if (!node.outputs.some((o) => needed.has(o) && active.has(o) && !stopAt.has(o))) continue;
+    const rule = ruleFor(node);
+    const inputs = differentiableInputs(node, rule).filter((i) => active.has(node.inputs[i] as string));
+    if (inputs.length === 0) continue;
+    onPath.push(node);
+    for (const i of inputs) needed.add(node.inputs[i] as string);
+  }
+  const unsupported = onPath.filter((n) => !ruleFor(n));
+  if (unsupported.length > 0) {
+    const list = unsupported.map((n) => `${n.opType} (node ${n.name})`).join(', ');
+    throw new CompileError(`no gradient rule for ${list}; supported ops: ${Object.keys(RULES).sort().join(', ')}`);
+  }
+  for (const t of policy.expose ?? []) {
+    if (!active.has(t)) throw new CompileError(`tensor ${t} to expose does not depend on input ${x}`);
+  }
+
+  const b = new GraphBuilder(graph, source.opset);
+  const contributions = new Map<string, string[]>([[explained, [SEED]]]);
+  const summed = new Map<string, string>();
+  const gradOf = (tensor: string): string | undefined => {
+    const done = summed.get(tensor);
+    if (done) return done;
+    const terms = contributions.get(tensor);
+    if (!terms || terms.length === 0) return undefined;
+    const total = b.sum(terms);
+    summed.set(tensor, total);
+    return total;
+  };
+
+  const constantNodes = new Map<string, Node>();
+  for (const node of graph.nodes) if (node.opType === 'Constant' && node.outputs[0]) constantNodes.set(node.outputs[0], node);
+  const constant = (tensor: string): Dim[] | undefined => {
+    const init = graph.initializers.get(tensor);
+    if (init) return tensorValues(init);
+    const c = constantNodes.get(tensor)?.attrs['value']?.t;
+    if (c) return tensorValues(c);
+    return facts.values.get(tensor);
+  };
+
+  const derivatives: DerivativeTensor[] = [];
+  const extraInputs: ValueInfo[] = [];
+  const extraOutputs: ValueInfo[] = [];
+  const withBatch = (shape: Dim[]) => shape.map((d) => (typeof d === 'number' ? d : d));
+
+  for (const node of onPath) {
+    const rule = ruleFor(node) as GradRule;
+    if (!node.outputs.some((o) => gradOf(o))) continue;
+    const ctx: RuleContext = {
+      node,
+      b,
+      opset: source.opset,
+      attrs: node.attrs,
+      input: (i) => node.inputs[i] ?? '',
+      output: (i) => node.outputs[i] ?? '',
+      shape: (tensor) => {
+        const s = facts.shapes.get(tensor);
+        if (!s) throw new CompileError(`${node.opType} (node ${node.name}): shape of ${tensor} is unknown`);
+        return s;
+      },
+      constant,
+      requireConstant: (tensor, what) => {
+        const v = constant(tensor);
+        if (!v || v.some((d) => typeof d !== 'number')) {
+          throw new CompileError(`${node.opType} (node ${node.name}): ${what} must be a compile-time constant`);
+        }
+        return v as number[];
+      },
+      gradOut: (i) => gradOf(node.outputs[i] ?? ''),
+      gradOutOrZeros: (i) => gradOf(node.outputs[i] ?? '') ?? b.zerosLike(node.outputs[i] ?? ''),
+      needs: (i) => needed.has(node.inputs[i] ?? '') && active.has(node.inputs[i] ?? ''),
+      give: (i, grad) => {
+        const tensor = node.inputs[i];
+        if (!tensor || !active.has(tensor)) return;
+        if (summed.has(tensor)) throw new CompileError(`internal: gradient of ${tensor} used before complete`);
+        contributions.set(tensor, [...(contributions.get(tensor) ?? []), grad]);
+      },
+      derivative: (key, shape, compute) => {
+        const mode = policy.derivatives && (policy.derivatives.select?.(node) ?? true) ? policy.derivatives.mode : undefined;
+        if (!mode) return compute();
+        const name = `dlocal/${node.name}/${key}`;
+        derivatives.push({ name, node: node.name, opType: node.opType, key, shape });
+        const info = { name, elemType: DataType.FLOAT, dims: withBatch(shape) };
+        if (mode === 'inject') {
+          extraInputs.push(info);
+          return name;
+        }
+        const value = compute();
+        b.nodes.push({ name: `${name}/identity`, opType: 'Identity', domain: '', inputs: [value], outputs: [name], attrs: {} });
+        extraOutputs.push(info);
+        return value;
+      },
+      fail: (message) => {
+        throw new CompileError(`${node.opType} (node ${node.name}): ${message}`);
+      },
+    };
+    rule.backward(ctx);
+  }
+
+  const gradX = gradOf(x);
+  if (!gradX) throw new CompileError(`output ${explained} does not depend on input ${x}`);
+  const outputs: ValueInfo[] = [...graph.outputs];
+  if (explained !== outputInfo.name) outputs.push(floatInfo(explained, facts));
+  const gradient = gradName(x);
+  emitIdentity(b, gradX, gradient);
+  outputs.push({ ...inputInfo, name: gradient, elemType: DataType.FLOAT });
+  const exposed = (policy.expose ?? []).map((tensor) => {
+    const g = gradOf(tensor) ?? b.zerosLike(tensor);
+    emitIdentity(b, g, gradName(tensor));
+    outputs.push(floatInfo(tensor, facts), floatInfo(gradName(tensor), facts, tensor));
+    return { tensor, gradient: gradName(tensor) };
+  });
+  outputs.push(...extraOutputs);
+
+  const seedInfo: ValueInfo = { ...floatInfo(SEED, facts, explained) };
+  const model: Model = {
+    ...source,
+    graph: {
+      ...graph,
+      nodes: [...graph.nodes, ...b.nodes],
+      inputs: [...graph.inputs, seedInfo, ...extraInputs],
+      outputs: dedupe(outputs),
+    },
+  };
+  return {
+    model,
+    input: x,
+    explained,
+    seed: SEED,
+    gradient,
+    exposed,
+    derivatives,
+    summary: {
+      opsSeen: [...new Set(onPath.map((n) => n.opType))].sort(),
+      nodesOnPath: onPath.length,
+      nodesAdded: b.nodes.length,
+      inputs: model.graph.inputs.map((v) => v.name),
+      outputs: model.graph.outputs.map((v) => v.name),
+    },
+  };
+}
+
+function emitIdentity(b: Builder, from: string, to: string): void {
+  b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });
+}
+
+function floatInfo(name: string, facts: TensorFacts, shapeOf = name): ValueInfo {
+  const shape = facts.shapes.get(shapeOf);
+  return { name, elemType: DataType.FLOAT, dims: shape ? shape.map((d) => d) : undefined };
+}
+
+function dedupe(values: ValueInfo[]): ValueInfo[] {
+  const seen = new Set<string>();
+  return values.filter((v) => (seen.has(v.name) ? false : (seen.add(v.name), true)));
+}
+
+export { formatShape };

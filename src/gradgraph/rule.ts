@@ -1,0 +1,49 @@
+// The contract between the compiler and one op's backward rule. A rule reads the node's forward
+// tensors and output cotangents, emits nodes through the builder, and hands each input its
+// cotangent contribution. Rules never see the whole graph.
+import { type Attributes } from '../onnx/attributes.js';
+import { type GraphBuilder } from '../onnx/builder.js';
+import { type Node } from '../onnx/ir.js';
+import { type Dim } from '../onnx/shapes.js';
+
+export interface RuleContext {
+  readonly node: Node;
+  readonly b: GraphBuilder;
+  readonly opset: number;
+  readonly attrs: Attributes;
+  /** Name of forward input i ('' when absent). */
+  input(i: number): string;
+  output(i: number): string;
+  /** Static shape of a forward tensor (batch symbolic); throws a CompileError when unknown. */
+  shape(tensor: string): Dim[];
+  /** Constant value of an integer/float tensor, if it is known at compile time. */
+  constant(tensor: string): Dim[] | undefined;
+  /** Like `constant`, but required: throws a CompileError naming the node when unknown. */
+  requireConstant(tensor: string, what: string): number[];
+  /** Cotangent of output i, or undefined when nothing downstream depends on it. */
+  gradOut(i: number): string | undefined;
+  /** Cotangent of output i, zeros when nothing downstream depends on it. */
+  gradOutOrZeros(i: number): string;
+  /** Whether input i needs a cotangent (it depends on the explained input). */
+  needs(i: number): boolean;
+  /** Adds a cotangent contribution to input i (summed with other contributions). */
+  give(i: number, grad: string): void;
+  /**
+   * The local derivative (Jacobian representation) `key` of this node, built by `compute` from
+   * forward tensors. Policies may replace it by an extra graph input (SmoothDiff) or also expose
+   * it as an output; `shape` is its static shape.
+   */
+  derivative(key: string, shape: Dim[], compute: () => string): string;
+  /** Throws a CompileError naming this node. */
+  fail(message: string): never;
+}
+
+export interface GradRule {
+  /** Indices of the inputs gradients flow through; default: every input. */
+  differentiable?: readonly number[];
+  backward(ctx: RuleContext): void;
+}
+
+export class CompileError extends Error {
+  override name = 'CompileError';
+}

@@ -1,0 +1,89 @@
+// Elementwise nonlinearities: g_in = g_out · φ'(x). The local derivative φ'(x) goes through
+// `ctx.derivative`, so SmoothDiff can substitute its average over noisy copies.
+// Kinks follow PyTorch: strict inequalities (ReLU passes gradient only where x > 0).
+import { getFloat } from '../../onnx/attributes.js';
+import { type GradRule, type RuleContext } from '../rule.js';
+import { floatMask } from './common.js';
+
+/** A unary rule from a builder of φ'(x) (given x, y = φ(x)). */
+function unary(localDerivative: (ctx: RuleContext, x: string, y: string) => string): GradRule {
+  return {
+    differentiable: [0],
+    backward(ctx) {
+      const [x, y] = [ctx.input(0), ctx.output(0)];
+      const d = ctx.derivative('dx', ctx.shape(x), () => localDerivative(ctx, x, y));
+      ctx.give(0, ctx.b.mul(ctx.gradOut(0) as string, d));
+    },
+  };
+}
+
+const greater = (ctx: RuleContext, x: string, v: number) => ctx.b.op('Greater', [x, ctx.b.scalar(v)]);
+const less = (ctx: RuleContext, x: string, v: number) => ctx.b.op('Less', [x, ctx.b.scalar(v)]);
+const between = (ctx: RuleContext, x: string, lo: string | undefined, hi: string | undefined): string => {
+  const conds = [lo && ctx.b.op('Greater', [x, lo]), hi && ctx.b.op('Less', [x, hi])].filter(Boolean) as string[];
+  if (conds.length === 0) return ctx.b.op('ConstantOfShape', [ctx.b.shapeOf(x)], { value: { type: 4, t: { dims: [1], dataType: 1, floatData: [1] } } });
+  const cond = conds.length === 2 ? ctx.b.op('And', conds) : (conds[0] as string);
+  return floatMask(ctx, cond);
+};
+
+export const ReLU_MASK = (ctx: RuleContext, x: string) => floatMask(ctx, greater(ctx, x, 0));
+
+export const activationRules: Record<string, GradRule> = {
+  Relu: unary((ctx, x) => ReLU_MASK(ctx, x)),
+
+  LeakyRelu: unary((ctx, x) => {
+    const alpha = getFloat(ctx.attrs, 'alpha', 0.01);
+    // mask·(1−α) + α: 1 where x > 0, α elsewhere.
+    return ctx.b.add(ctx.b.mul(ReLU_MASK(ctx, x), ctx.b.scalar(1 - alpha)), ctx.b.scalar(alpha));
+  }),
+
+  // Clip bounds: attributes before opset 11, optional inputs from 11 on.
+  Clip: unary((ctx, x) => {
+    if (ctx.opset < 11) {
+      const lo = ctx.attrs['min'] ? ctx.b.scalar(getFloat(ctx.attrs, 'min', 0)) : undefined;
+      const hi = ctx.attrs['max'] ? ctx.b.scalar(getFloat(ctx.attrs, 'max', 0)) : undefined;
+      return between(ctx, x, lo, hi);
+    }
+    return between(ctx, x, ctx.input(1) || undefined, ctx.input(2) || undefined);
+  }),
+
+  Sigmoid: unary((ctx, _x, y) => ctx.b.mul(y, ctx.b.sub(ctx.b.scalar(1), y))),
+
+  Tanh: unary((ctx, _x, y) => ctx.b.sub(ctx.b.scalar(1), ctx.b.mul(y, y))),
+
+  // y = max(0, min(1, αx + β)): derivative α strictly inside (0, 1).
+  HardSigmoid: unary((ctx, x) => {
+    const alpha = getFloat(ctx.attrs, 'alpha', 0.2);
+    const beta = getFloat(ctx.attrs, 'beta', 0.5);
+    const z = ctx.b.add(ctx.b.mul(x, ctx.b.scalar(alpha)), ctx.b.scalar(beta));
+    const inside = floatMask(ctx, ctx.b.op('And', [greater(ctx, z, 0), less(ctx, z, 1)]));
+    return ctx.b.mul(inside, ctx.b.scalar(alpha));
+  }),
+
+  // PyTorch's hardswish_backward: 0 for x < −3, x/3 + 1/2 for −3 ≤ x ≤ 3, 1 above.
+  HardSwish: unary((ctx, x) => {
+    const b = ctx.b;
+    const middle = b.add(b.mul(x, b.scalar(1 / 3)), b.scalar(0.5));
+    const upper = b.op('Where', [b.op('Greater', [x, b.scalar(3)]), b.scalar(1), middle]);
+    return b.op('Where', [less(ctx, x, -3), b.scalar(0), upper]);
+  }),
+
+  // erf'(x) = 2/√π · exp(−x²).
+  Erf: unary((ctx, x) => {
+    const b = ctx.b;
+    return b.mul(b.scalar(2 / Math.sqrt(Math.PI)), b.op('Exp', [b.neg(b.mul(x, x))]));
+  }),
+
+  // Gelu (opset 20, exact form): Φ(x) + x·φ(x).
+  Gelu: unary((ctx, x) => {
+    const b = ctx.b;
+    const cdf = b.mul(b.scalar(0.5), b.add(b.scalar(1), b.op('Erf', [b.mul(x, b.scalar(Math.SQRT1_2))])));
+    const pdf = b.mul(b.scalar(1 / Math.sqrt(2 * Math.PI)), b.op('Exp', [b.mul(b.scalar(-0.5), b.mul(x, x))]));
+    return b.add(cdf, b.mul(x, pdf));
+  }),
+
+  Sqrt: unary((ctx, _x, y) => ctx.b.div(ctx.b.scalar(0.5), y)),
+  Reciprocal: unary((ctx, _x, y) => ctx.b.neg(ctx.b.mul(y, y))),
+  Exp: unary((_ctx, _x, y) => y),
+  Log: unary((ctx, x) => ctx.b.op('Reciprocal', [x])),
+};

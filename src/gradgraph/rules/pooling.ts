@@ -1,0 +1,152 @@
+// Pooling. MaxPool's backward is exact for overlapping windows: the forward is re-run with its
+// Indices output, each window's winner becomes a one-hot over the kernel offsets (one winner per
+// window, the first in raster order, as in PyTorch), and a grouped ConvTranspose with one-hot
+// kernels scatters g·mask back, summing where windows overlap. The mask is the local derivative
+// SmoothDiff replaces by per-offset win fractions.
+import { attr, getInts } from '../../onnx/attributes.js';
+import { type GradRule, type RuleContext } from '../rule.js';
+import { floatMask, resolvePads, spatialDims, transposeGeometry } from './common.js';
+
+interface Window {
+  channels: number;
+  inSizes: number[];
+  outSizes: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+}
+
+function windowOf(ctx: RuleContext): Window {
+  const x = ctx.input(0);
+  const inSizes = spatialDims(ctx, x);
+  if (inSizes.length !== 2) ctx.fail('only 2-D pooling is supported');
+  const channels = ctx.shape(x)[1];
+  if (typeof channels !== 'number') ctx.fail('the channel dimension must be static');
+  const outSizes = spatialDims(ctx, ctx.output(0));
+  const kernel = getInts(ctx.attrs, 'kernel_shape') ?? ctx.fail('kernel_shape is required');
+  const strides = getInts(ctx.attrs, 'strides') ?? kernel.map(() => 1);
+  const dilations = getInts(ctx.attrs, 'dilations') ?? kernel.map(() => 1);
+  const extents = kernel.map((k, i) => (k - 1) * (dilations[i] as number) + 1);
+  return { channels, inSizes, outSizes, kernel, strides, dilations, pads: resolvePads(ctx, inSizes, outSizes, extents, strides) };
+}
+
+/**
+ * Grouped ConvTranspose that sums window contributions [N, C·G, OH, OW] (G maps per channel)
+ * onto [N, C, H, W] with kernels `weights` of shape [C·G, 1, kh, kw].
+ */
+function scatterWindows(ctx: RuleContext, contributions: string, win: Window, weights: Float32Array): string {
+  const perChannel = weights.length / (win.channels * (win.kernel[0] as number) * (win.kernel[1] as number));
+  const geometry = win.inSizes.map((size, i) =>
+    transposeGeometry(size, win.outSizes[i] as number, ((win.kernel[i] as number) - 1) * (win.dilations[i] as number) + 1, win.strides[i] as number, win.pads[i] as number),
+  );
+  const w = ctx.b.floats(weights, [win.channels * perChannel, 1, ...win.kernel]);
+  return ctx.b.op('ConvTranspose', [contributions, w], {
+    group: attr.int(win.channels),
+    kernel_shape: attr.ints(win.kernel),
+    strides: attr.ints(win.strides),
+    dilations: attr.ints(win.dilations),
+    pads: attr.ints([win.pads[0] as number, win.pads[1] as number, ...geometry.map((g) => g.padEnd)]),
+    output_padding: attr.ints(geometry.map((g) => g.outputPadding)),
+  });
+}
+
+/** Kernels of the scatter: map c·K + k holds a one-hot at kernel offset k. */
+function offsetKernels(channels: number, K: number): Float32Array {
+  const weights = new Float32Array(channels * K * K);
+  for (let m = 0; m < channels * K; m++) weights[m * K + (m % K)] = 1;
+  return weights;
+}
+
+const maxPool: GradRule = {
+  differentiable: [0],
+  backward(ctx) {
+    const b = ctx.b;
+    const g = ctx.gradOut(0) as string;
+    const win = windowOf(ctx);
+    const [H, W] = win.inSizes as [number, number];
+    const [OH, OW] = win.outSizes as [number, number];
+    const [kh, kw] = win.kernel as [number, number];
+    const K = kh * kw;
+    const { channels: C } = win;
+    const shape = [ctx.shape(ctx.input(0))[0] as number | string, C, K, OH, OW];
+    const masks = ctx.derivative('window_masks', shape, () => {
+      // Winner's position inside its window, from the flat Indices output (over N·C·H·W).
+      const [, indices] = b.opN('MaxPool', [ctx.input(0)], 2, { ...ctx.attrs, storage_order: attr.int(0) });
+      const inPlane = b.op('Mod', [indices as string, b.ints([H * W], [])]);
+      const row = b.op('Div', [inPlane, b.ints([W], [])]);
+      const col = b.op('Mod', [inPlane, b.ints([W], [])]);
+      const rowOrigin = b.ints(Array.from({ length: OH }, (_, i) => i * (win.strides[0] as number) - (win.pads[0] as number)), [OH, 1]);
+      const colOrigin = b.ints(Array.from({ length: OW }, (_, j) => j * (win.strides[1] as number) - (win.pads[1] as number)), [1, OW]);
+      const i = b.op('Div', [b.sub(row, rowOrigin), b.ints([win.dilations[0] as number], [])]);
+      const j = b.op('Div', [b.sub(col, colOrigin), b.ints([win.dilations[1] as number], [])]);
+      const offset = b.add(b.mul(i, b.ints([kw], [])), j);
+      const range = b.ints(Array.from({ length: K }, (_, k) => k), [K, 1, 1]);
+      return floatMask(ctx, b.op('Equal', [b.unsqueeze(offset, [2]), range]));
+    });
+    const perOffset = b.reshape(b.mul(masks, b.unsqueeze(g, [2])), b.ints([0, C * K, OH, OW]));
+    ctx.give(0, scatterWindows(ctx, perOffset, win, offsetKernels(C, K)));
+  },
+};
+
+const averagePool: GradRule = {
+  differentiable: [0],
+  backward(ctx) {
+    const b = ctx.b;
+    const g = ctx.gradOut(0) as string;
+    const win = windowOf(ctx);
+    const [H, W] = win.inSizes as [number, number];
+    const [OH, OW] = win.outSizes as [number, number];
+    const K = (win.kernel[0] as number) * (win.kernel[1] as number);
+    // Each window's divisor, taken from the runtime itself so every count_include_pad/ceil_mode
+    // convention matches: AveragePool(ones) = valid/divisor, and `valid` is counted here.
+    const inside = (o: number, axis: 0 | 1, size: number) => {
+      let n = 0;
+      for (let k = 0; k < (win.kernel[axis] as number); k++) {
+        const p = o * (win.strides[axis] as number) - (win.pads[axis] as number) + k * (win.dilations[axis] as number);
+        if (p >= 0 && p < size) n++;
+      }
+      return n;
+    };
+    const valid = new Float32Array(OH * OW);
+    for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) valid[i * OW + j] = Math.max(1, inside(i, 0, H) * inside(j, 1, W));
+    const plane = b.floats(new Float32Array(H * W).fill(1), [1, 1, H, W]);
+    const meanOfOnes = b.op('AveragePool', [plane], ctx.attrs);
+    const inverseDivisor = b.div(meanOfOnes, b.floats(valid, [OH, OW]));
+    // Every position of a window receives the same share: a ones kernel per channel.
+    const ones = new Float32Array(win.channels * K).fill(1);
+    ctx.give(0, scatterWindows(ctx, b.mul(g, inverseDivisor), win, ones));
+  },
+};
+
+export const poolingRules: Record<string, GradRule> = {
+  MaxPool: maxPool,
+  AveragePool: averagePool,
+
+  GlobalAveragePool: {
+    backward(ctx) {
+      const x = ctx.input(0);
+      const spatial = spatialDims(ctx, x).reduce((a, c) => a * c, 1);
+      const scaled = ctx.b.mul(ctx.gradOut(0) as string, ctx.b.scalar(1 / spatial));
+      ctx.give(0, ctx.b.op('Expand', [scaled, ctx.b.shapeOf(x)]));
+    },
+  },
+
+  // The first maximum in raster order takes the whole gradient (PyTorch's max_pool semantics).
+  GlobalMaxPool: {
+    backward(ctx) {
+      const b = ctx.b;
+      const x = ctx.input(0);
+      const spatial = spatialDims(ctx, x).reduce((a, c) => a * c, 1);
+      const flat = b.reshape(x, b.ints([0, 0, -1]));
+      const shape = [...ctx.shape(x).slice(0, 2), spatial];
+      const mask = ctx.derivative('argmax_mask', shape, () => {
+        const winner = b.op('ArgMax', [flat], { axis: attr.int(2), keepdims: attr.int(1) });
+        return floatMask(ctx, b.op('Equal', [winner, b.ints(Array.from({ length: spatial }, (_, i) => i))]));
+      });
+      const g = b.reshape(ctx.gradOut(0) as string, b.ints([0, 0, 1]));
+      ctx.give(0, b.reshapeLike(b.mul(mask, g), x));
+    },
+  },
+};
+

@@ -1,0 +1,184 @@
+// Ops that move elements without changing them: their backward moves the cotangent back.
+import { attr, getInt, getInts, getString } from '../../onnx/attributes.js';
+import { type Dim } from '../../onnx/shapes.js';
+import { type GradRule, type RuleContext } from '../rule.js';
+import { normAxis, unbroadcast } from './common.js';
+
+/** g reshaped to the runtime shape of input 0. */
+const reshapeBack: GradRule = {
+  differentiable: [0],
+  backward(ctx) {
+    ctx.give(0, ctx.b.reshapeLike(ctx.gradOut(0) as string, ctx.input(0)));
+  },
+};
+
+const INT64_MAX = 2 ** 63;
+
+/** Static size of one axis, failing clearly when it is the symbolic batch. */
+function staticDim(ctx: RuleContext, dim: Dim | undefined, what: string): number {
+  if (typeof dim !== 'number') ctx.fail(`${what} must have a static size`);
+  return dim;
+}
+
+/** ONNX Slice's clamping of (start, end) for a positive step. */
+function clampRange(start: number, end: number, size: number): [number, number] {
+  const norm = (v: number) => (v < 0 ? Math.max(0, v + size) : Math.min(v, size));
+  return [norm(start), Math.max(norm(start), norm(end >= INT64_MAX - 1 ? size : end))];
+}
+
+export const shapeRules: Record<string, GradRule> = {
+  Reshape: reshapeBack,
+  Flatten: reshapeBack,
+  Squeeze: reshapeBack,
+  Unsqueeze: reshapeBack,
+
+  Transpose: {
+    differentiable: [0],
+    backward(ctx) {
+      const rank = ctx.shape(ctx.input(0)).length;
+      const perm = getInts(ctx.attrs, 'perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+      const inverse = new Array<number>(rank);
+      perm.forEach((p, i) => (inverse[p] = i));
+      ctx.give(0, ctx.b.transpose(ctx.gradOut(0) as string, inverse));
+    },
+  },
+
+  Expand: {
+    differentiable: [0],
+    backward(ctx) {
+      ctx.give(0, unbroadcast(ctx, ctx.gradOut(0) as string, ctx.shape(ctx.input(0)), ctx.shape(ctx.output(0))));
+    },
+  },
+
+  Concat: {
+    backward(ctx) {
+      const g = ctx.gradOut(0) as string;
+      const rank = ctx.shape(ctx.output(0)).length;
+      const axis = normAxis(getInt(ctx.attrs, 'axis', 0), rank);
+      let offset = 0;
+      ctx.node.inputs.forEach((input, i) => {
+        const size = staticDim(ctx, ctx.shape(input)[axis], `Concat input ${input} along axis ${axis}`);
+        if (ctx.needs(i)) ctx.give(i, ctx.b.slice(g, [offset], [offset + size], [axis]));
+        offset += size;
+      });
+    },
+  },
+
+  Split: {
+    differentiable: [0],
+    backward(ctx) {
+      const rank = ctx.shape(ctx.input(0)).length;
+      const axis = normAxis(getInt(ctx.attrs, 'axis', 0), rank);
+      const parts = ctx.node.outputs.map((_, i) => ctx.gradOutOrZeros(i));
+      ctx.give(0, ctx.b.op('Concat', parts, { axis: attr.int(axis) }));
+    },
+  },
+
+  // Positive steps only. Step 1 pads the cotangent back; step s first interleaves s−1 zeros
+  // after each element (unsqueeze, pad, merge), then pads.
+  Slice: {
+    differentiable: [0],
+    backward(ctx) {
+      const b = ctx.b;
+      const x = ctx.input(0);
+      const inShape = ctx.shape(x);
+      const rank = inShape.length;
+      const starts = ctx.requireConstant(ctx.input(1), 'starts');
+      const ends = ctx.requireConstant(ctx.input(2), 'ends');
+      const axes = ctx.input(3) ? ctx.requireConstant(ctx.input(3), 'axes').map((a) => normAxis(a, rank)) : starts.map((_, i) => i);
+      const steps = ctx.input(4) ? ctx.requireConstant(ctx.input(4), 'steps') : starts.map(() => 1);
+      let g = ctx.gradOut(0) as string;
+      const shape = [...ctx.shape(ctx.output(0))];
+      const begins = new Array<number>(rank).fill(0);
+      const endPads = new Array<number>(rank).fill(0);
+      axes.forEach((axis, k) => {
+        const step = steps[k] as number;
+        if (step <= 0) ctx.fail('Slice with a negative step is not supported');
+        if (typeof inShape[axis] !== 'number') {
+          if (starts[k] === 0 && (ends[k] as number) >= INT64_MAX - 1 && step === 1) return; // whole batch axis
+          ctx.fail(`slicing the batch axis is not supported`);
+        }
+        const size = inShape[axis] as number;
+        const [start] = clampRange(starts[k] as number, ends[k] as number, size);
+        const count = staticDim(ctx, shape[axis], `Slice output along axis ${axis}`);
+        if (step > 1) {
+          const padded = b.pad(b.unsqueeze(g, [axis + 1]), new Array<number>(rank + 1).fill(0), Array.from({ length: rank + 1 }, (_, i) => (i === axis + 1 ? step - 1 : 0)));
+          const merged = shape.map((d, i) => (i < axis ? 0 : i === axis ? count * step : staticDim(ctx, d, `Slice axis ${i}`)));
+          g = b.reshape(padded, b.ints(merged));
+          shape[axis] = count * step;
+        }
+        const covered = shape[axis] as number;
+        begins[axis] = start;
+        endPads[axis] = size - start - covered;
+      });
+      // A negative end pad (the interleaved tail reaches past the input) crops instead.
+      const crop = endPads.some((p) => p < 0);
+      g = b.pad(g, begins, endPads.map((p) => Math.max(p, 0)));
+      if (crop) {
+        const cropAxes = endPads.map((p, i) => (p < 0 ? i : -1)).filter((i) => i >= 0);
+        g = b.slice(g, cropAxes.map(() => 0), cropAxes.map((i) => inShape[i] as number), cropAxes);
+      }
+      ctx.give(0, g);
+    },
+  },
+
+  // Constant-mode Pad: the cotangent is the interior (negative pads crop in the forward pass,
+  // so their backward pads with zeros).
+  Pad: {
+    differentiable: [0],
+    backward(ctx) {
+      const mode = getString(ctx.attrs, 'mode', 'constant');
+      if (mode !== 'constant') ctx.fail(`Pad mode ${mode} is not supported`);
+      const shape = ctx.shape(ctx.input(0));
+      const rank = shape.length;
+      const pads = ctx.opset < 11 ? (getInts(ctx.attrs, 'pads') ?? []) : ctx.requireConstant(ctx.input(1), 'pads');
+      const axes = ctx.input(3) ? ctx.requireConstant(ctx.input(3), 'axes').map((a) => normAxis(a, rank)) : shape.map((_, i) => i);
+      const begin = new Array<number>(rank).fill(0);
+      const end = new Array<number>(rank).fill(0);
+      axes.forEach((axis, k) => {
+        begin[axis] = pads[k] as number;
+        end[axis] = pads[k + axes.length] as number;
+      });
+      const b = ctx.b;
+      const sliceAxes = shape.map((_, i) => i).filter((i) => (begin[i] as number) > 0 || (end[i] as number) > 0);
+      const outShape = ctx.shape(ctx.output(0));
+      let g = ctx.gradOut(0) as string;
+      if (sliceAxes.length > 0) {
+        g = b.slice(
+          g,
+          sliceAxes.map((i) => Math.max(begin[i] as number, 0)),
+          sliceAxes.map((i) => staticDim(ctx, outShape[i], 'a padded axis') - Math.max(end[i] as number, 0)),
+          sliceAxes,
+        );
+      }
+      ctx.give(0, b.pad(g, begin.map((p) => Math.max(-p, 0)), end.map((p) => Math.max(-p, 0))));
+    },
+  },
+
+  // Gather along `axis` with integer indices: the cotangent of each index position is added to
+  // the gathered row, through a one-hot matrix (exact with repeated indices).
+  Gather: {
+    differentiable: [0],
+    backward(ctx) {
+      const b = ctx.b;
+      const data = ctx.input(0);
+      const dataShape = ctx.shape(data);
+      const rank = dataShape.length;
+      const axis = normAxis(getInt(ctx.attrs, 'axis', 0), rank);
+      const depth = staticDim(ctx, dataShape[axis], `Gather axis ${axis}`);
+      const indexShape = ctx.shape(ctx.input(1));
+      const count = indexShape.reduce<number>((p, d) => p * staticDim(ctx, d, 'Gather indices'), 1);
+      const flatIndices = b.reshape(ctx.input(1), b.ints([count]));
+      const oneHot = b.op('OneHot', [flatIndices, b.ints([depth], []), b.floats([0, 1])], { axis: attr.int(-1) }); // [K, D]
+      // g: data[:axis] + indices + data[axis+1:]  →  [data[:axis], K, data[axis+1:]]
+      const post = dataShape.slice(axis + 1).map((d) => staticDim(ctx, d, 'Gather trailing axes'));
+      const g = b.reshape(ctx.gradOut(0) as string, b.ints([...new Array<number>(axis).fill(0), count, ...post]));
+      // Move K last, contract with the one-hot, move D back to `axis`.
+      const toLast = [...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis), axis];
+      const back = new Array<number>(rank);
+      toLast.forEach((p, i) => (back[p] = i));
+      const scattered = b.op('MatMul', [b.transpose(g, toLast), oneHot]);
+      ctx.give(0, b.transpose(scattered, back));
+    },
+  },
+};

@@ -1,0 +1,150 @@
+// A small, readable graph IR over ONNX: nodes with named inputs/outputs, initializers by name.
+// The compiler reads and extends it; `toProto` writes it back, keeping the model's metadata.
+import { type Attributes } from './attributes.js';
+import { type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto, OnnxFormatError } from './proto.js';
+import { toNumber } from './tensor.js';
+
+export interface Node {
+  name: string;
+  opType: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Attributes;
+}
+
+/** A dimension: a number, a symbolic name such as 'N', or unknown. */
+export type ValueDim = number | string | undefined;
+
+export interface ValueInfo {
+  name: string;
+  elemType: number;
+  dims: ValueDim[] | undefined;
+}
+
+export interface Graph {
+  name: string;
+  nodes: Node[];
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  initializers: Map<string, TensorProto>;
+}
+
+export interface Model {
+  graph: Graph;
+  /** Version of the default ('' / 'ai.onnx') operator set. */
+  opset: number;
+  /** Everything else of the source model (producer, other opset imports, metadata). */
+  proto: ModelProto;
+}
+
+function valueInfoFromProto(v: ValueInfoProto): ValueInfo {
+  const tensor = v.type?.tensorType;
+  const dims = tensor?.shape?.dim?.map((d): ValueDim => {
+    if (d.dimParam) return d.dimParam;
+    if (d.dimValue !== undefined && d.dimValue !== null) return toNumber(d.dimValue);
+    return undefined;
+  });
+  return { name: v.name ?? '', elemType: tensor?.elemType ?? 0, dims };
+}
+
+export function valueInfoToProto(v: ValueInfo): ValueInfoProto {
+  // An output listed by name only: the runtime infers its type (used by the shape probe).
+  if (v.elemType === 0) return { name: v.name };
+  return {
+    name: v.name,
+    type: {
+      tensorType: {
+        elemType: v.elemType,
+        shape: v.dims && {
+          dim: v.dims.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})),
+        },
+      },
+    },
+  };
+}
+
+function nodeFromProto(n: NodeProto, index: number): Node {
+  const attrs: Attributes = {};
+  for (const a of n.attribute ?? []) attrs[a.name ?? ''] = a;
+  return {
+    name: n.name || `${n.opType}_${index}`,
+    opType: n.opType ?? '',
+    domain: n.domain ?? '',
+    inputs: [...(n.input ?? [])],
+    outputs: [...(n.output ?? [])],
+    attrs,
+  };
+}
+
+export function nodeToProto(n: Node): NodeProto {
+  return {
+    name: n.name,
+    opType: n.opType,
+    domain: n.domain,
+    input: n.inputs,
+    output: n.outputs,
+    attribute: Object.entries(n.attrs).map(([name, a]) => ({ ...a, name })),
+  };
+}
+
+export function modelFromProto(proto: ModelProto): Model {
+  const g = proto.graph;
+  if (!g) throw new OnnxFormatError('the model has no graph');
+  const opsetImport = (proto.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  if (!opsetImport) throw new OnnxFormatError('the model imports no default-domain operator set');
+  const initializers = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
+  return {
+    opset: toNumber(opsetImport.version),
+    proto,
+    graph: {
+      name: g.name ?? 'graph',
+      nodes: (g.node ?? []).map(nodeFromProto),
+      // Some exporters list initializers among the inputs (IR < 4); they are not model inputs.
+      inputs: (g.input ?? []).map(valueInfoFromProto).filter((v) => !initializers.has(v.name)),
+      outputs: (g.output ?? []).map(valueInfoFromProto),
+      initializers,
+    },
+  };
+}
+
+export function modelToProto(model: Model): ModelProto {
+  const { graph } = model;
+  return {
+    ...model.proto,
+    // Initializers as inputs need IR >= 4; everything we emit is valid at IR 7 (opset >= 11).
+    irVersion: Math.max(toNumber(model.proto.irVersion), 7),
+    opsetImport: [
+      ...(model.proto.opsetImport ?? []).filter((o) => o.domain && o.domain !== 'ai.onnx'),
+      { domain: '', version: model.opset },
+    ],
+    graph: {
+      name: graph.name,
+      node: graph.nodes.map(nodeToProto),
+      input: graph.inputs.map(valueInfoToProto),
+      output: graph.outputs.map(valueInfoToProto),
+      initializer: [...graph.initializers.values()],
+    },
+  };
+}
+
+/** The node that produces each tensor. */
+export function producers(graph: Graph): Map<string, Node> {
+  const map = new Map<string, Node>();
+  for (const node of graph.nodes) for (const out of node.outputs) if (out) map.set(out, node);
+  return map;
+}
+
+/** Nodes that read each tensor. */
+export function consumers(graph: Graph): Map<string, Node[]> {
+  const map = new Map<string, Node[]>();
+  for (const node of graph.nodes) {
+    for (const input of node.inputs) {
+      if (!input) continue;
+      const list = map.get(input) ?? [];
+      list.push(node);
+      map.set(input, list);
+    }
+  }
+  return map;
+}

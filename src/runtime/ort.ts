@@ -1,0 +1,89 @@
+// The one module that imports onnxruntime-node. Everything else talks to `Session`.
+import ort from 'onnxruntime-node';
+import { DataType } from '../onnx/tensor.js';
+
+export interface FloatTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+export type Feeds = Record<string, FloatTensor>;
+
+export interface SessionOptions {
+  /** Intra-op threads; default: ORT's choice (all cores). */
+  threads?: number;
+  executionProvider?: 'cpu' | 'cuda';
+}
+
+export interface RawOutput {
+  type: string;
+  dims: number[];
+  data: ArrayLike<number | bigint>;
+}
+
+/** A loaded ONNX model, ready to run. `run` blocks its thread: call it off the gateway loop. */
+export class Session {
+  private constructor(private readonly inner: ort.InferenceSession) {}
+
+  static async create(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    const inner = await ort.InferenceSession.create(model, {
+      executionProviders: [options.executionProvider ?? 'cpu'],
+      graphOptimizationLevel: 'all',
+      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+    });
+    return new Session(inner);
+  }
+
+  get inputNames(): readonly string[] {
+    return this.inner.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.inner.outputNames;
+  }
+
+  async runRaw(feeds: Feeds, fetches?: readonly string[]): Promise<Record<string, RawOutput>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+    const results = await this.inner.run(ortFeeds, fetches ? [...fetches] : this.inner.outputNames);
+    const out: Record<string, RawOutput> = {};
+    for (const [name, t] of Object.entries(results)) {
+      out[name] = { type: t.type, dims: [...t.dims], data: t.data as ArrayLike<number | bigint> };
+    }
+    return out;
+  }
+
+  async run(feeds: Feeds, fetches?: readonly string[]): Promise<Record<string, FloatTensor>> {
+    const raw = await this.runRaw(feeds, fetches);
+    const out: Record<string, FloatTensor> = {};
+    for (const [name, t] of Object.entries(raw)) {
+      if (t.type !== 'float32') throw new Error(`output ${name} is ${t.type}, expected float32`);
+      out[name] = { data: t.data as Float32Array, dims: t.dims };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.inner.release();
+  }
+}
+
+/** ONNX element type of an ORT tensor type name. */
+export function elemTypeOf(type: string): number {
+  switch (type) {
+    case 'float32':
+      return DataType.FLOAT;
+    case 'int64':
+      return DataType.INT64;
+    case 'int32':
+      return DataType.INT32;
+    case 'bool':
+      return DataType.BOOL;
+    case 'float64':
+      return DataType.DOUBLE;
+    case 'uint8':
+      return DataType.UINT8;
+    default:
+      return 0;
+  }
+}
