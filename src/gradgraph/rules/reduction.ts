@@ -1,4 +1,4 @@
-// ReduceSum / ReduceMean / ReduceMax / ReduceMin. Axes come from the attribute (before opset 13
+// ReduceSum / ReduceMean / ReduceMax / ReduceMin / ReduceL2. Axes come from the attribute (before opset 13
 // for ReduceSum, before 18 for the others) or from the second input; none means all axes unless
 // noop_with_empty_axes is set.
 import { getInt, getInts } from '../../onnx/attributes.js';
@@ -22,7 +22,7 @@ function spread(ctx: RuleContext, axes: number[]): string {
   return ctx.b.op('Expand', [kept, ctx.b.shapeOf(ctx.input(0))]);
 }
 
-function reduceRule(kind: 'sum' | 'mean' | 'extremum'): GradRule {
+function reduceRule(kind: 'sum' | 'mean' | 'extremum' | 'l2'): GradRule {
   return {
     differentiable: [0],
     backward(ctx) {
@@ -31,6 +31,13 @@ function reduceRule(kind: 'sum' | 'mean' | 'extremum'): GradRule {
       const g = spread(ctx, axes);
       const b = ctx.b;
       if (kind === 'sum') return ctx.give(0, g);
+      const kept = () => (getInt(ctx.attrs, 'keepdims', 1) ? ctx.output(0) : b.unsqueeze(ctx.output(0), axes));
+      if (kind === 'l2') {
+        // d‖x‖ = x/‖x‖, and 0 where the norm is 0 (PyTorch's norm backward).
+        const norm = kept();
+        const safe = b.op('Where', [b.op('Equal', [norm, b.scalar(0)]), b.scalar(1), norm]);
+        return ctx.give(0, b.mul(g, b.div(ctx.input(0), safe)));
+      }
       const shape = ctx.shape(ctx.input(0));
       if (kind === 'mean') {
         const count = axes.map((a) => shape[a]);
@@ -38,7 +45,7 @@ function reduceRule(kind: 'sum' | 'mean' | 'extremum'): GradRule {
         return ctx.give(0, b.mul(g, b.scalar(1 / (count as number[]).reduce((p, q) => p * q, 1))));
       }
       // Ties share the gradient evenly (PyTorch's amax/amin).
-      const extremum = getInt(ctx.attrs, 'keepdims', 1) ? ctx.output(0) : b.unsqueeze(ctx.output(0), axes);
+      const extremum = kept();
       const mask = ctx.derivative('ties', shape, () => {
         const hit = floatMask(ctx, b.op('Equal', [ctx.input(0), extremum]));
         return b.div(hit, b.reduceSum(hit, axes, true));
@@ -53,4 +60,5 @@ export const reductionRules: Record<string, GradRule> = {
   ReduceMean: reduceRule('mean'),
   ReduceMax: reduceRule('extremum'),
   ReduceMin: reduceRule('extremum'),
+  ReduceL2: reduceRule('l2'),
 };

@@ -171,8 +171,12 @@ export const shapeRules: Record<string, GradRule> = {
       const flatIndices = b.reshape(ctx.input(1), b.ints([count]));
       const oneHot = b.op('OneHot', [flatIndices, b.ints([depth], []), b.floats([0, 1])], { axis: attr.int(-1) }); // [K, D]
       // g: data[:axis] + indices + data[axis+1:]  →  [data[:axis], K, data[axis+1:]]
-      const post = dataShape.slice(axis + 1).map((d) => staticDim(ctx, d, 'Gather trailing axes'));
-      const g = b.reshape(ctx.gradOut(0) as string, b.ints([...new Array<number>(axis).fill(0), count, ...post]));
+      let g = ctx.gradOut(0) as string;
+      if (indexShape.length === 0) g = b.unsqueeze(g, [axis]);
+      else if (indexShape.length > 1) {
+        const post = dataShape.slice(axis + 1).map((d) => staticDim(ctx, d, 'Gather trailing axes'));
+        g = b.reshape(g, b.ints([...new Array<number>(axis).fill(0), count, ...post]));
+      }
       // Move K last, contract with the one-hot, move D back to `axis`.
       const toLast = [...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis), axis];
       const back = new Array<number>(rank);

@@ -1,0 +1,71 @@
+// The `saliency` command: compile, explain, bench. Each subcommand returns an exit code; errors
+// print one line on stderr.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { runBench } from './bench.js';
+import { runCompile } from './compile.js';
+import { runExplain } from './explain.js';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const USAGE = `usage: saliency <command> [options]
+
+commands:
+  compile --model M.onnx --output G.onnx [--input-shape 3,224,224]
+      write the gradient model (inputs: the model input and 'seed'; outputs: logits and grad_<input>)
+  explain --model M.onnx --input X.npy --method gradient [--target 3 | --target 3,7] --output A.npy
+      gradient of the target logit per sample (default target: argmax per sample); prints one JSON line
+  bench [gradient]
+      time the gradient graph against the forward pass (see README)
+`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  compile: runCompile,
+  explain: runExplain,
+  bench: runBench,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 1;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`saliency: unknown command '${command}'\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    const e = err as Error;
+    process.stderr.write(`saliency ${command}: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message.split('\n')[0]}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
+
+/** parseArgs with string options, raising UsageError for unknown or missing flags. */
+export function parseFlags(args: string[], names: readonly string[], required: readonly string[]): Record<string, string | undefined> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), strict: true }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  for (const r of required) if (values[r] === undefined) throw new UsageError(`--${r} is required`);
+  return values as Record<string, string | undefined>;
+}
+
+export function parseShape(text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const dims = text.split(',').map(Number);
+  if (dims.some((d) => !Number.isInteger(d) || d <= 0)) throw new UsageError(`--input-shape must be positive integers like 3,224,224, got ${text}`);
+  return dims;
+}
+
+export function writeOutput(path: string, bytes: Uint8Array): void {
+  writeFileSync(path, bytes);
+}

@@ -1,0 +1,44 @@
+// Target classes: explicit per sample, or the argmax of each sample's logits.
+import { type Tensor } from './runner.js';
+
+export class TargetError extends Error {
+  override name = 'TargetError';
+}
+
+function rows(logits: Tensor): Float32Array[] {
+  const [n = 0, k = 0] = logits.dims;
+  return Array.from({ length: n }, (_, i) => logits.data.subarray(i * k, (i + 1) * k));
+}
+
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if ((row[i] as number) > (row[best] as number)) best = i;
+  return best;
+}
+
+export function topK(logits: Tensor, k = 5): { index: number; logit: number }[][] {
+  return rows(logits).map((row) =>
+    Array.from(row, (logit, index) => ({ index, logit }))
+      .sort((a, b) => b.logit - a.logit)
+      .slice(0, k),
+  );
+}
+
+/** One target per sample: given (one for all, or one each) or the argmax of the logits. */
+export function resolveTargets(logits: Tensor, given?: readonly number[]): number[] {
+  const [n = 0, classes = 0] = logits.dims;
+  if (logits.dims.length !== 2) throw new TargetError(`the explained output must be [batch, classes], got [${logits.dims.join(',')}]`);
+  if (!given || given.length === 0) return rows(logits).map(argmax);
+  if (given.length !== 1 && given.length !== n) throw new TargetError(`got ${given.length} targets for ${n} samples: give one, or one per sample`);
+  for (const t of given) {
+    if (!Number.isInteger(t) || t < 0 || t >= classes) throw new TargetError(`target ${t} is not a class index in 0..${classes - 1}`);
+  }
+  return Array.from({ length: n }, (_, i) => (given.length === 1 ? given[0] : given[i]) as number);
+}
+
+/** The cotangent seeding the backward pass: one-hot on each sample's target logit. */
+export function oneHotSeed(targets: readonly number[], classes: number): Tensor {
+  const data = new Float32Array(targets.length * classes);
+  targets.forEach((t, i) => (data[i * classes + t] = 1));
+  return { data, dims: [targets.length, classes] };
+}
