@@ -1,9 +1,9 @@
 // The gradient compiler: ONNX classifier → ONNX model that also returns ∂(Σ seed·y)/∂x.
 // Reverse-mode accumulation over the forward graph, pruned to the nodes on a path from the
 // explained input to the explained output, with one backward rule per op (rules/).
-import { type GraphBuilder as Builder, GraphBuilder } from '../onnx/builder.js';
+import { GraphBuilder } from '../onnx/builder.js';
 import { type Graph, type Model, type Node, type ValueInfo, producers } from '../onnx/ir.js';
-import { type Dim, type TensorFacts, formatShape } from '../onnx/shapes.js';
+import { type Dim, type TensorFacts } from '../onnx/shapes.js';
 import { DataType, tensorValues } from '../onnx/tensor.js';
 import { type BackwardPolicy } from './policy.js';
 import { CompileError, type GradRule, type RuleContext } from './rule.js';
@@ -145,7 +145,6 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
   const derivatives: DerivativeTensor[] = [];
   const extraInputs: ValueInfo[] = [];
   const extraOutputs: ValueInfo[] = [];
-  const withBatch = (shape: Dim[]) => shape.map((d) => (typeof d === 'number' ? d : d));
 
   for (const node of onPath) {
     const rule = ruleFor(node) as GradRule;
@@ -184,7 +183,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
         if (!mode) return compute();
         const name = `dlocal/${node.name}/${key}`;
         derivatives.push({ name, node: node.name, opType: node.opType, key, shape });
-        const info = { name, elemType: DataType.FLOAT, dims: withBatch(shape) };
+        const info = { name, elemType: DataType.FLOAT, dims: shape };
         if (mode === 'inject') {
           extraInputs.push(info);
           return name;
@@ -244,7 +243,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
   };
 }
 
-function emitIdentity(b: Builder, from: string, to: string): void {
+function emitIdentity(b: GraphBuilder, from: string, to: string): void {
   b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });
 }
 
@@ -258,4 +257,4 @@ function dedupe(values: ValueInfo[]): ValueInfo[] {
   return values.filter((v) => (seen.has(v.name) ? false : (seen.add(v.name), true)));
 }
 
-export { formatShape };
+

@@ -29,6 +29,8 @@ export class Session {
     const inner = await ort.InferenceSession.create(model, {
       executionProviders: [options.executionProvider ?? 'cpu'],
       graphOptimizationLevel: 'all',
+      // Warnings (e.g. unused initializers removed) are not the user's concern; errors still throw.
+      logSeverityLevel: 3,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
     });
     return new Session(inner);

@@ -56,7 +56,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   Div: {
     backward(ctx) {
       const g = ctx.gradOut(0) as string;
-      const [a, b] = [ctx.input(0), ctx.input(1)];
+      const b = ctx.input(1);
       const product = bothActive(ctx);
       if (ctx.needs(0)) {
         const inv = () => ctx.b.op('Reciprocal', [b]);

@@ -1,0 +1,88 @@
+// The `saliency` command as a user runs it: a real process, real files.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { decodeNpy, encodeNpy } from '../../src/imaging/npy.js';
+import { perSample } from '../helpers/compare.js';
+import { CLI, FIXTURES } from '../helpers/paths.js';
+
+const work = mkdtempSync(join(tmpdir(), 'saliency-cli-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const MODEL = join(FIXTURES, 'models', 'resnet-basic-op17.onnx');
+const X = join(FIXTURES, 'models', 'resnet-basic-op17.x.npy');
+
+function saliency(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('compile writes a gradient model and prints a one-line summary', () => {
+  const out = join(work, 'g.onnx');
+  const r = saliency('compile', '--model', MODEL, '--output', out);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').length, 1);
+  assert.match(r.stdout, /nodes added/);
+  assert.match(r.stdout, /inputs: input, seed; outputs: logits, grad_input/);
+  assert.ok(readFileSync(out).length > 1000);
+});
+
+test('explain with per-sample targets reproduces the PyTorch gradient', () => {
+  const out = join(work, 'a.npy');
+  const r = saliency('explain', '--model', MODEL, '--input', X, '--method', 'gradient', '--target', '3,7', '--output', out);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { targets: number[]; top5: { index: number }[][]; timings_ms: Record<string, number> };
+  assert.deepEqual(report.targets, [3, 7]);
+  assert.equal(report.top5.length, 2);
+  assert.equal(report.top5[0]?.length, 5);
+  assert.ok('compute' in report.timings_ms);
+  const grad = decodeNpy(readFileSync(out));
+  const expected = decodeNpy(readFileSync(join(FIXTURES, 'models', 'resnet-basic-op17.grad.npy')));
+  assert.deepEqual(grad.shape, expected.shape);
+  for (const { cosine } of perSample(grad.data, expected.data, 2)) assert.ok(cosine > 0.9999);
+});
+
+test('explain defaults to the argmax target of each sample', () => {
+  const r = saliency('explain', '--model', MODEL, '--input', X, '--output', join(work, 'b.npy'));
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { targets: number[]; top5: { index: number }[][] };
+  assert.deepEqual(report.targets, report.top5.map((t) => t[0]?.index));
+});
+
+const bad: [string, () => string[], RegExp][] = [
+  ['a missing model file', () => ['explain', '--model', join(work, 'nope.onnx'), '--input', X, '--output', join(work, 'c.npy')], /does not exist/],
+  ['a file that is not ONNX', () => ['compile', '--model', X, '--output', join(work, 'd.onnx')], /not an ONNX model/],
+  [
+    'an input that is not float32',
+    () => {
+      const path = join(work, 'f64.npy');
+      const bytes = Buffer.from(encodeNpy({ data: new Float32Array(4), shape: [4] }));
+      writeFileSync(path, Buffer.from(bytes.toString('latin1').replace("'<f4'", "'<f8'"), 'latin1'));
+      return ['explain', '--model', MODEL, '--input', path, '--output', join(work, 'e.npy')];
+    },
+    /expected float32/,
+  ],
+  [
+    'an input of the wrong rank',
+    () => {
+      const path = join(work, 'rank.npy');
+      writeFileSync(path, encodeNpy({ data: new Float32Array(3 * 32 * 32), shape: [3, 32, 32] }));
+      return ['explain', '--model', MODEL, '--input', path, '--output', join(work, 'g.npy')];
+    },
+    /the model expects \[N,3,32,32\]/,
+  ],
+  ['an unknown method', () => ['explain', '--model', MODEL, '--input', X, '--method', 'magic', '--output', join(work, 'h.npy')], /unknown method 'magic'/],
+  ['a target out of range', () => ['explain', '--model', MODEL, '--input', X, '--target', '99', '--output', join(work, 'i.npy')], /not a class index/],
+];
+
+for (const [what, args, message] of bad) {
+  test(`explain/compile reject ${what} with one clear line`, () => {
+    const r = saliency(...args());
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  });
+}
