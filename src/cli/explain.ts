@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { decodeNpy, encodeNpy } from '../imaging/npy.js';
+import { inputGradient } from '../gradgraph/index.js';
 import { gradient } from '../methods/gradient.js';
 import { topK } from '../methods/targets.js';
 import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
@@ -36,7 +37,7 @@ export async function runExplain(args: string[]): Promise<number> {
   const forward = await forwardSession(loaded, outputName, { threads });
   const t1 = performance.now();
   const result = await gradient(
-    { runner: session, input: compiled.input, seed: compiled.seed, gradient: compiled.gradient, explained: compiled.explained },
+    { runner: session, input: compiled.input, seed: compiled.seed, gradient: inputGradient(compiled), explained: compiled.explained },
     forward,
     outputName,
     { data: x.data, dims: x.shape },

@@ -36,13 +36,20 @@ export interface CompileResult {
   /** The explained tensor (the logits when a trailing Softmax was skipped). */
   explained: string;
   seed: string;
-  gradient: string;
+  /** The input gradient's output name; absent when a stopAt policy ends the sweep before it. */
+  gradient: string | undefined;
   exposed: { tensor: string; gradient: string }[];
   derivatives: DerivativeTensor[];
   summary: { opsSeen: string[]; nodesOnPath: number; nodesAdded: number; inputs: string[]; outputs: string[] };
 }
 
 export const SEED = 'seed';
+
+/** The input gradient's output name, for graphs compiled without a stopAt policy. */
+export function inputGradient(result: CompileResult): string {
+  if (!result.gradient) throw new CompileError(`the graph has no gradient for ${result.input} (the sweep stops before it)`);
+  return result.gradient;
+}
 export const gradName = (tensor: string) => `grad_${tensor}`;
 
 /** The tensor to explain: the requested output, or the input of a trailing Softmax. */
@@ -200,13 +207,16 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     rule.backward(ctx);
   }
 
+  // With stopAt, the sweep may end before the input: then there is no input gradient.
   const gradX = gradOf(x);
-  if (!gradX) throw new CompileError(`output ${explained} does not depend on input ${x}`);
+  if (!gradX && stopAt.size === 0) throw new CompileError(`output ${explained} does not depend on input ${x}`);
   const outputs: ValueInfo[] = [...graph.outputs];
   if (explained !== outputInfo.name) outputs.push(floatInfo(explained, facts));
-  const gradient = gradName(x);
-  emitIdentity(b, gradX, gradient);
-  outputs.push({ ...inputInfo, name: gradient, elemType: DataType.FLOAT });
+  const gradient = gradX ? gradName(x) : undefined;
+  if (gradX && gradient) {
+    emitIdentity(b, gradX, gradient);
+    outputs.push({ ...inputInfo, name: gradient, elemType: DataType.FLOAT });
+  }
   const exposed = (policy.expose ?? []).map((tensor) => {
     const g = gradOf(tensor) ?? b.zerosLike(tensor);
     emitIdentity(b, g, gradName(tensor));

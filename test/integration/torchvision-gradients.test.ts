@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeNpy } from '../../src/imaging/npy.js';
+import { inputGradient } from '../../src/gradgraph/index.js';
 import { oneHotSeed } from '../../src/methods/targets.js';
 import { compileSession, loadModel } from '../../src/runtime/gradient-model.js';
 import { perSample } from '../helpers/compare.js';
@@ -36,7 +37,7 @@ for (const fixture of fixtures) {
     try {
       const seed = oneHotSeed(fixture.targets, logits.shape[1] as number);
       const out = await session.run({ [compiled.input]: { data: x.data, dims: x.shape }, [compiled.seed]: seed });
-      const grad = out[compiled.gradient];
+      const grad = out[inputGradient(compiled)];
       assert.ok(grad);
       assert.deepEqual(grad.dims, x.shape);
       const bound = fixture.smooth ? 1e-5 : 1e-3;

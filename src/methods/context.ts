@@ -1,0 +1,62 @@
+// What a method needs to know about the model it explains, and how it gets runnable graphs.
+import { type CompileResult, compileGradient, type BackwardPolicy } from '../gradgraph/index.js';
+import { type Model } from '../onnx/ir.js';
+import { type TensorFacts } from '../onnx/shapes.js';
+import { type GraphRunner } from './runner.js';
+
+/**
+ * Turns a graph into a runner, once per key (sessions are expensive: the runtime caches them).
+ * `build` is only called on a cache miss.
+ */
+export type SessionFactory = (key: string, build: () => Model) => Promise<GraphRunner>;
+
+export interface ModelContext {
+  model: Model;
+  facts: TensorFacts;
+  input: string;
+  /** Per-sample input shape, without the batch axis. */
+  sampleShape: number[];
+  sessions: SessionFactory;
+  /** Memory budget for one graph run's activations, in bytes. */
+  budgetBytes: number;
+  /** Per-channel model-space values of a black and a white pixel (from the manifest), if known. */
+  pixelRange?: { black: number[]; white: number[] };
+}
+
+export type Progress = (done: number, total: number, stage: string) => void;
+
+export const DEFAULT_BUDGET_BYTES = 1 << 30;
+
+/** Compiles with a policy, memoised per context and key (compiling is pure but not free). */
+const compiled = new WeakMap<ModelContext, Map<string, CompileResult>>();
+export function compileFor(ctx: ModelContext, key: string, policy?: BackwardPolicy): CompileResult {
+  let cache = compiled.get(ctx);
+  if (!cache) compiled.set(ctx, (cache = new Map()));
+  let result = cache.get(key);
+  if (!result) {
+    result = compileGradient(ctx.model, { facts: ctx.facts, input: ctx.input, policy });
+    cache.set(key, result);
+  }
+  return result;
+}
+
+/**
+ * Bytes one input sample costs in a gradient run: every batch-dependent float tensor of the
+ * forward pass, about three times over (kept activations, cotangents, temporaries).
+ */
+export function bytesPerSample(facts: TensorFacts): number {
+  let elements = 0;
+  for (const [name, shape] of facts.shapes) {
+    const type = facts.types.get(name);
+    if (type !== undefined && type !== 1) continue;
+    const batch = shape.find((d) => typeof d === 'string');
+    if (batch === undefined) continue;
+    const multiple = batch === 'N' ? 1 : Number(String(batch).split('*')[0]);
+    elements += multiple * shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
+  }
+  return Math.max(1, 3 * 4 * elements);
+}
+
+export function pointsPerRun(ctx: ModelContext): number {
+  return Math.max(1, Math.floor(ctx.budgetBytes / bytesPerSample(ctx.facts)));
+}

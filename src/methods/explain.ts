@@ -1,0 +1,111 @@
+// One entry point for every method: choose targets on the clean input, run the method's plan,
+// report what was used (seed, σ, layer, IG's completeness gap).
+import { performance } from 'node:perf_hooks';
+import { pruneGraph } from '../onnx/prune.js';
+import { type ModelContext, type Progress, compileFor } from './context.js';
+import { runGradCam } from './grad-cam.js';
+import { runGradientFamily } from './gradient-family.js';
+import { type MethodParams, type ResolvedParams, resolveParams } from './params.js';
+import { randomSeed } from './rng.js';
+import { type GraphRunner, type Tensor } from './runner.js';
+import { runSmoothDiff } from './smoothdiff.js';
+import { resolveTargets } from './targets.js';
+
+export interface ExplainRequest {
+  x: Tensor;
+  params: MethodParams;
+  /** One target for all samples, or one per sample; default: argmax of the clean logits. */
+  targets?: number[];
+  /** Explicit noise block [B, samples, …] (tests compare against PyTorch fed the same noise). */
+  noise?: Float32Array;
+  progress?: Progress;
+}
+
+export interface ExplainResult {
+  attribution: Tensor;
+  params: ResolvedParams;
+  targets: number[];
+  logits: Tensor;
+  sigma?: number[];
+  layer?: string;
+  /** Integrated Gradients: Σ attribution − (y_c(x) − y_c(x₀)) per image. */
+  completenessGap?: number[];
+  timings: { computeMs: number };
+}
+
+/** The forward model returning the explained output (the logits before a trailing Softmax). */
+export async function forwardRunner(ctx: ModelContext): Promise<{ runner: GraphRunner; output: string }> {
+  const output = compileFor(ctx, 'standard').explained;
+  const runner = await ctx.sessions('forward', () => ({ ...ctx.model, graph: pruneGraph(ctx.model.graph, [output]) }));
+  return { runner, output };
+}
+
+export async function logitsOf(ctx: ModelContext, x: Tensor): Promise<Tensor> {
+  const { runner, output } = await forwardRunner(ctx);
+  return (await runner.run({ [ctx.input]: x }, [output]))[output] as Tensor;
+}
+
+export async function explain(ctx: ModelContext, request: ExplainRequest): Promise<ExplainResult> {
+  const t0 = performance.now();
+  const { x } = request;
+  const params = resolveParams(request.params, randomSeed());
+  const logits = await logitsOf(ctx, x);
+  const targets = resolveTargets(logits, request.targets);
+  const classes = logits.dims[1] as number;
+  const options = { noise: request.noise, progress: request.progress };
+  const done = (result: Omit<ExplainResult, 'params' | 'targets' | 'logits' | 'timings'>): ExplainResult => ({
+    ...result,
+    params,
+    targets,
+    logits,
+    timings: { computeMs: performance.now() - t0 },
+  });
+
+  switch (params.method) {
+    case 'smoothdiff': {
+      const r = await runSmoothDiff(ctx, x, classes, targets, params, options);
+      return done({ attribution: r.attribution, sigma: r.sigma });
+    }
+    case 'grad-cam': {
+      const r = await runGradCam(ctx, x, classes, targets, params);
+      return done({ attribution: r.attribution, layer: r.layer });
+    }
+    case 'guided-grad-cam': {
+      const cam = await runGradCam(ctx, x, classes, targets, params);
+      const guided = await runGradientFamily(ctx, x, classes, targets, { ...params, method: 'guided-backprop' }, options);
+      return done({ attribution: multiplyByMap(guided.attribution, cam.attribution), layer: cam.layer });
+    }
+    default: {
+      const r = await runGradientFamily(ctx, x, classes, targets, params, options);
+      const result = { attribution: r.attribution, sigma: params.method.startsWith('smooth') || params.method === 'vargrad' ? r.sigma : undefined };
+      if (params.method !== 'integrated-gradients' || !r.baseline) return done(result);
+      return done({ ...result, completenessGap: await completenessGap(ctx, x, r.baseline, r.attribution, targets, logits) });
+    }
+  }
+}
+
+async function completenessGap(ctx: ModelContext, x: Tensor, baseline: Float32Array, attribution: Tensor, targets: number[], logits: Tensor): Promise<number[]> {
+  const atBaseline = await logitsOf(ctx, { data: baseline, dims: [...x.dims] });
+  const classes = logits.dims[1] as number;
+  const B = x.dims[0] as number;
+  const size = attribution.data.length / B;
+  return targets.map((t, b) => {
+    let total = 0;
+    for (let i = b * size; i < (b + 1) * size; i++) total += attribution.data[i] as number;
+    const difference = (logits.data[b * classes + t] as number) - (atBaseline.data[b * classes + t] as number);
+    return total - difference;
+  });
+}
+
+/** [B,C,H,W] ⊙ [B,1,H,W], broadcast over channels. */
+function multiplyByMap(values: Tensor, map: Tensor): Tensor {
+  const [B = 1, C = 1] = values.dims;
+  const plane = values.data.length / (B * C);
+  const out = new Float32Array(values.data.length);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < plane; i++) out[(b * C + c) * plane + i] = (values.data[(b * C + c) * plane + i] as number) * (map.data[b * plane + i] as number);
+    }
+  }
+  return { data: out, dims: [...values.dims] };
+}

@@ -1,0 +1,99 @@
+// One graph per method family that never lets per-sample gradients leave the runtime:
+//
+//   x̃_s   = x + ε_s                                   noisy copies (ε = 0 without noise)
+//   p_st  = x₀ + α_t (x̃_s − x₀)                        path points (α = 1, x₀ = 0: the copy itself)
+//   P_s   = Σ_t w_t ∇y(p_st)                           gradient, or IG's quadrature
+//   B_s   = P_s ⊙ (x̃_s − x₀)  when `multiply`         gradient×input, IG
+//   out   = Σ_s B_s  and  Σ_s B_s²                    SmoothGrad, SmoothGrad², VarGrad moments
+//
+// Batch B, samples S and steps T are runtime dimensions: one session serves every chunk size.
+// In 'steps' mode (a quadrature too long for one run) the graph returns Σ_s P_s unmultiplied and
+// the caller finishes the sum over step chunks.
+import { type CompileResult, inputGradient } from '../gradgraph/index.js';
+import { attr } from '../onnx/attributes.js';
+import { GraphBuilder } from '../onnx/builder.js';
+import { type Model, type ValueInfo } from '../onnx/ir.js';
+
+export const FUSED = {
+  images: 'fused/images',
+  noise: 'fused/noise',
+  baseline: 'fused/baseline',
+  alphas: 'fused/alphas',
+  weights: 'fused/weights',
+  seed: 'fused/seed',
+  sum: 'fused/sum',
+  sumOfSquares: 'fused/sum_of_squares',
+} as const;
+
+export interface FusedOptions {
+  /** Multiply by (x̃ − x₀) before summing over samples. */
+  multiply: boolean;
+  /** Also return Σ_s B_s². */
+  squares: boolean;
+}
+
+export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly number[], options: FusedOptions): Model {
+  const source = compiled.model;
+  const gradient = inputGradient(compiled);
+  const graph = { ...source.graph, nodes: [] as Model['graph']['nodes'], initializers: new Map(source.graph.initializers) };
+  const b = new GraphBuilder({ ...graph, nodes: source.graph.nodes }, source.opset, 'fused');
+  const seedInfo = source.graph.inputs.find((v) => v.name === compiled.seed);
+  const classes = seedInfo?.dims?.[1];
+  if (typeof classes !== 'number') throw new Error(`the explained output must be [batch, classes], got ${JSON.stringify(seedInfo?.dims)}`);
+  const rank = sampleShape.length;
+  const trailingOnes = new Array<number>(rank).fill(1);
+
+  // Pre: images [B,…], noise [B,S,…], baseline [B,…], alphas [T] → points [B·S·T, …].
+  const noisy = b.add(b.unsqueeze(FUSED.images, [1]), FUSED.noise);
+  const base = b.unsqueeze(FUSED.baseline, [1]);
+  const delta = b.sub(noisy, base); // [B,S,…]
+  const alphas = b.reshape(FUSED.alphas, b.ints([-1, ...trailingOnes]));
+  const points = b.add(b.unsqueeze(base, [2]), b.mul(alphas, b.unsqueeze(delta, [2]))); // [B,S,T,…]
+  const dimsBS = b.slice(b.shapeOf(FUSED.noise), [0], [2], [0]);
+  const dimsBST = b.op('Concat', [dimsBS, b.shapeOf(FUSED.alphas)], { axis: attr.int(0) });
+  b.nodes.push(
+    { name: 'fused/points', opType: 'Reshape', domain: '', inputs: [points, b.ints([-1, ...sampleShape])], outputs: [compiled.input], attrs: {} },
+    {
+      name: 'fused/seeds',
+      opType: 'Reshape',
+      domain: '',
+      inputs: [b.op('Expand', [b.unsqueeze(FUSED.seed, [1, 2]), b.op('Concat', [dimsBST, b.ints([classes])], { axis: attr.int(0) })]), b.ints([-1, classes])],
+      outputs: [compiled.seed],
+      attrs: {},
+    },
+  );
+  // (The push's arguments emit their own nodes first, so the order stays topological.)
+  const preNodes = b.nodes.splice(0);
+
+  // Post: ∇ [B·S·T, …] → P [B,S,…] → B_s → sums over S.
+  const perPoint = b.reshape(gradient, b.op('Concat', [dimsBST, b.ints([...sampleShape])], { axis: attr.int(0) }));
+  const weights = b.reshape(FUSED.weights, b.ints([-1, ...trailingOnes]));
+  const P = b.reduceSum(b.mul(perPoint, weights), [2], false);
+  const B = options.multiply ? b.mul(P, delta) : P;
+  const outputs: ValueInfo[] = [];
+  const emit = (from: string, to: string) => {
+    b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });
+    outputs.push({ name: to, elemType: 1, dims: ['B', ...sampleShape] });
+  };
+  emit(b.reduceSum(B, [1], false), FUSED.sum);
+  if (options.squares) emit(b.reduceSum(b.mul(B, B), [1], false), FUSED.sumOfSquares);
+
+  const f = (name: string, dims: (number | string)[]): ValueInfo => ({ name, elemType: 1, dims });
+  return {
+    ...source,
+    graph: {
+      ...graph,
+      nodes: [...preNodes, ...source.graph.nodes, ...b.nodes],
+      inputs: [
+        f(FUSED.images, ['B', ...sampleShape]),
+        f(FUSED.noise, ['B', 'S', ...sampleShape]),
+        f(FUSED.baseline, ['B', ...sampleShape]),
+        f(FUSED.alphas, ['T']),
+        f(FUSED.weights, ['T']),
+        f(FUSED.seed, ['B', classes]),
+        ...source.graph.inputs.filter((v) => v.name !== compiled.input && v.name !== compiled.seed),
+      ],
+      outputs,
+    },
+  };
+}

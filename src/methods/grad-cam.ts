@@ -1,0 +1,90 @@
+// Grad-CAM (Selvaraju et al. 2017): ReLU(Σ_k α_k A^k) with α_k the spatial mean of ∂y_c/∂A^k,
+// upsampled bilinearly (half-pixel centres, as PyTorch's align_corners=False) to the input size.
+// The backward sweep stops at A: nothing before the layer is differentiated.
+import { pruneGraph } from '../onnx/prune.js';
+import { gradName } from '../gradgraph/index.js';
+import { type ModelContext, compileFor, pointsPerRun } from './context.js';
+import { type ResolvedParams } from './params.js';
+import { type Tensor } from './runner.js';
+import { oneHotSeed } from './targets.js';
+
+export class GradCamError extends Error {
+  override name = 'GradCamError';
+}
+
+/** The last 4-D activation that feeds a global pooling (GlobalAveragePool, or ReduceMean over H, W). */
+export function defaultCamLayer(ctx: ModelContext): string | undefined {
+  for (let i = ctx.model.graph.nodes.length - 1; i >= 0; i--) {
+    const node = ctx.model.graph.nodes[i];
+    if (!node || !['GlobalAveragePool', 'ReduceMean', 'GlobalMaxPool', 'AveragePool'].includes(node.opType)) continue;
+    const input = node.inputs[0] ?? '';
+    const shape = ctx.facts.shapes.get(input);
+    if (shape?.length === 4 && shape[0] === 'N') return input;
+  }
+  return undefined;
+}
+
+export function camLayer(ctx: ModelContext, requested: string | undefined): string {
+  const layer = requested ?? defaultCamLayer(ctx);
+  if (!layer) throw new GradCamError('this model has no 4-D activation before a global pooling; pass layer=<tensor name>');
+  const shape = ctx.facts.shapes.get(layer);
+  if (!shape) throw new GradCamError(`layer ${layer} is not a tensor of this model`);
+  if (shape.length !== 4 || shape[0] !== 'N') throw new GradCamError(`layer ${layer} has shape [${shape.join(',')}]; Grad-CAM needs a 4-D activation [N,C,H,W]`);
+  return layer;
+}
+
+/** Bilinear resize of one plane with half-pixel centres (PyTorch align_corners=False). */
+export function resizeBilinear(src: Float32Array, h: number, w: number, H: number, W: number): Float32Array {
+  const out = new Float32Array(H * W);
+  const coord = (o: number, inSize: number, outSize: number) => {
+    const c = Math.max(0, ((o + 0.5) * inSize) / outSize - 0.5);
+    const i0 = Math.min(Math.floor(c), inSize - 1);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    return [i0, i1, c - i0] as const;
+  };
+  for (let y = 0; y < H; y++) {
+    const [y0, y1, fy] = coord(y, h, H);
+    for (let x = 0; x < W; x++) {
+      const [x0, x1, fx] = coord(x, w, W);
+      const top = (src[y0 * w + x0] as number) * (1 - fx) + (src[y0 * w + x1] as number) * fx;
+      const bottom = (src[y1 * w + x0] as number) * (1 - fx) + (src[y1 * w + x1] as number) * fx;
+      out[y * W + x] = top * (1 - fy) + bottom * fy;
+    }
+  }
+  return out;
+}
+
+export async function runGradCam(ctx: ModelContext, x: Tensor, classes: number, targets: number[], p: ResolvedParams): Promise<{ attribution: Tensor; layer: string }> {
+  const layer = camLayer(ctx, p.layer);
+  const key = `cam:${layer}`;
+  const compiled = compileFor(ctx, key, { expose: [layer], stopAt: [layer] });
+  const runner = await ctx.sessions(key, () => ({ ...compiled.model, graph: pruneGraph(compiled.model.graph, [layer, gradName(layer)]) }));
+  const [, K, h, w] = ctx.facts.shapes.get(layer) as [string, number, number, number];
+  const [H, W] = ctx.sampleShape.slice(-2) as [number, number];
+  const B = x.dims[0] as number;
+  const size = x.data.length / B;
+  const cam = new Float32Array(B * H * W);
+  const chunk = pointsPerRun(ctx);
+  for (let b0 = 0; b0 < B; b0 += chunk) {
+    const b1 = Math.min(B, b0 + chunk);
+    const out = await runner.run({
+      [compiled.input]: { data: x.data.subarray(b0 * size, b1 * size), dims: [b1 - b0, ...ctx.sampleShape] },
+      [compiled.seed]: oneHotSeed(targets.slice(b0, b1), classes),
+    });
+    const A = (out[layer] as Tensor).data;
+    const G = (out[gradName(layer)] as Tensor).data;
+    for (let b = b0; b < b1; b++) {
+      const map = new Float32Array(h * w);
+      for (let k = 0; k < K; k++) {
+        const base = ((b - b0) * K + k) * h * w;
+        let alpha = 0;
+        for (let i = 0; i < h * w; i++) alpha += G[base + i] as number;
+        alpha /= h * w;
+        for (let i = 0; i < h * w; i++) map[i] = (map[i] as number) + alpha * (A[base + i] as number);
+      }
+      if (p.relu) map.forEach((v, i) => (map[i] = Math.max(0, v)));
+      cam.set(resizeBilinear(map, h, w, H, W), b * H * W);
+    }
+  }
+  return { attribution: { data: cam, dims: [B, 1, H, W] }, layer };
+}

@@ -1,0 +1,114 @@
+// Method names, parameters and their defaults (../shared/METHODS.md), and the parity presets.
+import { type IgRule } from './quadrature.js';
+import { type Tensor } from './runner.js';
+
+export const METHODS = [
+  'gradient',
+  'gradient-x-input',
+  'integrated-gradients',
+  'smoothgrad',
+  'smoothgrad-squared',
+  'vargrad',
+  'smoothdiff',
+  'guided-backprop',
+  'grad-cam',
+  'guided-grad-cam',
+] as const;
+export type MethodName = (typeof METHODS)[number];
+
+export const BASE_METHODS = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'] as const;
+export type BaseMethod = (typeof BASE_METHODS)[number];
+
+export const BASELINES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean'] as const;
+export type BaselineName = (typeof BASELINES)[number];
+
+export const PRESETS = ['captum', 'pair', 'xplique'] as const;
+export type Preset = (typeof PRESETS)[number];
+
+/** What a caller may set; everything is optional and filled by `resolveParams`. */
+export interface MethodParams {
+  method: MethodName;
+  base?: BaseMethod;
+  samples?: number;
+  noise?: number;
+  sigma?: number;
+  seed?: number;
+  steps?: number;
+  rule?: IgRule;
+  baseline?: BaselineName | Tensor;
+  unbiased?: boolean;
+  layer?: string;
+  relu?: boolean;
+  preset?: Preset;
+}
+
+export interface ResolvedParams {
+  method: MethodName;
+  base: BaseMethod;
+  samples: number;
+  /** σ relative to each image's value range, unless `sigma` (absolute) is set. */
+  noise: number;
+  sigma: number | undefined;
+  seed: number;
+  steps: number;
+  rule: IgRule;
+  baseline: BaselineName | Tensor;
+  unbiased: boolean;
+  layer: string | undefined;
+  relu: boolean;
+  preset: Preset | undefined;
+}
+
+export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff']);
+
+/** Sensitivity maps are rendered as magnitudes; attributions keep their sign (METHODS.md). */
+export function methodKind(method: MethodName, base: BaseMethod = 'gradient'): 'sensitivity' | 'attribution' {
+  if (method === 'gradient-x-input' || method === 'integrated-gradients') return 'attribution';
+  if (method === 'smoothgrad' && (base === 'gradient-x-input' || base === 'integrated-gradients')) return 'attribution';
+  return 'sensitivity';
+}
+
+const PRESET_DEFAULTS: Record<Preset, (method: MethodName) => Partial<ResolvedParams>> = {
+  // Captum: NoiseTunnel nt_samples=5 with absolute stdevs=1.0; IG n_steps=50 gauss-legendre, zeros.
+  captum: (m) => ({
+    ...(NOISY_METHODS.has(m) ? { samples: 5, sigma: 1.0 } : {}),
+    steps: 50,
+    rule: 'gauss-legendre',
+    baseline: 'zeros',
+    unbiased: false,
+  }),
+  // PAIR saliency: stdev_spread 0.15 (relative), nsamples 25; IG x_steps 25 on a uniform grid
+  // including both ends, each point weighted 1/25.
+  pair: (m) => ({
+    ...(NOISY_METHODS.has(m) ? { samples: 25, noise: 0.15 } : {}),
+    steps: 25,
+    rule: 'uniform-inclusive',
+  }),
+  // Xplique: nb_samples 50 with absolute noise 0.2; VarGrad unbiased.
+  xplique: (m) => ({
+    ...(NOISY_METHODS.has(m) ? { samples: 50, sigma: 0.2 } : {}),
+    unbiased: true,
+  }),
+};
+
+export function resolveParams(params: MethodParams, seed: number): ResolvedParams {
+  const smoothdiff = params.method === 'smoothdiff';
+  const preset = params.preset ? PRESET_DEFAULTS[params.preset](params.method) : {};
+  const pick = <K extends keyof ResolvedParams>(key: K, fallback: ResolvedParams[K]): ResolvedParams[K] =>
+    (params[key as keyof MethodParams] as ResolvedParams[K] | undefined) ?? (preset[key] as ResolvedParams[K] | undefined) ?? fallback;
+  return {
+    method: params.method,
+    base: pick('base', 'gradient'),
+    samples: pick('samples', smoothdiff ? 20 : 50),
+    noise: pick('noise', smoothdiff ? 0.1 : 0.15),
+    sigma: pick('sigma', undefined),
+    seed: params.seed ?? seed,
+    steps: pick('steps', 50),
+    rule: pick('rule', 'gauss-legendre'),
+    baseline: pick('baseline', 'zeros'),
+    unbiased: pick('unbiased', false),
+    layer: params.layer,
+    relu: params.relu ?? true,
+    preset: params.preset,
+  };
+}

@@ -1,0 +1,44 @@
+// Builds the methods' ModelContext for a model file: loads and probes it once, and turns the
+// methods' graphs into ORT sessions on demand, one per graph key, kept until `close()`.
+import { DEFAULT_BUDGET_BYTES, type ModelContext } from '../methods/context.js';
+import { type GraphRunner } from '../methods/runner.js';
+import { type Model, modelToProto } from '../onnx/ir.js';
+import { encodeModel } from '../onnx/proto.js';
+import { loadModel } from './gradient-model.js';
+import { Session, type SessionOptions } from './ort.js';
+
+export interface ContextOptions extends SessionOptions {
+  inputShape?: number[];
+  budgetBytes?: number;
+  pixelRange?: ModelContext['pixelRange'];
+}
+
+export interface OwnedContext extends ModelContext {
+  close(): Promise<void>;
+}
+
+export async function openModelContext(path: string, options: ContextOptions = {}): Promise<OwnedContext> {
+  const loaded = await loadModel(path, { inputShape: options.inputShape, threads: options.threads });
+  const sessions = new Map<string, Promise<Session>>();
+  const factory = (key: string, build: () => Model): Promise<GraphRunner> => {
+    let session = sessions.get(key);
+    if (!session) {
+      session = Session.create(encodeModel(modelToProto(build())), options);
+      sessions.set(key, session);
+      // A failed build must not poison the cache.
+      session.catch(() => sessions.delete(key));
+    }
+    return session;
+  };
+  return {
+    ...loaded,
+    sessions: factory,
+    budgetBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES,
+    pixelRange: options.pixelRange,
+    async close() {
+      const all = await Promise.allSettled(sessions.values());
+      sessions.clear();
+      await Promise.all(all.map((s) => (s.status === 'fulfilled' ? s.value.release() : undefined)));
+    },
+  };
+}

@@ -1,0 +1,216 @@
+// Tiny ONNX graphs for rule tests: one op (or a few nodes) between input 'x' and output 'y', with
+// constant operands as initializers, plus a seeded random source and the numbers the rule tests
+// compare (dot products, cosine, relative error).
+import { type CompileOptions, type CompileResult, compileGradient } from '../../src/gradgraph/compile.js';
+import { type BackwardPolicy } from '../../src/gradgraph/policy.js';
+import { type Attributes } from '../../src/onnx/attributes.js';
+import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
+import { encodeModel, type TensorProto } from '../../src/onnx/proto.js';
+import { type TensorFacts } from '../../src/onnx/shapes.js';
+import { DataType, floatTensor, int64Tensor } from '../../src/onnx/tensor.js';
+import { type FloatTensor, Session } from '../../src/runtime/ort.js';
+import { probeShapes } from '../../src/runtime/shape-probe.js';
+
+/** A constant operand: float32 values, int64 values (axes, pads, shapes…) or booleans. */
+export type ConstInput =
+  | { float: ArrayLike<number>; dims: readonly number[] }
+  | { int64: readonly number[]; dims?: readonly number[] }
+  | { bool: readonly boolean[]; dims: readonly number[] };
+
+/** One input of the op: the model input 'x', an absent optional input (''), or a constant. */
+export type OpInput = 'x' | '' | ConstInput;
+
+export interface SingleOpSpec {
+  /** Per-sample shape of x (the model input is ['N', ...x]). */
+  x: readonly number[];
+  /** The op's inputs in order; default ['x']. */
+  inputs?: readonly OpInput[];
+  attrs?: Attributes;
+  opset: number;
+  /** Number of op outputs (only the first is the graph output 'y'); default 1. */
+  outputs?: number;
+}
+
+export function constTensor(name: string, c: ConstInput): TensorProto {
+  if ('float' in c) return floatTensor(name, c.dims, c.float);
+  if ('int64' in c) return int64Tensor(name, c.dims ?? [c.int64.length], c.int64);
+  return { name, dims: [...c.dims], dataType: DataType.BOOL, rawData: Uint8Array.from(c.bool.map((v) => (v ? 1 : 0))) };
+}
+
+export function modelProto(opset: number): Model['proto'] {
+  return { irVersion: 8, opsetImport: [{ domain: '', version: opset }], producerName: 'test' };
+}
+
+/** A graph with input 'x' ['N', ...x], output `output` (default 'y') and the given nodes. */
+export function graphModel(spec: {
+  x: readonly number[];
+  opset: number;
+  nodes: Omit<Node, 'domain' | 'name'>[];
+  initializers?: Record<string, ConstInput>;
+  output?: string;
+}): Model {
+  const initializers = new Map<string, TensorProto>();
+  for (const [name, c] of Object.entries(spec.initializers ?? {})) initializers.set(name, constTensor(name, c));
+  return {
+    opset: spec.opset,
+    proto: modelProto(spec.opset),
+    graph: {
+      name: 'tiny',
+      nodes: spec.nodes.map((n, i) => ({ ...n, domain: '', name: `n${i}_${n.opType}` })),
+      inputs: [{ name: 'x', elemType: 1, dims: ['N', ...spec.x] }],
+      // Output shape left to the runtime: the probe finds it.
+      outputs: [{ name: spec.output ?? 'y', elemType: 1, dims: undefined }],
+      initializers,
+    },
+  };
+}
+
+/** One op from 'x' (and constants) to 'y'. */
+export function singleOp(opType: string, spec: SingleOpSpec): Model {
+  const initializers: Record<string, ConstInput> = {};
+  const inputs = (spec.inputs ?? ['x']).map((input, i) => {
+    if (input === 'x' || input === '') return input;
+    const name = `c${i}`;
+    initializers[name] = input;
+    return name;
+  });
+  const outputs = ['y', ...Array.from({ length: (spec.outputs ?? 1) - 1 }, (_, i) => `y_extra${i + 1}`)];
+  return graphModel({ x: spec.x, opset: spec.opset, initializers, nodes: [{ opType, inputs, outputs, attrs: spec.attrs ?? {} }] });
+}
+
+/** mulberry32: a fixed, seedable uniform source on [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Seeded standard-normal float32 values (Box–Muller over mulberry32). */
+export function seededNormal(seed: number, length: number): Float32Array {
+  const u = mulberry32(seed);
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - u()));
+    const t = 2 * Math.PI * u();
+    out[i] = r * Math.cos(t);
+    if (i + 1 < length) out[i + 1] = r * Math.sin(t);
+  }
+  return out;
+}
+
+/** A seeded random permutation of 0..n−1. */
+export function seededPermutation(seed: number, n: number): number[] {
+  const u = mulberry32(seed);
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(u() * (i + 1));
+    [p[i], p[j]] = [p[j] as number, p[i] as number];
+  }
+  return p;
+}
+
+export const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/** Float64 dot product. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`dot: lengths ${a.length} and ${b.length} differ`);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
+  return s;
+}
+
+/** Σ|a_i·b_i|: the scale against which a float32 dot product's rounding is judged. */
+export function absDot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs((a[i] as number) * (b[i] as number));
+  return s;
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  return dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
+}
+
+/** ‖actual − expected‖ / ‖expected‖. */
+export function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff += ((actual[i] as number) - (expected[i] as number)) ** 2;
+  return Math.sqrt(diff / dot(expected, expected));
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] as number));
+  return m;
+}
+
+/** The forward model and its compiled gradient model, loaded once and run many times. */
+export class GradHarness {
+  private constructor(
+    readonly model: Model,
+    readonly facts: TensorFacts,
+    readonly compiled: CompileResult,
+    private readonly forwardSession: Session,
+    private readonly gradientSession: Session,
+  ) {}
+
+  static async create(model: Model, options: Omit<CompileOptions, 'facts'> & { policy?: BackwardPolicy } = {}): Promise<GradHarness> {
+    const facts = await probeShapes(model, { threads: 1 });
+    const compiled = compileGradient(model, { ...options, facts });
+    const forward = await Session.create(encodeModel(modelToProto(model)), { threads: 1 });
+    const gradient = await Session.create(encodeModel(modelToProto(compiled.model)), { threads: 1 });
+    return new GradHarness(model, facts, compiled, forward, gradient);
+  }
+
+  /** The forward model's first output. */
+  async forward(x: FloatTensor): Promise<FloatTensor> {
+    const out = await this.forwardSession.run({ x });
+    const y = out[this.model.graph.outputs[0]?.name ?? 'y'];
+    if (!y) throw new Error('the forward model returned no output');
+    return y;
+  }
+
+  /** Every output of the gradient model for input x, seed and extra feeds (injected derivatives). */
+  async run(x: FloatTensor, seed: FloatTensor, extra: Record<string, FloatTensor> = {}): Promise<Record<string, FloatTensor>> {
+    return this.gradientSession.run({ x, [this.compiled.seed]: seed, ...extra });
+  }
+
+  /** ∂(Σ seed·y)/∂x. */
+  async gradient(x: FloatTensor, seed: FloatTensor, extra: Record<string, FloatTensor> = {}): Promise<FloatTensor> {
+    const name = this.compiled.gradient;
+    if (!name) throw new Error('the compiled graph has no input gradient');
+    const g = (await this.run(x, seed, extra))[name];
+    if (!g) throw new Error(`the gradient model returned no ${name}`);
+    return g;
+  }
+
+  async release(): Promise<void> {
+    await this.forwardSession.release();
+    await this.gradientSession.release();
+  }
+}
+
+/**
+ * Probes, compiles and runs both the forward model and the gradient model once: y = f(x) and
+ * grad = ∂(Σ seed·y)/∂x, with `seed` given or made from y's dims.
+ */
+export async function gradientAndForward(
+  model: Model,
+  x: FloatTensor,
+  seed: Float32Array | ((dims: number[]) => Float32Array),
+  options: Omit<CompileOptions, 'facts'> = {},
+): Promise<{ y: FloatTensor; grad: FloatTensor; seed: FloatTensor; compiled: CompileResult }> {
+  const h = await GradHarness.create(model, options);
+  try {
+    const y = await h.forward(x);
+    const s = { data: typeof seed === 'function' ? seed(y.dims) : seed, dims: y.dims };
+    const grad = await h.gradient(x, s);
+    return { y, grad, seed: s, compiled: h.compiled };
+  } finally {
+    await h.release();
+  }
+}
