@@ -1,13 +1,29 @@
+// `saliency explain`: one explanation of a .npy batch (or an image with a manifest) to .npy/.png.
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
 import { decodeNpy, encodeNpy } from '../imaging/npy.js';
-import { inputGradient } from '../gradgraph/index.js';
-import { gradient } from '../methods/gradient.js';
+import { explain } from '../methods/explain.js';
+import { BASE_METHODS, BASELINES, METHODS, type MethodParams, PRESETS } from '../methods/params.js';
+import { IG_RULES } from '../methods/quadrature.js';
 import { topK } from '../methods/targets.js';
-import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
-import { UsageError, parseFlags, writeOutput } from './main.js';
+import { openModelContext } from '../runtime/model-context.js';
+import { UsageError, writeOutput } from './main.js';
 
-const METHODS = ['gradient'];
+const STRING_FLAGS = ['model', 'input', 'method', 'target', 'output', 'threads', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline', 'base', 'layer', 'preset', 'relu'] as const;
+
+function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}; got '${value}'`);
+  return value as T;
+}
+
+function numberFlag(name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} must be ${what}; got '${value}'`);
+  return n;
+}
 
 function parseTargets(text: string | undefined): number[] | undefined {
   if (text === undefined) return undefined;
@@ -17,42 +33,77 @@ function parseTargets(text: string | undefined): number[] | undefined {
 }
 
 export async function runExplain(args: string[]): Promise<number> {
-  const flags = parseFlags(args, ['model', 'input', 'method', 'target', 'output', 'threads'], ['model', 'input', 'output']);
-  const method = flags['method'] ?? 'gradient';
-  if (!METHODS.includes(method)) throw new UsageError(`unknown method '${method}'; available: ${METHODS.join(', ')}`);
-  for (const f of ['model', 'input'] as const) {
-    if (!existsSync(flags[f] as string)) throw new UsageError(`${f} file ${flags[f]} does not exist`);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: { ...Object.fromEntries(STRING_FLAGS.map((n) => [n, { type: 'string' as const }])), unbiased: { type: 'boolean' as const } },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  const targets = parseTargets(flags['target']);
-  const threads = flags['threads'] ? Number(flags['threads']) : undefined;
-  const t0 = performance.now();
-  const x = decodeNpy(readFileSync(flags['input'] as string));
-  const loaded = await loadModel(flags['model'] as string, { threads });
-  const expected = loaded.sampleShape;
-  if (x.shape.length !== expected.length + 1 || expected.some((d, i) => x.shape[i + 1] !== d)) {
-    throw new UsageError(`input has shape [${x.shape.join(',')}], the model expects [N,${expected.join(',')}]`);
-  }
-  const { compiled, session } = await compileSession(loaded, { threads });
-  const outputName = compiled.explained;
-  const forward = await forwardSession(loaded, outputName, { threads });
-  const t1 = performance.now();
-  const result = await gradient(
-    { runner: session, input: compiled.input, seed: compiled.seed, gradient: inputGradient(compiled), explained: compiled.explained },
-    forward,
-    outputName,
-    { data: x.data, dims: x.shape },
-    targets,
-  );
-  const t2 = performance.now();
-  writeOutput(flags['output'] as string, encodeNpy({ data: result.attribution.data, shape: result.attribution.dims }));
-  await Promise.all([session.release(), forward.release()]);
-  const report = {
+  const flag = (n: (typeof STRING_FLAGS)[number]) => values[n] as string | undefined;
+  for (const required of ['model', 'input', 'output'] as const) if (!flag(required)) throw new UsageError(`--${required} is required`);
+  const method = oneOf('method', flag('method') ?? 'gradient', METHODS) ?? 'gradient';
+  for (const f of ['model', 'input'] as const) if (!existsSync(flag(f) as string)) throw new UsageError(`${f} file ${flag(f)} does not exist`);
+
+  const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
+  const baselineFlag = flag('baseline');
+  const params: MethodParams = {
     method,
-    targets: result.targets,
-    top5: topK(result.logits, 5),
-    shape: result.attribution.dims,
-    timings_ms: { prepare: Math.round(t1 - t0), compute: Math.round(t2 - t1) },
+    base: oneOf('base', flag('base'), BASE_METHODS),
+    samples: numberFlag('samples', flag('samples'), positiveInt, 'a positive integer'),
+    noise: numberFlag('noise', flag('noise'), (n) => n >= 0, 'a non-negative number'),
+    sigma: numberFlag('sigma', flag('sigma'), (n) => n >= 0, 'a non-negative number'),
+    seed: numberFlag('seed', flag('seed'), (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 32, 'an integer in 0..2^32-1'),
+    steps: numberFlag('steps', flag('steps'), positiveInt, 'a positive integer'),
+    rule: oneOf('rule', flag('rule'), IG_RULES),
+    baseline:
+      baselineFlag === undefined
+        ? undefined
+        : (BASELINES as readonly string[]).includes(baselineFlag)
+          ? (baselineFlag as MethodParams['baseline'])
+          : npyTensor(baselineFlag, '--baseline'),
+    unbiased: values['unbiased'] === true ? true : undefined,
+    layer: flag('layer'),
+    relu: flag('relu') === undefined ? undefined : flag('relu') !== 'false',
+    preset: oneOf('preset', flag('preset'), PRESETS),
   };
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  return 0;
+  const targets = parseTargets(flag('target'));
+  const threads = numberFlag('threads', flag('threads'), positiveInt, 'a positive integer');
+
+  const t0 = performance.now();
+  const x = npyTensor(flag('input') as string, '--input');
+  const ctx = await openModelContext(flag('model') as string, { threads });
+  try {
+    const expected = ctx.sampleShape;
+    if (x.dims.length !== expected.length + 1 || expected.some((d, i) => x.dims[i + 1] !== d)) {
+      throw new UsageError(`input has shape [${x.dims.join(',')}], the model expects [N,${expected.join(',')}]`);
+    }
+    const t1 = performance.now();
+    const result = await explain(ctx, { x, params, targets });
+    const output = flag('output') as string;
+    writeOutput(output, encodeNpy({ data: result.attribution.data, shape: result.attribution.dims }));
+    const { seed, samples, steps, rule, base } = result.params;
+    const report = {
+      method,
+      params: { seed, samples, steps, rule, base, sigma: result.sigma, layer: result.layer },
+      targets: result.targets,
+      top5: topK(result.logits, 5),
+      shape: result.attribution.dims,
+      ...(result.completenessGap ? { completeness_gap: result.completenessGap } : {}),
+      timings_ms: { prepare: Math.round(t1 - t0), compute: Math.round(result.timings.computeMs) },
+    };
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+function npyTensor(path: string, what: string): { data: Float32Array; dims: number[] } {
+  if (!existsSync(path)) throw new UsageError(`${what} file ${path} does not exist`);
+  const a = decodeNpy(readFileSync(path));
+  return { data: a.data, dims: a.shape };
 }

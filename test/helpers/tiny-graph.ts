@@ -7,14 +7,14 @@ import { type Attributes } from '../../src/onnx/attributes.js';
 import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
 import { encodeModel, type TensorProto } from '../../src/onnx/proto.js';
 import { type TensorFacts } from '../../src/onnx/shapes.js';
-import { DataType, floatTensor, int64Tensor } from '../../src/onnx/tensor.js';
+import { DataType, floatTensor } from '../../src/onnx/tensor.js';
 import { type FloatTensor, Session } from '../../src/runtime/ort.js';
 import { probeShapes } from '../../src/runtime/shape-probe.js';
 
 /** A constant operand: float32 values, int64 values (axes, pads, shapes…) or booleans. */
 export type ConstInput =
   | { float: ArrayLike<number>; dims: readonly number[] }
-  | { int64: readonly number[]; dims?: readonly number[] }
+  | { int64: readonly (number | bigint)[]; dims?: readonly number[] }
   | { bool: readonly boolean[]; dims: readonly number[] };
 
 /** One input of the op: the model input 'x', an absent optional input (''), or a constant. */
@@ -33,7 +33,11 @@ export interface SingleOpSpec {
 
 export function constTensor(name: string, c: ConstInput): TensorProto {
   if ('float' in c) return floatTensor(name, c.dims, c.float);
-  if ('int64' in c) return int64Tensor(name, c.dims ?? [c.int64.length], c.int64);
+  if ('int64' in c) {
+    // Through BigInt so that INT64_MAX (an exporter's "to the end") survives exactly.
+    const data = BigInt64Array.from(c.int64.map((v) => BigInt(v)));
+    return { name, dims: [...(c.dims ?? [c.int64.length])], dataType: DataType.INT64, rawData: new Uint8Array(data.buffer) };
+  }
   return { name, dims: [...c.dims], dataType: DataType.BOOL, rawData: Uint8Array.from(c.bool.map((v) => (v ? 1 : 0))) };
 }
 
@@ -113,6 +117,9 @@ export function seededPermutation(seed: number, n: number): number[] {
   }
   return p;
 }
+
+/** INT64_MAX, as exporters write an open slice end. */
+export const INT64_MAX = 9223372036854775807n;
 
 export const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 

@@ -74,7 +74,7 @@ const bad: [string, () => string[], RegExp][] = [
     },
     /the model expects \[N,3,32,32\]/,
   ],
-  ['an unknown method', () => ['explain', '--model', MODEL, '--input', X, '--method', 'magic', '--output', join(work, 'h.npy')], /unknown method 'magic'/],
+  ['an unknown method', () => ['explain', '--model', MODEL, '--input', X, '--method', 'magic', '--output', join(work, 'h.npy')], /--method must be one of gradient, .*; got 'magic'/],
   ['a target out of range', () => ['explain', '--model', MODEL, '--input', X, '--target', '99', '--output', join(work, 'i.npy')], /not a class index/],
 ];
 

@@ -8,6 +8,7 @@ import { type Model } from '../../src/onnx/ir.js';
 import {
   type ConstInput,
   GradHarness,
+  INT64_MAX,
   type OpInput,
   absDot,
   dot,
@@ -21,7 +22,7 @@ import {
 let constSeed = 100;
 /** A random float constant (fresh seed each call, fixed across runs). */
 const rnd = (dims: readonly number[], scale = 1): ConstInput => ({ float: seededNormal(constSeed++, size(dims)).map((v) => v * scale), dims });
-const ints = (values: readonly number[], dims?: readonly number[]): ConstInput => ({ int64: values, ...(dims ? { dims } : {}) });
+const ints = (values: readonly (number | bigint)[], dims?: readonly number[]): ConstInput => ({ int64: values, ...(dims ? { dims } : {}) });
 const floats = (values: readonly number[], dims: readonly number[]): ConstInput => ({ float: values, dims });
 
 interface Case {
@@ -160,8 +161,144 @@ async function checkAdjoint(model: Model, batch = 2, trials = 2): Promise<void> 
   add('Squeeze opset 13 (axes input)', op('Squeeze', 13, [3, 1, 4, 1], ['x', ints([2, -1])]));
   add('Unsqueeze opset 11 (axes attribute)', op('Unsqueeze', 11, [3, 4], ['x'], { axes: attr.ints([1, -1]) }));
   add('Unsqueeze opset 13 (axes input)', op('Unsqueeze', 13, [3, 4], ['x', ints([1, -1])]));
-  add('Concat x with a constant, axis 1', op('Concat', 13, [2, 4, 4], ['x', rnd([1, 3, 4, 4]).dims ? { float: new Float32Array(0), dims: [0] } : 'x'], { axis: attr.int(1) }), 'placeholder');
   add('Identity', op('Identity', 13, [3, 4]));
   add('Dropout (inference, opset 13, mask output)', op('Dropout', 13, [3, 4], ['x'], {}, 2));
   add('Dropout (opset 11, ratio attribute)', op('Dropout', 11, [3, 4], ['x'], { ratio: attr.float(0.3) }));
 }
+
+// ---------------------------------------------------------------- Concat, Split, Slice, Pad, Gather, Expand
+{
+  // A constant can only be concatenated along a non-batch axis once expanded to the batch:
+  // c' = Expand(c, [N, 3, 4, 4]) with N from Shape(x) (not differentiable, so c' is inactive).
+  add(
+    'Concat x with a constant (expanded to the batch), axis 1',
+    graphModel({
+      x: [2, 4, 4],
+      opset: 13,
+      initializers: { c: rnd([1, 3, 4, 4]), zero: ints([0]), one: ints([1]), rest: ints([3, 4, 4]) },
+      nodes: [
+        { opType: 'Shape', inputs: ['x'], outputs: ['sx'], attrs: {} },
+        { opType: 'Slice', inputs: ['sx', 'zero', 'one'], outputs: ['n'], attrs: {} },
+        { opType: 'Concat', inputs: ['n', 'rest'], outputs: ['cshape'], attrs: { axis: attr.int(0) } },
+        { opType: 'Expand', inputs: ['c', 'cshape'], outputs: ['cb'], attrs: {} },
+        { opType: 'Concat', inputs: ['cb', 'x'], outputs: ['y'], attrs: { axis: attr.int(1) } },
+      ],
+    }),
+  );
+  add('Concat x with itself, axis -1', op('Concat', 13, [2, 3], ['x', 'x'], { axis: attr.int(-1) }));
+  add('Concat x, x, x along axis 1 (opset 11)', op('Concat', 11, [2, 3], ['x', 'x', 'x'], { axis: attr.int(1) }));
+
+  // Split: outputs recombined in another order, so each part's cotangent must go to its place.
+  const split = (name: string, opset: number, splitInput: ConstInput | undefined, attrs: Attributes, parts: number, order: number[]) => {
+    const outs = Array.from({ length: parts }, (_, i) => `p${i}`);
+    add(
+      `Split ${name}`,
+      graphModel({
+        x: [6, 4],
+        opset,
+        initializers: splitInput ? { s: splitInput } : {},
+        nodes: [
+          { opType: 'Split', inputs: splitInput ? ['x', 's'] : ['x'], outputs: outs, attrs },
+          order.length === 1
+            ? { opType: 'Identity', inputs: [outs[order[0] as number] as string], outputs: ['y'], attrs: {} }
+            : { opType: 'Concat', inputs: order.map((i) => outs[i] as string), outputs: ['y'], attrs: { axis: attr.int(1) } },
+        ],
+      }),
+    );
+  };
+  split('opset 11, split attribute [1,2,3], axis 1, recombined 2,0,1', 11, undefined, { axis: attr.int(1), split: attr.ints([1, 2, 3]) }, 3, [2, 0, 1]);
+  split('opset 13, split input [3,1,2], axis 1, recombined 1,2,0', 13, ints([3, 1, 2]), { axis: attr.int(1) }, 3, [1, 2, 0]);
+  split('opset 13, equal halves on axis -1, recombined 1,0', 13, undefined, { axis: attr.int(-1) }, 2, [1, 0]);
+  split('opset 13, only the middle output used', 13, ints([2, 2, 2]), { axis: attr.int(1) }, 3, [1]);
+  split('opset 11, only the first output used', 11, undefined, { axis: attr.int(1), split: attr.ints([4, 2]) }, 2, [0]);
+
+  const slice = (name: string, x: number[], starts: number[], ends: (number | bigint)[], axes?: number[], steps?: number[]) =>
+    add(`Slice ${name}`, op('Slice', 13, x, ['x', ints(starts), ints(ends), ...(axes ? [ints(axes)] : []), ...(steps ? [ints(steps)] : [])]));
+  slice('step 1 on axis 2', [3, 9, 8], [2], [7], [2]);
+  slice('step 2, tail inside the input', [3, 9, 8], [1], [8], [2], [2]);
+  slice('step 2, interleaved tail past the input (crop)', [3, 9, 8], [0], [9], [2], [2]);
+  slice('step 3 from 1 to end', [3, 9, 8], [1], [1000], [3], [3]);
+  slice('negative start -3 to end', [3, 9, 8], [-3], [1000], [2]);
+  slice('negative start and end [-5, -1]', [3, 9, 8], [-5], [-1], [-1]);
+  slice('multiple axes with steps [1,2] and a negative start', [3, 9, 8], [1, -6], [3, 1000], [1, 3], [1, 2]);
+  slice('axes omitted (all leading axes from 0), batch kept whole with end INT64_MAX', [3, 9, 8], [0, 1, 2], [INT64_MAX, 3, 8]);
+  slice('INT64_MAX end on a static axis, step 2', [3, 9, 8], [1], [INT64_MAX], [3], [2]);
+  slice('end clamped past the size', [3, 9, 8], [4], [50], [2]);
+
+  const pad = (name: string, opset: number, x: number[], inputs: OpInput[]) => add(`Pad ${name}`, op('Pad', opset, x, ['x', ...inputs], { mode: attr.string('constant') }));
+  pad('H [1,2], W [0,3]', 13, [2, 5, 6], [ints([0, 0, 1, 0, 0, 0, 2, 3])]);
+  pad('with a negative pad (crop W begin) and a constant value', 13, [2, 5, 6], [ints([0, 0, 1, -1, 0, 0, 2, 1]), floats([0.5], [])]);
+  pad('negative pads on both ends of H', 11, [2, 5, 6], [ints([0, 0, -1, 2, 0, 0, -2, 0])]);
+  pad('opset 18 with axes input [2,-1]', 18, [2, 5, 6], [ints([1, -2, 2, 1]), '', ints([2, -1])]);
+
+  const gather = (name: string, x: number[], indices: ConstInput, axis: number) => add(`Gather ${name}`, op('Gather', 13, x, ['x', indices], { axis: attr.int(axis) }));
+  gather('scalar index, axis 1', [5, 4], { int64: [2], dims: [] }, 1);
+  gather('1-D indices with repeats, axis 1', [5, 4], ints([0, 3, 3, 1, 3]), 1);
+  gather('1-D negative indices, axis 2', [3, 5, 4], ints([-1, 0, -1]), 2);
+  gather('2-D indices, axis 1', [5, 4], ints([0, 1, 4, 4, 2, 0], [2, 3]), 1);
+  gather('2-D indices, axis 1 of a 4-D tensor', [5, 3, 2], ints([4, 0, 4, 1], [2, 2]), 1);
+  gather('scalar index, last axis', [3, 4, 5], { int64: [3], dims: [] }, -1);
+
+  add('Expand [N,3,1,4] to [1,3,5,4]', op('Expand', 13, [3, 1, 4], ['x', ints([1, 3, 5, 4])]));
+  add('Expand [N,4] to [3,1,4] (new leading axis)', op('Expand', 13, [4], ['x', ints([3, 1, 4])]));
+  add('Expand [N,1,1] to [1,2,3] (several axes)', op('Expand', 13, [1, 1], ['x', ints([1, 2, 3])]));
+}
+
+// ---------------------------------------------------------------- reductions
+{
+  const x = [3, 4, 5];
+  add('ReduceSum opset 11, axes attribute [1], keepdims 1', op('ReduceSum', 11, x, ['x'], { axes: attr.ints([1]), keepdims: attr.int(1) }));
+  add('ReduceSum opset 11, axes attribute [1,-1], keepdims 0', op('ReduceSum', 11, x, ['x'], { axes: attr.ints([1, -1]), keepdims: attr.int(0) }));
+  add('ReduceSum opset 13, axes input [2], keepdims 1', op('ReduceSum', 13, x, ['x', ints([2])], { keepdims: attr.int(1) }));
+  add('ReduceSum opset 13, axes input [-1,1], keepdims 0', op('ReduceSum', 13, x, ['x', ints([-1, 1])], { keepdims: attr.int(0) }));
+  add('ReduceSum opset 13, no axes (all, batch included), keepdims 0', op('ReduceSum', 13, x, ['x'], { keepdims: attr.int(0) }));
+  add('ReduceSum opset 13, empty axes with noop_with_empty_axes 1', op('ReduceSum', 13, x, ['x', ints([])], { noop_with_empty_axes: attr.int(1) }));
+  add('ReduceMean opset 11, axes [2,3], keepdims 1', op('ReduceMean', 11, [3, 4, 5], ['x'], { axes: attr.ints([2, 3]), keepdims: attr.int(1) }));
+  add('ReduceMean opset 13, axes [1], keepdims 0', op('ReduceMean', 13, x, ['x'], { axes: attr.ints([1]), keepdims: attr.int(0) }));
+  add('ReduceMean opset 13, axes [-2,-1], keepdims 1', op('ReduceMean', 13, x, ['x'], { axes: attr.ints([-2, -1]), keepdims: attr.int(1) }));
+  add('ReduceMean opset 18, axes input [2], keepdims 0', op('ReduceMean', 18, x, ['x', ints([2])], { keepdims: attr.int(0) }));
+  add('ReduceMean opset 18, axes input [1,2], keepdims 1', op('ReduceMean', 18, x, ['x', ints([1, 2])], { keepdims: attr.int(1) }));
+}
+
+// ---------------------------------------------------------------- affine per-element ops
+{
+  const C = 3;
+  add(
+    'BatchNormalization (inference, opset 15)',
+    op('BatchNormalization', 15, [C, 4, 4], ['x', rnd([C]), rnd([C]), rnd([C]), floats([0.5, 1.7, 0.2], [C])], { epsilon: attr.float(1e-3) }),
+  );
+  add('BatchNormalization (inference, opset 11, 3-D input)', op('BatchNormalization', 11, [C, 6], ['x', rnd([C]), rnd([C]), rnd([C]), floats([0.9, 2.5, 0.1], [C])]));
+  const cond = (dims: number[], seed: number): ConstInput => ({ bool: Array.from(seededNormal(seed, size(dims)), (v) => v > 0), dims });
+  add('Where(cond, x, c) with a constant condition', op('Where', 13, [3, 4, 4], [cond([3, 4, 4], 11), 'x', rnd([3, 4, 4])]));
+  add('Where(cond[4], c, x) with broadcasting', op('Where', 13, [3, 4, 4], [cond([4], 12), floats([2], []), 'x']));
+  add('Where(cond, x, x)', op('Where', 13, [3, 4, 4], [cond([3, 4, 4], 13), 'x', 'x']));
+  add('Where(cond[3,4,4], x[N,1,4,4], c) (x broadcast by the op)', op('Where', 13, [1, 4, 4], [cond([3, 4, 4], 14), 'x', floats([0], [])]));
+  add('Add x[N,3,4,4] + c[3,1,1]', op('Add', 13, [3, 4, 4], ['x', rnd([3, 1, 1])]));
+  add('Add c[4] + x[N,3,4,4]', op('Add', 13, [3, 4, 4], [rnd([4]), 'x']));
+  add('Add x[N,1,4] + c[3,4] (x broadcast)', op('Add', 13, [1, 4], ['x', rnd([3, 4])]));
+  add('Add x + x', op('Add', 13, [3, 4], ['x', 'x']));
+  add('Sub x[N,3,4,4] − c[3,1,1]', op('Sub', 13, [3, 4, 4], ['x', rnd([3, 1, 1])]));
+  add('Sub c[1,3,1,1] − x[N,3,4,4]', op('Sub', 13, [3, 4, 4], [rnd([1, 3, 1, 1]), 'x']));
+  add('Sub c[3,4] − x[N,1,4] (x broadcast)', op('Sub', 13, [1, 4], [rnd([3, 4]), 'x']));
+  add('Mul x[N,3,4,4] · c[3,1,1]', op('Mul', 13, [3, 4, 4], ['x', rnd([3, 1, 1])]));
+  add('Mul c[4] · x[N,3,4,4]', op('Mul', 13, [3, 4, 4], [rnd([4]), 'x']));
+  add('Mul x[N,1,4] · c[3,4] (x broadcast)', op('Mul', 13, [1, 4], ['x', rnd([3, 4])]));
+  add('Mul x · scalar', op('Mul', 13, [3, 4], ['x', floats([-1.5], [])]));
+  add('Div x[N,3,4,4] / c[3,1,1]', op('Div', 13, [3, 4, 4], ['x', floats([0.5, -2, 3], [3, 1, 1])]));
+  add('Sum(x, c[4], x)', op('Sum', 13, [3, 4], ['x', rnd([4]), 'x']));
+  add('Neg', op('Neg', 13, [3, 4]));
+  add('Cast float→float', op('Cast', 13, [3, 4], ['x'], { to: attr.int(1) }));
+}
+
+for (const c of cases) {
+  test(`adjoint: ${c.name}`, c.todo ? { todo: c.todo } : {}, async () => {
+    await checkAdjoint(c.model);
+  });
+}
+
+test('adjoint cases cover every linear rule of the brief', () => {
+  const ops = new Set(cases.flatMap((c) => c.model.graph.nodes.map((n) => n.opType)));
+  for (const name of ['Conv', 'AveragePool', 'GlobalAveragePool', 'Gemm', 'MatMul', 'Einsum', 'Transpose', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Concat', 'Split', 'Slice', 'Pad', 'Gather', 'Expand', 'ReduceSum', 'ReduceMean', 'BatchNormalization', 'Where', 'Add', 'Sub', 'Mul', 'Identity', 'Dropout']) {
+    assert.ok(ops.has(name), `no adjoint case for ${name}`);
+  }
+});
