@@ -17,7 +17,11 @@ export interface LoadedModel {
 }
 
 export async function loadModel(path: string, options: { inputShape?: number[]; threads?: number } = {}): Promise<LoadedModel> {
-  const model = modelFromProto(readModel(path));
+  return prepareModel(modelFromProto(readModel(path)), options);
+}
+
+/** Probes an in-memory model's shapes once. */
+export async function prepareModel(model: Model, options: { inputShape?: number[]; threads?: number } = {}): Promise<LoadedModel> {
   const input = model.graph.inputs[0]?.name ?? '';
   const facts = await probeShapes(model, { input, ...options });
   const sampleShape = (facts.shapes.get(input) ?? []).slice(1) as number[];

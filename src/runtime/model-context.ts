@@ -4,7 +4,7 @@ import { DEFAULT_BUDGET_BYTES, type ModelContext } from '../methods/context.js';
 import { type GraphRunner } from '../methods/runner.js';
 import { type Model, modelToProto } from '../onnx/ir.js';
 import { encodeModel } from '../onnx/proto.js';
-import { loadModel } from './gradient-model.js';
+import { type LoadedModel, loadModel, prepareModel } from './gradient-model.js';
 import { Session, type SessionOptions } from './ort.js';
 
 export interface ContextOptions extends SessionOptions {
@@ -18,7 +18,15 @@ export interface OwnedContext extends ModelContext {
 }
 
 export async function openModelContext(path: string, options: ContextOptions = {}): Promise<OwnedContext> {
-  const loaded = await loadModel(path, { inputShape: options.inputShape, threads: options.threads });
+  return contextFor(await loadModel(path, { inputShape: options.inputShape, threads: options.threads }), options);
+}
+
+/** A context for a model already in memory (tests build tiny graphs this way). */
+export async function contextForModel(model: Model, options: ContextOptions = {}): Promise<OwnedContext> {
+  return contextFor(await prepareModel(model, { inputShape: options.inputShape, threads: options.threads }), options);
+}
+
+function contextFor(loaded: LoadedModel, options: ContextOptions): OwnedContext {
   const sessions = new Map<string, Promise<Session>>();
   const factory = (key: string, build: () => Model): Promise<GraphRunner> => {
     let session = sessions.get(key);
