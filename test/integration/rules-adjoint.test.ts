@@ -3,6 +3,7 @@
 // No reference framework: the forward op is ONNX Runtime's own, the backward is ours.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { type BackwardPolicy } from '../../src/gradgraph/policy.js';
 import { attr, type Attributes } from '../../src/onnx/attributes.js';
 import { type Model } from '../../src/onnx/ir.js';
 import {
@@ -41,8 +42,8 @@ function op(opType: string, opset: number, x: readonly number[], inputs: readonl
 
 const tol = 1e-5;
 
-async function checkAdjoint(model: Model, batch = 2, trials = 2): Promise<void> {
-  const h = await GradHarness.create(model, { explainSoftmaxInput: false });
+async function checkAdjoint(model: Model, batch = 2, trials = 2, policy?: BackwardPolicy): Promise<void> {
+  const h = await GradHarness.create(model, { explainSoftmaxInput: false, ...(policy ? { policy } : {}) });
   try {
     assert.equal(h.compiled.explained, 'y');
     const sample = (model.graph.inputs[0]?.dims ?? []).slice(1) as number[];
@@ -301,4 +302,20 @@ test('adjoint cases cover every linear rule of the brief', () => {
   for (const name of ['Conv', 'AveragePool', 'GlobalAveragePool', 'Gemm', 'MatMul', 'Einsum', 'Transpose', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Concat', 'Split', 'Slice', 'Pad', 'Gather', 'Expand', 'ReduceSum', 'ReduceMean', 'BatchNormalization', 'Where', 'Add', 'Sub', 'Mul', 'Identity', 'Dropout']) {
     assert.ok(ops.has(name), `no adjoint case for ${name}`);
   }
+});
+
+test('the adjoint check rejects a wrong rule (Transpose backward with the permutation instead of its inverse)', async () => {
+  const wrongTranspose: BackwardPolicy = {
+    overrides: {
+      Transpose: {
+        differentiable: [0],
+        backward(ctx) {
+          ctx.give(0, ctx.b.transpose(ctx.gradOut(0) as string, [0, 2, 3, 1]));
+        },
+      },
+    },
+  };
+  const model = op('Transpose', 13, [3, 3, 3], ['x'], { perm: attr.ints([0, 2, 3, 1]) });
+  await checkAdjoint(model);
+  await assert.rejects(checkAdjoint(model, 2, 1, wrongTranspose), /relative difference/);
 });

@@ -3,6 +3,7 @@
 // (further than 10·h·max|d| from a threshold) and, for max-type ops, from ties.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { type BackwardPolicy } from '../../src/gradgraph/policy.js';
 import { attr, type Attributes } from '../../src/onnx/attributes.js';
 import { type Model } from '../../src/onnx/ir.js';
 import { type FloatTensor } from '../../src/runtime/ort.js';
@@ -52,6 +53,8 @@ interface FdCase {
   step?: number;
   tol?: number;
   todo?: string;
+  /** Only for the harness's own check (a deliberately wrong rule). */
+  policy?: BackwardPolicy;
 }
 
 const cases: FdCase[] = [];
@@ -63,7 +66,7 @@ const DMAX = 3;
 async function checkFiniteDifferences(c: FdCase, batch = 2, directions = 3): Promise<void> {
   const step = c.step ?? 1e-2;
   const tol = c.tol ?? 1e-2;
-  const h = await GradHarness.create(c.model, { explainSoftmaxInput: false });
+  const h = await GradHarness.create(c.model, { explainSoftmaxInput: false, ...(c.policy ? { policy: c.policy } : {}) });
   try {
     assert.equal(h.compiled.explained, 'y');
     const sample = (c.model.graph.inputs[0]?.dims ?? []).slice(1) as number[];
@@ -254,7 +257,22 @@ test('finite-difference cases cover every nonlinear rule of the brief', () => {
   }
 });
 
+test('the finite-difference check rejects a wrong rule (Tanh with 1 − y instead of 1 − y²)', async () => {
+  const wrongTanh: BackwardPolicy = {
+    overrides: {
+      Tanh: {
+        differentiable: [0],
+        backward(ctx) {
+          ctx.give(0, ctx.b.mul(ctx.gradOut(0) as string, ctx.b.sub(ctx.b.scalar(1), ctx.output(0))));
+        },
+      },
+    },
+  };
+  await assert.rejects(checkFiniteDifferences({ name: 'wrong Tanh', model: op('Tanh', 13, [3, 5, 5]), sample: scaled(1.5), policy: wrongTanh }), /relative error/);
+});
+
 // ---------------------------------------------------------------- exact tie-breaking
+// (Expected values are compared after `v + 0`, which turns the runtime's −0 into 0.)
 
 test('MaxPool 3x3 s2 with planted ties: each window gives its whole gradient to its first maximum in raster order', async () => {
   // 5x5 plane, windows at rows/cols {0..2, 2..4}; they share row 2 / col 2.

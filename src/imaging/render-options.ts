@@ -1,0 +1,76 @@
+// Rendering parameters and their defaults (shared/METHODS.md, "Rendering"), validated once so
+// renderers can trust them.
+import { COLORMAPS, type ColormapName } from './colormaps.js';
+import { ImageError } from './errors.js';
+import { isMagnitudeReduction, isSignedMap, REDUCTIONS, SIGNS, type Reduction, type Sign } from './reduce.js';
+
+/** 'sensitivity': gradient, SmoothGrad family, SmoothDiff, guided backprop, Grad-CAM. 'attribution': gradient×input, IG. */
+export type MethodKind = 'sensitivity' | 'attribution';
+
+export interface RenderOptions {
+  reduce: Reduction;
+  sign: Sign;
+  /** Upper percentile (0, 100] where the map saturates; of |v| for signed maps. */
+  clip: number;
+  /** 'image': divide by this image's clip value; a number: divide by it, so maps compare across images. */
+  scale: 'image' | number;
+  colormap: ColormapName;
+  /** Heatmap opacity over the grayscale original, [0, 1]. */
+  overlay: number;
+  /** 'input': model resolution; 'original': projected back onto the uploaded image. */
+  size: 'input' | 'original';
+}
+
+/** What a caller may pass: anything, e.g. query-string values; numbers may arrive as strings. */
+export type RenderParams = { [K in keyof RenderOptions]?: unknown };
+
+const KEYS: readonly (keyof RenderOptions)[] = ['reduce', 'sign', 'clip', 'scale', 'colormap', 'overlay', 'size'];
+
+export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}): RenderOptions {
+  for (const key of Object.keys(params)) {
+    if (!(KEYS as readonly string[]).includes(key)) bad(`unknown render parameter '${key}'; allowed: ${KEYS.join(', ')}`);
+  }
+  const givenReduce = params.reduce === undefined ? undefined : oneOf('reduce', params.reduce, REDUCTIONS);
+  const givenSign = params.sign === undefined ? undefined : oneOf('sign', params.sign, SIGNS);
+
+  // Defaults follow the method kind, but stay coherent with what was given: asking for sign 'all'
+  // on a sensitivity map means "show me the signed sum", and a magnitude reduction implies 'abs'.
+  const reduce = givenReduce ?? (givenSign === 'all' ? 'sum' : kind === 'sensitivity' ? 'l2' : 'sum');
+  const sign = givenSign ?? (isMagnitudeReduction(reduce) || kind === 'sensitivity' ? 'abs' : 'all');
+  if (sign === 'all' && isMagnitudeReduction(reduce)) {
+    bad(`sign 'all' keeps negative values, but reduce '${reduce}' is never negative; use sign 'abs', 'positive' or 'negative', or reduce 'sum' or 'mean'`);
+  }
+
+  const clip = params.clip === undefined ? 99 : number('clip', params.clip);
+  if (!(clip > 0 && clip <= 100)) bad(`clip must be a percentile in (0, 100], got ${clip}`);
+
+  let scale: 'image' | number = 'image';
+  if (params.scale !== undefined && params.scale !== 'image') {
+    scale = number('scale', params.scale);
+    if (!(scale > 0)) bad(`scale must be 'image' or a positive number, got ${scale}`);
+  }
+
+  const colormap =
+    params.colormap === undefined ? (isSignedMap(reduce, sign) ? 'RdBu' : 'viridis') : oneOf('colormap', params.colormap, COLORMAPS, true);
+
+  const overlay = params.overlay === undefined ? 0.5 : number('overlay', params.overlay);
+  if (!(overlay >= 0 && overlay <= 1)) bad(`overlay is an opacity in [0, 1], got ${overlay}`);
+
+  const size = params.size === undefined ? 'original' : oneOf('size', params.size, ['input', 'original'] as const);
+  return { reduce, sign, clip, scale, colormap, overlay, size };
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], caseInsensitive = false): T {
+  const match = allowed.find((a) => a === value || (caseInsensitive && typeof value === 'string' && a.toLowerCase() === value.toLowerCase()));
+  return match ?? bad(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+function number(name: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  if (!Number.isFinite(n)) bad(`${name} must be a number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function bad(message: string): never {
+  throw new ImageError('SALIENCY_BAD_RENDER_PARAM', message);
+}

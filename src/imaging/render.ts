@@ -1,0 +1,149 @@
+// Raw attribution → heatmap PNG, overlay PNG, numeric map, colour bar (METHODS.md "Rendering").
+// Order: reduce channels → clip and scale at model resolution (so the reported scale does not
+// depend on the output size) → optional bilinear projection to the original → colormap.
+import sharp from 'sharp';
+import { colourAt, getLut, isDiverging, type ColormapName } from './colormaps.js';
+import { type DecodedImage } from './decode.js';
+import { ImageError } from './errors.js';
+import { projectToOriginal, type Geometry } from './geometry.js';
+import { luma, modelView } from './preprocess.js';
+import { isSignedMap, reduceChannels, type RawTensor } from './reduce.js';
+import { type RenderOptions } from './render-options.js';
+import { clipAndScale, toUnit, type ScaledMap } from './scale.js';
+
+export interface RenderSource {
+  /** The stored raw attribution, e.g. [N, C, H, W] float32. */
+  raw: RawTensor;
+  layout?: 'NCHW' | 'NHWC';
+  /** Which sample of the batch; default 0. */
+  sample?: number;
+  /** From preprocess(); needed for size 'original' and for overlays. */
+  geometry?: Geometry;
+}
+
+export interface RenderedPng {
+  png: Buffer;
+  width: number;
+  height: number;
+  /** The divisor used (METHODS.md: "the value used is reported"). */
+  scale: number;
+  clipValue: number;
+  colormap: ColormapName;
+}
+
+export interface MapExport {
+  width: number;
+  height: number;
+  signed: boolean;
+  clipValue: number;
+  scale: number;
+  /** Rows of the reduced map clipped to ±clipValue, in attribution units (divide by `scale` for the colour coordinate). */
+  values: number[][];
+}
+
+/**
+ * Heatmap PNG, RGBA: pixels of the original that the model never saw (cropped away) are
+ * transparent rather than painted with the colour of zero.
+ */
+export async function renderHeatmap(source: RenderSource, options: RenderOptions): Promise<RenderedPng> {
+  const { scaled, unit } = unitMap(source, options);
+  const lut = getLut(options.colormap);
+  const rgba = new Uint8Array(unit.width * unit.height * 4);
+  unit.data.forEach((t, p) => {
+    if (Number.isNaN(t)) return;
+    rgba.set(colourAt(lut, t), 4 * p);
+    rgba[4 * p + 3] = 255;
+  });
+  const png = await encodePng(rgba, unit.width, unit.height, 4);
+  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap };
+}
+
+/** RGB PNG: the heatmap at opacity `options.overlay` over a grayscale copy of the image. */
+export async function renderOverlay(source: RenderSource, image: DecodedImage, options: RenderOptions): Promise<RenderedPng> {
+  const { scaled, unit } = unitMap(source, options);
+  const backdrop = await backdropFor(image, source.geometry, options.size, unit.width, unit.height);
+  const lut = getLut(options.colormap);
+  const alpha = options.overlay;
+  const rgb = new Uint8Array(unit.width * unit.height * 3);
+  unit.data.forEach((t, p) => {
+    const grey = luma(backdrop[3 * p] ?? 0, backdrop[3 * p + 1] ?? 0, backdrop[3 * p + 2] ?? 0);
+    const heat = Number.isNaN(t) ? undefined : colourAt(lut, t);
+    for (let c = 0; c < 3; c++) rgb[3 * p + c] = heat === undefined ? grey : Math.round((1 - alpha) * grey + alpha * (heat[c] ?? 0));
+  });
+  const png = await encodePng(rgb, unit.width, unit.height, 3);
+  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap };
+}
+
+/** The reduced, clipped map as numbers for dashboards, always at model resolution (it is small). */
+export function renderMap(source: RenderSource, options: Pick<RenderOptions, 'reduce' | 'sign' | 'clip' | 'scale'>): MapExport {
+  const map = reduceChannels(source.raw, options.reduce, options.sign, source.sample ?? 0, source.layout);
+  const signed = isSignedMap(options.reduce, options.sign);
+  const scaled = clipAndScale(map, options.clip, options.scale, signed);
+  const c = scaled.clipValue;
+  const values = Array.from({ length: map.height }, (_, y) =>
+    Array.from(map.data.subarray(y * map.width, (y + 1) * map.width), (v) => Math.min(Math.max(v, -c), c)),
+  );
+  return { width: map.width, height: map.height, signed, clipValue: c, scale: scaled.scale, values };
+}
+
+/**
+ * A colour bar for legends: low → high left to right (horizontal) or bottom to top (vertical).
+ * For diverging maps the middle is zero.
+ */
+export async function renderColourBar(colormap: ColormapName, { width = 256, height = 16, vertical = false } = {}): Promise<Buffer> {
+  const lut = getLut(colormap);
+  const rgb = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const t = vertical ? 1 - y / Math.max(height - 1, 1) : x / Math.max(width - 1, 1);
+      rgb.set(colourAt(lut, t), 3 * (y * width + x));
+    }
+  }
+  return encodePng(rgb, width, height, 3);
+}
+
+interface UnitMap {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+function unitMap(source: RenderSource, options: RenderOptions): { scaled: ScaledMap; unit: UnitMap } {
+  const map = reduceChannels(source.raw, options.reduce, options.sign, source.sample ?? 0, source.layout);
+  const signed = isSignedMap(options.reduce, options.sign);
+  const scaled = clipAndScale(map, options.clip, options.scale, signed);
+  // Zero sits at the centre of a diverging colormap even for a non-negative map, so "no evidence"
+  // always reads as the neutral colour; a signed map on a sequential colormap is centred too.
+  const centred = signed || isDiverging(options.colormap);
+  const data = scaled.data.map((v) => toUnit(v, centred));
+  if (options.size === 'input') return { scaled, unit: { data, width: map.width, height: map.height } };
+  const geometry = requireGeometry(source.geometry, map.width, map.height);
+  return { scaled, unit: { data: projectToOriginal(data, geometry), width: geometry.original.width, height: geometry.original.height } };
+}
+
+function requireGeometry(geometry: Geometry | undefined, width: number, height: number): Geometry {
+  if (geometry === undefined) {
+    throw new ImageError('SALIENCY_BAD_RENDER_PARAM', "size 'original' needs the upload's geometry (this input was a tensor); use size 'input'");
+  }
+  if (geometry.model.width !== width || geometry.model.height !== height) {
+    throw new ImageError(
+      'SALIENCY_BAD_RENDER_PARAM',
+      `the map is ${width}×${height} but the model input was ${geometry.model.width}×${geometry.model.height}; use size 'input'`,
+    );
+  }
+  return geometry;
+}
+
+async function backdropFor(image: DecodedImage, geometry: Geometry | undefined, size: RenderOptions['size'], width: number, height: number): Promise<Uint8Array> {
+  if (size === 'original' || (image.width === width && image.height === height && geometry === undefined)) {
+    if (image.width !== width || image.height !== height) {
+      throw new ImageError('SALIENCY_BAD_RENDER_PARAM', `the image is ${image.width}×${image.height} but the map is ${width}×${height}`);
+    }
+    return image.data;
+  }
+  return modelView(image, requireGeometry(geometry, width, height));
+}
+
+function encodePng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4): Promise<Buffer> {
+  return sharp(pixels, { raw: { width, height, channels } }).png().toBuffer();
+}
