@@ -218,6 +218,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     outputs.push({ ...inputInfo, name: gradient, elemType: DataType.FLOAT });
   }
   const exposed = (policy.expose ?? []).map((tensor) => {
+    if (!gradOf(tensor) && stopAt.size > 0) throw new CompileError(`no gradient reaches ${tensor}: the sweep stops before it (stopAt)`);
     const g = gradOf(tensor) ?? b.zerosLike(tensor);
     emitIdentity(b, g, gradName(tensor));
     outputs.push(floatInfo(tensor, facts), floatInfo(gradName(tensor), facts, tensor));
