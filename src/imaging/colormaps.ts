@@ -38,6 +38,25 @@ export function lutFromAnchors(anchors: readonly Rgb[]): Lut {
   return lut;
 }
 
+/**
+ * 256 entries have no middle one, and unit value 0.5 (a zero attribution) lands on entry 128.
+ * Build each half separately so entries 127 and 128 are both exactly the centre anchor: zero is
+ * drawn in the neutral colour, not one level towards red.
+ */
+export function divergingLut(anchors: readonly Rgb[]): Lut {
+  const mid = (anchors.length - 1) / 2;
+  if (!Number.isInteger(mid)) throw new RangeError('a diverging map needs an odd number of anchors with the neutral one in the middle');
+  const lower = lutFromAnchors(anchors.slice(0, mid + 1));
+  const upper = lutFromAnchors(anchors.slice(mid));
+  const lut = new Uint8Array(256 * 3);
+  for (let i = 0; i < 128; i++) {
+    const j = Math.round((i / 127) * 255);
+    lut.set(lower.subarray(3 * j, 3 * j + 3), 3 * i);
+    lut.set(upper.subarray(3 * (255 - j), 3 * (255 - j) + 3), 3 * (255 - i));
+  }
+  return lut;
+}
+
 const LUTS: Record<ColormapName, Lut> = {
   viridis: fromPackage('viridis'),
   inferno: fromPackage('inferno'),
@@ -47,8 +66,8 @@ const LUTS: Record<ColormapName, Lut> = {
     [0, 0, 0],
     [255, 255, 255],
   ]),
-  RdBu: lutFromAnchors(RDBU_POSITIVE_RED),
-  vik: lutFromAnchors(VIK),
+  RdBu: divergingLut(RDBU_POSITIVE_RED),
+  vik: divergingLut(VIK),
   jet: fromPackage('jet'),
 };
 

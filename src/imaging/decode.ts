@@ -32,7 +32,9 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   if (bytes.byteLength === 0) throw new ImageError('SALIENCY_IMAGE_UNREADABLE', 'the uploaded image is empty (0 bytes)');
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-  const meta = await sharp(input).metadata().catch((err: unknown) => {
+  // Header only, no pixels: lift sharp's own limit here so that we can check ours and name the
+  // claimed size in the message.
+  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch((err: unknown) => {
     throw unreadable(err);
   });
   if (meta.format === undefined || !ACCEPTED_FORMATS.has(meta.format)) {
@@ -46,9 +48,10 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   if (width * height > limit) throw tooLarge(width, height, limit);
 
   try {
-    // pages: 1 → first frame of an animated GIF/WebP; failOn 'error' rejects truncated data that
-    // libvips would otherwise pad with grey; rotate() applies the EXIF orientation.
-    const { data, info } = await sharp(input, { limitInputPixels: limit, failOn: 'error', pages: 1 })
+    // pages: 1 → first frame of an animated GIF/WebP; failOn 'warning' (sharp's default, stated
+    // because it matters) rejects a truncated JPEG, which libjpeg only warns about and libvips
+    // would pad with grey; rotate() applies the EXIF orientation.
+    const { data, info } = await sharp(input, { limitInputPixels: limit, failOn: 'warning', pages: 1 })
       .rotate()
       .flatten({ background: FLATTEN_BACKGROUND })
       .toColourspace('srgb') // CMYK (via ICC), grey and 16-bit inputs all end as 8-bit sRGB

@@ -32,11 +32,17 @@ export function computeGeometry(width: number, height: number, spec: PreprocessS
     rw = clampSize(Math.round(width * scale), spec.resize.mode === 'pad' ? mw : Infinity);
     rh = clampSize(Math.round(height * scale), spec.resize.mode === 'pad' ? mh : Infinity);
   }
-  // torchvision CenterCrop: top = round((h − crop_h) / 2); negative when the crop is larger
-  // (CenterCrop then zero-pads, as 'pad' mode does on purpose).
-  const offsetX = Math.round((rw - mw) / 2);
-  const offsetY = Math.round((rh - mh) / 2);
+  // torchvision CenterCrop: top = int(round((h − crop_h) / 2.0)) with Python's half-to-even
+  // round; negative when the crop is larger (CenterCrop then zero-pads, as 'pad' mode does).
+  const offsetX = roundHalfEven((rw - mw) / 2);
+  const offsetY = roundHalfEven((rh - mh) / 2);
   return { original, resized: { width: rw, height: rh }, model, offsetX, offsetY };
+}
+
+/** Python 3's round(): halves go to the even neighbour (round(58.5) = 58), unlike Math.round. */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 function clampSize(v: number, max: number): number {

@@ -44,7 +44,7 @@ export interface SweepGrid {
   columnLabels: readonly string[];
   /** cells[row][column], PNGs. */
   cells: readonly (readonly Uint8Array[])[];
-  /** Axis captions, drawn in the top-left corner; default 'noise ↓  samples →'. */
+  /** Axis captions, drawn in the top-left corner; default 'noise ↓ samples →'. */
   corner?: string;
 }
 
@@ -61,7 +61,7 @@ export async function renderSweepGrid(grid: SweepGrid, { panelSize = 128, gap = 
   const cellLeft = (c: number): number => rowLabelWidth + gap + c * (panelSize + gap);
   const cellTop = (r: number): number => labelHeight + gap + r * (panelSize + gap);
   const layers: OverlayOptions[] = [
-    { input: svgText({ text: grid.corner ?? 'noise ↓  samples →', width: rowLabelWidth, height: labelHeight, fontSize: 12 }), left: 0, top: 0 },
+    { input: svgText({ text: grid.corner ?? 'noise ↓ samples →', width: rowLabelWidth, height: labelHeight, fontSize: 12 }), left: 0, top: 0 },
   ];
   grid.columnLabels.forEach((label, c) => layers.push({ input: svgText({ text: label, width: panelSize, height: labelHeight }), left: cellLeft(c), top: 0 }));
   grid.rowLabels.forEach((label, r) =>

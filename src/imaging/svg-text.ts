@@ -9,6 +9,9 @@ export interface TextBox {
 }
 
 export function svgText({ text, width, height, fontSize = Math.round(height * 0.55), bold = false }: TextBox): Buffer {
+  // Shrink long labels to fit the box instead of clipping them: an average sans-serif glyph is
+  // about 0.6 em wide (no font metrics are available without loading the font).
+  fontSize = Math.max(6, Math.min(fontSize, Math.floor(width / (0.6 * Math.max(text.length, 1)))));
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
     `<text x="${width / 2}" y="${height / 2}" font-family="sans-serif" font-size="${fontSize}"` +

@@ -1,0 +1,67 @@
+// Configuration: read from the environment once, validated by this schema (the type is derived
+// from it), and handed down as one object. Nothing else reads process.env.
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository (or installed package) root: the bundled models live under it. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+const Int = (def: number, min: number, max: number, description: string) => Type.Integer({ default: def, minimum: min, maximum: max, description });
+
+export const ConfigSchema = Type.Object({
+  HOST: Type.String({ default: '0.0.0.0', description: 'Address the gateway listens on' }),
+  PORT: Int(8080, 0, 65535, 'Port the gateway listens on'),
+  LOG_LEVEL: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+  REDIS_URL: Type.Optional(Type.String({ description: 'Redis for the distributed mode (BullMQ); without it jobs run in-process' })),
+  QUEUE_NAME: Type.String({ default: 'saliency', description: 'BullMQ queue name' }),
+  KEY_PREFIX: Type.String({ default: 'saliency', description: 'Prefix of every Redis key (inputs, results, BullMQ)' }),
+  MODELS_DIR: Type.String({ default: join(PACKAGE_ROOT, 'models'), description: 'Directory of models: one folder per model with model.onnx and manifest.json' }),
+  CACHE_DIR: Type.String({ default: join(PACKAGE_ROOT, '.cache', 'compiled'), description: 'Compiled-graph cache (by model hash and compiler version)' }),
+  WORKER_CONCURRENCY: Int(1, 1, 64, 'Jobs one worker process (or the embedded queue) runs at once'),
+  EXECUTION_PROVIDER: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
+  CUDA_DEVICE_ID: Int(0, 0, 64, 'GPU used by the CUDA execution provider'),
+  ORT_THREADS: Int(0, 0, 256, 'Intra-op threads per ONNX Runtime session (0: one per core)'),
+  MEMORY_BUDGET_MB: Int(1024, 16, 1 << 20, 'Activation memory for one graph run; methods cut their samples into runs under it'),
+  INPUT_TTL_SECONDS: Int(3600, 10, 30 * 86400, 'How long uploaded inputs are kept'),
+  RESULT_TTL_SECONDS: Int(86400, 10, 30 * 86400, 'How long results are kept'),
+  EMBEDDED_RESULT_CAP: Int(256, 1, 100000, 'Most jobs the embedded queue keeps in memory (oldest finished dropped first)'),
+  MAX_UPLOAD_BYTES: Int(20 * 1024 * 1024, 1024, 1 << 30, 'Largest accepted upload'),
+  MAX_IMAGE_PIXELS: Int(40_000_000, 1, 1 << 30, 'Largest decoded image (width × height), against decompression bombs'),
+  MAX_FILES: Int(8, 1, 256, 'Most images in one request'),
+  MAX_SAMPLES: Int(1000, 1, 100000, 'Largest `samples` a job may ask for'),
+  MAX_STEPS: Int(1000, 1, 100000, 'Largest `steps` a job may ask for'),
+  MAX_QUEUE_DEPTH: Int(1000, 1, 1_000_000, 'Waiting jobs beyond which submissions get 503 with Retry-After'),
+  JOB_ATTEMPTS: Int(3, 1, 20, 'Attempts per job (a worker killed mid-job counts as one)'),
+  JOB_LOCK_MS: Int(30000, 1000, 3_600_000, 'BullMQ lock per running job; a worker that stops renewing it (killed) loses the job after this'),
+  STALLED_INTERVAL_MS: Int(30000, 1000, 3_600_000, 'How often workers look for stalled jobs of dead workers'),
+  API_KEYS: Type.String({ default: '', description: 'Comma-separated API keys; empty disables authentication' }),
+  RATE_LIMIT_PER_MINUTE: Int(600, 0, 1_000_000, 'Requests per minute per client (API key or address); 0 disables'),
+  SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads the configuration from an environment (process.env by default), with defaults filled in. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const keys = Object.keys(ConfigSchema.properties) as (keyof Config)[];
+  const raw: Record<string, unknown> = {};
+  for (const key of keys) if (env[key] !== undefined && env[key] !== '') raw[key] = env[key];
+  Object.assign(raw, overrides);
+  const value = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  const errors = [...Value.Errors(ConfigSchema, value)];
+  if (errors.length > 0) {
+    const list = errors.map((e) => `${e.path.slice(1)}: ${e.message} (got ${JSON.stringify(e.value)})`).join('; ');
+    throw new ConfigError(`invalid configuration: ${list}`);
+  }
+  return value as Config;
+}
+
+export function apiKeys(config: Config): string[] {
+  return config.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+}

@@ -1,0 +1,124 @@
+// The job contract shared by the gateway and the workers: one TypeBox schema per shape, used as
+// the TypeScript type, the validator, the OpenAPI entry and the test oracle.
+import { type Static, Type } from '@sinclair/typebox';
+
+// Mirrors src/methods/params.ts (the jobs layer imports nothing; a unit test keeps them equal).
+export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam'] as const;
+export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'] as const;
+export const IG_RULE_NAMES = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'] as const;
+export const BASELINE_NAMES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean', 'uploaded'] as const;
+export const PRESET_NAMES = ['captum', 'pair', 'xplique'] as const;
+
+const literals = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
+  Type.Union(values.map((v) => Type.Literal(v)), options);
+
+export const MethodName = literals(METHOD_NAMES, { description: 'Explanation method (see GET /v1/methods)' });
+
+/** Method parameters as a client sends them (METHODS.md); every one optional. */
+export const MethodParamsSchema = Type.Object(
+  {
+    method: MethodName,
+    base: Type.Optional(literals(BASE_NAMES, { description: 'SmoothGrad family: the method averaged over noisy copies', default: 'gradient' })),
+    samples: Type.Optional(Type.Integer({ minimum: 1, description: 'Noisy copies n (default 50; SmoothDiff 20)' })),
+    noise: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'σ as a fraction of the input range (default 0.15; SmoothDiff 0.1)' })),
+    sigma: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'σ in model-input units; overrides noise' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'RNG seed; random when absent (always reported)' })),
+    steps: Type.Optional(Type.Integer({ minimum: 1, description: 'Integrated Gradients steps (default 50)' })),
+    rule: Type.Optional(literals(IG_RULE_NAMES, { description: 'Integrated Gradients quadrature', default: 'gauss-legendre' })),
+    baseline: Type.Optional(literals(BASELINE_NAMES, { description: "Integrated Gradients baseline; 'uploaded' uses the request's baseline file", default: 'zeros' })),
+    unbiased: Type.Optional(Type.Boolean({ description: 'VarGrad: multiply by n/(n−1)', default: false })),
+    layer: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Grad-CAM layer (tensor name); default from the model' })),
+    relu: Type.Optional(Type.Boolean({ description: 'Grad-CAM: ReLU on the map', default: true })),
+    preset: Type.Optional(literals(PRESET_NAMES, { description: 'Defaults matching a library' })),
+  },
+  { additionalProperties: false },
+);
+export type MethodParams = Static<typeof MethodParamsSchema>;
+
+export const JobStateSchema = literals(['queued', 'running', 'completed', 'failed', 'cancelled'] as const);
+export type JobState = Static<typeof JobStateSchema>;
+
+export const JobPayloadSchema = Type.Object({
+  id: Type.String(),
+  model: Type.String(),
+  params: MethodParamsSchema,
+  /** Class index, already resolved from a label by the gateway; absent: argmax. */
+  target: Type.Optional(Type.Integer({ minimum: 0 })),
+  input: Type.Object({ kind: literals(['image', 'tensor'] as const), key: Type.String(), filename: Type.Optional(Type.String()) }),
+  baselineKey: Type.Optional(Type.String()),
+  /** Hash of the API key that created the job (jobs are visible only to it). */
+  owner: Type.Optional(Type.String()),
+  submittedAt: Type.Number(),
+});
+export type JobPayload = Static<typeof JobPayloadSchema>;
+
+export const ProgressSchema = Type.Object({
+  done: Type.Integer({ minimum: 0 }),
+  total: Type.Integer({ minimum: 0 }),
+  stage: Type.String(),
+});
+export type Progress = Static<typeof ProgressSchema>;
+
+const ClassScore = Type.Object({
+  index: Type.Integer(),
+  label: Type.Optional(Type.String()),
+  logit: Type.Number(),
+  score: Type.Number({ description: 'softmax probability' }),
+});
+
+export const JobResultSchema = Type.Object({
+  prediction: Type.Object({
+    target: Type.Integer(),
+    label: Type.Optional(Type.String()),
+    logit: Type.Number(),
+    score: Type.Number(),
+    top5: Type.Array(ClassScore),
+  }),
+  params: Type.Record(Type.String(), Type.Unknown(), { description: 'Resolved parameters: defaults filled in, seed chosen' }),
+  attribution: Type.Object({
+    shape: Type.Array(Type.Integer()),
+    min: Type.Number(),
+    max: Type.Number(),
+    kind: literals(['sensitivity', 'attribution'] as const),
+  }),
+  completenessGap: Type.Optional(Type.Number({ description: 'Integrated Gradients: Σ attribution − (y(x) − y(x₀))' })),
+  layer: Type.Optional(Type.String()),
+  sigma: Type.Optional(Type.Number()),
+  image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),
+  /** Where the model input sits in the uploaded image (to render at the original size). */
+  geometry: Type.Optional(Type.Unknown()),
+  timings: Type.Object({ computeMs: Type.Number(), totalMs: Type.Number() }),
+});
+export type JobResult = Static<typeof JobResultSchema>;
+
+export const JobErrorSchema = Type.Object({ code: Type.String(), message: Type.String() });
+export type JobError = Static<typeof JobErrorSchema>;
+
+/** What the queue knows about a job. */
+export interface JobStatus {
+  id: string;
+  state: JobState;
+  payload: JobPayload;
+  progress?: Progress;
+  result?: JobResult;
+  error?: JobError;
+  attempts: number;
+  submittedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+export type JobEvent =
+  | { type: 'progress'; id: string; progress: Progress }
+  | { type: 'completed'; id: string; result: JobResult }
+  | { type: 'failed'; id: string; error: JobError }
+  | { type: 'cancelled'; id: string };
+
+/** Keys in the blob store. */
+export const keys = {
+  input: (id: string) => `input:${id}`,
+  baseline: (id: string) => `baseline:${id}`,
+  attribution: (id: string) => `attribution:${id}`,
+  rendering: (id: string, variant: string) => `render:${id}:${variant}`,
+  cancel: (id: string) => `cancel:${id}`,
+};

@@ -1,0 +1,325 @@
+#!/usr/bin/python3
+"""PyTorch timing reference for `npm run bench` (/work/shared/METHODS.md).
+
+Times ONE explanation of ONE 3x224x224 image (or --batch images) per method, written the way an
+efficient PyTorch user would (batched like Captum with internal_batch_size=None):
+
+    gradient               one forward + backward of logit[target] w.r.t. the input
+    integrated-gradients   `steps` Gauss-Legendre points on [0,1], zero baseline, all points in ONE
+                           batch, backward of the sum of target logits, (x - x0) * sum_k w_k g_k
+    smoothgrad             `samples` noisy copies (sigma = 0.15 (max - min)) in ONE batch,
+                           forward + backward, mean of the gradients
+    smoothdiff-<n>         resnet50 only (null for vit_b_16): n noisy forward passes in ONE batch
+                           under torch.no_grad() collect per call site ReLU p-hat and MaxPool
+                           per-window winner fractions, then ONE backward at the clean input with
+                           ReLU backward g * p-hat and MaxPool backward scattering g * fraction
+
+The SmoothDiff code here is OUR straightforward reference implementation of the definition in
+METHODS.md (Hill et al., NeurIPS 2025), not the authors' code: modules replace nn.ReLU /
+nn.MaxPool2d and custom autograd Functions inject the statistics.
+
+Models are torchvision's resnet50() / vit_b_16() with random weights (no network), eval mode,
+float32; the ViT head is re-initialised N(0, 0.01^2) because torchvision zero-initialises it, which
+would make every input gradient zero. The target is the argmax on the clean input, chosen before
+timing. Each method gets one untimed warm-up run, then `repeat` timed runs; the reported value is
+the median wall time in milliseconds. Only the explanation is timed (model built, input created).
+
+Prints ONE JSON object on stdout; progress goes to stderr:
+
+    /usr/bin/python3 tools/bench/pytorch_methods.py --model resnet50 --threads 2 --repeat 3 \
+        --methods gradient,integrated-gradients,smoothgrad,smoothdiff --samples 50 --steps 50 \
+        --smoothdiff-samples 20,50 --batch 1
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+sys.dont_write_bytecode = True
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+METHODS = ("gradient", "integrated-gradients", "smoothgrad", "smoothdiff")
+MODELS = ("resnet50", "vit_b_16")
+SHAPE = (3, 224, 224)
+SMOOTHGRAD_NOISE = 0.15     # METHODS.md defaults: sigma = noise * (max(x) - min(x))
+SMOOTHDIFF_NOISE = 0.1
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# SmoothDiff: switchable ReLU / MaxPool (plain | collect | inject)
+# --------------------------------------------------------------------------------------------
+
+class State:
+    """Shared by every replaced module of one model. Call sites are numbered in forward order:
+    torchvision's Bottleneck calls its one nn.ReLU three times, which are three call sites."""
+
+    def __init__(self):
+        self.mode = "plain"
+        self.site = 0
+        self.stats = {}     # site -> statistics with the explained batch on axis 0
+        self.copies = 1     # noisy copies per explained image in collect mode
+
+    def next_site(self):
+        s = self.site
+        self.site += 1
+        return s
+
+
+class InjectReluFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, p):
+        ctx.save_for_backward(p)
+        return z.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (p,) = ctx.saved_tensors
+        return g * p, None
+
+
+class SmoothDiffReLU(nn.Module):
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+
+    def forward(self, z):
+        st = self.state
+        if st.mode == "plain":
+            return F.relu(z)
+        site = st.next_site()
+        if st.mode == "collect":    # z: [B*n, ...], the n copies of each image contiguous
+            pos = (z > 0).reshape(-1, st.copies, *z.shape[1:]).to(z.dtype)
+            st.stats[site] = pos.mean(1)                                  # p-hat, strict >
+            return F.relu(z)
+        return InjectReluFn.apply(z, st.stats[site])
+
+
+def winner_offsets(z, k, s, p):
+    """Offset (raster order in the k x k window) of each window's winner, [N, C, Ho*Wo].
+    PyTorch's CPU max_pool2d keeps the first maximum in raster order and never picks padding,
+    which is exactly the winner METHODS.md asks for."""
+    _, idx = F.max_pool2d(z, k, s, p, return_indices=True)            # flat h*W + w, unpadded
+    N, C, Ho, Wo = idx.shape
+    W = z.shape[3]
+    top = (torch.arange(Ho) * s - p).view(1, 1, Ho, 1)
+    left = (torch.arange(Wo) * s - p).view(1, 1, 1, Wo)
+    off = (torch.div(idx, W, rounding_mode="floor") - top) * k + (idx % W - left)
+    return off.reshape(N, C, Ho * Wo)
+
+
+class InjectMaxPoolFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, frac, k, s, p):
+        ctx.save_for_backward(frac)
+        ctx.geom = (k, s, p, z.shape)
+        return F.max_pool2d(z, k, s, p)
+
+    @staticmethod
+    def backward(ctx, g):
+        (frac,) = ctx.saved_tensors                                    # [N, C, k*k, L]
+        k, s, p, (N, C, H, W) = ctx.geom
+        contrib = frac * g.reshape(N, C, 1, -1)
+        full = F.fold(contrib.reshape(N, C * k * k, -1), (H + 2 * p, W + 2 * p), k, stride=s)
+        return full[:, :, p:p + H, p:p + W], None, None, None, None
+
+
+class SmoothDiffMaxPool(nn.Module):
+    def __init__(self, state, pool):
+        super().__init__()
+        k, s, p = pool.kernel_size, pool.stride, pool.padding
+        if not all(isinstance(v, int) for v in (k, s, p)) or pool.dilation != 1 or pool.ceil_mode:
+            raise ValueError("only square MaxPool2d without dilation or ceil_mode is supported")
+        self.state, self.k, self.s, self.p = state, k, s, p
+
+    def forward(self, z):
+        st = self.state
+        if st.mode == "plain":
+            return F.max_pool2d(z, self.k, self.s, self.p)
+        site = st.next_site()
+        if st.mode == "collect":
+            off = winner_offsets(z, self.k, self.s, self.p)
+            off = off.reshape(-1, st.copies, *off.shape[1:])             # [B, n, C, L]
+            st.stats[site] = torch.stack(
+                [(off == j).to(z.dtype).mean(1) for j in range(self.k * self.k)], 2)  # [B,C,kk,L]
+            return F.max_pool2d(z, self.k, self.s, self.p)
+        return InjectMaxPoolFn.apply(z, st.stats[site], self.k, self.s, self.p)
+
+
+def make_smoothdiff_ready(model):
+    """Replaces nn.ReLU / nn.MaxPool2d in place (non-inplace ops); returns the shared state."""
+    state = State()
+
+    def walk(mod):
+        for name, child in mod.named_children():
+            if isinstance(child, nn.ReLU):
+                setattr(mod, name, SmoothDiffReLU(state))
+            elif isinstance(child, nn.MaxPool2d):
+                setattr(mod, name, SmoothDiffMaxPool(state, child))
+            else:
+                walk(child)
+    walk(model)
+    assert not any(isinstance(m, (nn.ReLU, nn.MaxPool2d)) for m in model.modules())
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# Methods (each returns the attribution, shape of x)
+# --------------------------------------------------------------------------------------------
+
+def input_grad(model, points, targets):
+    """d(sum_i logits[i, t_i]) / d points; targets is a LongTensor [len(points)]."""
+    pts = points.detach().requires_grad_(True)
+    logits = model(pts)
+    (g,) = torch.autograd.grad(logits.gather(1, targets.view(-1, 1)).sum(), pts)
+    return g
+
+
+def gradient(model, x, targets):
+    return input_grad(model, x, targets)
+
+
+def integrated_gradients(model, x, targets, steps):
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    alpha = torch.from_numpy((nodes + 1) / 2).float().view(-1, 1, 1, 1, 1)
+    w = torch.from_numpy(weights / 2).float().view(-1, 1, 1, 1, 1)
+    x0 = torch.zeros_like(x)
+    delta = x - x0
+    pts = x0 + alpha * delta.unsqueeze(0)                               # [T, B, ...]
+    g = input_grad(model, pts.reshape(-1, *x.shape[1:]), targets.repeat(steps))
+    return (w * g.reshape(steps, *x.shape)).sum(0) * delta
+
+
+def sigma_of(x, noise):
+    flat = x.reshape(x.shape[0], -1)
+    return (noise * (flat.max(1).values - flat.min(1).values)).view(-1, 1, 1, 1, 1)
+
+
+def noisy_copies(x, n, noise, gen):
+    eps = torch.randn((x.shape[0], n, *x.shape[1:]), generator=gen) * sigma_of(x, noise)
+    return (x.unsqueeze(1) + eps).reshape(-1, *x.shape[1:])              # [B*n, ...]
+
+
+def smoothgrad(model, x, targets, n, gen):
+    g = input_grad(model, noisy_copies(x, n, SMOOTHGRAD_NOISE, gen), targets.repeat_interleave(n))
+    return g.reshape(x.shape[0], n, *x.shape[1:]).mean(1)
+
+
+def smoothdiff(model, state, x, targets, n, gen):
+    try:
+        state.mode, state.site, state.copies, state.stats = "collect", 0, n, {}
+        with torch.no_grad():
+            model(noisy_copies(x, n, SMOOTHDIFF_NOISE, gen))
+        state.mode, state.site = "inject", 0
+        return input_grad(model, x, targets)
+    finally:
+        state.mode, state.stats = "plain", {}
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+def build_model(name):
+    import torchvision
+    if name == "resnet50":
+        model = torchvision.models.resnet50()
+    else:
+        model = torchvision.models.vit_b_16()
+        nn.init.normal_(model.heads.head.weight, std=0.01)   # torchvision zero-inits the head
+        nn.init.zeros_(model.heads.head.bias)
+    return model.float().eval()
+
+
+def csv(text):
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=MODELS, default="resnet50")
+    ap.add_argument("--methods", type=csv, default=list(METHODS))
+    ap.add_argument("--samples", type=int, default=50, help="SmoothGrad copies")
+    ap.add_argument("--steps", type=int, default=50, help="IG Gauss-Legendre points")
+    ap.add_argument("--smoothdiff-samples", type=csv, default=["20", "50"])
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    unknown = [m for m in args.methods if m not in METHODS]
+    if unknown:
+        ap.error(f"unknown methods {unknown}; known: {','.join(METHODS)}")
+    args.smoothdiff_samples = [int(s) for s in args.smoothdiff_samples]
+    if min([args.samples, args.steps, args.threads, args.repeat, args.batch,
+            *args.smoothdiff_samples]) < 1 or args.warmup < 0:
+        ap.error("counts must be positive")
+    return args
+
+
+def time_ms(label, fn, warmup, repeat):
+    times = []
+    for i in range(warmup + repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        dt = (time.perf_counter() - t0) * 1000.0
+        if not torch.isfinite(out).all() or not out.abs().sum() > 0:
+            raise RuntimeError(f"{label}: attribution is non-finite or all zero")
+        del out
+        if i >= warmup:
+            times.append(dt)
+        log(f"  {label}: {'warm-up' if i < warmup else 'run'} {dt:.0f} ms")
+    return statistics.median(times)
+
+
+def main(argv):
+    args = parse_args(argv)
+    # Before any parallel work: afterwards PyTorch refuses to change the inter-op pool.
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(args.seed)
+
+    model = build_model(args.model)
+    state = make_smoothdiff_ready(model) if args.model == "resnet50" else None
+    x = torch.randn(args.batch, *SHAPE)
+    with torch.no_grad():
+        targets = model(x).argmax(1)
+    log(f"{args.model}: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"batch {args.batch}, targets {targets.tolist()}")
+
+    gen = torch.Generator().manual_seed(args.seed)
+    runs = {
+        "gradient": lambda: gradient(model, x, targets),
+        "integrated-gradients": lambda: integrated_gradients(model, x, targets, args.steps),
+        "smoothgrad": lambda: smoothgrad(model, x, targets, args.samples, gen),
+    }
+    results = {}
+    for method in args.methods:
+        if method != "smoothdiff":
+            results[method] = time_ms(method, runs[method], args.warmup, args.repeat)
+            continue
+        for n in args.smoothdiff_samples:
+            key = f"smoothdiff-{n}"
+            if state is None:       # ViT has no ReLU / MaxPool; METHODS.md's other rules not here
+                results[key] = None
+                log(f"  {key}: not implemented for {args.model} (null)")
+            else:
+                results[key] = time_ms(key, lambda n=n: smoothdiff(model, state, x, targets, n, gen),
+                                       args.warmup, args.repeat)
+
+    print(json.dumps({"model": args.model, "threads": args.threads, "torch": torch.__version__,
+                      "results": results}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
