@@ -30,8 +30,22 @@ export interface JobQueue {
   close(): Promise<void>;
 }
 
+/**
+ * What a processor gets from whoever runs it (embedded queue thread or BullMQ sandbox). The
+ * processor never opens a store itself: in embedded mode the blobs live in the main thread's
+ * memory store, so `read`/`write` are bridged to it; with Redis they go to the Redis store.
+ */
+export interface ProcessorIO {
+  progress(p: Progress): void;
+  cancelled(): boolean;
+  /** Reads a blob (the job's input or baseline). */
+  read(key: string): Promise<Uint8Array | undefined>;
+  /** Writes a blob (the attribution) with a TTL in seconds. */
+  write(key: string, value: Uint8Array, ttlSeconds: number): Promise<void>;
+}
+
 /** What runs a job: given the payload, report progress, honour cancellation, return the result. */
-export type JobProcessor = (payload: JobPayload, io: { progress(p: Progress): void; cancelled(): boolean }) => Promise<JobResult>;
+export type JobProcessor = (payload: JobPayload, io: ProcessorIO) => Promise<JobResult>;
 
 export class QueueUnavailableError extends Error {
   override name = 'QueueUnavailableError';
