@@ -16,14 +16,23 @@ export interface LoadedModel {
   sampleShape: number[];
 }
 
-export async function loadModel(path: string, options: { inputShape?: number[]; threads?: number } = {}): Promise<LoadedModel> {
+export interface PrepareOptions {
+  inputShape?: number[];
+  threads?: number;
+  /** Facts from an earlier probe of the same model (the compile cache): skips probing. */
+  facts?: TensorFacts;
+  /** Graph input to explain; default the first. */
+  input?: string;
+}
+
+export async function loadModel(path: string, options: PrepareOptions = {}): Promise<LoadedModel> {
   return prepareModel(modelFromProto(readModel(path)), options);
 }
 
-/** Probes an in-memory model's shapes once. */
-export async function prepareModel(model: Model, options: { inputShape?: number[]; threads?: number } = {}): Promise<LoadedModel> {
-  const input = model.graph.inputs[0]?.name ?? '';
-  const facts = await probeShapes(model, { input, ...options });
+/** Probes an in-memory model's shapes once (unless facts are given). */
+export async function prepareModel(model: Model, options: PrepareOptions = {}): Promise<LoadedModel> {
+  const input = options.input ?? model.graph.inputs[0]?.name ?? '';
+  const facts = options.facts ?? (await probeShapes(model, { input, inputShape: options.inputShape, threads: options.threads }));
   const sampleShape = (facts.shapes.get(input) ?? []).slice(1) as number[];
   return { model, facts, input, sampleShape };
 }

@@ -3,12 +3,15 @@
 import { DEFAULT_BUDGET_BYTES, type ModelContext } from '../methods/context.js';
 import { type GraphRunner } from '../methods/runner.js';
 import { type Model, modelToProto } from '../onnx/ir.js';
+import { type TensorFacts } from '../onnx/shapes.js';
 import { encodeModel } from '../onnx/proto.js';
 import { type LoadedModel, loadModel, prepareModel } from './gradient-model.js';
 import { Session, type SessionOptions } from './ort.js';
 
 export interface ContextOptions extends SessionOptions {
   inputShape?: number[];
+  facts?: TensorFacts;
+  input?: string;
   budgetBytes?: number;
   pixelRange?: ModelContext['pixelRange'];
 }
@@ -18,7 +21,8 @@ export interface OwnedContext extends ModelContext {
 }
 
 export async function openModelContext(path: string, options: ContextOptions = {}): Promise<OwnedContext> {
-  return contextFor(await loadModel(path, { inputShape: options.inputShape, threads: options.threads }), options);
+  const { inputShape, threads, facts, input } = options;
+  return contextFor(await loadModel(path, { inputShape, threads, facts, input }), options);
 }
 
 /** A context for a model already in memory (tests build tiny graphs this way). */

@@ -13,6 +13,9 @@ export interface SessionOptions {
   /** Intra-op threads; default: ORT's choice (all cores). */
   threads?: number;
   executionProvider?: 'cpu' | 'cuda';
+  deviceId?: number;
+  /** Called when the CUDA provider cannot load and the session falls back to the CPU. */
+  onFallback?: (reason: Error) => void;
 }
 
 export interface RawOutput {
@@ -26,14 +29,22 @@ export class Session {
   private constructor(private readonly inner: ort.InferenceSession) {}
 
   static async create(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
-    const inner = await ort.InferenceSession.create(model, {
-      executionProviders: [options.executionProvider ?? 'cpu'],
+    const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       // Warnings (e.g. unused initializers removed) are not the user's concern; errors still throw.
       logSeverityLevel: 3,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-    });
-    return new Session(inner);
+    };
+    if (options.executionProvider === 'cuda') {
+      try {
+        const providers = [{ name: 'cuda', deviceId: options.deviceId ?? 0 }, 'cpu'];
+        return new Session(await ort.InferenceSession.create(model, { ...base, executionProviders: providers }));
+      } catch (err) {
+        // No CUDA build of onnxruntime-node, or no GPU: keep serving on the CPU.
+        options.onFallback?.(err as Error);
+      }
+    }
+    return new Session(await ort.InferenceSession.create(model, { ...base, executionProviders: ['cpu'] }));
   }
 
   get inputNames(): readonly string[] {

@@ -1,0 +1,148 @@
+// The job processor: the one place where models, imaging, methods and the runtime meet.
+// Loaded by the embedded queue's worker threads and by BullMQ's sandboxed worker threads: it
+// exports `processJob` and keeps per-thread state (registry, open model contexts).
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { loadConfig } from '../config/config.js';
+import { CompileError } from '../gradgraph/index.js';
+import { type DecodedImage, decodeImage, ImageError, preprocess } from '../imaging/index.js';
+import { decodeNpy, NpyError } from '../imaging/npy.js';
+import { type JobPayload, type JobResult, keys } from '../jobs/contract.js';
+import { JobCancelledError, JobInputError, type JobProcessor, type ProcessorIO } from '../jobs/interfaces.js';
+import { BaselineError } from '../methods/baselines.js';
+import { explain } from '../methods/explain.js';
+import { GradCamError } from '../methods/grad-cam.js';
+import { type MethodParams, methodKind } from '../methods/params.js';
+import { type Tensor } from '../methods/runner.js';
+import { SmoothDiffError } from '../methods/smoothdiff.js';
+import { TargetError } from '../methods/targets.js';
+import { type ModelEntry, ModelRegistry } from '../models/registry.js';
+import { preprocessSpec } from './manifest-mapping.js';
+import { ModelContexts } from './model-contexts.js';
+
+const config = loadConfig();
+const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
+let registry: ModelRegistry | undefined;
+const contexts = new ModelContexts(config, (message, err) => log.warn({ err }, message));
+
+function modelEntry(id: string): ModelEntry {
+  registry ??= ModelRegistry.load(config.MODELS_DIR);
+  const entry = registry.get(id);
+  if (!entry) throw new JobInputError('SALIENCY_UNKNOWN_MODEL', `model '${id}' is not installed on this worker`);
+  return entry;
+}
+
+async function required(io: ProcessorIO, key: string, what: string): Promise<Uint8Array> {
+  const bytes = await io.read(key);
+  if (!bytes) throw new JobInputError('SALIENCY_INPUT_EXPIRED', `the ${what} of this job has expired; submit it again`);
+  return bytes;
+}
+
+/** A float32 .npy of one sample ([C,H,W]) or a batch of one ([1,C,H,W]) in the model's shape. */
+function tensorInput(bytes: Uint8Array, sampleShape: number[], what: string): Tensor {
+  let array;
+  try {
+    array = decodeNpy(bytes);
+  } catch (err) {
+    throw new JobInputError('SALIENCY_BAD_TENSOR', `${what}: ${(err as NpyError).message}`);
+  }
+  const shape = array.shape[0] === 1 && array.shape.length === sampleShape.length + 1 ? array.shape.slice(1) : array.shape;
+  if (shape.length !== sampleShape.length || shape.some((d, i) => d !== sampleShape[i])) {
+    throw new JobInputError('SALIENCY_BAD_TENSOR', `${what} has shape [${array.shape.join(',')}]; the model expects [${sampleShape.join(',')}] or [1,${sampleShape.join(',')}]`);
+  }
+  if (!array.data.every(Number.isFinite)) throw new JobInputError('SALIENCY_BAD_TENSOR', `${what} contains NaN or infinite values`);
+  return { data: array.data, dims: [1, ...sampleShape] };
+}
+
+function softmax(logits: Float32Array): Float64Array {
+  const max = Math.max(...logits);
+  const exp = Float64Array.from(logits, (v) => Math.exp(v - max));
+  const total = exp.reduce((a, b) => a + b, 0);
+  return exp.map((v) => v / total);
+}
+
+/** Errors of the methods that are the request's fault become coded, non-retried input errors. */
+function asInputError(err: unknown): unknown {
+  if (err instanceof ImageError) return new JobInputError(err.code, err.message);
+  if (err instanceof TargetError) return new JobInputError('SALIENCY_BAD_TARGET', err.message);
+  if (err instanceof BaselineError) return new JobInputError('SALIENCY_BAD_BASELINE', err.message);
+  if (err instanceof GradCamError) return new JobInputError('SALIENCY_BAD_LAYER', err.message);
+  if (err instanceof SmoothDiffError || err instanceof CompileError) return new JobInputError('SALIENCY_METHOD_UNSUPPORTED', err.message);
+  return err;
+}
+
+export const processJob: JobProcessor = async (payload: JobPayload, io: ProcessorIO): Promise<JobResult> => {
+  const t0 = performance.now();
+  const jobLog = log.child({ jobId: payload.id, model: payload.model, method: payload.params.method });
+  try {
+    const entry = modelEntry(payload.model);
+    const ctx = await contexts.get(entry);
+    const bytes = await required(io, payload.input.key, 'input');
+    let image: DecodedImage | undefined;
+    let x: Tensor;
+    let geometry: unknown;
+    if (payload.input.kind === 'image') {
+      image = await decodeImage(bytes, { limitInputPixels: config.MAX_IMAGE_PIXELS });
+      const pre = await preprocess(image, preprocessSpec(entry.manifest));
+      x = { data: pre.data, dims: [1, ...ctx.sampleShape] };
+      geometry = pre.geometry;
+    } else {
+      x = tensorInput(bytes, ctx.sampleShape, 'the input tensor');
+    }
+    const { baseline, ...rest } = payload.params;
+    const params: MethodParams = {
+      ...rest,
+      layer: rest.layer ?? entry.manifest.gradCamLayer,
+      baseline: baseline === 'uploaded' ? tensorInput(await required(io, payload.baselineKey ?? keys.baseline(payload.id), 'baseline'), ctx.sampleShape, 'the baseline') : baseline,
+    };
+    const result = await explain(ctx, {
+      x,
+      params,
+      targets: payload.target === undefined ? undefined : [payload.target],
+      progress: (done, total, stage) => {
+        if (io.cancelled()) throw new JobCancelledError('cancelled');
+        io.progress({ done, total, stage });
+      },
+    });
+    const attribution = result.attribution.data;
+    await io.write(keys.attribution(payload.id), new Uint8Array(attribution.buffer, attribution.byteOffset, attribution.byteLength), config.RESULT_TTL_SECONDS);
+    const logits = result.logits.data;
+    const probabilities = softmax(logits);
+    const target = result.targets[0] as number;
+    const label = (i: number) => entry.labels?.[i];
+    const top5 = [...logits.keys()]
+      .sort((a, b) => (logits[b] as number) - (logits[a] as number))
+      .slice(0, 5)
+      .map((index) => ({ index, label: label(index), logit: logits[index] as number, score: probabilities[index] as number }));
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of attribution) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const { baseline: usedBaseline, ...resolved } = result.params;
+    const out: JobResult = {
+      prediction: { target, label: label(target), logit: logits[target] as number, score: probabilities[target] as number, top5 },
+      params: { ...resolved, baseline: typeof usedBaseline === 'string' ? usedBaseline : 'uploaded' },
+      attribution: { shape: result.attribution.dims, min, max, kind: methodKind(result.params.method, result.params.base) },
+      ...(result.completenessGap ? { completenessGap: result.completenessGap[0] } : {}),
+      ...(result.layer ? { layer: result.layer } : {}),
+      ...(result.sigma ? { sigma: result.sigma[0] } : {}),
+      ...(image ? { image: { width: image.width, height: image.height, format: image.format }, geometry } : {}),
+      timings: { computeMs: result.timings.computeMs, totalMs: performance.now() - t0 },
+    };
+    jobLog.info({ computeMs: Math.round(result.timings.computeMs), target }, 'explanation computed');
+    return out;
+  } catch (err) {
+    const mapped = asInputError(err);
+    if (mapped instanceof JobCancelledError) jobLog.info('job cancelled');
+    else if (mapped instanceof JobInputError) jobLog.info({ code: mapped.code, reason: mapped.message }, 'job rejected');
+    else jobLog.error({ err: mapped }, 'job failed');
+    throw mapped;
+  }
+};
+
+/** Closes the thread's ONNX sessions (called when the thread shuts down). */
+export async function closeProcessor(): Promise<void> {
+  await contexts.close();
+}
