@@ -13,6 +13,10 @@ export class UsageError extends Error {
 const USAGE = `usage: saliency <command> [options]
 
 commands:
+  serve
+      the HTTP API (port 8080; environment variables in README); jobs run in-process unless REDIS_URL is set
+  worker
+      a worker process consuming the queue at REDIS_URL
   compile --model M.onnx --output G.onnx [--input-shape 3,224,224]
       write the gradient model (inputs: the model input and 'seed'; outputs: logits and grad_<input>)
   explain --model M.onnx --input X.npy --method gradient [--target 3 | --target 3,7] --output A.npy
@@ -22,6 +26,16 @@ commands:
 `;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  serve: async () => {
+    const { serveUntilSignalled } = await import('../gateway/server.js');
+    await serveUntilSignalled();
+    return 0;
+  },
+  worker: async () => {
+    const { runWorker } = await import('../worker/run-worker.js');
+    await runWorker();
+    return 0;
+  },
   compile: runCompile,
   explain: runExplain,
   bench: runBench,

@@ -225,8 +225,8 @@ class ShapesNet(nn.Module):
 
     def __init__(self, num_classes=len(LABELS)):
         super().__init__()
-        self.features = nn.Sequential(block(3, 32, True), block(32, 64, True),
-                                      block(64, 128, True), block(128, 128, False))
+        self.features = nn.Sequential(block(3, 16, True), block(16, 32, True),
+                                      block(32, 64, True), block(64, 128, False))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(128, num_classes)
 
@@ -349,7 +349,7 @@ def print_table(rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 

@@ -1,0 +1,56 @@
+// Every error a client can see: a stable code, an HTTP status and a message that says what to do.
+// Routes throw `apiError(code, …)`; the one error handler in app.ts turns anything else into a
+// 500 that leaks no internals.
+
+export const ERRORS = {
+  SALIENCY_BAD_REQUEST: { status: 400, message: 'the request is malformed: %s' },
+  SALIENCY_VALIDATION: { status: 400, message: 'invalid request: %s' },
+  SALIENCY_UNKNOWN_MODEL: { status: 404, message: "unknown model '%s'; GET /v1/models lists the installed models" },
+  SALIENCY_BAD_TARGET: { status: 400, message: '%s' },
+  SALIENCY_LIMIT_EXCEEDED: { status: 400, message: '%s' },
+  SALIENCY_NO_INPUT: { status: 400, message: "send one 'image' file (JPEG, PNG, WebP, GIF, TIFF, AVIF) or one 'tensor' file (.npy float32)" },
+  SALIENCY_TOO_MANY_FILES: { status: 413, message: 'at most %s images per request' },
+  SALIENCY_PAYLOAD_TOO_LARGE: { status: 413, message: 'the upload exceeds %s bytes' },
+  SALIENCY_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send multipart/form-data or application/json; got %s' },
+  SALIENCY_IMAGE_UNREADABLE: { status: 400, message: '%s' },
+  SALIENCY_IMAGE_UNSUPPORTED: { status: 415, message: '%s' },
+  SALIENCY_IMAGE_TOO_LARGE: { status: 413, message: '%s' },
+  SALIENCY_BAD_TENSOR: { status: 400, message: '%s' },
+  SALIENCY_BAD_RENDER_PARAM: { status: 400, message: '%s' },
+  SALIENCY_NOT_FOUND: { status: 404, message: "no explanation '%s' (it may have expired)" },
+  SALIENCY_NOT_READY: { status: 409, message: 'explanation %s is %s; renderings exist once it is completed' },
+  SALIENCY_RESULT_EXPIRED: { status: 410, message: 'the stored attribution of %s has expired; submit the image again' },
+  SALIENCY_UNAUTHORIZED: { status: 401, message: 'send a valid API key as Authorization: Bearer <key> or X-API-Key' },
+  SALIENCY_RATE_LIMITED: { status: 429, message: 'too many requests; retry after %s s' },
+  SALIENCY_QUEUE_FULL: { status: 503, message: 'the queue is full (%s jobs waiting); retry later' },
+  SALIENCY_UNAVAILABLE: { status: 503, message: 'the job backend is unavailable; retry later' },
+  SALIENCY_NOT_ACCEPTABLE: { status: 406, message: 'this resource is available as %s' },
+  SALIENCY_INTERNAL: { status: 500, message: 'internal error; the server log has the details (request id %s)' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** An ApiError from the catalogue, its message template filled with `args`. */
+export function apiError(code: ErrorCode, args: (string | number)[] = [], headers: Record<string, string> = {}): ApiError {
+  const { status, message } = ERRORS[code];
+  let i = 0;
+  return new ApiError(code, status, message.replace(/%s/g, () => String(args[i++] ?? '')), headers);
+}
+
+/** For codes raised elsewhere (imaging, workers) that carry their own message. */
+export function codedError(code: string, message: string, fallbackStatus = 400): ApiError {
+  const known = (ERRORS as Record<string, { status: number } | undefined>)[code];
+  return new ApiError(code, known?.status ?? fallbackStatus, message);
+}

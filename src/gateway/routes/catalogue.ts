@@ -1,0 +1,86 @@
+// GET /v1/models, /v1/models/:id and /v1/methods: what can be explained, and how.
+import { type FastifyInstance } from 'fastify';
+import { MethodParamsSchema } from '../../jobs/contract.js';
+import { METHODS, type MethodName, methodKind, resolveParams } from '../../methods/params.js';
+import { type ModelEntry } from '../../models/registry.js';
+import { type GatewayDeps } from '../deps.js';
+import { apiError } from '../errors.js';
+import { ErrorSchema, IdParams, MethodListSchema, ModelListSchema, ModelSchema } from '../schemas.js';
+
+const DESCRIPTIONS: Record<MethodName, [string, string[]]> = {
+  gradient: ['∂y_c/∂x, signed (Simonyan et al. 2013).', []],
+  'gradient-x-input': ['x ⊙ ∂y_c/∂x.', []],
+  'integrated-gradients': ['(x − x₀) ⊙ ∫₀¹ ∇y_c(x₀ + α(x − x₀)) dα (Sundararajan et al. 2017); reports the completeness gap.', ['steps', 'rule', 'baseline']],
+  smoothgrad: ['Mean of the base method over noisy copies x + ε (Smilkov et al. 2017).', ['base', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline']],
+  'smoothgrad-squared': ['Mean of the squared base method over noisy copies (Hooker et al. 2019).', ['base', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline']],
+  vargrad: ['Variance of the base method over noisy copies (Adebayo et al. 2018); biased unless unbiased=true.', ['base', 'samples', 'noise', 'sigma', 'seed', 'unbiased', 'steps', 'rule', 'baseline']],
+  smoothdiff: [
+    'SmoothDiff (Hill et al., NeurIPS 2025): n noisy forward passes average each node’s local derivative, then one backward pass uses the averages (cost n·F + F + B). Exact E[J] at ReLU, MaxPool, elementwise nonlinearities and products; ops with dense Jacobians (Softmax, LayerNormalization, ReduceMax) use the Jacobian at the mean input, an approximation.',
+    ['samples', 'noise', 'sigma', 'seed'],
+  ],
+  'guided-backprop': ['Gradient where every ReLU passes back only positive gradients at positive inputs (Springenberg et al. 2015).', []],
+  'grad-cam': ['ReLU(Σ_k α_k A^k) at a 4-D layer, α_k the spatial mean of ∂y_c/∂A^k, upsampled bilinearly (Selvaraju et al. 2017).', ['layer', 'relu']],
+  'guided-grad-cam': ['Guided Backprop ⊙ Grad-CAM.', ['layer', 'relu']],
+};
+
+function modelView(entry: ModelEntry, withLabels: boolean) {
+  const { manifest } = entry;
+  return {
+    id: entry.id,
+    ...(manifest.name ? { name: manifest.name } : {}),
+    ...(manifest.description ? { description: manifest.description } : {}),
+    input: {
+      layout: manifest.input.layout,
+      size: [...manifest.input.size],
+      channels: manifest.input.channels,
+      range: [...manifest.input.range],
+      mean: manifest.input.mean,
+      std: manifest.input.std,
+    },
+    output: { kind: manifest.output.kind },
+    ...(entry.labels ? { classes: entry.labels.length } : {}),
+    ...(withLabels && entry.labels ? { labels: entry.labels } : {}),
+    methods: [...METHODS],
+    ...(manifest.gradCamLayer ? { gradCamLayer: manifest.gradCamLayer } : {}),
+    hash: entry.hash,
+    bytes: entry.bytes,
+  };
+}
+
+export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
+  app.get('/v1/models', { schema: { summary: 'Installed models', response: { 200: ModelListSchema } } }, async () => ({
+    models: deps.registry.list().map((m) => modelView(m, false)),
+  }));
+
+  app.get('/v1/models/:id', { schema: { summary: 'One model: input spec, labels, methods, default Grad-CAM layer', params: IdParams, response: { 200: ModelSchema, '4xx': ErrorSchema } } }, async (request) => {
+    const { id } = request.params as { id: string };
+    const entry = deps.registry.get(id);
+    if (!entry) throw apiError('SALIENCY_UNKNOWN_MODEL', [id]);
+    return modelView(entry, true);
+  });
+
+  app.get('/v1/methods', { schema: { summary: 'Every method with its parameters and defaults', response: { 200: MethodListSchema } } }, async () => ({
+    methods: METHODS.map((name) => {
+      const [description, parameters] = DESCRIPTIONS[name];
+      const { seed: _seed, ...defaults } = resolveParams({ method: name }, 0);
+      const used = new Set(['target', 'preset', ...parameters]);
+      return {
+        name,
+        kind: methodKind(name),
+        description,
+        parameters: [...used],
+        defaults: Object.fromEntries(Object.entries(defaults).filter(([k, v]) => used.has(k) && v !== undefined)),
+      };
+    }),
+    parameters: MethodParamsSchema,
+    render: {
+      reduce: { values: ['l2', 'abs-sum', 'abs-max', 'sum', 'mean'], default: { sensitivity: 'l2', attribution: 'sum' } },
+      sign: { values: ['abs', 'positive', 'negative', 'all'], default: { sensitivity: 'abs', attribution: 'all' } },
+      clip: { description: 'upper percentile where the map saturates (two-sided for signed maps)', default: 99 },
+      scale: { description: "'image' (per image) or a fixed number, so maps of different images compare", default: 'image' },
+      colormap: { values: ['viridis', 'inferno', 'magma', 'batlow', 'gray', 'RdBu', 'vik', 'jet'], default: { sequential: 'viridis', signed: 'RdBu' } },
+      overlay: { description: 'heatmap opacity over a grayscale copy of the image', default: 0.5 },
+      size: { values: ['input', 'original'], default: 'original' },
+    },
+  }));
+}

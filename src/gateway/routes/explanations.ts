@@ -1,0 +1,216 @@
+// POST /v1/explanations, GET /v1/explanations/:id, its Server-Sent Events, and DELETE.
+import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type JobEvent, type JobStatus, keys } from '../../jobs/contract.js';
+import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js';
+import { type GatewayDeps, type Metrics } from '../deps.js';
+import { apiError } from '../errors.js';
+import { toExplanation } from '../explanation-view.js';
+import { ErrorSchema, ExplanationListSchema, ExplanationSchema, IdParams } from '../schemas.js';
+import {
+  type Submission,
+  checkImage,
+  checkTensor,
+  chooseModel,
+  methodParams,
+  newPayload,
+  readJson,
+  readMultipart,
+  resolvedParams,
+  targetIndex,
+} from '../submission.js';
+
+const MAX_WAIT_S = 60;
+const FINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/** `Prefer: wait=N` or `?wait=N`, capped at 60 s. */
+function waitSeconds(request: FastifyRequest): number {
+  const fromQuery = (request.query as Record<string, string | undefined>)['wait'];
+  const fromHeader = /(?:^|[,;\s])wait=(\d+)/.exec(String(request.headers.prefer ?? ''))?.[1];
+  const value = Number(fromQuery ?? fromHeader ?? 0);
+  if (!Number.isFinite(value) || value < 0) throw apiError('SALIENCY_VALIDATION', ['wait must be a number of seconds (0–60)']);
+  return Math.min(value, MAX_WAIT_S);
+}
+
+export async function loadOwnedStatus(deps: GatewayDeps, request: FastifyRequest, id: string): Promise<JobStatus> {
+  let status: JobStatus | undefined;
+  try {
+    status = await deps.queue.status(id);
+  } catch (err) {
+    if (err instanceof QueueUnavailableError) throw apiError('SALIENCY_UNAVAILABLE', [], { 'retry-after': '5' });
+    throw err;
+  }
+  // Another key's job is indistinguishable from a missing one.
+  if (!status || (status.payload.owner ?? undefined) !== request.owner) throw apiError('SALIENCY_NOT_FOUND', [id]);
+  return status;
+}
+
+function waitForFinal(deps: GatewayDeps, ids: string[], seconds: number): Promise<void> {
+  if (seconds <= 0 || ids.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let pending = ids.length;
+    const stops: (() => void)[] = [];
+    const finish = () => {
+      clearTimeout(timer);
+      for (const stop of stops) stop();
+      resolve();
+    };
+    const timer = setTimeout(finish, seconds * 1000);
+    for (const id of ids) {
+      let done = false;
+      const settle = () => {
+        if (done) return;
+        done = true;
+        if (--pending === 0) finish();
+      };
+      stops.push(deps.queue.subscribe(id, (e) => e.type !== 'progress' && settle()));
+      // The job may have finished before the subscription existed.
+      void deps.queue.status(id).then((s) => s && FINAL.has(s.state) && settle(), () => undefined);
+    }
+  });
+}
+
+function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: string, model: string): void {
+  const stop = deps.queue.subscribe(id, (event: JobEvent) => {
+    if (event.type === 'progress') return;
+    stop();
+    metrics.finished.inc({ state: event.type, method, model });
+    if (event.type === 'completed') metrics.compute.observe({ method, model }, event.result.timings.computeMs / 1000);
+  });
+}
+
+export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics: Metrics): void {
+  const { config, queue, store, registry } = deps;
+
+  app.post(
+    '/v1/explanations',
+    {
+      schema: {
+        summary: 'Explain one or more images (or a preprocessed tensor)',
+        description:
+          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.",
+        consumes: ['multipart/form-data', 'application/json'],
+        response: { 200: ExplanationListSchema, 202: ExplanationListSchema, '4xx': ErrorSchema, '5xx': ErrorSchema },
+      },
+    },
+    async (request, reply) => {
+      const wait = waitSeconds(request);
+      let submission: Submission;
+      if (request.isMultipart()) submission = await readMultipart(request, config);
+      else if (String(request.headers['content-type'] ?? '').startsWith('application/json')) submission = readJson(request.body, config);
+      else throw apiError('SALIENCY_UNSUPPORTED_MEDIA_TYPE', [String(request.headers['content-type'] ?? 'no content type')]);
+
+      const entry = chooseModel(registry, submission.fields['model']);
+      const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
+      const target = targetIndex(entry, submission.fields['target']);
+      const inputs = submission.tensor ? [submission.tensor] : submission.images;
+      if (inputs.length === 0 || (submission.tensor && submission.images.length > 0)) throw apiError('SALIENCY_NO_INPUT');
+      if (submission.tensor) checkTensor(submission.tensor, entry, 'the tensor');
+      else for (const image of submission.images) await checkImage(image, config);
+      if (params.baseline === 'uploaded') {
+        if (!submission.baseline) throw apiError('SALIENCY_VALIDATION', ["baseline=uploaded needs a 'baseline' .npy file"]);
+        checkTensor(submission.baseline, entry, 'the baseline');
+      }
+
+      const kind = submission.tensor ? 'tensor' : 'image';
+      const statuses: JobStatus[] = [];
+      try {
+        if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
+        for (const input of inputs) {
+          const payload = newPayload(entry, params, target, kind, request.owner, input.filename);
+          await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
+          if (submission.baseline && payload.baselineKey) await store.put(payload.baselineKey, submission.baseline.bytes, config.INPUT_TTL_SECONDS);
+          await queue.submit(payload);
+          metrics.submitted.inc({ method: params.method, model: entry.id });
+          recordOutcome(deps, metrics, payload.id, params.method, entry.id);
+          statuses.push({ id: payload.id, state: 'queued', payload, attempts: 0, submittedAt: payload.submittedAt });
+        }
+      } catch (err) {
+        if (err instanceof QueueFullError) throw apiError('SALIENCY_QUEUE_FULL', [config.MAX_QUEUE_DEPTH], { 'retry-after': '10' });
+        // Only the store and the queue are called here: any other failure is the backend's.
+        request.log.error({ err }, 'job backend unavailable');
+        throw apiError('SALIENCY_UNAVAILABLE', [], { 'retry-after': '5' });
+      }
+      request.log.info({ jobs: statuses.map((s) => s.id), model: entry.id, method: params.method }, 'explanations queued');
+
+      await waitForFinal(deps, statuses.map((s) => s.id), wait);
+      const latest = await Promise.all(statuses.map(async (s) => (wait > 0 ? ((await queue.status(s.id).catch(() => undefined)) ?? s) : s)));
+      const allDone = latest.every((s) => FINAL.has(s.state));
+      reply.code(wait > 0 && allDone ? 200 : 202);
+      if (latest.length === 1) reply.header('location', `/v1/explanations/${latest[0]?.id}`);
+      return { explanations: latest.map((s) => toExplanation(s, resolved)) };
+    },
+  );
+
+  app.get(
+    '/v1/explanations/:id',
+    { schema: { summary: 'Status, progress, prediction and result summary of one explanation', params: IdParams, response: { 200: ExplanationSchema, '4xx': ErrorSchema } } },
+    async (request) => toExplanation(await loadOwnedStatus(deps, request, (request.params as { id: string }).id)),
+  );
+
+  app.get(
+    '/v1/explanations/:id/events',
+    {
+      schema: {
+        summary: 'Server-Sent Events: progress, then the final state',
+        description: "text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends.",
+        params: IdParams,
+        produces: ['text/event-stream'],
+      },
+    },
+    async (request, reply) => streamEvents(deps, request, reply),
+  );
+
+  app.delete(
+    '/v1/explanations/:id',
+    { schema: { summary: 'Cancel (a running job stops at its next graph run) and delete', params: IdParams, response: { 204: { type: 'null' }, '4xx': ErrorSchema } } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const status = await loadOwnedStatus(deps, request, id);
+      if (!FINAL.has(status.state)) await queue.cancel(id);
+      await queue.remove(id);
+      await store.delete(keys.input(id), keys.baseline(id), keys.attribution(id));
+      await store.deletePrefix(keys.rendering(id, ''));
+      request.log.info({ jobId: id, state: status.state }, 'explanation deleted');
+      return reply.code(204).send();
+    },
+  );
+}
+
+async function streamEvents(deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { id } = request.params as { id: string };
+  const status = await loadOwnedStatus(deps, request, id);
+  reply.hijack();
+  const out = reply.raw;
+  out.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  const send = (event: string, data: unknown) => out.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  send('status', toExplanation(status));
+  if (FINAL.has(status.state)) {
+    out.end();
+    return;
+  }
+  const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), 15_000);
+  const close = () => {
+    clearInterval(heartbeat);
+    stop();
+    if (!out.writableEnded) out.end();
+  };
+  const stop = deps.queue.subscribe(id, (event) => {
+    if (event.type === 'progress') {
+      send('progress', event.progress);
+      return;
+    }
+    // The final event carries the whole explanation as GET would show it.
+    void deps.queue
+      .status(id)
+      .then((s) => send(event.type, s ? toExplanation(s) : event))
+      .catch(() => send(event.type, event))
+      .finally(close);
+  });
+  request.raw.on('close', close);
+  // It may have finished between the status read and the subscription.
+  const again = await deps.queue.status(id).catch(() => undefined);
+  if (again && FINAL.has(again.state)) {
+    send(again.state, toExplanation(again));
+    close();
+  }
+}

@@ -1,0 +1,171 @@
+// Turning a POST /v1/explanations request (multipart or JSON) into validated jobs.
+import { randomInt, randomUUID } from 'node:crypto';
+import type {} from '@fastify/multipart'; // request.parts()
+import { type FastifyRequest } from 'fastify';
+import { Value } from '@sinclair/typebox/value';
+import { type Config } from '../config/config.js';
+import { decodeImage, ImageError } from '../imaging/index.js';
+import { decodeNpy } from '../imaging/npy.js';
+import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
+import { type MethodParams as ResolvableParams, resolveParams } from '../methods/params.js';
+import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
+import { ApiError, apiError, codedError } from './errors.js';
+
+export interface Upload {
+  bytes: Buffer;
+  filename?: string;
+}
+
+export interface Submission {
+  fields: Record<string, unknown>;
+  images: Upload[];
+  tensor?: Upload;
+  baseline?: Upload;
+}
+
+const PARAM_KEYS = Object.keys(MethodParamsSchema.properties);
+const OTHER_KEYS = ['model', 'target'];
+
+/** Reads a multipart body: fields, `image` files (one or more), `tensor`, `baseline`. */
+export async function readMultipart(request: FastifyRequest, config: Config): Promise<Submission> {
+  const submission: Submission = { fields: {}, images: [] };
+  for await (const part of request.parts()) {
+    if (part.type === 'field') {
+      submission.fields[part.fieldname] = part.value;
+      continue;
+    }
+    const bytes = await part.toBuffer();
+    if (part.file.truncated) throw apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
+    const upload = { bytes, filename: part.filename };
+    if (part.fieldname === 'image') {
+      if (submission.images.length >= config.MAX_FILES) throw apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
+      submission.images.push(upload);
+    } else if (part.fieldname === 'tensor') submission.tensor = upload;
+    else if (part.fieldname === 'baseline') submission.baseline = upload;
+    else throw apiError('SALIENCY_BAD_REQUEST', [`unexpected file field '${part.fieldname}'; use 'image', 'tensor' or 'baseline'`]);
+  }
+  return submission;
+}
+
+function base64(value: unknown, what: string): Buffer {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/=\s_-]*$/.test(value)) throw apiError('SALIENCY_BAD_REQUEST', [`${what} must be a base64 string`]);
+  const comma = value.startsWith('data:') ? value.indexOf(',') + 1 : 0;
+  return Buffer.from(value.slice(comma), 'base64');
+}
+
+/** Reads a JSON body: fields plus base64 `image`, `images`, `tensor`, `baseline`. */
+export function readJson(body: unknown, config: Config): Submission {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw apiError('SALIENCY_BAD_REQUEST', ['the JSON body must be an object']);
+  const { image, images, tensor, baseline, ...fields } = body as Record<string, unknown>;
+  const list = images === undefined ? (image === undefined ? [] : [image]) : Array.isArray(images) ? images : [images];
+  if (list.length > config.MAX_FILES) throw apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
+  return {
+    fields,
+    images: list.map((v, i) => ({ bytes: base64(v, `images[${i}]`) })),
+    ...(tensor !== undefined ? { tensor: { bytes: base64(tensor, 'tensor') } } : {}),
+    ...(baseline !== undefined ? { baseline: { bytes: base64(baseline, 'baseline') } } : {}),
+  };
+}
+
+export function chooseModel(registry: ModelRegistry, requested: unknown): ModelEntry {
+  const models = registry.list();
+  if (requested === undefined || requested === '') {
+    if (models.length === 1) return models[0] as ModelEntry;
+    throw apiError('SALIENCY_VALIDATION', [`'model' is required; installed: ${models.map((m) => m.id).join(', ')}`]);
+  }
+  const entry = typeof requested === 'string' ? registry.get(requested) : undefined;
+  if (!entry) throw apiError('SALIENCY_UNKNOWN_MODEL', [String(requested)]);
+  return entry;
+}
+
+/** Validates the method parameters (strings from multipart are converted) against the limits. */
+export function methodParams(fields: Record<string, unknown>, config: Config): MethodParams {
+  const unknown = Object.keys(fields).filter((k) => !PARAM_KEYS.includes(k) && !OTHER_KEYS.includes(k));
+  if (unknown.length > 0) throw apiError('SALIENCY_VALIDATION', [`unknown field(s) ${unknown.join(', ')}; GET /v1/methods lists the parameters`]);
+  const raw: Record<string, unknown> = { method: 'gradient' };
+  for (const k of PARAM_KEYS) if (fields[k] !== undefined && fields[k] !== '') raw[k] = fields[k];
+  const value = Value.Convert(MethodParamsSchema, raw);
+  const errors = [...Value.Errors(MethodParamsSchema, value)];
+  if (errors.length > 0) {
+    const first = errors[0];
+    throw apiError('SALIENCY_VALIDATION', [`${first?.path.slice(1) || 'body'}: ${first?.message} (got ${JSON.stringify(first?.value)})`]);
+  }
+  const params = value as MethodParams;
+  if (params.samples !== undefined && params.samples > config.MAX_SAMPLES) {
+    throw apiError('SALIENCY_LIMIT_EXCEEDED', [`samples ${params.samples} exceeds the limit of ${config.MAX_SAMPLES}`]);
+  }
+  if (params.steps !== undefined && params.steps > config.MAX_STEPS) {
+    throw apiError('SALIENCY_LIMIT_EXCEEDED', [`steps ${params.steps} exceeds the limit of ${config.MAX_STEPS}`]);
+  }
+  if (params.method === 'vargrad' && params.unbiased && params.samples === 1) {
+    throw apiError('SALIENCY_VALIDATION', ['unbiased VarGrad needs samples ≥ 2']);
+  }
+  return params;
+}
+
+/** Parameters as the job will run them: defaults filled in and the seed chosen. */
+export function resolvedParams(params: MethodParams): { params: MethodParams; resolved: Record<string, unknown> } {
+  const seed = params.seed ?? randomInt(0, 2 ** 31);
+  const { baseline, ...rest } = params;
+  const resolvable: ResolvableParams = { ...rest, seed, ...(baseline && baseline !== 'uploaded' ? { baseline } : {}) };
+  const resolved: Record<string, unknown> = { ...resolveParams(resolvable, seed) };
+  if (baseline === 'uploaded') resolved['baseline'] = 'uploaded';
+  for (const k of Object.keys(resolved)) if (resolved[k] === undefined) delete resolved[k];
+  return { params: { ...params, seed }, resolved };
+}
+
+export function targetIndex(entry: ModelEntry, target: unknown): number | undefined {
+  if (target === undefined || target === '') return undefined;
+  if (typeof target !== 'string' && typeof target !== 'number') throw apiError('SALIENCY_BAD_TARGET', ['target must be a class index or a label']);
+  const index = resolveTarget(entry, target);
+  const classes = entry.labels?.length;
+  if (index === undefined) throw apiError('SALIENCY_BAD_TARGET', [`target '${target}' is not a label of model ${entry.id}; GET /v1/models/${entry.id} lists them`]);
+  if (!Number.isInteger(index) || index < 0 || (classes !== undefined && index >= classes)) {
+    throw apiError('SALIENCY_BAD_TARGET', [`target ${target} is not a class index in 0..${(classes ?? 1) - 1}`]);
+  }
+  return index;
+}
+
+/** Checks an uploaded image fully (corrupt, truncated, bombs) before anything is stored. */
+export async function checkImage(upload: Upload, config: Config): Promise<void> {
+  try {
+    await decodeImage(upload.bytes, { limitInputPixels: config.MAX_IMAGE_PIXELS });
+  } catch (err) {
+    if (err instanceof ImageError) throw codedError(err.code, err.message);
+    throw err;
+  }
+}
+
+/** Checks a .npy upload: float32, the model's sample shape (or a batch of one). */
+export function checkTensor(upload: Upload, entry: ModelEntry, what: string): void {
+  const { size, channels, layout } = entry.manifest.input;
+  const expected = layout === 'NCHW' ? [channels, ...size] : [...size, channels];
+  let shape: number[];
+  try {
+    shape = decodeNpy(upload.bytes).shape;
+  } catch (err) {
+    throw apiError('SALIENCY_BAD_TENSOR', [`${what}: ${(err as Error).message}`]);
+  }
+  const sample = shape.length === expected.length + 1 && shape[0] === 1 ? shape.slice(1) : shape;
+  if (sample.length !== expected.length || sample.some((d, i) => d !== expected[i])) {
+    throw apiError('SALIENCY_BAD_TENSOR', [`${what} has shape [${shape.join(',')}]; model ${entry.id} expects [${expected.join(',')}] or [1,${expected.join(',')}]`]);
+  }
+}
+
+export function newPayload(entry: ModelEntry, params: MethodParams, target: number | undefined, kind: 'image' | 'tensor', owner: string | undefined, filename?: string): JobPayload {
+  const id = randomUUID();
+  return {
+    id,
+    model: entry.id,
+    params,
+    ...(target !== undefined ? { target } : {}),
+    input: { kind, key: keys.input(id), ...(filename ? { filename } : {}) },
+    ...(params.baseline === 'uploaded' ? { baselineKey: keys.baseline(id) } : {}),
+    ...(owner ? { owner } : {}),
+    submittedAt: Date.now(),
+  };
+}
+
+export function isApiError(err: unknown): err is ApiError {
+  return err instanceof ApiError;
+}

@@ -1,0 +1,303 @@
+// JobQueue in process (embedded mode, no Redis): a FIFO run by a small pool of worker threads, so
+// that ONNX Runtime's blocking run() never stalls the gateway's event loop. The job records live
+// in memory: finished ones expire after RESULT_TTL_SECONDS and at most EMBEDDED_RESULT_CAP are
+// kept. Retries follow BullMQ's rules (JOB_ATTEMPTS, exponential backoff from 1 s) so that both
+// backends behave alike.
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { type JobError, type JobEvent, type JobPayload, type JobResult, type JobState, type JobStatus, type Progress } from './contract.js';
+import { type FromThread, type ThreadData, type ToThread } from './embedded-thread.js';
+import { type BlobStore, type JobQueue, QueueFullError, QueueUnavailableError } from './interfaces.js';
+import { cancelledError, classifyError, crashedError, serializeError } from './job-errors.js';
+import { type JobsLogger } from './redis.js';
+
+export interface EmbeddedQueueConfig {
+  WORKER_CONCURRENCY: number;
+  RESULT_TTL_SECONDS: number;
+  EMBEDDED_RESULT_CAP: number;
+  MAX_QUEUE_DEPTH: number;
+  JOB_ATTEMPTS: number;
+  SHUTDOWN_TIMEOUT_MS: number;
+}
+
+/** First retry delay; doubled for each further attempt (BullMQ's exponential backoff). */
+export const BACKOFF_MS = 1000;
+
+interface JobRecord {
+  payload: JobPayload;
+  state: JobState;
+  attempts: number;
+  progress?: Progress;
+  result?: JobResult;
+  error?: JobError;
+  startedAt?: number;
+  finishedAt?: number;
+  retryTimer?: NodeJS.Timeout;
+}
+
+interface Slot {
+  worker: Worker;
+  cancelFlag: Int32Array;
+  jobId?: string;
+}
+
+const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+
+export class EmbeddedJobQueue implements JobQueue {
+  private readonly jobs = new Map<string, JobRecord>();
+  /** Ids waiting for a thread, oldest first. */
+  private readonly waiting: string[] = [];
+  /** Jobs waiting out a retry backoff. */
+  private delayed = 0;
+  /** Finished ids in the order they finished (the oldest are dropped first). */
+  private readonly finished = new Set<string>();
+  private readonly slots = new Set<Slot>();
+  private readonly events = new EventEmitter();
+  private readonly threadUrl = new URL('./embedded-thread.js', import.meta.url);
+  private closing = false;
+
+  constructor(
+    private readonly config: EmbeddedQueueConfig,
+    private readonly processorFile: string,
+    /** Where the processor's io.read/io.write go (bridged from the threads). */
+    private readonly store: BlobStore,
+    private readonly logger?: JobsLogger,
+  ) {
+    this.events.setMaxListeners(0);
+  }
+
+  submit(payload: JobPayload): Promise<void> {
+    if (this.closing) return Promise.reject(new QueueUnavailableError('the job queue is shutting down'));
+    this.expire();
+    if (this.jobs.has(payload.id)) return Promise.resolve(); // idempotent, like a BullMQ jobId
+    if (this.waiting.length + this.delayed >= this.config.MAX_QUEUE_DEPTH) {
+      return Promise.reject(new QueueFullError(`the queue holds ${this.config.MAX_QUEUE_DEPTH} waiting jobs`));
+    }
+    this.jobs.set(payload.id, { payload, state: 'queued', attempts: 0 });
+    this.waiting.push(payload.id);
+    this.dispatch();
+    return Promise.resolve();
+  }
+
+  status(id: string): Promise<JobStatus | undefined> {
+    this.expire();
+    const job = this.jobs.get(id);
+    if (!job) return Promise.resolve(undefined);
+    const { payload, state, attempts, progress, result, error, startedAt, finishedAt } = job;
+    return Promise.resolve({
+      id,
+      state,
+      payload,
+      attempts,
+      submittedAt: payload.submittedAt,
+      ...(progress && { progress }),
+      ...(result && { result }),
+      ...(error && { error }),
+      ...(startedAt !== undefined && { startedAt }),
+      ...(finishedAt !== undefined && { finishedAt }),
+    });
+  }
+
+  cancel(id: string): Promise<boolean> {
+    const job = this.jobs.get(id);
+    if (!job || FINAL.has(job.state)) return Promise.resolve(false);
+    if (job.retryTimer) {
+      clearTimeout(job.retryTimer);
+      job.retryTimer = undefined;
+      this.delayed--;
+    }
+    const at = this.waiting.indexOf(id);
+    if (at >= 0) this.waiting.splice(at, 1);
+    // A running job's thread sees the flag at its next cancelled() check; the thread stays busy
+    // until the processor returns, but the job is final now.
+    const slot = this.slotOf(id);
+    if (slot) Atomics.store(slot.cancelFlag, 0, 1);
+    this.finish(id, job, 'cancelled', { error: cancelledError() });
+    return Promise.resolve(true);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.cancel(id);
+    this.jobs.delete(id);
+    this.finished.delete(id);
+  }
+
+  subscribe(id: string, listener: (event: JobEvent) => void): () => void {
+    this.events.on(id, listener);
+    return () => this.events.off(id, listener);
+  }
+
+  depth(): Promise<number> {
+    return Promise.resolve(this.waiting.length + this.delayed);
+  }
+
+  /** The pool's capacity: threads start on demand, so counting live ones would say 0 when idle. */
+  workers(): Promise<number> {
+    return Promise.resolve(this.closing ? 0 : this.config.WORKER_CONCURRENCY);
+  }
+
+  ready(): Promise<boolean> {
+    return Promise.resolve(!this.closing);
+  }
+
+  /** Stops taking jobs, lets running ones finish (up to SHUTDOWN_TIMEOUT_MS), then ends the threads. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const job of this.jobs.values()) if (job.retryTimer) clearTimeout(job.retryTimer);
+    const deadline = Date.now() + this.config.SHUTDOWN_TIMEOUT_MS;
+    while ([...this.slots].some((s) => s.jobId !== undefined) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await Promise.all([...this.slots].map((slot) => this.stopThread(slot)));
+    this.slots.clear();
+    this.events.removeAllListeners();
+  }
+
+  /** Asks an idle thread to release its resources and exit; terminates it if it does not. */
+  private async stopThread(slot: Slot): Promise<void> {
+    const exited = new Promise((resolve) => slot.worker.once('exit', resolve));
+    if (slot.jobId === undefined) slot.worker.postMessage({ type: 'shutdown' } satisfies ToThread);
+    else await slot.worker.terminate();
+    const timer = setTimeout(() => void slot.worker.terminate(), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private dispatch(): void {
+    while (!this.closing && this.waiting.length > 0) {
+      const slot = this.freeSlot();
+      if (!slot) return;
+      const id = this.waiting.shift() as string;
+      const job = this.jobs.get(id);
+      if (!job || job.state !== 'queued') continue;
+      job.state = 'running';
+      job.attempts++;
+      job.startedAt = Date.now();
+      slot.jobId = id;
+      Atomics.store(slot.cancelFlag, 0, 0);
+      slot.worker.ref();
+      slot.worker.postMessage({ type: 'run', jobId: id, payload: job.payload } satisfies ToThread);
+    }
+  }
+
+  private freeSlot(): Slot | undefined {
+    for (const slot of this.slots) if (slot.jobId === undefined) return slot;
+    if (this.slots.size >= this.config.WORKER_CONCURRENCY) return undefined;
+    return this.spawn();
+  }
+
+  private spawn(): Slot {
+    const cancelFlag = new SharedArrayBuffer(4);
+    const worker = new Worker(this.threadUrl, { workerData: { processorFile: this.processorFile, cancelFlag } satisfies ThreadData });
+    const slot: Slot = { worker, cancelFlag: new Int32Array(cancelFlag) };
+    this.slots.add(slot);
+    worker.on('message', (msg: FromThread) => this.onMessage(slot, msg));
+    // An uncaught error in the thread ends it; 'exit' follows and handles the job.
+    worker.on('error', (err) => this.logger?.error({ err, jobId: slot.jobId }, 'job thread failed'));
+    worker.on('exit', (code) => this.onExit(slot, code));
+    return slot;
+  }
+
+  private onMessage(slot: Slot, msg: FromThread): void {
+    if (msg.type === 'read' || msg.type === 'write') {
+      this.serveIo(slot, msg);
+      return;
+    }
+    const job = this.jobs.get(msg.jobId);
+    const current = job?.state === 'running' ? job : undefined;
+    switch (msg.type) {
+      case 'progress':
+        if (current) {
+          current.progress = msg.progress as Progress;
+          this.events.emit(msg.jobId, { type: 'progress', id: msg.jobId, progress: current.progress } satisfies JobEvent);
+        }
+        return;
+      case 'result':
+        this.release(slot);
+        if (current) this.finish(msg.jobId, current, 'completed', { result: msg.result as JobResult });
+        break;
+      case 'error': {
+        this.release(slot);
+        if (current) this.fail(msg.jobId, current, classifyError(msg.error));
+        break;
+      }
+    }
+    this.dispatch();
+  }
+
+  private serveIo(slot: Slot, msg: Extract<FromThread, { type: 'read' | 'write' }>): void {
+    const done = msg.type === 'read' ? this.store.get(msg.key) : this.store.put(msg.key, msg.value, msg.ttlSeconds).then(() => undefined);
+    done.then(
+      (value) => slot.worker.postMessage({ type: 'io-reply', requestId: msg.requestId, ...(value && { value }) } satisfies ToThread),
+      (err: unknown) => slot.worker.postMessage({ type: 'io-reply', requestId: msg.requestId, error: serializeError(err) } satisfies ToThread),
+    );
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    this.slots.delete(slot);
+    const id = slot.jobId;
+    const job = id === undefined ? undefined : this.jobs.get(id);
+    if (id !== undefined && job?.state === 'running') {
+      this.logger?.warn({ jobId: id, exitCode: code, attempt: job.attempts }, 'job thread exited mid-job');
+      this.fail(id, job, { error: crashedError(`thread exit code ${code}`), retry: true });
+    }
+    this.dispatch(); // a fresh thread replaces this one on demand
+  }
+
+  private release(slot: Slot): void {
+    slot.jobId = undefined;
+    // An idle thread must not keep the process alive.
+    slot.worker.unref();
+  }
+
+  private fail(id: string, job: JobRecord, { error, retry }: { error: JobError; retry: boolean }): void {
+    if (error.code === cancelledError().code) {
+      this.finish(id, job, 'cancelled', { error });
+      return;
+    }
+    if (!retry || job.attempts >= this.config.JOB_ATTEMPTS || this.closing) {
+      this.finish(id, job, 'failed', { error });
+      return;
+    }
+    job.state = 'queued';
+    job.progress = undefined;
+    this.delayed++;
+    job.retryTimer = setTimeout(() => {
+      job.retryTimer = undefined;
+      this.delayed--;
+      this.waiting.unshift(id);
+      this.dispatch();
+    }, BACKOFF_MS * 2 ** (job.attempts - 1));
+  }
+
+  private finish(id: string, job: JobRecord, state: 'completed' | 'failed' | 'cancelled', outcome: { result?: JobResult; error?: JobError }): void {
+    job.state = state;
+    job.finishedAt = Date.now();
+    if (outcome.result) job.result = outcome.result;
+    if (outcome.error) job.error = outcome.error;
+    this.finished.add(id);
+    const event: JobEvent =
+      state === 'completed' ? { type: 'completed', id, result: job.result as JobResult } : state === 'failed' ? { type: 'failed', id, error: job.error as JobError } : { type: 'cancelled', id };
+    this.events.emit(id, event);
+    this.events.removeAllListeners(id);
+    this.expire();
+  }
+
+  private slotOf(id: string): Slot | undefined {
+    for (const slot of this.slots) if (slot.jobId === id) return slot;
+    return undefined;
+  }
+
+  /** Drops finished jobs past their TTL, then the oldest beyond the cap. */
+  private expire(): void {
+    const cutoff = Date.now() - this.config.RESULT_TTL_SECONDS * 1000;
+    for (const id of this.finished) {
+      const job = this.jobs.get(id);
+      const expired = job === undefined || (job.finishedAt ?? 0) <= cutoff;
+      if (!expired && this.finished.size <= this.config.EMBEDDED_RESULT_CAP) break;
+      this.finished.delete(id);
+      this.jobs.delete(id);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+// Worker-thread entry of the embedded queue: loads the processor once (it keeps its ONNX
+// sessions between jobs) and runs one job at a time for the main thread. Blob reads and writes
+// are bridged to the main thread, which owns the memory store.
+import { parentPort, workerData } from 'node:worker_threads';
+import { type JobPayload } from './contract.js';
+import { type SerializedError, serializeError } from './job-errors.js';
+import { loadProcessorModule } from './load-processor.js';
+
+export interface ThreadData {
+  processorFile: string;
+  /** One Int32 the main thread sets to 1 to cancel the running job: readable without an event-loop turn. */
+  cancelFlag: SharedArrayBuffer;
+}
+
+export type ToThread =
+  | { type: 'run'; jobId: string; payload: JobPayload }
+  | { type: 'io-reply'; requestId: number; value?: Uint8Array; error?: SerializedError }
+  | { type: 'shutdown' };
+
+export type FromThread =
+  | { type: 'progress'; jobId: string; progress: unknown }
+  | { type: 'result'; jobId: string; result: unknown }
+  | { type: 'error'; jobId: string; error: SerializedError }
+  | { type: 'read'; requestId: number; key: string }
+  | { type: 'write'; requestId: number; key: string; value: Uint8Array; ttlSeconds: number };
+
+const port = parentPort;
+if (!port) throw new Error('embedded-thread.js must run in a worker thread');
+const data = workerData as ThreadData;
+const cancelFlag = new Int32Array(data.cancelFlag);
+const processor = await loadProcessorModule(data.processorFile);
+const pending = new Map<number, { resolve: (value: Uint8Array | undefined) => void; reject: (err: Error) => void }>();
+let nextRequest = 0;
+
+const post = (msg: FromThread) => port.postMessage(msg);
+
+port.on('message', (msg: ToThread) => {
+  switch (msg.type) {
+    case 'run':
+      void run(msg.jobId, msg.payload);
+      break;
+    case 'io-reply': {
+      const request = pending.get(msg.requestId);
+      pending.delete(msg.requestId);
+      if (msg.error) request?.reject(Object.assign(new Error(msg.error.message), msg.error));
+      else request?.resolve(msg.value);
+      break;
+    }
+    case 'shutdown':
+      void shutdown();
+      break;
+  }
+});
+
+function request(msg: FromThread & { requestId: number }): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    pending.set(msg.requestId, { resolve, reject });
+    post(msg);
+  });
+}
+
+async function run(jobId: string, payload: JobPayload): Promise<void> {
+  try {
+    const result = await processor.processJob(payload, {
+      progress: (progress) => post({ type: 'progress', jobId, progress }),
+      cancelled: () => Atomics.load(cancelFlag, 0) === 1,
+      read: (key) => request({ type: 'read', requestId: nextRequest++, key }),
+      write: async (key, value, ttlSeconds) => {
+        await request({ type: 'write', requestId: nextRequest++, key, value, ttlSeconds });
+      },
+    });
+    post({ type: 'result', jobId, result });
+  } catch (err) {
+    post({ type: 'error', jobId, error: serializeError(err) });
+  }
+}
+
+async function shutdown(): Promise<void> {
+  try {
+    await processor.closeProcessor?.();
+  } finally {
+    process.exit(0);
+  }
+}

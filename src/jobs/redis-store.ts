@@ -1,0 +1,46 @@
+// BlobStore on Redis (distributed mode): inputs, attributions and renderings as binary strings
+// with a TTL, under `${KEY_PREFIX}:blob:`. The gateway's store is a producer: during an outage
+// every call rejects within about a second with QueueUnavailableError instead of queueing. A
+// worker thread's store (role 'worker') waits for Redis instead, as the rest of the worker does.
+import { type Redis } from 'ioredis';
+import { type BlobStore } from './interfaces.js';
+import { closeRedis, createRedis, globEscape, type JobsLogger, producerCall, type RedisRole, unlinkMatching } from './redis.js';
+
+export class RedisBlobStore implements BlobStore {
+  private readonly client: Redis;
+  private readonly prefix: string;
+  private readonly role: RedisRole;
+
+  constructor(url: string, keyPrefix: string, options: { logger?: JobsLogger; role?: RedisRole } = {}) {
+    this.role = options.role ?? 'producer';
+    this.client = createRedis(url, this.role, options.logger);
+    this.prefix = `${keyPrefix}:blob:`;
+  }
+
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.role === 'producer' ? producerCall(this.client, what, fn) : fn();
+  }
+
+  async put(key: string, value: Uint8Array, ttlSeconds: number): Promise<void> {
+    const buffer = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    await this.call('SET', () => this.client.set(this.prefix + key, buffer, 'EX', Math.max(1, Math.ceil(ttlSeconds))));
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const value = await this.call('GET', () => this.client.getBuffer(this.prefix + key));
+    return value ?? undefined;
+  }
+
+  async delete(...keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.call('UNLINK', () => this.client.unlink(...keys.map((k) => this.prefix + k)));
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await this.call('SCAN', () => unlinkMatching(this.client, `${globEscape(this.prefix + prefix)}*`));
+  }
+
+  async close(): Promise<void> {
+    await closeRedis(this.client);
+  }
+}

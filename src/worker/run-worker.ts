@@ -1,0 +1,26 @@
+// A distributed worker process: consumes the BullMQ queue until SIGTERM, then finishes (or hands
+// back) its in-flight jobs and exits.
+import pino from 'pino';
+import { type Config, loadConfig } from '../config/config.js';
+import { startBullmqWorker } from '../jobs/index.js';
+import { ModelRegistry } from '../models/registry.js';
+import { PROCESSOR_FILE } from './index.js';
+
+export async function runWorker(config: Config = loadConfig()): Promise<void> {
+  const logger = pino({ level: config.LOG_LEVEL, name: 'worker' });
+  if (!config.REDIS_URL) throw new Error('saliency worker needs REDIS_URL (without it, `saliency serve` runs jobs in-process)');
+  // Fail at start, not at the first job, when a manifest is broken.
+  const registry = ModelRegistry.load(config.MODELS_DIR);
+  const worker = startBullmqWorker(config, PROCESSOR_FILE, logger);
+  logger.info({ queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, provider: config.EXECUTION_PROVIDER, models: registry.list().map((m) => m.id) }, 'worker started');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'worker stopping: finishing in-flight jobs');
+      const timer = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
+      timer.unref();
+      void worker.close().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
