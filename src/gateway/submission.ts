@@ -78,13 +78,28 @@ export function chooseModel(registry: ModelRegistry, requested: unknown): ModelE
   return entry;
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * Multipart fields arrive as strings: numbers and booleans are converted strictly (TypeBox's
+ * Convert would turn '2.5' into 2 and '1e12' into 1); anything else is left for validation to
+ * reject with a message.
+ */
+function convertField(key: string, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const type = (MethodParamsSchema.properties as Record<string, { type?: string }>)[key]?.type;
+  if ((type === 'integer' || type === 'number') && DECIMAL.test(value.trim())) return Number(value);
+  if (type === 'boolean' && (value === 'true' || value === 'false')) return value === 'true';
+  return value;
+}
+
 /** Validates the method parameters (strings from multipart are converted) against the limits. */
 export function methodParams(fields: Record<string, unknown>, config: Config): MethodParams {
   const unknown = Object.keys(fields).filter((k) => !PARAM_KEYS.includes(k) && !OTHER_KEYS.includes(k));
   if (unknown.length > 0) throw apiError('SALIENCY_VALIDATION', [`unknown field(s) ${unknown.join(', ')}; GET /v1/methods lists the parameters`]);
   const raw: Record<string, unknown> = { method: 'gradient' };
-  for (const k of PARAM_KEYS) if (fields[k] !== undefined && fields[k] !== '') raw[k] = fields[k];
-  const value = Value.Convert(MethodParamsSchema, raw);
+  for (const k of PARAM_KEYS) if (fields[k] !== undefined && fields[k] !== '') raw[k] = convertField(k, fields[k]);
+  const value = raw;
   const errors = [...Value.Errors(MethodParamsSchema, value)];
   if (errors.length > 0) {
     const first = errors[0];

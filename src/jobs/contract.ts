@@ -121,4 +121,6 @@ export const keys = {
   attribution: (id: string) => `attribution:${id}`,
   rendering: (id: string, variant: string) => `render:${id}:${variant}`,
   cancel: (id: string) => `cancel:${id}`,
+  /** Tombstone of a deleted job whose worker may still be winding down. */
+  deleted: (id: string) => `deleted:${id}`,
 };

@@ -299,6 +299,31 @@ describe('embedded queue', () => {
   });
 });
 
+describe('graceful close', () => {
+  test('the embedded queue lets its running job finish', async () => {
+    const { queue, store } = createJobsBackend(config(), { processorFile: PROCESSOR });
+    const job = payload('ok', { steps: 5, samples: 50 });
+    await queue.submit(job);
+    await waitFor(queue, job.id, ['running']);
+    await queue.close();
+    assert.equal((await queue.status(job.id))?.state, 'completed');
+    await assert.rejects(queue.submit(payload('ok')), QueueUnavailableError);
+    await store.close();
+  });
+
+  test('the BullMQ worker lets its running job finish', async () => {
+    const cfg = config({ REDIS_URL, QUEUE_NAME: 'drain' });
+    const backend = createJobsBackend(cfg, { processorFile: PROCESSOR });
+    const worker = startBullmqWorker(cfg, PROCESSOR);
+    const job = payload('ok', { steps: 5, samples: 50 });
+    await backend.queue.submit(job);
+    await waitFor(backend.queue, job.id, ['running']);
+    await worker.close();
+    assert.equal((await backend.queue.status(job.id))?.state, 'completed');
+    await backend.close();
+  });
+});
+
 describe('redis outage', () => {
   test('producers reject with QueueUnavailableError within 2 s', async () => {
     const cfg = config({ REDIS_URL: 'redis://127.0.0.1:1' });

@@ -1,7 +1,7 @@
 // Decoding uploads: every accepted format, bit depths, grey, alpha, CMYK, EXIF orientation, and
 // the coded errors for corrupt, empty, unsupported and oversized inputs.
 import assert from 'node:assert/strict';
-import { crc32, deflateSync } from 'node:zlib';
+import { pngClaiming } from '../helpers/png-bomb.js';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage, type DecodedImage } from '../../src/imaging/decode.js';
@@ -112,23 +112,6 @@ test('formats outside the allow-list are SALIENCY_IMAGE_UNSUPPORTED', async () =
   await rejectsWith(decodeImage(svg), 'SALIENCY_IMAGE_UNSUPPORTED');
 });
 
-/** A valid PNG whose IHDR claims width×height but whose data is a few bytes: a decompression bomb's header. */
-function pngClaiming(width: number, height: number): Uint8Array {
-  const chunk = (type: string, data: Uint8Array): Buffer => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, deflate, no filter, no interlace
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(16))), chunk('IEND', new Uint8Array(0))]);
-}
 
 test('a PNG header claiming 100000×100000 is SALIENCY_IMAGE_TOO_LARGE, before decoding', async () => {
   const bomb = pngClaiming(100_000, 100_000);

@@ -39,8 +39,9 @@ export async function loadOwnedStatus(deps: GatewayDeps, request: FastifyRequest
     if (err instanceof QueueUnavailableError) throw apiError('SALIENCY_UNAVAILABLE', [], { 'retry-after': '5' });
     throw err;
   }
-  // Another key's job is indistinguishable from a missing one.
+  // Another key's job is indistinguishable from a missing one; so is a deleted one.
   if (!status || (status.payload.owner ?? undefined) !== request.owner) throw apiError('SALIENCY_NOT_FOUND', [id]);
+  if (await deps.store.get(keys.deleted(id))) throw apiError('SALIENCY_NOT_FOUND', [id]);
   return status;
 }
 
@@ -167,7 +168,9 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const { id } = request.params as { id: string };
       const status = await loadOwnedStatus(deps, request, id);
       if (!FINAL.has(status.state)) await queue.cancel(id);
-      await queue.remove(id);
+      // A running job cannot be removed until its worker stops: hide it from now on.
+      await store.put(keys.deleted(id), Buffer.from('1'), config.RESULT_TTL_SECONDS);
+      await queue.remove(id).catch((err: unknown) => request.log.info({ err, jobId: id }, 'job removal deferred to its expiry'));
       await store.delete(keys.input(id), keys.baseline(id), keys.attribution(id));
       await store.deletePrefix(keys.rendering(id, ''));
       request.log.info({ jobId: id, state: status.state }, 'explanation deleted');
