@@ -14,6 +14,15 @@ export function links(id: string): Explanation['links'] {
   };
 }
 
+/** Failures whose messages may carry internals (paths, stack details): shown generically. */
+const INTERNAL_FAILURES = new Set(['SALIENCY_JOB_FAILED', 'SALIENCY_WORKER_CRASHED']);
+
+function publicError(status: JobStatus): Explanation['error'] {
+  if (!status.error) return undefined;
+  if (!INTERNAL_FAILURES.has(status.error.code)) return status.error;
+  return { code: status.error.code, message: `the job failed after ${status.attempts} attempt(s); submit it again, or see the worker logs for job ${status.id}` };
+}
+
 export function toExplanation(status: JobStatus, resolvedParams?: Record<string, unknown>): Explanation {
   const { payload, result } = status;
   const queuedMs = status.startedAt ? status.startedAt - status.submittedAt : undefined;
@@ -37,7 +46,7 @@ export function toExplanation(status: JobStatus, resolvedParams?: Record<string,
         }
       : {}),
     ...(result?.image ? { image: result.image } : {}),
-    ...(status.error ? { error: status.error } : {}),
+    ...(status.error ? { error: publicError(status) } : {}),
     attempts: status.attempts,
     timings: {
       submittedAt: new Date(status.submittedAt).toISOString(),
