@@ -17,6 +17,8 @@ commands:
       the HTTP API (port 8080; environment variables in README); jobs run in-process unless REDIS_URL is set
   worker
       a worker process consuming the queue at REDIS_URL
+  openapi [--output openapi/openapi.json]
+      write the OpenAPI document generated from the routes
   compile --model M.onnx --output G.onnx [--input-shape 3,224,224]
       write the gradient model (inputs: the model input and 'seed'; outputs: logits and grad_<input>)
   explain --model M.onnx --input X.npy --method gradient [--target 3 | --target 3,7] --output A.npy
@@ -34,6 +36,14 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   worker: async () => {
     const { runWorker } = await import('../worker/run-worker.js');
     await runWorker();
+    return 0;
+  },
+  openapi: async (args) => {
+    const { generateOpenapi } = await import('../gateway/openapi-document.js');
+    const flags = parseFlags(args, ['output'], []);
+    const text = await generateOpenapi();
+    if (flags['output']) writeFileSync(flags['output'], text);
+    else process.stdout.write(text);
     return 0;
   },
   compile: runCompile,

@@ -74,6 +74,11 @@ export class ModelRegistry {
     return new ModelRegistry(entries);
   }
 
+  /** A registry of given entries (tests, and generating the API document without models). */
+  static of(entries: ModelEntry[]): ModelRegistry {
+    return new ModelRegistry(new Map(entries.map((e) => [e.id, e])));
+  }
+
   list(): ModelEntry[] {
     return [...this.entries.values()];
   }
