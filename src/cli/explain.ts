@@ -4,13 +4,19 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { decodeNpy, encodeNpy } from '../imaging/npy.js';
 import { explain } from '../methods/explain.js';
-import { BASE_METHODS, BASELINES, METHODS, type MethodParams, PRESETS } from '../methods/params.js';
+import { type RenderParams, renderComparisonGrid, renderSweepGrid } from '../imaging/index.js';
+import { BASE_METHODS, BASELINES, METHODS, type MethodName, type MethodParams, NOISY_METHODS as NOISY, PRESETS, methodKind } from '../methods/params.js';
+import { pixelRange } from '../worker/manifest-mapping.js';
+import { type ImageInput, RENDER_FLAGS, findManifest, imageInput, renderPng } from './image-input.js';
 import { IG_RULES } from '../methods/quadrature.js';
 import { topK } from '../methods/targets.js';
-import { openModelContext } from '../runtime/model-context.js';
+import { type OwnedContext, openModelContext } from '../runtime/model-context.js';
 import { UsageError, writeOutput } from './main.js';
 
-const STRING_FLAGS = ['model', 'input', 'method', 'target', 'output', 'threads', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline', 'base', 'layer', 'preset', 'relu'] as const;
+const STRING_FLAGS = [
+  'model', 'input', 'manifest', 'method', 'target', 'output', 'threads', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline', 'base', 'layer', 'preset', 'relu',
+  'sweep-noise', 'sweep-samples', ...RENDER_FLAGS,
+] as const;
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
@@ -45,7 +51,8 @@ export async function runExplain(args: string[]): Promise<number> {
   }
   const flag = (n: (typeof STRING_FLAGS)[number]) => values[n] as string | undefined;
   for (const required of ['model', 'input', 'output'] as const) if (!flag(required)) throw new UsageError(`--${required} is required`);
-  const method = oneOf('method', flag('method') ?? 'gradient', METHODS) ?? 'gradient';
+  const methods = (flag('method') ?? 'gradient').split(',').map((m) => oneOf('method', m.trim(), METHODS) as MethodName);
+  const method = methods[0] as MethodName;
   for (const f of ['model', 'input'] as const) if (!existsSync(flag(f) as string)) throw new UsageError(`${f} file ${flag(f)} does not exist`);
 
   const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
@@ -73,18 +80,38 @@ export async function runExplain(args: string[]): Promise<number> {
   const targets = parseTargets(flag('target'));
   const threads = numberFlag('threads', flag('threads'), positiveInt, 'a positive integer');
 
+  const output = flag('output') as string;
+  const png = output.toLowerCase().endsWith('.png');
+  if (!png && !output.toLowerCase().endsWith('.npy')) throw new UsageError(`--output must end in .npy (raw attribution) or .png (rendered); got ${output}`);
+  const sweeping = flag('sweep-noise') !== undefined || flag('sweep-samples') !== undefined;
+  if ((methods.length > 1 || sweeping) && !png) throw new UsageError('comparisons (several --method) and sweeps render a grid: use a .png --output');
+
   const t0 = performance.now();
-  const x = npyTensor(flag('input') as string, '--input');
-  const ctx = await openModelContext(flag('model') as string, { threads });
+  const inputPath = flag('input') as string;
+  const modelPath = flag('model') as string;
+  const isImage = !inputPath.toLowerCase().endsWith('.npy');
+  const image = isImage ? await imageInput(inputPath, findManifest(modelPath, flag('manifest'))) : undefined;
+  const x = image?.x ?? npyTensor(inputPath, '--input');
+  const ctx = await openModelContext(modelPath, { threads, ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}) });
+  const render = Object.fromEntries(RENDER_FLAGS.map((f) => [f, flag(f)]));
   try {
     const expected = ctx.sampleShape;
     if (x.dims.length !== expected.length + 1 || expected.some((d, i) => x.dims[i + 1] !== d)) {
       throw new UsageError(`input has shape [${x.dims.join(',')}], the model expects [N,${expected.join(',')}]`);
     }
     const t1 = performance.now();
+    if (methods.length > 1 || sweeping) {
+      if (!image) throw new UsageError('comparison and sweep grids need an image --input');
+      const grid = sweeping
+        ? await sweepGrid(ctx, image, params, targets, flag('sweep-noise'), flag('sweep-samples'), render)
+        : await comparisonGrid(ctx, image, methods, params, targets, render);
+      writeOutput(output, grid);
+      process.stdout.write(`${JSON.stringify({ methods, output, timings_ms: { prepare: Math.round(t1 - t0), compute: Math.round(performance.now() - t1) } })}\n`);
+      return 0;
+    }
     const result = await explain(ctx, { x, params, targets });
-    const output = flag('output') as string;
-    writeOutput(output, encodeNpy({ data: result.attribution.data, shape: result.attribution.dims }));
+    if (png) writeOutput(output, (await renderPng(result.attribution, methodKind(result.params.method, result.params.base), image, render)).png);
+    else writeOutput(output, encodeNpy({ data: result.attribution.data, shape: result.attribution.dims }));
     const { seed, samples, steps, rule, base } = result.params;
     const report = {
       method,
@@ -100,6 +127,34 @@ export async function runExplain(args: string[]): Promise<number> {
   } finally {
     await ctx.close();
   }
+}
+
+async function comparisonGrid(ctx: OwnedContext, image: ImageInput, methods: MethodName[], params: MethodParams, targets: number[] | undefined, render: RenderParams): Promise<Uint8Array> {
+  const panels = [];
+  for (const method of methods) {
+    const r = await explain(ctx, { x: image.x, params: { ...params, method }, targets });
+    panels.push({ title: method, png: (await renderPng(r.attribution, methodKind(method, r.params.base), image, render)).png });
+  }
+  return renderComparisonGrid(image.image, panels);
+}
+
+/** Rows: noise levels; columns: sample counts (SmoothGrad literature's tuning grid). */
+async function sweepGrid(ctx: OwnedContext, image: ImageInput, params: MethodParams, targets: number[] | undefined, noiseText: string | undefined, samplesText: string | undefined, render: RenderParams): Promise<Uint8Array> {
+  const list = (text: string | undefined, fallback: number[], name: string) =>
+    text === undefined ? fallback : text.split(',').map((v) => numberFlag(name, v, (n) => n > 0, 'a comma-separated list of positive numbers') as number);
+  const noises = list(noiseText, [0.05, 0.1, 0.2], 'sweep-noise');
+  const counts = list(samplesText, [5, 10, 25, 50], 'sweep-samples');
+  const method = NOISY.has(params.method) ? params.method : 'smoothgrad';
+  const cells: Uint8Array[][] = [];
+  for (const noise of noises) {
+    const row: Uint8Array[] = [];
+    for (const samples of counts) {
+      const r = await explain(ctx, { x: image.x, params: { ...params, method, noise, samples, sigma: undefined }, targets });
+      row.push((await renderPng(r.attribution, methodKind(method, r.params.base), image, render)).png);
+    }
+    cells.push(row);
+  }
+  return renderSweepGrid({ rowLabels: noises.map((n) => `noise ${n}`), columnLabels: counts.map((n) => `n = ${n}`), cells, corner: method });
 }
 
 function npyTensor(path: string, what: string): { data: Float32Array; dims: number[] } {

@@ -5,8 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import sharp from 'sharp';
 import { decodeNpy, encodeNpy } from '../../src/imaging/npy.js';
 import { perSample } from '../helpers/compare.js';
+import { testImage } from '../helpers/http.js';
 import { CLI, FIXTURES } from '../helpers/paths.js';
 
 const work = mkdtempSync(join(tmpdir(), 'saliency-cli-'));
@@ -86,3 +88,35 @@ for (const [what, args, message] of bad) {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 }
+
+const TINY = join(FIXTURES, 'service-models', 'tiny', 'model.onnx');
+
+test('explain reads an image with the manifest beside the model and renders a PNG at the original size', async () => {
+  const photo = join(work, 'photo.png');
+  writeFileSync(photo, await testImage(90, 60));
+  const out = join(work, 'map.png');
+  const r = saliency('explain', '--model', TINY, '--input', photo, '--method', 'smoothgrad', '--samples', '4', '--colormap', 'inferno', '--output', out);
+  assert.equal(r.code, 0, r.stderr);
+  const meta = await sharp(readFileSync(out)).metadata();
+  assert.deepEqual([meta.width, meta.height], [90, 60]);
+  const npy = join(work, 'map.npy');
+  assert.equal(saliency('explain', '--model', TINY, '--input', photo, '--output', npy).code, 0);
+  assert.deepEqual(decodeNpy(readFileSync(npy)).shape, [1, 3, 32, 32]);
+});
+
+test('several methods render a comparison grid; --sweep-* renders a noise × samples grid', async () => {
+  const photo = join(work, 'photo2.png');
+  writeFileSync(photo, await testImage(64, 64));
+  const grid = join(work, 'grid.png');
+  const r = saliency('explain', '--model', TINY, '--input', photo, '--method', 'gradient,integrated-gradients,smoothgrad', '--samples', '3', '--steps', '4', '--output', grid);
+  assert.equal(r.code, 0, r.stderr);
+  const g = await sharp(readFileSync(grid)).metadata();
+  assert.ok((g.width as number) > 3 * (g.height as number) * 0.8, 'four panels side by side');
+  const sweep = join(work, 'sweep.png');
+  const s = saliency('explain', '--model', TINY, '--input', photo, '--method', 'smoothgrad', '--sweep-noise', '0.1,0.2', '--sweep-samples', '2,4', '--output', sweep);
+  assert.equal(s.code, 0, s.stderr);
+  assert.ok(readFileSync(sweep).length > 1000);
+  const wrong = saliency('explain', '--model', TINY, '--input', photo, '--method', 'gradient,smoothgrad', '--output', join(work, 'x.npy'));
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /use a \.png --output/);
+});
