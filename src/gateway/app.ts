@@ -13,6 +13,7 @@ import { docsRoutes } from './routes/docs.js';
 import { explanationRoutes } from './routes/explanations.js';
 import { operationRoutes } from './routes/operations.js';
 import { renderingRoutes } from './routes/renderings.js';
+import { webRoutes } from './routes/web.js';
 
 export const API_VERSION = '1.0.0';
 
@@ -71,6 +72,7 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   renderingRoutes(app, deps);
   catalogueRoutes(app, deps);
   operationRoutes(app, deps, metrics);
+  webRoutes(app);
   docsRoutes(app, () => openapiDocument(routes, API_VERSION));
   return app;
 }

@@ -7,7 +7,7 @@ import { type Config } from '../config/config.js';
 import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
-import { type MethodParams as ResolvableParams, resolveParams } from '../methods/params.js';
+import { type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
 
@@ -123,7 +123,7 @@ export function resolvedParams(params: MethodParams): { params: MethodParams; re
   const seed = params.seed ?? randomInt(0, 2 ** 31);
   const { baseline, ...rest } = params;
   const resolvable: ResolvableParams = { ...rest, seed, ...(baseline && baseline !== 'uploaded' ? { baseline } : {}) };
-  const resolved: Record<string, unknown> = { ...resolveParams(resolvable, seed) };
+  const resolved: Record<string, unknown> = { ...usedParams(resolveParams(resolvable, seed)) };
   if (baseline === 'uploaded') resolved['baseline'] = 'uploaded';
   for (const k of Object.keys(resolved)) if (resolved[k] === undefined) delete resolved[k];
   return { params: { ...params, seed }, resolved };

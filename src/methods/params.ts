@@ -59,6 +59,34 @@ export interface ResolvedParams {
   preset: Preset | undefined;
 }
 
+const SMOOTHING_PARAMETERS = ['base', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline'] as const;
+
+/** The parameters each method reads (besides target and preset). */
+export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParams)[]> = {
+  gradient: [],
+  'gradient-x-input': [],
+  'integrated-gradients': ['steps', 'rule', 'baseline'],
+  smoothgrad: SMOOTHING_PARAMETERS,
+  'smoothgrad-squared': SMOOTHING_PARAMETERS,
+  vargrad: [...SMOOTHING_PARAMETERS, 'unbiased'],
+  smoothdiff: ['samples', 'noise', 'sigma', 'seed'],
+  'guided-backprop': [],
+  'grad-cam': ['layer', 'relu'],
+  'guided-grad-cam': ['layer', 'relu'],
+};
+
+/** The resolved parameters a method actually used (IG's only over an IG base), for reports. */
+export function usedParams(p: ResolvedParams): Partial<ResolvedParams> {
+  let keys = METHOD_PARAMETERS[p.method];
+  if (keys.includes('base') && p.base !== 'integrated-gradients') keys = keys.filter((k) => k !== 'steps' && k !== 'rule' && k !== 'baseline');
+  // The seed is always reported (METHODS.md), even where nothing random happened.
+  const used: Partial<ResolvedParams> = { method: p.method, seed: p.seed };
+  for (const key of keys) if (p[key] !== undefined) (used as Record<string, unknown>)[key] = p[key];
+  if (p.sigma !== undefined && keys.includes('sigma')) delete (used as Record<string, unknown>)['noise'];
+  if (p.preset) used.preset = p.preset;
+  return used;
+}
+
 export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff']);
 
 /** Sensitivity maps are rendered as magnitudes; attributions keep their sign (METHODS.md). */

@@ -12,7 +12,7 @@ import { JobCancelledError, JobInputError, type JobProcessor, type ProcessorIO }
 import { BaselineError } from '../methods/baselines.js';
 import { explain } from '../methods/explain.js';
 import { GradCamError } from '../methods/grad-cam.js';
-import { type MethodParams, methodKind } from '../methods/params.js';
+import { type MethodParams, methodKind, usedParams } from '../methods/params.js';
 import { type Tensor } from '../methods/runner.js';
 import { SmoothDiffError } from '../methods/smoothdiff.js';
 import { TargetError } from '../methods/targets.js';
@@ -120,10 +120,10 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       if (v < min) min = v;
       if (v > max) max = v;
     }
-    const { baseline: usedBaseline, ...resolved } = result.params;
+    const { baseline: usedBaseline, ...resolved } = usedParams(result.params);
     const out: JobResult = {
       prediction: { target, label: label(target), logit: logits[target] as number, score: probabilities[target] as number, top5 },
-      params: { ...resolved, baseline: typeof usedBaseline === 'string' ? usedBaseline : 'uploaded' },
+      params: { ...resolved, ...(usedBaseline === undefined ? {} : { baseline: typeof usedBaseline === 'string' ? usedBaseline : 'uploaded' }) },
       attribution: { shape: result.attribution.dims, min, max, kind: methodKind(result.params.method, result.params.base) },
       ...(result.completenessGap ? { completenessGap: result.completenessGap[0] } : {}),
       ...(result.layer ? { layer: result.layer } : {}),

@@ -1,26 +1,23 @@
 // GET /v1/models, /v1/models/:id and /v1/methods: what can be explained, and how.
 import { type FastifyInstance } from 'fastify';
 import { MethodParamsSchema } from '../../jobs/contract.js';
-import { METHODS, type MethodName, methodKind, resolveParams } from '../../methods/params.js';
+import { METHOD_PARAMETERS, METHODS, type MethodName, methodKind, resolveParams } from '../../methods/params.js';
 import { type ModelEntry } from '../../models/registry.js';
 import { type GatewayDeps } from '../deps.js';
 import { apiError } from '../errors.js';
 import { ErrorSchema, IdParams, MethodListSchema, ModelListSchema, ModelSchema } from '../schemas.js';
 
-const DESCRIPTIONS: Record<MethodName, [string, string[]]> = {
-  gradient: ['∂y_c/∂x, signed (Simonyan et al. 2013).', []],
-  'gradient-x-input': ['x ⊙ ∂y_c/∂x.', []],
-  'integrated-gradients': ['(x − x₀) ⊙ ∫₀¹ ∇y_c(x₀ + α(x − x₀)) dα (Sundararajan et al. 2017); reports the completeness gap.', ['steps', 'rule', 'baseline']],
-  smoothgrad: ['Mean of the base method over noisy copies x + ε (Smilkov et al. 2017).', ['base', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline']],
-  'smoothgrad-squared': ['Mean of the squared base method over noisy copies (Hooker et al. 2019).', ['base', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline']],
-  vargrad: ['Variance of the base method over noisy copies (Adebayo et al. 2018); biased unless unbiased=true.', ['base', 'samples', 'noise', 'sigma', 'seed', 'unbiased', 'steps', 'rule', 'baseline']],
-  smoothdiff: [
-    'SmoothDiff (Hill et al., NeurIPS 2025): n noisy forward passes average each node’s local derivative, then one backward pass uses the averages (cost n·F + F + B). Exact E[J] at ReLU, MaxPool, elementwise nonlinearities and products; ops with dense Jacobians (Softmax, LayerNormalization, ReduceMax) use the Jacobian at the mean input, an approximation.',
-    ['samples', 'noise', 'sigma', 'seed'],
-  ],
-  'guided-backprop': ['Gradient where every ReLU passes back only positive gradients at positive inputs (Springenberg et al. 2015).', []],
-  'grad-cam': ['ReLU(Σ_k α_k A^k) at a 4-D layer, α_k the spatial mean of ∂y_c/∂A^k, upsampled bilinearly (Selvaraju et al. 2017).', ['layer', 'relu']],
-  'guided-grad-cam': ['Guided Backprop ⊙ Grad-CAM.', ['layer', 'relu']],
+const DESCRIPTIONS: Record<MethodName, string> = {
+  gradient: '∂y_c/∂x, signed (Simonyan et al. 2013).',
+  'gradient-x-input': 'x ⊙ ∂y_c/∂x.',
+  'integrated-gradients': '(x − x₀) ⊙ ∫₀¹ ∇y_c(x₀ + α(x − x₀)) dα (Sundararajan et al. 2017); reports the completeness gap.',
+  smoothgrad: 'Mean of the base method over noisy copies x + ε (Smilkov et al. 2017).',
+  'smoothgrad-squared': 'Mean of the squared base method over noisy copies (Hooker et al. 2019).',
+  vargrad: 'Variance of the base method over noisy copies (Adebayo et al. 2018); biased unless unbiased=true.',
+  smoothdiff: 'SmoothDiff (Hill et al., NeurIPS 2025): n noisy forward passes average each node’s local derivative, then one backward pass uses the averages (cost n·F + F + B). Exact E[J] at ReLU, MaxPool, elementwise nonlinearities and products; ops with dense Jacobians (Softmax, LayerNormalization, ReduceMax) use the Jacobian at the mean input, an approximation.',
+  'guided-backprop': 'Gradient where every ReLU passes back only positive gradients at positive inputs (Springenberg et al. 2015).',
+  'grad-cam': 'ReLU(Σ_k α_k A^k) at a 4-D layer, α_k the spatial mean of ∂y_c/∂A^k, upsampled bilinearly (Selvaraju et al. 2017).',
+  'guided-grad-cam': 'Guided Backprop ⊙ Grad-CAM.',
 };
 
 function modelView(entry: ModelEntry, withLabels: boolean) {
@@ -61,9 +58,9 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
 
   app.get('/v1/methods', { schema: { summary: 'Every method with its parameters and defaults', response: { 200: MethodListSchema } } }, async () => ({
     methods: METHODS.map((name) => {
-      const [description, parameters] = DESCRIPTIONS[name];
+      const description = DESCRIPTIONS[name];
       const { seed: _seed, ...defaults } = resolveParams({ method: name }, 0);
-      const used = new Set(['target', 'preset', ...parameters]);
+      const used = new Set<string>(['target', 'preset', ...METHOD_PARAMETERS[name]]);
       return {
         name,
         kind: methodKind(name),
