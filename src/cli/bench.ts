@@ -1,21 +1,31 @@
-// `saliency bench gradient`: time of the gradient graph (forward + backward) over the forward-only
-// time of the original model, measured in the same run, per model and batch size. Full-size models
-// are made once by tools/fixtures (Debian PyTorch) into .cache/bench/.
+// `saliency bench [gradient|methods]` (npm run bench): timings measured in one run, as ratios.
+// - gradient: the gradient graph (forward + backward) over the original model's forward pass, per
+//   model and batch size;
+// - methods: one explanation per method against the same methods in PyTorch (Debian python3-torch,
+//   tools/bench/pytorch_methods.py, same thread count), plus SmoothDiff over our SmoothGrad.
+// Full-size models (ResNet-50, ViT-B/16) are exported once by tools/fixtures into .cache/bench/.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { availableParallelism } from 'node:os';
 import { inputGradient } from '../gradgraph/index.js';
 import { oneHotSeed } from '../methods/targets.js';
+import { explain } from '../methods/explain.js';
+import { type MethodParams } from '../methods/params.js';
 import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
+import { openModelContext } from '../runtime/model-context.js';
 import { UsageError, parseFlags } from './main.js';
 
 const CACHE = join('.cache', 'bench');
 const DEFAULT_MODELS = ['resnet50', 'vit_b_16'];
 
+/** The exporter names full-size models <name>-op17.onnx. */
+const modelFile = (name: string) => join(CACHE, `${name}-op17.onnx`);
+
 /** Makes the full-size reference models with Debian's PyTorch when they are missing. */
 function ensureModels(names: string[]): void {
-  const missing = names.filter((n) => !existsSync(join(CACHE, `${n}.onnx`)));
+  const missing = names.filter((n) => !existsSync(modelFile(n)));
   if (missing.length === 0) return;
   mkdirSync(CACHE, { recursive: true });
   process.stderr.write(`bench: exporting ${missing.join(', ')} with /usr/bin/python3 (Debian python3-torch) into ${CACHE}\n`);
@@ -49,7 +59,7 @@ async function benchGradient(models: string[], batches: number[], repeat: number
   ensureModels(models);
   const rows: string[][] = [['model', 'batch', 'forward ms', 'gradient ms', 'ratio']];
   for (const name of models) {
-    const loaded = await loadModel(join(CACHE, `${name}.onnx`), { threads });
+    const loaded = await loadModel(modelFile(name), { threads });
     const { compiled, session } = await compileSession(loaded, { threads });
     const forward = await forwardSession(loaded, compiled.explained, { threads });
     const classes = loaded.facts.shapes.get(compiled.explained)?.[1] as number;
@@ -63,18 +73,79 @@ async function benchGradient(models: string[], batches: number[], repeat: number
     }
     await Promise.all([session.release(), forward.release()]);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length)));
+  printTable(rows);
+}
+
+interface MethodCase {
+  label: string;
+  params: MethodParams;
+  /** Key in the PyTorch reference's results. */
+  torch: string;
+}
+
+const METHOD_CASES: MethodCase[] = [
+  { label: 'gradient', params: { method: 'gradient' }, torch: 'gradient' },
+  { label: 'integrated-gradients (50)', params: { method: 'integrated-gradients', steps: 50 }, torch: 'integrated-gradients' },
+  { label: 'smoothgrad (n=50)', params: { method: 'smoothgrad', samples: 50, seed: 1 }, torch: 'smoothgrad' },
+  { label: 'smoothdiff (n=20)', params: { method: 'smoothdiff', samples: 20, seed: 1 }, torch: 'smoothdiff-20' },
+  { label: 'smoothdiff (n=50)', params: { method: 'smoothdiff', samples: 50, seed: 1 }, torch: 'smoothdiff-50' },
+];
+
+/** Runs the committed PyTorch reference (Debian python3-torch) for the same methods and threads. */
+function pytorchTimes(model: string, threads: number, repeat: number): Record<string, number | null> {
+  const r = spawnSync(
+    '/usr/bin/python3',
+    ['tools/bench/pytorch_methods.py', '--model', model, '--methods', 'gradient,integrated-gradients,smoothgrad,smoothdiff', '--samples', '50', '--steps', '50', '--smoothdiff-samples', '20,50', '--threads', String(threads), '--repeat', String(repeat), '--batch', '1'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+  );
+  if (r.status !== 0) throw new Error(`the PyTorch reference failed (exit ${r.status}); it needs apt-get install -y python3-torch python3-torchvision`);
+  return (JSON.parse(r.stdout) as { results: Record<string, number | null> }).results;
+}
+
+async function benchMethods(models: string[], repeat: number, threads: number, budgetMb: number): Promise<void> {
+  ensureModels(models);
+  const rows: string[][] = [['model', 'method', 'ours ms', 'PyTorch ms', 'ours / PyTorch']];
+  for (const name of models) {
+    const ctx = await openModelContext(modelFile(name), { threads, budgetBytes: budgetMb * 1024 * 1024 });
+    const x = { data: randomBatch(1, ctx.sampleShape), dims: [1, ...ctx.sampleShape] };
+    const ours: Record<string, number> = {};
+    for (const c of METHOD_CASES) {
+      ours[c.label] = await median(repeat, () => explain(ctx, { x, params: c.params, targets: [0] }));
+      process.stderr.write(`bench: ${name} ${c.label}: ${ours[c.label]?.toFixed(0)} ms\n`);
+    }
+    await ctx.close();
+    const torch = pytorchTimes(name, threads, repeat);
+    for (const c of METHOD_CASES) {
+      const t = torch[c.torch];
+      const o = ours[c.label] as number;
+      rows.push([name, c.label, o.toFixed(0), t ? t.toFixed(0) : 'n/a', t ? (o / t).toFixed(2) : 'n/a']);
+    }
+    const sg = ours['smoothgrad (n=50)'] as number;
+    const sd = ours['smoothdiff (n=50)'] as number;
+    rows.push([name, 'smoothdiff n=50 / our smoothgrad n=50', '', '', (sd / sg).toFixed(2)]);
+  }
+  printTable(rows);
+}
+
+function printTable(rows: string[][]): void {
+  const widths = (rows[0] as string[]).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   for (const r of rows) process.stdout.write(`${r.map((v, c) => v.padStart(widths[c] as number)).join('  ')}\n`);
 }
 
 export async function runBench(args: string[]): Promise<number> {
-  const [suite = 'gradient', ...rest] = args;
-  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads'], []);
+  const [first, ...others] = args;
+  const [suite, rest] = first === undefined || first.startsWith('--') ? ['all', args] : [first, others];
+  if (suite === 'all') {
+    await runBench(['gradient', ...rest]);
+    return runBench(['methods', ...rest]);
+  }
+  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb'], []);
   const models = flags['models']?.split(',') ?? DEFAULT_MODELS;
   const batches = (flags['batches'] ?? '1,16').split(',').map(Number);
   const repeat = Number(flags['repeat'] ?? 3);
   const threads = flags['threads'] ? Number(flags['threads']) : undefined;
-  if (suite !== 'gradient') throw new UsageError(`unknown bench suite '${suite}'; available: gradient`);
-  await benchGradient(models, batches, repeat, threads);
+  if (suite === 'gradient') await benchGradient(models, batches, repeat, threads);
+  else if (suite === 'methods') await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? 4096));
+  else throw new UsageError(`unknown bench suite '${suite}'; available: gradient, methods`);
   return 0;
 }
