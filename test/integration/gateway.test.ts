@@ -263,3 +263,21 @@ describe('limits, auth and backpressure', () => {
     }
   });
 });
+
+describe('content negotiation', () => {
+  test('GET /v1/explanations/:id with Accept: image/png or application/x-npy redirects to the rendering', async () => {
+    const service = await startService('embedded');
+    try {
+      const e = first(await submit(service.url, {}, [{ field: 'image', bytes: await testImage(), name: 'a.png' }], '?wait=30'));
+      const png = await fetch(`${service.url}${e.links['self']}?colormap=gray`, { headers: { accept: 'image/png' }, redirect: 'manual' });
+      assert.equal(png.status, 303);
+      assert.equal(png.headers.get('location'), `${e.links['heatmap']}?colormap=gray`);
+      const followed = await fetch(`${service.url}${e.links['self']}`, { headers: { accept: 'application/x-npy' } });
+      assert.equal(followed.headers.get('content-type'), 'application/octet-stream');
+      const plain = await json(await fetch(`${service.url}${e.links['self']}`, { headers: { accept: 'application/json' } }));
+      assert.equal(plain.body['status'], 'completed');
+    } finally {
+      await service.close();
+    }
+  });
+});

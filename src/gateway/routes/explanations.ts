@@ -4,7 +4,7 @@ import { type JobEvent, type JobStatus, keys } from '../../jobs/contract.js';
 import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js';
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
-import { toExplanation } from '../explanation-view.js';
+import { links, toExplanation } from '../explanation-view.js';
 import { ErrorSchema, ExplanationListSchema, ExplanationSchema, IdParams } from '../schemas.js';
 import {
   type Submission,
@@ -43,6 +43,15 @@ export async function loadOwnedStatus(deps: GatewayDeps, request: FastifyRequest
   if (!status || (status.payload.owner ?? undefined) !== request.owner) throw apiError('SALIENCY_NOT_FOUND', [id]);
   if (await deps.store.get(keys.deleted(id))) throw apiError('SALIENCY_NOT_FOUND', [id]);
   return status;
+}
+
+/** Which representation an Accept header asks for, when it is not JSON. */
+function negotiated(accept: string): 'heatmap' | 'attribution' | 'events' | undefined {
+  const first = accept.split(',')[0]?.split(';')[0]?.trim();
+  if (first === 'image/png') return 'heatmap';
+  if (first === 'application/x-npy' || first === 'application/octet-stream') return 'attribution';
+  if (first === 'text/event-stream') return 'events';
+  return undefined;
 }
 
 function waitForFinal(deps: GatewayDeps, ids: string[], seconds: number): Promise<void> {
@@ -144,8 +153,25 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
 
   app.get(
     '/v1/explanations/:id',
-    { schema: { summary: 'Status, progress, prediction and result summary of one explanation', params: IdParams, response: { 200: ExplanationSchema, '4xx': ErrorSchema } } },
-    async (request) => toExplanation(await loadOwnedStatus(deps, request, (request.params as { id: string }).id)),
+    {
+      schema: {
+        summary: 'Status, progress, prediction and result summary of one explanation',
+        description: 'JSON by default. With Accept: image/png, application/x-npy or text/event-stream it redirects (303) to heatmap.png, attribution.npy or events, keeping the query.',
+        params: IdParams,
+        response: { 200: ExplanationSchema, '4xx': ErrorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const status = await loadOwnedStatus(deps, request, id);
+      // Content negotiation: the same URL answers with a rendering when that is what is accepted.
+      const alternative = negotiated(String(request.headers.accept ?? ''));
+      if (alternative) {
+        const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+        return reply.redirect(`${links(id)[alternative]}${query}`, 303);
+      }
+      return toExplanation(status);
+    },
   );
 
   app.get(
