@@ -169,6 +169,8 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
         return s;
       },
       constant,
+      initializer: (tensor) => graph.initializers.get(tensor),
+      derivativesObserved: Boolean(policy.derivatives && (policy.derivatives.select?.(node) ?? true)),
       requireConstant: (tensor, what) => {
         const v = constant(tensor);
         if (!v || v.some((d) => typeof d !== 'number')) {

@@ -4,6 +4,7 @@
 import { type Attributes } from '../onnx/attributes.js';
 import { type GraphBuilder } from '../onnx/builder.js';
 import { type Node } from '../onnx/ir.js';
+import { type TensorProto } from '../onnx/proto.js';
 import { type Dim } from '../onnx/shapes.js';
 
 export interface RuleContext {
@@ -16,6 +17,10 @@ export interface RuleContext {
   output(i: number): string;
   /** Static shape of a forward tensor (batch symbolic); throws a CompileError when unknown. */
   shape(tensor: string): Dim[];
+  /** The initializer of that name (a weight), if the tensor is one. */
+  initializer(tensor: string): TensorProto | undefined;
+  /** Whether a policy may replace or expose this node's local derivatives (then keep them as tensors). */
+  readonly derivativesObserved: boolean;
   /** Constant value of an integer/float tensor, if it is known at compile time. */
   constant(tensor: string): Dim[] | undefined;
   /** Like `constant`, but required: throws a CompileError naming the node when unknown. */

@@ -64,3 +64,16 @@ export function tensorValues(t: TensorProto): number[] {
       throw new OnnxFormatError(`tensor ${t.name}: cannot read values of data type ${t.dataType}`);
   }
 }
+
+/** A float32 tensor's values as a Float32Array (copied when the raw bytes are unaligned). */
+export function floatValues(t: TensorProto): Float32Array {
+  if (t.dataType !== DataType.FLOAT) throw new OnnxFormatError(`tensor ${t.name}: expected float32, got data type ${t.dataType}`);
+  const raw = t.rawData;
+  if (raw && raw.length > 0) {
+    if (raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+    const out = new Float32Array(raw.byteLength / 4);
+    new Uint8Array(out.buffer).set(raw);
+    return out;
+  }
+  return Float32Array.from(t.floatData ?? []);
+}

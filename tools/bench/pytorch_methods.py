@@ -9,7 +9,8 @@ efficient PyTorch user would (batched like Captum with internal_batch_size=None)
                            batch, backward of the sum of target logits, (x - x0) * sum_k w_k g_k
     smoothgrad             `samples` noisy copies (sigma = 0.15 (max - min)) in ONE batch,
                            forward + backward, mean of the gradients
-    smoothdiff-<n>         resnet50 only (null for vit_b_16): n noisy forward passes in ONE batch
+    smoothdiff-<n>         resnet50 only (null for vit_b_16): n noisy copies (sigma = 0.1 (max -
+                           min), SmoothDiff's default) in ONE batch of forward passes
                            under torch.no_grad() collect per call site ReLU p-hat and MaxPool
                            per-window winner fractions, then ONE backward at the clean input with
                            ReLU backward g * p-hat and MaxPool backward scattering g * fraction
@@ -33,11 +34,27 @@ Prints ONE JSON object on stdout; progress goes to stderr:
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 
 sys.dont_write_bytecode = True
+
+
+def _blas_threads_from_argv():
+    """OpenBLAS sizes its pool when the library loads, and a torch built against the generic
+    libblas.so.3 never calls openblas_set_num_threads: --threads must reach it before `import
+    torch`, or a matmul-heavy model (ViT) would use every core whatever --threads says."""
+    for i, a in enumerate(sys.argv):
+        v = a.split("=", 1)[1] if a.startswith("--threads=") else (
+            sys.argv[i + 1] if a == "--threads" and i + 1 < len(sys.argv) else None)
+        if v is not None and v.isdigit():
+            for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS"):
+                os.environ[var] = v
+
+
+_blas_threads_from_argv()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -256,6 +273,9 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--blas", metavar="LIBBLAS_SO",
+                    help="re-run with this libblas.so.3 preloaded (e.g. OpenBLAS extracted from "
+                         "libopenblas0-pthread) instead of the system's")
     args = ap.parse_args(argv)
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
@@ -265,6 +285,29 @@ def parse_args(argv):
             *args.smoothdiff_samples]) < 1 or args.warmup < 0:
         ap.error("counts must be positive")
     return args
+
+
+def loaded_blas():
+    """Path of the BLAS shared library this process uses (Linux), after one matmul."""
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    preferred = sorted(libs, key=lambda p: ("openblas" not in p and "mkl" not in p, p))
+    return os.path.realpath(preferred[0]) if preferred else None
+
+
+def warn_if_reference_blas(path):
+    # Debian's torch is built with BLAS_INFO=generic and uses whatever libblas.so.3 the
+    # alternatives system selects. With only libblas3 (netlib reference) installed, nn.Linear and
+    # matmul run ~15-20x slower than with OpenBLAS while convolutions (oneDNN) are unaffected, so
+    # a ViT reference would be meaningless.
+    if path and "openblas" not in path and "mkl" not in path and "blis" not in path:
+        log(f"WARNING: torch uses the reference BLAS {path}: matmul-heavy models (vit_b_16) are "
+            "~15-20x slower than with OpenBLAS. Install libopenblas0-pthread or pass "
+            "--blas /path/to/openblas/libblas.so.3.")
 
 
 def time_ms(label, fn, warmup, repeat):
@@ -284,6 +327,13 @@ def time_ms(label, fn, warmup, repeat):
 
 def main(argv):
     args = parse_args(argv)
+    if args.blas:
+        lib = os.path.abspath(args.blas)
+        if os.environ.get("LD_PRELOAD") != lib:    # re-exec once so the loader picks it first
+            if not os.path.isfile(lib):
+                sys.exit(f"--blas {args.blas}: no such file")
+            os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv],
+                      {**os.environ, "LD_PRELOAD": lib})
     # Before any parallel work: afterwards PyTorch refuses to change the inter-op pool.
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -294,8 +344,10 @@ def main(argv):
     x = torch.randn(args.batch, *SHAPE)
     with torch.no_grad():
         targets = model(x).argmax(1)
+    blas = loaded_blas()
+    warn_if_reference_blas(blas)
     log(f"{args.model}: torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"batch {args.batch}, targets {targets.tolist()}")
+        f"BLAS {blas}, batch {args.batch}, targets {targets.tolist()}")
 
     gen = torch.Generator().manual_seed(args.seed)
     runs = {
@@ -318,7 +370,7 @@ def main(argv):
                                        args.warmup, args.repeat)
 
     print(json.dumps({"model": args.model, "threads": args.threads, "torch": torch.__version__,
-                      "results": results}))
+                      "blas": blas, "results": results}))
 
 
 if __name__ == "__main__":
