@@ -70,10 +70,20 @@ const maxPool: GradRule = {
     const K = kh * kw;
     const { channels: C } = win;
     const shape = [ctx.shape(ctx.input(0))[0] as number | string, C, K, OH, OW];
+    const winners = () => b.opN('MaxPool', [ctx.input(0)], 2, { ...ctx.attrs, storage_order: attr.int(0) })[1] as string;
+    if (!ctx.derivativesObserved && ctx.opset >= 16) {
+      // Without a policy watching the masks: add each window's cotangent at its winner's flat
+      // index (ScatterElements' add reduction, opset 16), which sums overlaps exactly.
+      const flat = b.ints([-1]);
+      const zeros = b.reshape(b.zerosLike(ctx.input(0)), flat);
+      const scattered = b.op('ScatterElements', [zeros, b.reshape(winners(), flat), b.reshape(g, flat)], { axis: attr.int(0), reduction: attr.string('add') });
+      ctx.give(0, b.reshapeLike(scattered, ctx.input(0)));
+      return;
+    }
     const masks = ctx.derivative('window_masks', shape, () => {
       // Winner's position inside its window, from the flat Indices output (over N·C·H·W).
-      const [, indices] = b.opN('MaxPool', [ctx.input(0)], 2, { ...ctx.attrs, storage_order: attr.int(0) });
-      const inPlane = b.op('Mod', [indices as string, b.ints([H * W], [])]);
+      const indices = winners();
+      const inPlane = b.op('Mod', [indices, b.ints([H * W], [])]);
       const row = b.op('Div', [inPlane, b.ints([W], [])]);
       const col = b.op('Mod', [inPlane, b.ints([W], [])]);
       const rowOrigin = b.ints(Array.from({ length: OH }, (_, i) => i * (win.strides[0] as number) - (win.pads[0] as number)), [OH, 1]);
