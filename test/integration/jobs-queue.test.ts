@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { REDIS_URL, removeKeys } from '../helpers/service.js';
 import { loadConfig } from '../../src/config/config.js';
 import { type JobEvent, type JobPayload, type JobState, type JobStatus, keys } from '../../src/jobs/contract.js';
 import {
@@ -22,7 +22,7 @@ import {
 } from '../../src/jobs/index.js';
 
 const PROCESSOR = fileURLToPath(new URL('../helpers/fake-processor.js', import.meta.url));
-const REDIS_URL = 'redis://127.0.0.1:6379';
+// (REDIS_URL comes from the service helper: the machine's Redis.)
 const RUN = `test-${process.pid}-${Date.now()}`;
 const ATTEMPTS = 2;
 const MAX_DEPTH = 3;
@@ -340,13 +340,4 @@ describe('redis outage', () => {
   });
 });
 
-after(async () => {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${RUN}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (batch.length > 0) await redis.unlink(...batch);
-  } while (cursor !== '0');
-  await redis.quit();
-});
+after(async () => removeKeys(RUN));
