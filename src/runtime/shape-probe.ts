@@ -4,7 +4,7 @@
 // arithmetic of transformer exports), so this is exact for the model as it will actually run.
 import { type Model, modelToProto } from '../onnx/ir.js';
 import { encodeModel } from '../onnx/proto.js';
-import { type Dim, type TensorFacts, isStatic, unifyDim } from '../onnx/shapes.js';
+import { type Dim, type TensorFacts, unifyDim } from '../onnx/shapes.js';
 import { tensorDims } from '../onnx/tensor.js';
 import { Session, elemTypeOf, type RawOutput } from './ort.js';
 
@@ -85,4 +85,4 @@ export async function probeShapes(model: Model, options: { input?: string; input
   }
 }
 
-export { isStatic };
+
