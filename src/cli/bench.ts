@@ -15,7 +15,7 @@ import { explain } from '../methods/explain.js';
 import { type MethodParams } from '../methods/params.js';
 import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
 import { openModelContext } from '../runtime/model-context.js';
-import { UsageError, parseFlags } from './main.js';
+import { UsageError, parseFlags } from './flags.js';
 
 const CACHE = join('.cache', 'bench');
 const DEFAULT_MODELS = ['resnet50', 'vit_b_16'];

@@ -3,7 +3,7 @@ import { modelToProto } from '../onnx/ir.js';
 import { encodeModel } from '../onnx/proto.js';
 import { compileGradient } from '../gradgraph/index.js';
 import { loadModel } from '../runtime/gradient-model.js';
-import { UsageError, parseFlags, parseShape, writeOutput } from './main.js';
+import { UsageError, parseFlags, parseShape, writeOutput } from './flags.js';
 
 export async function runCompile(args: string[]): Promise<number> {
   const flags = parseFlags(args, ['model', 'output', 'input-shape'], ['model', 'output']);

@@ -11,7 +11,7 @@ import { type ImageInput, RENDER_FLAGS, findManifest, imageInput, renderPng } fr
 import { IG_RULES } from '../methods/quadrature.js';
 import { topK } from '../methods/targets.js';
 import { type OwnedContext, openModelContext } from '../runtime/model-context.js';
-import { UsageError, writeOutput } from './main.js';
+import { UsageError, writeOutput } from './flags.js';
 
 const STRING_FLAGS = [
   'model', 'input', 'manifest', 'method', 'target', 'output', 'threads', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline', 'base', 'layer', 'preset', 'relu',

@@ -6,7 +6,7 @@ import { type Tensor } from '../methods/runner.js';
 import { type Manifest } from '../models/manifest.js';
 import { loadManifest } from '../models/registry.js';
 import { preprocessSpec } from '../worker/manifest-mapping.js';
-import { UsageError } from './main.js';
+import { UsageError } from './flags.js';
 
 export interface ImageInput {
   x: Tensor;

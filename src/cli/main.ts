@@ -1,14 +1,10 @@
-// The `saliency` command: compile, explain, bench. Each subcommand returns an exit code; errors
-// print one line on stderr.
+// The `saliency` command: serve, worker, compile, explain, bench, openapi. Each subcommand returns
+// an exit code; errors print one line on stderr.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { runBench } from './bench.js';
 import { runCompile } from './compile.js';
 import { runExplain } from './explain.js';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError, parseFlags } from './flags.js';
 
 const USAGE = `usage: saliency <command> [options]
 
@@ -69,27 +65,4 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`saliency ${command}: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message.split('\n')[0]}\n`);
     return e instanceof UsageError ? 2 : 1;
   }
-}
-
-/** parseArgs with string options, raising UsageError for unknown or missing flags. */
-export function parseFlags(args: string[], names: readonly string[], required: readonly string[]): Record<string, string | undefined> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args, options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  for (const r of required) if (values[r] === undefined) throw new UsageError(`--${r} is required`);
-  return values as Record<string, string | undefined>;
-}
-
-export function parseShape(text: string | undefined): number[] | undefined {
-  if (text === undefined) return undefined;
-  const dims = text.split(',').map(Number);
-  if (dims.some((d) => !Number.isInteger(d) || d <= 0)) throw new UsageError(`--input-shape must be positive integers like 3,224,224, got ${text}`);
-  return dims;
-}
-
-export function writeOutput(path: string, bytes: Uint8Array): void {
-  writeFileSync(path, bytes);
 }
