@@ -274,35 +274,38 @@ test('the finite-difference check rejects a wrong rule (Tanh with 1 − y instea
 // ---------------------------------------------------------------- exact tie-breaking
 // (Expected values are compared after `v + 0`, which turns the runtime's −0 into 0.)
 
-test('MaxPool 3x3 s2 with planted ties: each window gives its whole gradient to its first maximum in raster order', async () => {
-  // 5x5 plane, windows at rows/cols {0..2, 2..4}; they share row 2 / col 2.
-  const x = Float32Array.from({ length: 25 }, (_, i) => -1 - i / 100); // distinct, all below the planted 5s
-  const at = (r: number, c: number) => r * 5 + c;
-  for (const [r, c] of [[0, 1], [1, 0], [0, 3], [2, 2], [3, 0], [4, 4]] as const) x[at(r, c)] = 5;
-  // Window (0,0): 5s at (0,1), (1,0), (2,2) → (0,1).  Window (0,1): (0,3), (2,2) → (0,3).
-  // Window (1,0): (2,2), (3,0) → (2,2).                 Window (1,1): (2,2), (4,4) → (2,2).
-  const model = op('MaxPool', 13, [1, 5, 5], ['x'], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]) });
-  const { y, grad } = await gradientAndForward(model, { data: x, dims: [1, 1, 5, 5] }, Float32Array.from([1, 2, 3, 4]));
-  assert.deepEqual(Array.from(y.data), [5, 5, 5, 5]);
-  const expected = new Array<number>(25).fill(0);
-  expected[at(0, 1)] = 1;
-  expected[at(0, 3)] = 2;
-  expected[at(2, 2)] = 3 + 4;
-  assert.deepEqual(Array.from(grad.data, (v) => v + 0), expected);
-});
+// Opset 13 uses the offset masks + grouped ConvTranspose; from 16 on, ScatterElements(add).
+for (const opset of [13, 17]) {
+  test(`MaxPool 3x3 s2 with planted ties (opset ${opset}): each window gives its whole gradient to its first maximum in raster order`, async () => {
+    // 5x5 plane, windows at rows/cols {0..2, 2..4}; they share row 2 / col 2.
+    const x = Float32Array.from({ length: 25 }, (_, i) => -1 - i / 100); // distinct, all below the planted 5s
+    const at = (r: number, c: number) => r * 5 + c;
+    for (const [r, c] of [[0, 1], [1, 0], [0, 3], [2, 2], [3, 0], [4, 4]] as const) x[at(r, c)] = 5;
+    // Window (0,0): 5s at (0,1), (1,0), (2,2) → (0,1).  Window (0,1): (0,3), (2,2) → (0,3).
+    // Window (1,0): (2,2), (3,0) → (2,2).                 Window (1,1): (2,2), (4,4) → (2,2).
+    const model = op('MaxPool', opset, [1, 5, 5], ['x'], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]) });
+    const { y, grad } = await gradientAndForward(model, { data: x, dims: [1, 1, 5, 5] }, Float32Array.from([1, 2, 3, 4]));
+    assert.deepEqual(Array.from(y.data), [5, 5, 5, 5]);
+    const expected = new Array<number>(25).fill(0);
+    expected[at(0, 1)] = 1;
+    expected[at(0, 3)] = 2;
+    expected[at(2, 2)] = 3 + 4;
+    assert.deepEqual(Array.from(grad.data, (v) => v + 0), expected);
+  });
 
-test('MaxPool 3x3 s2 p1 with a plateau: ties resolved per window in raster order, padding never wins', async () => {
-  // All zeros: every window's maximum ties over all its in-image positions; the first in-image one wins.
-  const model = op('MaxPool', 13, [1, 4, 4], ['x'], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) });
-  const { grad } = await gradientAndForward(model, { data: new Float32Array(16), dims: [1, 1, 4, 4] }, Float32Array.from([1, 10, 100, 1000]));
-  // Windows start at rows/cols −1 and 1: their first in-image positions are (0,0), (0,1), (1,0), (1,1).
-  const expected = new Array<number>(16).fill(0);
-  expected[0] = 1;
-  expected[1] = 10;
-  expected[4] = 100;
-  expected[5] = 1000;
-  assert.deepEqual(Array.from(grad.data, (v) => v + 0), expected);
-});
+  test(`MaxPool 3x3 s2 p1 with a plateau (opset ${opset}): ties resolved per window in raster order, padding never wins`, async () => {
+    // All zeros: every window's maximum ties over all its in-image positions; the first in-image one wins.
+    const model = op('MaxPool', opset, [1, 4, 4], ['x'], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) });
+    const { grad } = await gradientAndForward(model, { data: new Float32Array(16), dims: [1, 1, 4, 4] }, Float32Array.from([1, 10, 100, 1000]));
+    // Windows start at rows/cols −1 and 1: their first in-image positions are (0,0), (0,1), (1,0), (1,1).
+    const expected = new Array<number>(16).fill(0);
+    expected[0] = 1;
+    expected[1] = 10;
+    expected[4] = 100;
+    expected[5] = 1000;
+    assert.deepEqual(Array.from(grad.data, (v) => v + 0), expected);
+  });
+}
 
 test('GlobalMaxPool with ties: the first maximum in raster order takes the gradient', async () => {
   const x = Float32Array.from([0, 3, 1, 3, 2, 3, /* channel 1 */ 7, -1, 7, 7, 0, 0]);
