@@ -92,17 +92,20 @@ const METHOD_CASES: MethodCase[] = [
 ];
 
 /** Runs the committed PyTorch reference (Debian python3-torch) for the same methods and threads. */
-function pytorchTimes(model: string, threads: number, repeat: number): Record<string, number | null> {
+function pytorchTimes(model: string, threads: number, repeat: number, blas: string | undefined): Record<string, number | null> {
   const r = spawnSync(
     '/usr/bin/python3',
-    ['tools/bench/pytorch_methods.py', '--model', model, '--methods', 'gradient,integrated-gradients,smoothgrad,smoothdiff', '--samples', '50', '--steps', '50', '--smoothdiff-samples', '20,50', '--threads', String(threads), '--repeat', String(repeat), '--batch', '1'],
+    [
+      'tools/bench/pytorch_methods.py', '--model', model, '--methods', 'gradient,integrated-gradients,smoothgrad,smoothdiff', '--samples', '50', '--steps', '50',
+      '--smoothdiff-samples', '20,50', '--threads', String(threads), '--repeat', String(repeat), '--batch', '1', ...(blas ? ['--blas', blas] : []),
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
   );
   if (r.status !== 0) throw new Error(`the PyTorch reference failed (exit ${r.status}); it needs apt-get install -y python3-torch python3-torchvision`);
   return (JSON.parse(r.stdout) as { results: Record<string, number | null> }).results;
 }
 
-async function benchMethods(models: string[], repeat: number, threads: number, budgetMb: number): Promise<void> {
+async function benchMethods(models: string[], repeat: number, threads: number, budgetMb: number, blas: string | undefined): Promise<void> {
   ensureModels(models);
   const rows: string[][] = [['model', 'method', 'ours ms', 'PyTorch ms', 'ours / PyTorch']];
   for (const name of models) {
@@ -114,7 +117,7 @@ async function benchMethods(models: string[], repeat: number, threads: number, b
       process.stderr.write(`bench: ${name} ${c.label}: ${ours[c.label]?.toFixed(0)} ms\n`);
     }
     await ctx.close();
-    const torch = pytorchTimes(name, threads, repeat);
+    const torch = pytorchTimes(name, threads, repeat, blas);
     for (const c of METHOD_CASES) {
       const t = torch[c.torch];
       const o = ours[c.label] as number;
@@ -139,13 +142,14 @@ export async function runBench(args: string[]): Promise<number> {
     await runBench(['gradient', ...rest]);
     return runBench(['methods', ...rest]);
   }
-  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb'], []);
+  // --torch-blas: a BLAS for PyTorch to preload (Debian's torch otherwise uses the slow netlib one).
+  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb', 'torch-blas'], []);
   const models = flags['models']?.split(',') ?? DEFAULT_MODELS;
   const batches = (flags['batches'] ?? '1,16').split(',').map(Number);
   const repeat = Number(flags['repeat'] ?? 3);
   const threads = flags['threads'] ? Number(flags['threads']) : undefined;
   if (suite === 'gradient') await benchGradient(models, batches, repeat, threads);
-  else if (suite === 'methods') await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? 4096));
+  else if (suite === 'methods') await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? 4096), flags['torch-blas']);
   else throw new UsageError(`unknown bench suite '${suite}'; available: gradient, methods`);
   return 0;
 }
