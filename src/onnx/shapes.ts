@@ -27,14 +27,6 @@ export function unifyDim(atBatch1: number, atBatch2: number): Dim | undefined {
   return undefined;
 }
 
-export function isStatic(dim: Dim): dim is number {
-  return typeof dim === 'number';
-}
-
-export function product(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
-}
-
 /**
  * Axes of `full` that a tensor of shape `part` was broadcast along (numpy rules): the leading
  * axes it lacks and the axes where it has 1 and `full` does not. Returns the axes to sum, and
@@ -50,6 +42,3 @@ export function broadcastAxes(part: readonly Dim[], full: readonly Dim[]): { axe
   return { axes, lead };
 }
 
-export function formatShape(shape: readonly Dim[]): string {
-  return `[${shape.join(',')}]`;
-}
