@@ -129,7 +129,7 @@ describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () =
     assert.equal(await page.getAttribute('#explain-progress', 'aria-valuenow'), '100');
     assert.match((await page.textContent('#explain-status')) ?? '', /^Done/);
     assert.equal(await page.locator('#top5 button').count(), 5);
-    assert.match((await page.textContent('#colourbar-text')) ?? '', /viridis/);
+    await until(page, `document.getElementById('colourbar-text').textContent.startsWith('viridis')`);
     assert.equal(count('POST'), 1);
     const posted = requests.find((r) => r.method === 'POST');
     assert.ok(posted?.url.endsWith('/v1/explanations'));
@@ -142,7 +142,8 @@ describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () =
     await until(page, `document.getElementById('img-heatmap').dataset.api.includes('colormap=inferno')`);
     await until(page, imagesLoaded('#img-heatmap', 1));
     assert.notEqual(await page.getAttribute('#img-heatmap', 'src'), before);
-    assert.match((await page.textContent('#colourbar-text')) ?? '', /inferno/);
+    // The legend is drawn once both renderings (heatmap and overlay) are back.
+    await until(page, `document.getElementById('colourbar-text').textContent.startsWith('inferno')`);
     await slide(page, 'r-clip', '95');
     await until(page, `document.getElementById('img-overlay').dataset.api.includes('clip=95')`);
     await slide(page, 'r-overlay', '0.8');
