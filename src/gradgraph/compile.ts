@@ -1,12 +1,13 @@
 // The gradient compiler: ONNX classifier → ONNX model that also returns ∂(Σ seed·y)/∂x.
 // Reverse-mode accumulation over the forward graph, pruned to the nodes on a path from the
 // explained input to the explained output, with one backward rule per op (rules/).
+import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { type Graph, type Model, type Node, type ValueInfo, producers } from '../onnx/ir.js';
 import { type Dim, type TensorFacts } from '../onnx/shapes.js';
 import { DataType, tensorValues } from '../onnx/tensor.js';
 import { type BackwardPolicy } from './policy.js';
-import { CompileError, type GradRule, type RuleContext } from './rule.js';
+import { CompileError, type GradRule, type Region, type RuleContext } from './rule.js';
 import { NON_DIFFERENTIABLE, RULES } from './rules/index.js';
 
 export interface CompileOptions {
@@ -127,6 +128,8 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
   }
 
   const b = new GraphBuilder(graph, source.opset);
+  const declared = new Map<string, ValueInfo>();
+  const graphNames = new Set([SEED, ...[...graph.inputs, ...graph.outputs].map((v) => v.name)]);
   const contributions = new Map<string, string[]>([[explained, [SEED]]]);
   const summed = new Map<string, string>();
   const gradOf = (tensor: string): string | undefined => {
@@ -134,9 +137,26 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     if (done) return done;
     const terms = contributions.get(tensor);
     if (!terms || terms.length === 0) return undefined;
-    const total = b.sum(terms);
+    const total = concatenatedParts(tensor, terms) ?? b.sum(terms);
     summed.set(tensor, total);
+    // A cotangent has its tensor's shape: tell the runtime (see Graph.valueInfo).
+    if (!declared.has(total) && !graphNames.has(total)) declared.set(total, floatInfo(total, facts, tensor));
     return total;
+  };
+
+  // Contributions that are one part of the tensor along an axis, zero-padded (Slice's rule).
+  const regions = new Map<string, Region>();
+  const concatenatedParts = (tensor: string, terms: string[]): string | undefined => {
+    if (terms.length < 2 || !terms.every((t) => regions.has(t))) return undefined;
+    const parts = terms.map((t) => regions.get(t) as Region).sort((p, q) => p.start - q.start);
+    const axis = parts[0]?.axis as number;
+    const size = facts.shapes.get(tensor)?.[axis];
+    const tiles = parts.every((p, k) => p.axis === axis && p.start === (k === 0 ? 0 : parts[k - 1]?.end));
+    if (!tiles || parts[parts.length - 1]?.end !== size) return undefined;
+    // The padded copies are dead now: drop them (their Pad nodes read only the parts).
+    const dead = new Set(terms);
+    for (let k = b.nodes.length - 1; k >= 0; k--) if (b.nodes[k]?.outputs.some((o) => dead.has(o))) b.nodes.splice(k, 1);
+    return b.op('Concat', parts.map((p) => p.part), { axis: attr.int(axis) });
   };
 
   const constantNodes = new Map<string, Node>();
@@ -181,10 +201,11 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
       gradOut: (i) => gradOf(node.outputs[i] ?? ''),
       gradOutOrZeros: (i) => gradOf(node.outputs[i] ?? '') ?? b.zerosLike(node.outputs[i] ?? ''),
       needs: (i) => needed.has(node.inputs[i] ?? '') && active.has(node.inputs[i] ?? ''),
-      give: (i, grad) => {
+      give: (i, grad, region) => {
         const tensor = node.inputs[i];
         if (!tensor || !active.has(tensor)) return;
         if (summed.has(tensor)) throw new CompileError(`internal: gradient of ${tensor} used before complete`);
+        if (region) regions.set(grad, region);
         contributions.set(tensor, [...(contributions.get(tensor) ?? []), grad]);
       },
       derivative: (key, shape, compute) => {
@@ -236,6 +257,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
       nodes: [...graph.nodes, ...b.nodes],
       inputs: [...graph.inputs, seedInfo, ...extraInputs],
       outputs: dedupe(outputs),
+      valueInfo: [...(graph.valueInfo ?? []), ...[...declared.values()].filter((v) => v.dims && !outputs.some((o) => o.name === v.name))],
     },
   };
   return {

@@ -31,8 +31,13 @@ export interface RuleContext {
   gradOutOrZeros(i: number): string;
   /** Whether input i needs a cotangent (it depends on the explained input). */
   needs(i: number): boolean;
-  /** Adds a cotangent contribution to input i (summed with other contributions). */
-  give(i: number, grad: string): void;
+  /**
+   * Adds a cotangent contribution to input i (summed with other contributions). `region` says the
+   * contribution is `region.part` zero-padded along one axis: when all of an input's contributions
+   * are such parts and tile the axis (the slices of a fused QKV projection), the compiler
+   * concatenates the parts instead of summing padded copies.
+   */
+  give(i: number, grad: string, region?: Region): void;
   /**
    * The local derivative (Jacobian representation) `key` of this node, built by `compute` from
    * forward tensors. Policies may replace it by an extra graph input (SmoothDiff) or also expose
@@ -41,6 +46,14 @@ export interface RuleContext {
   derivative(key: string, shape: Dim[], compute: () => string): string;
   /** Throws a CompileError naming this node. */
   fail(message: string): never;
+}
+
+/** A contribution that is `part`, zero-padded to the input's shape outside [start, end) of `axis`. */
+export interface Region {
+  axis: number;
+  start: number;
+  end: number;
+  part: string;
 }
 
 export interface GradRule {

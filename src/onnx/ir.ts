@@ -28,6 +28,12 @@ export interface Graph {
   inputs: ValueInfo[];
   outputs: ValueInfo[];
   initializers: Map<string, TensorProto>;
+  /**
+   * Known types and shapes of intermediate tensors. The compiler declares its cotangents' shapes
+   * here: the runtime's own inference loses them behind Reshape/Expand with computed shapes, and
+   * its layout optimiser needs equal shapes to keep elementwise ops in its blocked format.
+   */
+  valueInfo?: ValueInfo[];
 }
 
 export interface Model {
@@ -124,6 +130,7 @@ export function modelToProto(model: Model): ModelProto {
       input: graph.inputs.map(valueInfoToProto),
       output: graph.outputs.map(valueInfoToProto),
       initializer: [...graph.initializers.values()],
+      ...(graph.valueInfo?.length ? { valueInfo: graph.valueInfo.map(valueInfoToProto) } : {}),
     },
   };
 }

@@ -189,6 +189,35 @@ async function checkAdjoint(model: Model, batch = 2, trials = 2, policy?: Backwa
   add('Concat x with itself, axis -1', op('Concat', 13, [2, 3], ['x', 'x'], { axis: attr.int(-1) }));
   add('Concat x, x, x along axis 1 (opset 11)', op('Concat', 11, [2, 3], ['x', 'x', 'x'], { axis: attr.int(1) }));
 
+  // Slices that tile an axis (a fused QKV projection cut in three): their cotangents are
+  // concatenated, not padded and summed; slices with a gap or an overlap keep the padded sum.
+  const slices = (name: string, ranges: [number, number][]) =>
+    add(
+      `Slice ×${ranges.length} ${name}`,
+      graphModel({
+        x: [6, 4],
+        opset: 13,
+        initializers: Object.fromEntries([
+          ['axis', ints([1])],
+          ...ranges.flatMap(([start, end], i) => [
+            [`s${i}`, ints([start])],
+            [`e${i}`, ints([end])],
+            [`c${i}`, rnd([1, end - start, 4])],
+          ]),
+        ]),
+        nodes: [
+          ...ranges.flatMap((_, i) => [
+            { opType: 'Slice', inputs: ['x', `s${i}`, `e${i}`, 'axis'], outputs: [`p${i}`], attrs: {} },
+            { opType: 'Mul', inputs: [`p${i}`, `c${i}`], outputs: [`q${i}`], attrs: {} },
+          ]),
+          { opType: 'Concat', inputs: ranges.map((_, i) => `q${i}`), outputs: ['y'], attrs: { axis: attr.int(1) } },
+        ],
+      }),
+    );
+  slices('tiling axis 1 out of order (concatenated)', [[2, 5], [0, 2], [5, 6]]);
+  slices('with a gap (padded and summed)', [[0, 2], [3, 6]]);
+  slices('overlapping (padded and summed)', [[0, 4], [2, 6]]);
+
   // Split: outputs recombined in another order, so each part's cotangent must go to its place.
   const split = (name: string, opset: number, splitInput: ConstInput | undefined, attrs: Attributes, parts: number, order: number[]) => {
     const outs = Array.from({ length: parts }, (_, i) => `p${i}`);
@@ -296,6 +325,20 @@ for (const c of cases) {
     await checkAdjoint(c.model);
   });
 }
+
+test('slices that tile an axis get one Concat of their cotangents, no Pad', async () => {
+  const tiling = cases.find((c) => c.name.startsWith('Slice ×3 tiling'));
+  const gap = cases.find((c) => c.name.startsWith('Slice ×2 with a gap'));
+  for (const [c, concatenated] of [[tiling, true], [gap, false]] as const) {
+    const h = await GradHarness.create((c as Case).model, { explainSoftmaxInput: false });
+    try {
+      const added = h.compiled.model.graph.nodes.slice((c as Case).model.graph.nodes.length).map((n) => n.opType);
+      assert.equal(added.includes('Pad'), !concatenated, added.join(' '));
+    } finally {
+      await h.release();
+    }
+  }
+});
 
 test('adjoint cases cover every linear rule of the brief', () => {
   const ops = new Set(cases.flatMap((c) => c.model.graph.nodes.map((n) => n.opType)));

@@ -163,6 +163,9 @@ async function checkFiniteDifferences(c: FdCase, batch = 2, directions = 3): Pro
   mp('3x3 s2 auto_pad SAME_LOWER on 7x8', [2, 7, 8], { kernel_shape: k(3), strides: attr.ints([2, 2]), auto_pad: attr.string('SAME_LOWER') });
   mp('3x3 dilations 2 on 9x9', [2, 9, 9], { kernel_shape: k(3), dilations: attr.ints([2, 2]) });
   mp('2x3 kernel strides (1,2) on 6x7', [2, 6, 7], { kernel_shape: attr.ints([2, 3]), strides: attr.ints([1, 2]) });
+  // A window row wider than the image row (pads 2 each side on a width of 2): the offsets are
+  // decoded into row and column first (the one-comparison shortcut would be ambiguous).
+  mp('1x5 kernel p(0,2) on 3x2 (window wider than the image)', [2, 3, 2], { kernel_shape: attr.ints([1, 5]), pads: attr.ints([0, 2, 0, 2]) });
   mp('3x3 s2 p1 opset 11', [3, 8, 8], { kernel_shape: k(3), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, 11);
   add({ name: 'GlobalMaxPool', model: op('GlobalMaxPool', 13, [3, 5, 6]), sample: distinct(gap), step: h });
   add({ name: 'ReduceMax axes [1], keepdims 1', model: op('ReduceMax', 13, [3, 4, 5], ['x'], { axes: attr.ints([1]), keepdims: attr.int(1) }), sample: distinct(gap), step: h });

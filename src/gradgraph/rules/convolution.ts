@@ -11,7 +11,7 @@ import { attr, getInt, getInts } from '../../onnx/attributes.js';
 import { type TensorProto } from '../../onnx/proto.js';
 import { floatValues, tensorDims } from '../../onnx/tensor.js';
 import { type GradRule } from '../rule.js';
-import { resolvePads, spatialDims } from './common.js';
+import { intoBlockedLayout, resolvePads, spatialDims } from './common.js';
 
 /** W [M, C/G, k…] → W' [C, M/G, k…] with every spatial axis flipped, group by group. */
 export function transposedFlippedWeights(weight: TensorProto, groups: number): { values: Float32Array; dims: number[] } {
@@ -76,14 +76,14 @@ export const convolutionRules: Record<string, GradRule> = {
       });
       ctx.give(
         0,
-        ctx.b.op('ConvTranspose', [g, w], {
+        intoBlockedLayout(ctx, ctx.b.op('ConvTranspose', [g, w], {
           strides: attr.ints(strides),
           dilations: attr.ints(dilations),
           pads: attr.ints(pads),
           output_padding: attr.ints(outputPadding),
           group: attr.int(group),
           kernel_shape: attr.ints(kernel),
-        }),
+        }), ctx.shape(x)),
       );
     },
   },

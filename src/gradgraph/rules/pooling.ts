@@ -5,7 +5,7 @@
 // SmoothDiff replaces by per-offset win fractions.
 import { attr, getInts } from '../../onnx/attributes.js';
 import { type GradRule, type RuleContext } from '../rule.js';
-import { floatMask, resolvePads, spatialDims, transposeGeometry } from './common.js';
+import { floatMask, intoBlockedLayout, resolvePads, spatialDims, transposeGeometry } from './common.js';
 
 interface Window {
   channels: number;
@@ -81,15 +81,26 @@ const maxPool: GradRule = {
       return;
     }
     const masks = ctx.derivative('window_masks', shape, () => {
-      // Winner's position inside its window, from the flat Indices output (over N·C·H·W).
-      const indices = winners();
-      const inPlane = b.op('Mod', [indices, b.ints([H * W], [])]);
+      // The winner's position in its plane (Indices are flat over N·C·H·W) minus its window's
+      // top-left corner is i·d·W + j·d for offset (i, j): one comparison with those K values gives
+      // the one-hot, as long as a window row fits in an image row (then they are distinct).
+      const [dh, dw] = win.dilations as [number, number];
+      // Top-left corner of output position o's window along an axis (negative inside the padding).
+      const origin = (o: number, axis: 0 | 1) => o * (win.strides[axis] as number) - (win.pads[axis] as number);
+      const rows = Array.from({ length: OH }, (_, i) => origin(i, 0));
+      const cols = Array.from({ length: OW }, (_, j) => origin(j, 1));
+      const inPlane = b.op('Mod', [winners(), b.ints([H * W], [])]);
+      if ((kw - 1) * dw < W) {
+        const corner = rows.flatMap((r) => cols.map((c) => r * W + c));
+        const fromCorner = b.unsqueeze(b.sub(inPlane, b.ints(corner, [OH, OW])), [2]);
+        const offsets = Array.from({ length: K }, (_, k) => Math.floor(k / kw) * dh * W + (k % kw) * dw);
+        return floatMask(ctx, b.op('Equal', [fromCorner, b.ints(offsets, [K, 1, 1])]));
+      }
+      // A window wider than the image: split the position into row and column first.
       const row = b.op('Div', [inPlane, b.ints([W], [])]);
       const col = b.op('Mod', [inPlane, b.ints([W], [])]);
-      const rowOrigin = b.ints(Array.from({ length: OH }, (_, i) => i * (win.strides[0] as number) - (win.pads[0] as number)), [OH, 1]);
-      const colOrigin = b.ints(Array.from({ length: OW }, (_, j) => j * (win.strides[1] as number) - (win.pads[1] as number)), [1, OW]);
-      const i = b.op('Div', [b.sub(row, rowOrigin), b.ints([win.dilations[0] as number], [])]);
-      const j = b.op('Div', [b.sub(col, colOrigin), b.ints([win.dilations[1] as number], [])]);
+      const i = b.op('Div', [b.sub(row, b.ints(rows, [OH, 1])), b.ints([dh], [])]);
+      const j = b.op('Div', [b.sub(col, b.ints(cols, [1, OW])), b.ints([dw], [])]);
       const offset = b.add(b.mul(i, b.ints([kw], [])), j);
       const range = b.ints(Array.from({ length: K }, (_, k) => k), [K, 1, 1]);
       return floatMask(ctx, b.op('Equal', [b.unsqueeze(offset, [2]), range]));
@@ -138,7 +149,7 @@ export const poolingRules: Record<string, GradRule> = {
       const x = ctx.input(0);
       const spatial = spatialDims(ctx, x).reduce((a, c) => a * c, 1);
       const scaled = ctx.b.mul(ctx.gradOut(0) as string, ctx.b.scalar(1 / spatial));
-      ctx.give(0, ctx.b.op('Expand', [scaled, ctx.b.shapeOf(x)]));
+      ctx.give(0, intoBlockedLayout(ctx, ctx.b.op('Expand', [scaled, ctx.b.shapeOf(x)]), ctx.shape(x)));
     },
   },
 

@@ -87,7 +87,8 @@ export const shapeRules: Record<string, GradRule> = {
       const ends = ctx.requireConstant(ctx.input(2), 'ends');
       const axes = ctx.input(3) ? ctx.requireConstant(ctx.input(3), 'axes').map((a) => normAxis(a, rank)) : starts.map((_, i) => i);
       const steps = ctx.input(4) ? ctx.requireConstant(ctx.input(4), 'steps') : starts.map(() => 1);
-      let g = ctx.gradOut(0) as string;
+      const part = ctx.gradOut(0) as string;
+      let g = part;
       const shape = [...ctx.shape(ctx.output(0))];
       const begins = new Array<number>(rank).fill(0);
       const endPads = new Array<number>(rank).fill(0);
@@ -118,7 +119,11 @@ export const shapeRules: Record<string, GradRule> = {
         const cropAxes = endPads.map((p, i) => (p < 0 ? i : -1)).filter((i) => i >= 0);
         g = b.slice(g, cropAxes.map(() => 0), cropAxes.map((i) => inShape[i] as number), cropAxes);
       }
-      ctx.give(0, g);
+      // A plain slice of one axis: the compiler may concatenate sibling slices' cotangents instead.
+      const padded = begins.flatMap((p, i) => (p !== 0 || endPads[i] !== 0 ? [i] : []));
+      const plain = !crop && steps.every((s) => s === 1) && padded.length === 1;
+      const axis = padded[0] as number;
+      ctx.give(0, g, plain ? { axis, start: begins[axis] as number, end: (begins[axis] as number) + (shape[axis] as number), part } : undefined);
     },
   },
 
