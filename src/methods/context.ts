@@ -1,7 +1,7 @@
 // What a method needs to know about the model it explains, and how it gets runnable graphs.
 import { type CompileResult, compileGradient, type BackwardPolicy } from '../gradgraph/index.js';
 import { type Model } from '../onnx/ir.js';
-import { type TensorFacts } from '../onnx/shapes.js';
+import { type TensorFacts, batchMultiple } from '../onnx/shapes.js';
 import { type GraphRunner } from './runner.js';
 
 /**
@@ -49,9 +49,8 @@ export function bytesPerSample(facts: TensorFacts): number {
   for (const [name, shape] of facts.shapes) {
     const type = facts.types.get(name);
     if (type !== undefined && type !== 1) continue;
-    const batch = shape.find((d) => typeof d === 'string');
-    if (batch === undefined) continue;
-    const multiple = batch === 'N' ? 1 : Number(String(batch).split('*')[0]);
+    const multiple = shape.map(batchMultiple).find((k) => k !== undefined);
+    if (multiple === undefined) continue;
     elements += multiple * shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
   }
   return Math.max(1, 3 * 4 * elements);

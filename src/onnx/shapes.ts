@@ -20,6 +20,12 @@ export function batchDim(k: number): Dim {
   return k === 1 ? BATCH : `${k}*${BATCH}`;
 }
 
+/** k of a symbolic dimension `k*N` (1 for `N`); undefined for a static one. */
+export function batchMultiple(d: Dim): number | undefined {
+  if (typeof d === 'number') return undefined;
+  return d === BATCH ? 1 : Number(d.split('*')[0]);
+}
+
 /** Combines one dimension observed at batch 1 and at batch 2 into a (possibly symbolic) Dim. */
 export function unifyDim(atBatch1: number, atBatch2: number): Dim | undefined {
   if (atBatch1 === atBatch2) return atBatch1;
