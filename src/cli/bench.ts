@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { inputGradient } from '../gradgraph/index.js';
 import { oneHotSeed } from '../methods/targets.js';
 import { explain } from '../methods/explain.js';
+import { DEFAULT_BUDGET_BYTES } from '../methods/context.js';
 import { type MethodParams } from '../methods/params.js';
 import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
 import { openModelContext } from '../runtime/model-context.js';
@@ -33,16 +34,30 @@ function ensureModels(names: string[]): void {
   if (r.status !== 0) throw new Error('could not export the benchmark models: apt-get install -y python3-torch python3-torchvision python3-onnx');
 }
 
+/** Median time of `run` over `times` runs after a warm-up (allocations, kernel selection). */
 async function median(times: number, run: () => Promise<unknown>): Promise<number> {
-  await run(); // warm-up: allocations, kernel selection
-  const samples: number[] = [];
+  return middle((await alternate(times, [run])).map(([t]) => t as number));
+}
+
+/** Runs the functions in turn, `times` rounds after a warm-up round; the times of each round. */
+async function alternate(times: number, runs: (() => Promise<unknown>)[]): Promise<number[][]> {
+  for (const run of runs) await run();
+  const rounds: number[][] = [];
   for (let i = 0; i < times; i++) {
-    const t0 = performance.now();
-    await run();
-    samples.push(performance.now() - t0);
+    const round: number[] = [];
+    for (const run of runs) {
+      const t0 = performance.now();
+      await run();
+      round.push(performance.now() - t0);
+    }
+    rounds.push(round);
   }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)] as number;
+  return rounds;
+}
+
+function middle(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 function randomBatch(n: number, shape: number[]): Float32Array {
@@ -57,7 +72,7 @@ function randomBatch(n: number, shape: number[]): Float32Array {
 
 async function benchGradient(models: string[], batches: number[], repeat: number, threads?: number): Promise<void> {
   ensureModels(models);
-  const rows: string[][] = [['model', 'batch', 'forward ms', 'gradient ms', 'ratio']];
+  const rows: string[][] = [['model', 'batch', 'forward ms', 'gradient ms', 'ratio (median of pairs)']];
   for (const name of models) {
     const loaded = await loadModel(modelFile(name), { threads });
     const { compiled, session } = await compileSession(loaded, { threads });
@@ -66,9 +81,13 @@ async function benchGradient(models: string[], batches: number[], repeat: number
     for (const n of batches) {
       const x = { data: randomBatch(n, loaded.sampleShape), dims: [n, ...loaded.sampleShape] };
       const seed = oneHotSeed(new Array<number>(n).fill(0), classes);
-      const fwd = await median(repeat, () => forward.run({ [compiled.input]: x }));
-      const grad = await median(repeat, () => session.run({ [compiled.input]: x, [compiled.seed]: seed }, [inputGradient(compiled)]));
-      rows.push([name, String(n), fwd.toFixed(1), grad.toFixed(1), (grad / fwd).toFixed(2)]);
+      // Forward and gradient runs alternate, and the ratio is the median of per-pair ratios: on a
+      // shared machine the load changes over seconds, and a pair sees the same load.
+      const pairs = (await alternate(repeat, [() => forward.run({ [compiled.input]: x }), () => session.run({ [compiled.input]: x, [compiled.seed]: seed }, [inputGradient(compiled)])])) as [number, number][];
+      const fwd = middle(pairs.map(([f]) => f));
+      const grad = middle(pairs.map(([, g]) => g));
+      const ratio = middle(pairs.map(([f, g]) => g / f));
+      rows.push([name, String(n), fwd.toFixed(1), grad.toFixed(1), ratio.toFixed(2)]);
       process.stderr.write(`bench: ${name} batch ${n} done\n`);
     }
     await Promise.all([session.release(), forward.release()]);
@@ -143,13 +162,14 @@ export async function runBench(args: string[]): Promise<number> {
     return runBench(['methods', ...rest]);
   }
   // --torch-blas: a BLAS for PyTorch to preload (Debian's torch otherwise uses the slow netlib one).
+  // --budget-mb: the methods' memory budget; default the service's, so the times are what users get.
   const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb', 'torch-blas'], []);
   const models = flags['models']?.split(',') ?? DEFAULT_MODELS;
   const batches = (flags['batches'] ?? '1,16').split(',').map(Number);
   const repeat = Number(flags['repeat'] ?? 3);
   const threads = flags['threads'] ? Number(flags['threads']) : undefined;
   if (suite === 'gradient') await benchGradient(models, batches, repeat, threads);
-  else if (suite === 'methods') await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? 4096), flags['torch-blas']);
+  else if (suite === 'methods') await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? DEFAULT_BUDGET_BYTES / 2 ** 20), flags['torch-blas']);
   else throw new UsageError(`unknown bench suite '${suite}'; available: gradient, methods`);
   return 0;
 }

@@ -38,6 +38,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 sys.dont_write_bytecode = True
 
@@ -60,6 +61,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+# The backward halves of SmoothDiff (averaged ReLU masks, per-window MaxPool fractions) are the
+# method-fixture reference's own: the same autograd functions the committed fixtures come from.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from make_method_fixtures import InjectMaxPoolFn, InjectReluFn  # noqa: E402
 
 METHODS = ("gradient", "integrated-gradients", "smoothgrad", "smoothdiff")
 MODELS = ("resnet50", "vit_b_16")
@@ -92,18 +98,6 @@ class State:
         return s
 
 
-class InjectReluFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z, p):
-        ctx.save_for_backward(p)
-        return z.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, g):
-        (p,) = ctx.saved_tensors
-        return g * p, None
-
-
 class SmoothDiffReLU(nn.Module):
     def __init__(self, state):
         super().__init__()
@@ -132,22 +126,6 @@ def winner_offsets(z, k, s, p):
     left = (torch.arange(Wo) * s - p).view(1, 1, 1, Wo)
     off = (torch.div(idx, W, rounding_mode="floor") - top) * k + (idx % W - left)
     return off.reshape(N, C, Ho * Wo)
-
-
-class InjectMaxPoolFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z, frac, k, s, p):
-        ctx.save_for_backward(frac)
-        ctx.geom = (k, s, p, z.shape)
-        return F.max_pool2d(z, k, s, p)
-
-    @staticmethod
-    def backward(ctx, g):
-        (frac,) = ctx.saved_tensors                                    # [N, C, k*k, L]
-        k, s, p, (N, C, H, W) = ctx.geom
-        contrib = frac * g.reshape(N, C, 1, -1)
-        full = F.fold(contrib.reshape(N, C * k * k, -1), (H + 2 * p, W + 2 * p), k, stride=s)
-        return full[:, :, p:p + H, p:p + W], None, None, None, None
 
 
 class SmoothDiffMaxPool(nn.Module):
