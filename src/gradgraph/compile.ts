@@ -28,7 +28,10 @@ export interface DerivativeTensor {
   node: string;
   opType: string;
   key: string;
+  /** Shape of the derivative (what is injected). */
   shape: Dim[];
+  /** Set when the exposed tensor holds class indices (int64, `shape` without `axis`): see OneHotDerivative. */
+  oneHot?: { axis: number; classes: number };
 }
 
 export interface CompileResult {
@@ -208,19 +211,19 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
         if (region) regions.set(grad, region);
         contributions.set(tensor, [...(contributions.get(tensor) ?? []), grad]);
       },
-      derivative: (key, shape, compute) => {
+      derivative: (key, shape, compute, oneHot) => {
         const mode = policy.derivatives && (policy.derivatives.select?.(node) ?? true) ? policy.derivatives.mode : undefined;
         if (!mode) return compute();
         const name = `dlocal/${node.name}/${key}`;
-        derivatives.push({ name, node: node.name, opType: node.opType, key, shape });
-        const info = { name, elemType: DataType.FLOAT, dims: shape };
         if (mode === 'inject') {
-          extraInputs.push(info);
+          derivatives.push({ name, node: node.name, opType: node.opType, key, shape });
+          extraInputs.push({ name, elemType: DataType.FLOAT, dims: shape });
           return name;
         }
         const value = compute();
-        b.nodes.push({ name: `${name}/identity`, opType: 'Identity', domain: '', inputs: [value], outputs: [name], attrs: {} });
-        extraOutputs.push(info);
+        b.nodes.push({ name: `${name}/identity`, opType: 'Identity', domain: '', inputs: [oneHot ? oneHot.index() : value], outputs: [name], attrs: {} });
+        derivatives.push({ name, node: node.name, opType: node.opType, key, shape, ...(oneHot && { oneHot: { axis: oneHot.axis, classes: oneHot.classes } }) });
+        extraOutputs.push(oneHot ? { name, elemType: DataType.INT64, dims: shape.filter((_, i) => i !== oneHot.axis) } : { name, elemType: DataType.FLOAT, dims: shape });
         return value;
       },
       fail: (message) => {

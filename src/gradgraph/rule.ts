@@ -7,6 +7,14 @@ import { type Node } from '../onnx/ir.js';
 import { type TensorProto } from '../onnx/proto.js';
 import { type Dim } from '../onnx/shapes.js';
 
+/** A local derivative that is one-hot along `axis` (`classes` long): `index` builds the classes. */
+export interface OneHotDerivative {
+  axis: number;
+  classes: number;
+  /** int64 class per element, of the derivative's shape without `axis`. */
+  index: () => string;
+}
+
 export interface RuleContext {
   readonly node: Node;
   readonly b: GraphBuilder;
@@ -41,9 +49,11 @@ export interface RuleContext {
   /**
    * The local derivative (Jacobian representation) `key` of this node, built by `compute` from
    * forward tensors. Policies may replace it by an extra graph input (SmoothDiff) or also expose
-   * it as an output; `shape` is its static shape.
+   * it as an output; `shape` is its static shape. With `oneHot`, the derivative is a one-hot
+   * along an axis of an integer tensor of class indices, and a statistics pass is given the
+   * indices instead (their per-element counts over copies are the derivative's sum).
    */
-  derivative(key: string, shape: Dim[], compute: () => string): string;
+  derivative(key: string, shape: Dim[], compute: () => string, oneHot?: OneHotDerivative): string;
   /** Throws a CompileError naming this node. */
   fail(message: string): never;
 }

@@ -9,7 +9,7 @@ import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { type Model } from '../onnx/ir.js';
 import { pruneGraph } from '../onnx/prune.js';
-import { batchMultiple } from '../onnx/shapes.js';
+import { type Dim, batchMultiple } from '../onnx/shapes.js';
 import { valueRange } from './baselines.js';
 import { type ModelContext, type Progress, compileFor } from './context.js';
 import { type ResolvedParams } from './params.js';
@@ -19,9 +19,11 @@ import { oneHotSeed } from './targets.js';
 
 const EXPOSE = { derivatives: { mode: 'expose' as const } };
 const INJECT = { derivatives: { mode: 'inject' as const } };
-const IMAGES = 'smoothdiff/images';
+const IMAGE = 'smoothdiff/image';
 const NOISE = 'smoothdiff/noise';
-const statName = (d: DerivativeTensor) => `smoothdiff/sum/${d.name}`;
+const WEIGHTS = 'smoothdiff/weights';
+const sumName = (d: DerivativeTensor) => `smoothdiff/sum/${d.name}`;
+const statName = (d: DerivativeTensor) => `smoothdiff/sum-out/${d.name}`;
 
 export class SmoothDiffError extends Error {
   override name = 'SmoothDiffError';
@@ -36,37 +38,72 @@ function perImageElements(d: DerivativeTensor): number {
   return (batchMultiple(lead) as number) * (rest as number[]).reduce((a, b) => a * b, 1);
 }
 
-/** Statistics graph: images [B,…] and noise [B,S,…] in; Σ over S of every local derivative out. */
+/**
+ * Statistics graph for one image: image [1,…], its noise [S,…], a weight per copy [1, S] and the
+ * running weighted sums [1, E] in; the sums plus Σ_s weight_s · (local derivative of copy s) out.
+ * With weights 1/n the sums end as the means, and nothing is added up in JavaScript.
+ */
 function statisticsGraph(ctx: ModelContext): Model {
   const compiled = compileFor(ctx, 'smoothdiff-expose', EXPOSE);
   const derivatives = compiled.derivatives;
   if (derivatives.length === 0) throw new SmoothDiffError('the model has no nonlinear node on the path from input to output');
   const pruned = pruneGraph(compiled.model.graph, derivatives.map((d) => d.name));
   const b = new GraphBuilder(pruned, ctx.model.opset, 'smoothdiff');
-  const points = b.add(b.unsqueeze(IMAGES, [1]), NOISE);
-  const pre = { name: 'smoothdiff/points', opType: 'Reshape', domain: '', inputs: [points, b.ints([-1, ...ctx.sampleShape])], outputs: [ctx.input], attrs: {} };
-  const preNodes = [...b.nodes.splice(0), pre];
-  const dimsBS = b.slice(b.shapeOf(NOISE), [0], [2], [0]);
-  const perCopy = b.op('Concat', [dimsBS, b.ints([-1])], { axis: attr.int(0) });
-  // Σ over the copies as a product with a row of ones [1, S]: ONNX Runtime's GEMM is several
-  // times faster than its ReduceSum over a middle axis.
-  const ones = b.unsqueeze(b.op('ConstantOfShape', [b.slice(b.shapeOf(NOISE), [1], [2], [0])], { value: { type: 4, t: { dims: [1], dataType: 1, floatData: [1] } } }), [0]);
+  const points = { name: 'smoothdiff/points', opType: 'Add', domain: '', inputs: [IMAGE, NOISE], outputs: [ctx.input], attrs: {} };
+  const perCopy = b.op('Concat', [b.slice(b.shapeOf(NOISE), [0], [1], [0]), b.ints([-1])], { axis: attr.int(0) });
   for (const d of derivatives) {
-    // [1, S] × [B, S, E] → [B, 1, E], written straight to the output (a Squeeze would copy it).
-    b.nodes.push({ name: `${statName(d)}/sum`, opType: 'MatMul', domain: '', inputs: [ones, b.reshape(d.name, perCopy)], outputs: [statName(d)], attrs: {} });
+    if (d.oneHot && ctx.model.opset >= 16) {
+      countClasses(b, d, d.oneHot);
+      continue;
+    }
+    const dense = d.oneHot ? oneHotMask(b, d, d.oneHot) : d.name;
+    // [1, S] × [S, E] + [1, E]: ONNX Runtime's GEMM is several times faster than its ReduceSum
+    // over the copies, and adds the running sum as it writes.
+    b.nodes.push({ name: `${statName(d)}/sum`, opType: 'Gemm', domain: '', inputs: [WEIGHTS, b.reshape(dense, perCopy), sumName(d)], outputs: [statName(d)], attrs: {} });
   }
+  const sums = (name: (d: DerivativeTensor) => string) => derivatives.map((d) => ({ name: name(d), elemType: 1, dims: [1, perImageElements(d)] }));
   return {
     ...ctx.model,
     graph: {
       ...pruned,
-      nodes: [...preNodes, ...pruned.nodes, ...b.nodes],
+      nodes: [points, ...pruned.nodes, ...b.nodes],
       inputs: [
-        { name: IMAGES, elemType: 1, dims: ['B', ...ctx.sampleShape] },
-        { name: NOISE, elemType: 1, dims: ['B', 'S', ...ctx.sampleShape] },
+        { name: IMAGE, elemType: 1, dims: [1, ...ctx.sampleShape] },
+        { name: NOISE, elemType: 1, dims: ['S', ...ctx.sampleShape] },
+        { name: WEIGHTS, elemType: 1, dims: [1, 'S'] },
+        ...sums(sumName),
       ],
-      outputs: derivatives.map((d) => ({ name: statName(d), elemType: 1, dims: ['B', 1, perImageElements(d)] })),
+      outputs: sums(statName),
     },
   };
+}
+
+/** Static dims of a one-hot derivative around its class axis: elements before (per copy) and after. */
+function oneHotLayout(d: DerivativeTensor, axis: number): { before: number; after: number } {
+  const [lead, ...rest] = d.shape as [Dim, ...number[]];
+  const product = (dims: number[]) => dims.reduce((a, c) => a * c, 1);
+  return { before: (batchMultiple(lead) as number) * product(rest.slice(0, axis - 1)), after: product(rest.slice(axis)) };
+}
+
+/**
+ * Σ over copies of a one-hot derivative as weighted class counts: each copy's class index becomes
+ * its flat position in the one-hot tensor, and ScatterElements adds the copy's weight there
+ * (opset 16). One pass over the indices instead of building and summing `classes` times more floats.
+ */
+function countClasses(b: GraphBuilder, d: DerivativeTensor, { axis, classes }: { axis: number; classes: number }): void {
+  const { before, after } = oneHotLayout(d, axis);
+  // Flat position in one copy's one-hot tensor of element e of its index tensor, for class 0.
+  const base = Array.from({ length: before * after }, (_, e) => Math.floor(e / after) * classes * after + (e % after));
+  const indices = b.reshape(d.name, b.ints([-1, before * after]));
+  const positions = b.reshape(b.add(b.mul(indices, b.ints([after], [])), b.ints(base, [before * after])), b.ints([1, -1]));
+  const weights = b.reshape(b.op('Expand', [b.transpose(WEIGHTS, [1, 0]), b.shapeOf(indices)]), b.ints([1, -1]));
+  b.nodes.push({ name: `${statName(d)}/count`, opType: 'ScatterElements', domain: '', inputs: [sumName(d), positions, weights], outputs: [statName(d)], attrs: { axis: attr.int(1), reduction: attr.string('add') } });
+}
+
+/** The float one-hot tensor of a one-hot derivative's class indices (before opset 16). */
+function oneHotMask(b: GraphBuilder, d: DerivativeTensor, { axis, classes }: { axis: number; classes: number }): string {
+  const range = b.ints(Array.from({ length: classes }, (_, k) => k), [classes, ...new Array<number>(d.shape.length - axis - 1).fill(1)]);
+  return b.cast(b.op('Equal', [b.unsqueeze(d.name, [axis]), range]), 1);
 }
 
 /**
@@ -100,7 +137,8 @@ export async function runSmoothDiff(
   if (options.noise && options.noise.length !== B * n * size) throw new RangeError(`explicit noise must have shape [${B},${n},${ctx.sampleShape.join(',')}]`);
   const stats = await ctx.sessions('smoothdiff:stats', () => statisticsGraph(ctx));
   const derivatives = compileFor(ctx, 'smoothdiff-expose', EXPOSE).derivatives;
-  const sums = derivatives.map((d) => new Float32Array(B * perImageElements(d)));
+  const sizes = derivatives.map(perImageElements);
+  const means = sizes.map((e) => new Float32Array(B * e));
   const sigma = Array.from({ length: B }, (_, b) => {
     if (p.sigma !== undefined) return p.sigma;
     const [lo, hi] = valueRange(x.data.subarray(b * size, (b + 1) * size));
@@ -111,24 +149,25 @@ export async function runSmoothDiff(
   const chunk = copiesPerRun(ctx, derivatives);
   for (let b = 0; b < B; b++) {
     const rng = new Rng((p.seed ^ Math.imul(b + 1, 0x9e3779b1)) >>> 0);
+    // Running Σ (1/n)·derivative for this image: zeros to start, then each run's output.
+    let running = sizes.map((e, k) => (means[k] as Float32Array).subarray(b * e, (b + 1) * e));
     for (let s0 = 0; s0 < n; s0 += chunk) {
       const count = Math.min(chunk, n - s0);
       const noise = options.noise
         ? options.noise.subarray((b * n + s0) * size, (b * n + s0 + count) * size)
         : rng.fillNormal(new Float32Array(count * size), sigma[b] as number);
-      const out = await stats.run({
-        [IMAGES]: { data: x.data.subarray(b * size, (b + 1) * size), dims: [1, ...ctx.sampleShape] },
-        [NOISE]: { data: noise, dims: [1, count, ...ctx.sampleShape] },
-      });
-      derivatives.forEach((d, k) => {
-        const from = (out[statName(d)] as Tensor).data;
-        const into = sums[k] as Float32Array;
-        const offset = b * from.length;
-        for (let i = 0; i < from.length; i++) into[offset + i] = (into[offset + i] as number) + (from[i] as number);
-      });
+      const feeds: Record<string, Tensor> = {
+        [IMAGE]: { data: x.data.subarray(b * size, (b + 1) * size), dims: [1, ...ctx.sampleShape] },
+        [NOISE]: { data: noise, dims: [count, ...ctx.sampleShape] },
+        [WEIGHTS]: { data: new Float32Array(count).fill(1 / n), dims: [1, count] },
+      };
+      derivatives.forEach((d, k) => (feeds[sumName(d)] = { data: running[k] as Float32Array, dims: [1, sizes[k] as number] }));
+      const out = await stats.run(feeds);
+      running = derivatives.map((d) => (out[statName(d)] as Tensor).data);
       done += count;
       options.progress?.(done, total, 'statistics');
     }
+    running.forEach((r, k) => (means[k] as Float32Array).set(r, b * (sizes[k] as number)));
   }
 
   const injected = compileFor(ctx, 'smoothdiff-inject', INJECT);
@@ -138,10 +177,8 @@ export async function runSmoothDiff(
     [injected.seed]: oneHotSeed(targets, classes),
   };
   derivatives.forEach((d, k) => {
-    const mean = sums[k] as Float32Array;
-    for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) / n;
     const [lead = '', ...rest] = d.shape;
-    feeds[d.name] = { data: mean, dims: [(batchMultiple(lead) as number) * B, ...(rest as number[])] };
+    feeds[d.name] = { data: means[k] as Float32Array, dims: [(batchMultiple(lead) as number) * B, ...(rest as number[])] };
   });
   const gradient = injected.gradient as string;
   const out = await backward.run(feeds, [gradient]);

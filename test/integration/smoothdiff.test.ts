@@ -54,13 +54,14 @@ test('ReLU: SmoothDiff passes back g·(fraction of copies with z > 0), strict at
   }
 });
 
-test('MaxPool 3×3 stride 2 (overlapping, padded): per-window win fractions, first maximum wins ties', async () => {
+// Opset 16 and later count the winning offsets with ScatterElements; before, one-hot masks are summed.
+for (const opset of [13, 17]) test(`MaxPool 3×3 stride 2 (overlapping, padded), opset ${opset}: per-window win fractions, first maximum wins ties`, async () => {
   const H = 5;
   const O = 3;
   const fc = seededNormal(3, O * O * CLASSES);
   const model = graphModel({
     x: [1, H, H],
-    opset: 13,
+    opset,
     initializers: { w: { float: fc, dims: [O * O, CLASSES] } },
     nodes: [
       { opType: 'MaxPool', inputs: ['x'], outputs: ['p'], attrs: { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) } },

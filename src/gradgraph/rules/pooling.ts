@@ -70,7 +70,8 @@ const maxPool: GradRule = {
     const K = kh * kw;
     const { channels: C } = win;
     const shape = [ctx.shape(ctx.input(0))[0] as number | string, C, K, OH, OW];
-    const winners = () => b.opN('MaxPool', [ctx.input(0)], 2, { ...ctx.attrs, storage_order: attr.int(0) })[1] as string;
+    let indices: string | undefined;
+    const winners = () => (indices ??= b.opN('MaxPool', [ctx.input(0)], 2, { ...ctx.attrs, storage_order: attr.int(0) })[1] as string);
     if (!ctx.derivativesObserved && ctx.opset >= 16) {
       // Without a policy watching the masks: add each window's cotangent at its winner's flat
       // index (ScatterElements' add reduction, opset 16), which sums overlaps exactly.
@@ -80,31 +81,37 @@ const maxPool: GradRule = {
       ctx.give(0, b.reshapeLike(scattered, ctx.input(0)));
       return;
     }
-    const masks = ctx.derivative('window_masks', shape, () => {
-      // The winner's position in its plane (Indices are flat over N·C·H·W) minus its window's
-      // top-left corner is i·d·W + j·d for offset (i, j): one comparison with those K values gives
-      // the one-hot, as long as a window row fits in an image row (then they are distinct).
-      const [dh, dw] = win.dilations as [number, number];
-      // Top-left corner of output position o's window along an axis (negative inside the padding).
-      const origin = (o: number, axis: 0 | 1) => o * (win.strides[axis] as number) - (win.pads[axis] as number);
-      const rows = Array.from({ length: OH }, (_, i) => origin(i, 0));
-      const cols = Array.from({ length: OW }, (_, j) => origin(j, 1));
-      const inPlane = b.op('Mod', [winners(), b.ints([H * W], [])]);
-      if ((kw - 1) * dw < W) {
+    // Top-left corner of output position o's window along an axis (negative inside the padding).
+    const origin = (o: number, axis: 0 | 1) => o * (win.strides[axis] as number) - (win.pads[axis] as number);
+    const rows = Array.from({ length: OH }, (_, i) => origin(i, 0));
+    const cols = Array.from({ length: OW }, (_, j) => origin(j, 1));
+    const [dh, dw] = win.dilations as [number, number];
+    let inPlaneIndices: string | undefined;
+    const inPlane = () => (inPlaneIndices ??= b.op('Mod', [winners(), b.ints([H * W], [])]));
+    /** The winner's offset (i, j) in its window as i·kw + j, from its row and column. */
+    const offsetIndex = (position: string) => {
+      const row = b.op('Div', [position, b.ints([W], [])]);
+      const col = b.op('Mod', [position, b.ints([W], [])]);
+      const i = b.op('Div', [b.sub(row, b.ints(rows, [OH, 1])), b.ints([dh], [])]);
+      const j = b.op('Div', [b.sub(col, b.ints(cols, [1, OW])), b.ints([dw], [])]);
+      return b.add(b.mul(i, b.ints([kw], [])), j);
+    };
+    const computeMasks = () => {
+      const position = inPlane();      if ((kw - 1) * dw < W) {
+        // The winner's position minus its window's top-left corner is i·dh·W + j·dw for offset
+        // (i, j): one comparison with those K values gives the one-hot, as long as a window row
+        // fits in an image row (then they are distinct).
         const corner = rows.flatMap((r) => cols.map((c) => r * W + c));
-        const fromCorner = b.unsqueeze(b.sub(inPlane, b.ints(corner, [OH, OW])), [2]);
+        const fromCorner = b.unsqueeze(b.sub(position, b.ints(corner, [OH, OW])), [2]);
         const offsets = Array.from({ length: K }, (_, k) => Math.floor(k / kw) * dh * W + (k % kw) * dw);
         return floatMask(ctx, b.op('Equal', [fromCorner, b.ints(offsets, [K, 1, 1])]));
       }
-      // A window wider than the image: split the position into row and column first.
-      const row = b.op('Div', [inPlane, b.ints([W], [])]);
-      const col = b.op('Mod', [inPlane, b.ints([W], [])]);
-      const i = b.op('Div', [b.sub(row, b.ints(rows, [OH, 1])), b.ints([dh], [])]);
-      const j = b.op('Div', [b.sub(col, b.ints(cols, [1, OW])), b.ints([dw], [])]);
-      const offset = b.add(b.mul(i, b.ints([kw], [])), j);
+      // A window wider than the image: decode the offset from row and column.
       const range = b.ints(Array.from({ length: K }, (_, k) => k), [K, 1, 1]);
-      return floatMask(ctx, b.op('Equal', [b.unsqueeze(offset, [2]), range]));
-    });
+      return floatMask(ctx, b.op('Equal', [b.unsqueeze(offsetIndex(position), [2]), range]));
+    };
+    // A statistics pass counts the winning offsets instead of summing K-fold one-hot masks.
+    const masks = ctx.derivative('window_masks', shape, computeMasks, { axis: 2, classes: K, index: () => offsetIndex(inPlane()) });
     const perOffset = b.reshape(b.mul(masks, b.unsqueeze(g, [2])), b.ints([0, C * K, OH, OW]));
     ctx.give(0, scatterWindows(ctx, perOffset, win, offsetKernels(C, K)));
   },
