@@ -40,20 +40,25 @@ export function compileFor(ctx: ModelContext, key: string, policy?: BackwardPoli
   return result;
 }
 
-/**
- * Bytes one input sample costs in a gradient run: every batch-dependent float tensor of the
- * forward pass, about three times over (kept activations, cotangents, temporaries).
- */
-export function bytesPerSample(facts: TensorFacts): number {
-  let elements = 0;
+/** Elements per input sample of each batch-dependent float tensor of the forward pass. */
+export function activationSizes(facts: TensorFacts): number[] {
+  const sizes: number[] = [];
   for (const [name, shape] of facts.shapes) {
     const type = facts.types.get(name);
     if (type !== undefined && type !== 1) continue;
     const multiple = shape.map(batchMultiple).find((k) => k !== undefined);
     if (multiple === undefined) continue;
-    elements += multiple * shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
+    sizes.push(multiple * shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1));
   }
-  return Math.max(1, 3 * 4 * elements);
+  return sizes;
+}
+
+/**
+ * Bytes one input sample costs in a gradient run: every activation of the forward pass, about
+ * three times over (kept activations, cotangents, temporaries).
+ */
+export function bytesPerSample(facts: TensorFacts): number {
+  return Math.max(1, 3 * 4 * activationSizes(facts).reduce((a, b) => a + b, 0));
 }
 
 export function pointsPerRun(ctx: ModelContext): number {
