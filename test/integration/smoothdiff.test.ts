@@ -54,57 +54,85 @@ test('ReLU: SmoothDiff passes back g·(fraction of copies with z > 0), strict at
   }
 });
 
-// Opset 16 and later count the winning offsets with ScatterElements; before, one-hot masks are summed.
-for (const opset of [13, 17]) test(`MaxPool 3×3 stride 2 (overlapping, padded), opset ${opset}: per-window win fractions, first maximum wins ties`, async () => {
-  const H = 5;
-  const O = 3;
-  const fc = seededNormal(3, O * O * CLASSES);
-  const model = graphModel({
-    x: [1, H, H],
-    opset,
-    initializers: { w: { float: fc, dims: [O * O, CLASSES] } },
-    nodes: [
-      { opType: 'MaxPool', inputs: ['x'], outputs: ['p'], attrs: { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) } },
-      { opType: 'Flatten', inputs: ['p'], outputs: ['f'], attrs: {} },
-      { opType: 'MatMul', inputs: ['f', 'w'], outputs: ['y'], attrs: {} },
-    ],
-  });
-  const ctx = await contextForModel(model, { threads: 1 });
-  try {
-    // Copies with planted ties: all values equal in copy 0; two equal maxima in copy 1.
-    const copies = [
-      new Float32Array(H * H).fill(1),
-      Float32Array.from({ length: H * H }, (_, i) => (i === 6 || i === 8 ? 5 : 0)),
-      Float32Array.from({ length: H * H }, (_, i) => i % 7),
-    ];
-    const n = copies.length;
-    const noise = new Float32Array(n * H * H);
-    copies.forEach((c, k) => noise.set(c, k * H * H));
-    const target = 2;
-    const r = await explain(ctx, { x: { data: new Float32Array(H * H), dims: [1, 1, H, H] }, params: { method: 'smoothdiff', samples: n }, targets: [target], noise });
-    // Reference: per copy and window, the first maximum in raster order (padding never wins)
-    // takes g_out[window]/n; overlapping windows add up.
-    const expected = new Float64Array(H * H);
-    for (const copy of copies) {
-      for (let oy = 0; oy < O; oy++) {
-        for (let ox = 0; ox < O; ox++) {
-          let best = -1;
-          for (let ky = 0; ky < 3; ky++) {
-            for (let kx = 0; kx < 3; kx++) {
-              const [y, x] = [oy * 2 - 1 + ky, ox * 2 - 1 + kx];
-              if (y < 0 || y >= H || x < 0 || x >= H) continue;
-              if (best < 0 || (copy[y * H + x] as number) > (copy[best] as number)) best = y * H + x;
+interface PoolCase {
+  what: string;
+  opset: number;
+  size: [number, number];
+  kernel: [number, number];
+  strides: [number, number];
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  /** Noisy copies (the image is zeros, so these are the copies' values). */
+  copies: (h: number, w: number) => Float32Array[];
+}
+
+// All values equal in the first copy, two equal maxima in the second, integer levels after: ties
+// everywhere, so "first maximum in raster order" is exercised.
+const tiedCopies = (h: number, w: number) => [
+  new Float32Array(h * w).fill(1),
+  Float32Array.from({ length: h * w }, (_, i) => (i === 6 || i === 8 ? 5 : 0)),
+  Float32Array.from({ length: h * w }, (_, i) => i % 7),
+  Float32Array.from({ length: h * w }, (_, i) => (i * 5) % 3),
+];
+
+// Opset 16 and later count the winning offsets with ScatterElements (decoded from the winner's
+// distance to its window corner, or from its row and column when a window is wider than the
+// image); before, one-hot masks are summed.
+const POOL_CASES: PoolCase[] = [
+  { what: '3×3 stride 2, padded', opset: 13, size: [5, 5], kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1], copies: tiedCopies },
+  { what: '3×3 stride 2, padded', opset: 17, size: [5, 5], kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1], copies: tiedCopies },
+  { what: '2×3 dilated (2, 2), asymmetric pads', opset: 17, size: [6, 7], kernel: [2, 3], strides: [1, 2], pads: [0, 1, 1, 0], dilations: [2, 2], copies: tiedCopies },
+  { what: '2×3 dilated (1, 2), window wider than the image', opset: 17, size: [4, 3], kernel: [2, 3], strides: [1, 1], pads: [0, 1, 0, 1], dilations: [1, 2], copies: tiedCopies },
+];
+
+for (const c of POOL_CASES) {
+  test(`MaxPool ${c.what}, opset ${c.opset}: per-window win fractions, first maximum wins ties`, async () => {
+    const [H, W] = c.size;
+    const out = (axis: 0 | 1) => Math.floor((c.size[axis] + (c.pads[axis] as number) + (c.pads[axis + 2] as number) - ((c.kernel[axis] - 1) * c.dilations[axis] + 1)) / c.strides[axis]) + 1;
+    const [OH, OW] = [out(0), out(1)];
+    const fc = seededNormal(3, OH * OW * CLASSES);
+    const model = graphModel({
+      x: [1, H, W],
+      opset: c.opset,
+      initializers: { w: { float: fc, dims: [OH * OW, CLASSES] } },
+      nodes: [
+        { opType: 'MaxPool', inputs: ['x'], outputs: ['p'], attrs: { kernel_shape: attr.ints(c.kernel), strides: attr.ints(c.strides), pads: attr.ints(c.pads), dilations: attr.ints(c.dilations) } },
+        { opType: 'Flatten', inputs: ['p'], outputs: ['f'], attrs: {} },
+        { opType: 'MatMul', inputs: ['f', 'w'], outputs: ['y'], attrs: {} },
+      ],
+    });
+    const ctx = await contextForModel(model, { threads: 1 });
+    try {
+      const copies = c.copies(H, W);
+      const n = copies.length;
+      const noise = new Float32Array(n * H * W);
+      copies.forEach((copy, k) => noise.set(copy, k * H * W));
+      const target = 2;
+      const r = await explain(ctx, { x: { data: new Float32Array(H * W), dims: [1, 1, H, W] }, params: { method: 'smoothdiff', samples: n }, targets: [target], noise });
+      // Reference: per copy and window, the first maximum in raster order (padding never wins)
+      // takes g_out[window]/n; overlapping windows add up.
+      const expected = new Float64Array(H * W);
+      for (const copy of copies) {
+        for (let oy = 0; oy < OH; oy++) {
+          for (let ox = 0; ox < OW; ox++) {
+            let best = -1;
+            for (let ky = 0; ky < c.kernel[0]; ky++) {
+              for (let kx = 0; kx < c.kernel[1]; kx++) {
+                const [y, x] = [oy * c.strides[0] - c.pads[0] + ky * c.dilations[0], ox * c.strides[1] - c.pads[1] + kx * c.dilations[1]];
+                if (y < 0 || y >= H || x < 0 || x >= W) continue;
+                if (best < 0 || (copy[y * W + x] as number) > (copy[best] as number)) best = y * W + x;
+              }
             }
+            expected[best] = (expected[best] as number) + (fc[(oy * OW + ox) * CLASSES + target] as number) / n;
           }
-          expected[best] = (expected[best] as number) + (fc[(oy * O + ox) * CLASSES + target] as number) / n;
         }
       }
+      expected.forEach((e, i) => assert.ok(Math.abs((r.attribution.data[i] as number) - e) < 1e-6, `position ${i}: ${r.attribution.data[i]} vs ${e}`));
+    } finally {
+      await ctx.close();
     }
-    expected.forEach((e, i) => assert.ok(Math.abs((r.attribution.data[i] as number) - e) < 1e-6, `position ${i}: ${r.attribution.data[i]} vs ${e}`));
-  } finally {
-    await ctx.close();
-  }
-});
+  });
+}
 
 // One nonlinear layer: E over the same copies of W2·diag(φ'(z_k))·W1 is W2·diag(mean φ')·W1,
 // so SmoothDiff equals SmoothGrad exactly when both see the same noise.

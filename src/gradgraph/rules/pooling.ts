@@ -58,6 +58,12 @@ function offsetKernels(channels: number, K: number): Float32Array {
   return weights;
 }
 
+/** `make()` on the first call, the same tensor after (a rule's shared intermediate). */
+function once(make: () => string): () => string {
+  let value: string | undefined;
+  return () => (value ??= make());
+}
+
 const maxPool: GradRule = {
   differentiable: [0],
   backward(ctx) {
@@ -70,8 +76,7 @@ const maxPool: GradRule = {
     const K = kh * kw;
     const { channels: C } = win;
     const shape = [ctx.shape(ctx.input(0))[0] as number | string, C, K, OH, OW];
-    let indices: string | undefined;
-    const winners = () => (indices ??= b.opN('MaxPool', [ctx.input(0)], 2, { ...ctx.attrs, storage_order: attr.int(0) })[1] as string);
+    const winners = once(() => b.opN('MaxPool', [ctx.input(0)], 2, { ...ctx.attrs, storage_order: attr.int(0) })[1] as string);
     if (!ctx.derivativesObserved && ctx.opset >= 16) {
       // Without a policy watching the masks: add each window's cotangent at its winner's flat
       // index (ScatterElements' add reduction, opset 16), which sums overlaps exactly.
@@ -86,32 +91,40 @@ const maxPool: GradRule = {
     const rows = Array.from({ length: OH }, (_, i) => origin(i, 0));
     const cols = Array.from({ length: OW }, (_, j) => origin(j, 1));
     const [dh, dw] = win.dilations as [number, number];
-    let inPlaneIndices: string | undefined;
-    const inPlane = () => (inPlaneIndices ??= b.op('Mod', [winners(), b.ints([H * W], [])]));
-    /** The winner's offset (i, j) in its window as i·kw + j, from its row and column. */
-    const offsetIndex = (position: string) => {
+    // The winner's position in its plane (Indices are flat over N·C·H·W).
+    const inPlane = () => b.op('Mod', [winners(), b.ints([H * W], [])]);
+    // When a window row fits in an image row, the winner's position minus its window's top-left
+    // corner, i·dh·W + j·dw for offset (i, j), identifies the offset.
+    const fits = (kw - 1) * dw < W;
+    const fromCorner = once(() => b.sub(inPlane(), b.ints(rows.flatMap((r) => cols.map((c) => r * W + c)), [OH, OW])));
+    /** The winner's offset (i, j) in its window as i·kw + j. */
+    const offsetIndex = once(() => {
+      if (fits) {
+        // i·dh·W + j·dw with j·dw < W ≤ dh·W: i by one division, then k = i·kw + j.
+        const i = b.op('Div', [fromCorner(), b.ints([dh * W], [])]);
+        if (dw === 1) return b.sub(fromCorner(), b.mul(i, b.ints([dh * W - kw], [])));
+        const jdw = b.sub(fromCorner(), b.mul(i, b.ints([dh * W], [])));
+        return b.add(b.mul(i, b.ints([kw], [])), b.op('Div', [jdw, b.ints([dw], [])]));
+      }
+      // A window wider than the image: decode the offset from row and column.
+      const position = inPlane();
       const row = b.op('Div', [position, b.ints([W], [])]);
       const col = b.op('Mod', [position, b.ints([W], [])]);
       const i = b.op('Div', [b.sub(row, b.ints(rows, [OH, 1])), b.ints([dh], [])]);
       const j = b.op('Div', [b.sub(col, b.ints(cols, [1, OW])), b.ints([dw], [])]);
       return b.add(b.mul(i, b.ints([kw], [])), j);
-    };
+    });
     const computeMasks = () => {
-      const position = inPlane();      if ((kw - 1) * dw < W) {
-        // The winner's position minus its window's top-left corner is i·dh·W + j·dw for offset
-        // (i, j): one comparison with those K values gives the one-hot, as long as a window row
-        // fits in an image row (then they are distinct).
-        const corner = rows.flatMap((r) => cols.map((c) => r * W + c));
-        const fromCorner = b.unsqueeze(b.sub(position, b.ints(corner, [OH, OW])), [2]);
+      if (fits) {
+        // One comparison with the K values i·dh·W + j·dw gives the one-hot.
         const offsets = Array.from({ length: K }, (_, k) => Math.floor(k / kw) * dh * W + (k % kw) * dw);
-        return floatMask(ctx, b.op('Equal', [fromCorner, b.ints(offsets, [K, 1, 1])]));
+        return floatMask(ctx, b.op('Equal', [b.unsqueeze(fromCorner(), [2]), b.ints(offsets, [K, 1, 1])]));
       }
-      // A window wider than the image: decode the offset from row and column.
       const range = b.ints(Array.from({ length: K }, (_, k) => k), [K, 1, 1]);
-      return floatMask(ctx, b.op('Equal', [b.unsqueeze(offsetIndex(position), [2]), range]));
+      return floatMask(ctx, b.op('Equal', [b.unsqueeze(offsetIndex(), [2]), range]));
     };
     // A statistics pass counts the winning offsets instead of summing K-fold one-hot masks.
-    const masks = ctx.derivative('window_masks', shape, computeMasks, { axis: 2, classes: K, index: () => offsetIndex(inPlane()) });
+    const masks = ctx.derivative('window_masks', shape, computeMasks, { axis: 2, classes: K, index: offsetIndex });
     const perOffset = b.reshape(b.mul(masks, b.unsqueeze(g, [2])), b.ints([0, C * K, OH, OW]));
     ctx.give(0, scatterWindows(ctx, perOffset, win, offsetKernels(C, K)));
   },
