@@ -8,7 +8,7 @@ import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
 import { encodeModel, type TensorProto } from '../../src/onnx/proto.js';
 import { type TensorFacts } from '../../src/onnx/shapes.js';
 import { DataType, floatTensor } from '../../src/onnx/tensor.js';
-import { type FloatTensor, Session } from '../../src/runtime/ort.js';
+import { type FloatTensor, type RawOutput, Session } from '../../src/runtime/ort.js';
 import { probeShapes } from '../../src/runtime/shape-probe.js';
 
 /** A constant operand: float32 values, int64 values (axes, pads, shapes…) or booleans. */
@@ -184,6 +184,11 @@ export class GradHarness {
   /** Every output of the gradient model for input x, seed and extra feeds (injected derivatives). */
   async run(x: FloatTensor, seed: FloatTensor, extra: Record<string, FloatTensor> = {}): Promise<Record<string, FloatTensor>> {
     return this.gradientSession.run({ x, [this.compiled.seed]: seed, ...extra });
+  }
+
+  /** Every output as the runtime returned it (exposed one-hot derivatives are int64 indices). */
+  async runRaw(x: FloatTensor, seed: FloatTensor): Promise<Record<string, RawOutput>> {
+    return this.gradientSession.runRaw({ x, [this.compiled.seed]: seed });
   }
 
   /** ∂(Σ seed·y)/∂x. */

@@ -6,7 +6,7 @@ import { type GradRule, inputGradient } from '../../src/gradgraph/index.js';
 import { attr } from '../../src/onnx/attributes.js';
 import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
 import { encodeModel } from '../../src/onnx/proto.js';
-import { type FloatTensor, Session } from '../../src/runtime/ort.js';
+import { type FloatTensor, type RawOutput, Session } from '../../src/runtime/ort.js';
 import {
   type ConstInput,
   GradHarness,
@@ -94,6 +94,25 @@ async function compileAndRun(model: Model, policy: Parameters<typeof GradHarness
   }
 }
 
+/** The float one-hot tensor of `dims` whose class along `axis` is given per element by `classes`. */
+function oneHotAlong(classes: ArrayLike<number | bigint>, dims: number[], axis: number): Float32Array {
+  const out = new Float32Array(size(dims));
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const K = dims[axis] as number;
+  for (let e = 0; e < classes.length; e++) {
+    const k = Number(classes[e]);
+    assert.ok(k >= 0 && k < K, `class ${k} out of range`);
+    out[(Math.floor(e / inner) * K + k) * inner + (e % inner)] = 1;
+  }
+  return out;
+}
+
+/** The float outputs of a raw run. */
+function rawFloats(raw: Record<string, RawOutput>): Record<string, FloatTensor> {
+  const floats = Object.entries(raw).filter(([, t]) => t.type === 'float32');
+  return Object.fromEntries(floats.map(([name, t]) => [name, { data: t.data as Float32Array, dims: t.dims }]));
+}
+
 function get(out: Record<string, FloatTensor>, name: string | undefined): FloatTensor {
   const t = name === undefined ? undefined : out[name];
   assert.ok(t, `output ${name} is missing (outputs: ${Object.keys(out).join(', ')})`);
@@ -178,7 +197,9 @@ test('override: an override replaces the rule for every node of that op type onl
 for (const [name, model] of [['Conv-Relu-Conv net', NET], ['Conv-Relu-MaxPool-Conv net', POOL_NET]] as const) {
   test(`derivatives: injecting the exposed local derivatives reproduces the standard gradient (${name})`, async () => {
     const plain = await compileAndRun(model);
-    const exposed = await compileAndRun(model, { policy: { derivatives: { mode: 'expose' } } });
+    const exposedHarness = await GradHarness.create(model, { policy: { derivatives: { mode: 'expose' } } });
+    const exposed = { compiled: exposedHarness.compiled, raw: await exposedHarness.runRaw(X, SEED) };
+    await exposedHarness.release();
     const injected = await GradHarness.create(model, { policy: { derivatives: { mode: 'inject' } } });
     try {
       const list = exposed.compiled.derivatives;
@@ -193,12 +214,21 @@ for (const [name, model] of [['Conv-Relu-Conv net', NET], ['Conv-Relu-MaxPool-Co
       const feeds: Record<string, FloatTensor> = {};
       for (const d of list) {
         assert.equal(d.shape[0], 'N', `${d.name}: the batch dimension is symbolic`);
-        const value = get(exposed.out, d.name);
-        assert.deepEqual(value.dims, [BATCH, ...d.shape.slice(1)], `${d.name}: runtime shape matches the declared shape`);
-        feeds[d.name] = value;
+        const value = exposed.raw[d.name];
+        assert.ok(value, `output ${d.name} is missing`);
+        const dims = [BATCH, ...(d.shape.slice(1) as number[])];
+        if (d.oneHot) {
+          // Exposed as the class per element (the shape without the class axis): the derivative
+          // is its one-hot along that axis.
+          assert.deepEqual(value.dims, dims.filter((_, i) => i !== d.oneHot?.axis), `${d.name}: runtime shape of the class indices`);
+          feeds[d.name] = { data: oneHotAlong(value.data, dims, d.oneHot.axis), dims };
+        } else {
+          assert.deepEqual(value.dims, dims, `${d.name}: runtime shape matches the declared shape`);
+          feeds[d.name] = { data: Float32Array.from(value.data as ArrayLike<number>), dims };
+        }
       }
       // Exposing does not change the gradient.
-      assert.deepEqual(Array.from(get(exposed.out, exposed.compiled.gradient).data), Array.from(get(plain.out, plain.compiled.gradient).data));
+      assert.deepEqual(Array.from(get(rawFloats(exposed.raw), exposed.compiled.gradient).data), Array.from(get(plain.out, plain.compiled.gradient).data));
       const grad = await injected.gradient(X, SEED, feeds);
       assert.deepEqual(Array.from(grad.data), Array.from(get(plain.out, plain.compiled.gradient).data));
       // The injected graph no longer needs the forward nonlinearity's mask: other masks change the result.
