@@ -50,7 +50,7 @@ function statisticsGraph(ctx: ModelContext): Model {
   const pruned = pruneGraph(compiled.model.graph, derivatives.map((d) => d.name));
   const b = new GraphBuilder(pruned, ctx.model.opset, 'smoothdiff');
   const points = { name: 'smoothdiff/points', opType: 'Add', domain: '', inputs: [IMAGE, NOISE], outputs: [ctx.input], attrs: {} };
-  const perCopy = b.op('Concat', [b.slice(b.shapeOf(NOISE), [0], [1], [0]), b.ints([-1])], { axis: attr.int(0) });
+  const copyRows = b.op('Concat', [b.slice(b.shapeOf(NOISE), [0], [1], [0]), b.ints([-1])], { axis: attr.int(0) });
   for (const d of derivatives) {
     if (d.oneHot && ctx.model.opset >= 16) {
       countClasses(b, d, d.oneHot);
@@ -59,7 +59,7 @@ function statisticsGraph(ctx: ModelContext): Model {
     const dense = d.oneHot ? oneHotMask(b, d, d.oneHot) : d.name;
     // [1, S] × [S, E] + [1, E]: ONNX Runtime's GEMM is several times faster than its ReduceSum
     // over the copies, and adds the running sum as it writes.
-    b.nodes.push({ name: `${statName(d)}/sum`, opType: 'Gemm', domain: '', inputs: [WEIGHTS, b.reshape(dense, perCopy), sumName(d)], outputs: [statName(d)], attrs: {} });
+    b.nodes.push({ name: `${statName(d)}/sum`, opType: 'Gemm', domain: '', inputs: [WEIGHTS, b.reshape(dense, copyRows), sumName(d)], outputs: [statName(d)], attrs: {} });
   }
   const sums = (name: (d: DerivativeTensor) => string) => derivatives.map((d) => ({ name: name(d), elemType: 1, dims: [1, perImageElements(d)] }));
   return {
@@ -78,20 +78,17 @@ function statisticsGraph(ctx: ModelContext): Model {
   };
 }
 
-/** Static dims of a one-hot derivative around its class axis: elements before (per copy) and after. */
-function oneHotLayout(d: DerivativeTensor, axis: number): { before: number; after: number } {
-  const [lead, ...rest] = d.shape as [Dim, ...number[]];
-  const product = (dims: number[]) => dims.reduce((a, c) => a * c, 1);
-  return { before: (batchMultiple(lead) as number) * product(rest.slice(0, axis - 1)), after: product(rest.slice(axis)) };
-}
-
 /**
  * Σ over copies of a one-hot derivative as weighted class counts: each copy's class index becomes
  * its flat position in the one-hot tensor, and ScatterElements adds the copy's weight there
  * (opset 16). One pass over the indices instead of building and summing `classes` times more floats.
  */
 function countClasses(b: GraphBuilder, d: DerivativeTensor, { axis, classes }: { axis: number; classes: number }): void {
-  const { before, after } = oneHotLayout(d, axis);
+  // Elements per copy before the class axis, and after it.
+  const [lead, ...rest] = d.shape as [Dim, ...number[]];
+  const product = (dims: number[]) => dims.reduce((a, c) => a * c, 1);
+  const before = (batchMultiple(lead) as number) * product(rest.slice(0, axis - 1));
+  const after = product(rest.slice(axis));
   // Flat position in one copy's one-hot tensor of element e of its index tensor, for class 0.
   const base = Array.from({ length: before * after }, (_, e) => Math.floor(e / after) * classes * after + (e % after));
   const indices = b.reshape(d.name, b.ints([-1, before * after]));
