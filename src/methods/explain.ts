@@ -4,12 +4,12 @@ import { performance } from 'node:perf_hooks';
 import { pruneGraph } from '../onnx/prune.js';
 import { type ModelContext, type Progress, compileFor } from './context.js';
 import { runGradCam } from './grad-cam.js';
-import { runGradientFamily } from './gradient-family.js';
+import { SINGLE_POINT, runGradientFamily } from './gradient-family.js';
 import { type MethodParams, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
 import { type GraphRunner, type Tensor } from './runner.js';
 import { runSmoothDiff } from './smoothdiff.js';
-import { resolveTargets } from './targets.js';
+import { TargetError, givenTargets, resolveTargets } from './targets.js';
 
 export interface ExplainRequest {
   x: Tensor;
@@ -45,21 +45,33 @@ export async function logitsOf(ctx: ModelContext, x: Tensor): Promise<Tensor> {
   return (await runner.run({ [ctx.input]: x }, [output]))[output] as Tensor;
 }
 
+/** Classes of the explained output [batch, classes]. */
+function classesOf(ctx: ModelContext): number {
+  const shape = ctx.facts.shapes.get(compileFor(ctx, 'standard').explained);
+  if (shape?.length !== 2 || typeof shape[1] !== 'number') throw new TargetError(`the explained output must be [batch, classes], got [${shape?.join(',') ?? '?'}]`);
+  return shape[1];
+}
+
 export async function explain(ctx: ModelContext, request: ExplainRequest): Promise<ExplainResult> {
   const t0 = performance.now();
   const { x } = request;
   const params = resolveParams(request.params, randomSeed());
+  const options = { noise: request.noise, progress: request.progress };
+  const finish = (fields: Omit<ExplainResult, 'params' | 'timings'>): ExplainResult => ({ ...fields, params, timings: { computeMs: performance.now() - t0 } });
+
+  if (SINGLE_POINT.has(params.method)) {
+    // The clean image is the only point: the run that computes the gradient also gives the logits
+    // and, without given targets, seeds each image with its own argmax. No forward pass first.
+    const classes = classesOf(ctx);
+    const given = request.targets?.length ? givenTargets(x.dims[0] as number, classes, request.targets) : undefined;
+    const r = await runGradientFamily(ctx, x, classes, given, params, options);
+    const logits = r.logits as Tensor;
+    return finish({ attribution: r.attribution, targets: given ?? resolveTargets(logits), logits });
+  }
   const logits = await logitsOf(ctx, x);
   const targets = resolveTargets(logits, request.targets);
   const classes = logits.dims[1] as number;
-  const options = { noise: request.noise, progress: request.progress };
-  const done = (result: Omit<ExplainResult, 'params' | 'targets' | 'logits' | 'timings'>): ExplainResult => ({
-    ...result,
-    params,
-    targets,
-    logits,
-    timings: { computeMs: performance.now() - t0 },
-  });
+  const done = (fields: Omit<ExplainResult, 'params' | 'targets' | 'logits' | 'timings'>): ExplainResult => finish({ ...fields, targets, logits });
 
   switch (params.method) {
     case 'smoothdiff': {

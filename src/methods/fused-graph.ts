@@ -7,6 +7,9 @@
 //   out   = Σ_s B_s  and  Σ_s B_s²                    SmoothGrad, SmoothGrad², VarGrad moments
 //
 // Batch B, samples S and steps T are runtime dimensions: one session serves every chunk size.
+// The graph also returns the explained output at every point, and with `pick` = 1 seeds each
+// point with the one-hot of its own argmax: a single-point method (gradient, gradient×input,
+// Guided Backprop) then picks its target in the same run, with no forward pass before it.
 // In 'steps' mode (a quadrature too long for one run) the graph returns Σ_s P_s unmultiplied and
 // the caller finishes the sum over step chunks.
 import { type CompileResult, inputGradient } from '../gradgraph/index.js';
@@ -21,6 +24,8 @@ export const FUSED = {
   alphas: 'fused/alphas',
   weights: 'fused/weights',
   seed: 'fused/seed',
+  pick: 'fused/pick',
+  logits: 'fused/logits',
   sum: 'fused/sum',
   sumOfSquares: 'fused/sum_of_squares',
 } as const;
@@ -51,26 +56,27 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
   const points = b.add(b.unsqueeze(base, [2]), b.mul(alphas, b.unsqueeze(delta, [2]))); // [B,S,T,…]
   const dimsBS = b.slice(b.shapeOf(FUSED.noise), [0], [2], [0]);
   const dimsBST = b.op('Concat', [dimsBS, b.shapeOf(FUSED.alphas)], { axis: attr.int(0) });
-  b.nodes.push(
-    { name: 'fused/points', opType: 'Reshape', domain: '', inputs: [points, b.ints([-1, ...sampleShape])], outputs: [compiled.input], attrs: {} },
-    {
-      name: 'fused/seeds',
-      opType: 'Reshape',
-      domain: '',
-      inputs: [b.op('Expand', [b.unsqueeze(FUSED.seed, [1, 2]), b.op('Concat', [dimsBST, b.ints([classes])], { axis: attr.int(0) })]), b.ints([-1, classes])],
-      outputs: [compiled.seed],
-      attrs: {},
-    },
-  );
-  // (The push's arguments emit their own nodes first, so the order stays topological.)
+  b.nodes.push({ name: 'fused/points', opType: 'Reshape', domain: '', inputs: [points, b.ints([-1, ...sampleShape])], outputs: [compiled.input], attrs: {} });
+  const given = b.reshape(b.op('Expand', [b.unsqueeze(FUSED.seed, [1, 2]), b.op('Concat', [dimsBST, b.ints([classes])], { axis: attr.int(0) })]), b.ints([-1, classes]));
   const preNodes = b.nodes.splice(0);
+
+  // Seeds [B·S·T, classes], once the forward pass has the explained output: the given seed, or
+  // (pick = 1) the one-hot of each point's first maximum. Both terms are exact: x·1 + y·0 = x.
+  const argmax = b.op('ArgMax', [compiled.explained], { axis: attr.int(1), keepdims: attr.int(0), select_last_index: attr.int(0) });
+  const picked = b.op('OneHot', [argmax, b.ints([classes], []), b.floats([0, 1], [2])], { axis: attr.int(-1) });
+  const keep = b.sub(b.scalar(1), FUSED.pick);
+  b.nodes.push({ name: 'fused/seeds', opType: 'Add', domain: '', inputs: [b.mul(given, keep), b.mul(picked, FUSED.pick)], outputs: [compiled.seed], attrs: {} });
+  b.nodes.push({ name: 'fused/logits/identity', opType: 'Identity', domain: '', inputs: [compiled.explained], outputs: [FUSED.logits], attrs: {} });
+  const seedNodes = b.nodes.splice(0);
+  // They go right after the node producing the explained output: before every backward node.
+  const split = source.graph.nodes.findIndex((n) => n.outputs.includes(compiled.explained)) + 1;
 
   // Post: ∇ [B·S·T, …] → P [B,S,…] → B_s → sums over S.
   const perPoint = b.reshape(gradient, b.op('Concat', [dimsBST, b.ints([...sampleShape])], { axis: attr.int(0) }));
   const weights = b.reshape(FUSED.weights, b.ints([-1, ...trailingOnes]));
   const P = b.reduceSum(b.mul(perPoint, weights), [2], false);
   const B = options.multiply ? b.mul(P, delta) : P;
-  const outputs: ValueInfo[] = [];
+  const outputs: ValueInfo[] = [{ name: FUSED.logits, elemType: 1, dims: ['P', classes] }];
   const emit = (from: string, to: string) => {
     b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });
     outputs.push({ name: to, elemType: 1, dims: ['B', ...sampleShape] });
@@ -83,7 +89,7 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
     ...source,
     graph: {
       ...graph,
-      nodes: [...preNodes, ...source.graph.nodes, ...b.nodes],
+      nodes: [...preNodes, ...source.graph.nodes.slice(0, split), ...seedNodes, ...source.graph.nodes.slice(split), ...b.nodes],
       inputs: [
         f(FUSED.images, ['B', ...sampleShape]),
         f(FUSED.noise, ['B', 'S', ...sampleShape]),
@@ -91,9 +97,14 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
         f(FUSED.alphas, ['T']),
         f(FUSED.weights, ['T']),
         f(FUSED.seed, ['B', classes]),
+        f(FUSED.pick, [1]),
         ...source.graph.inputs.filter((v) => v.name !== compiled.input && v.name !== compiled.seed),
       ],
       outputs,
+      // The gradient graph's input and seed are computed here: keep their declared shapes, whose
+      // batch symbol the cotangents' shapes share, or the runtime cannot prove a mask and its
+      // cotangent equal in shape and leaves its blocked layout around them.
+      valueInfo: [...(graph.valueInfo ?? []), ...source.graph.inputs.filter((v) => v.name === compiled.input || v.name === compiled.seed)],
     },
   };
 }

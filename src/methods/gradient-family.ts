@@ -23,7 +23,12 @@ export interface FamilyResult {
   sigma: number[];
   /** Baseline per image, for IG's completeness check. */
   baseline?: Float32Array;
+  /** The explained output at each clean image [B, classes] (single-point methods only). */
+  logits?: Tensor;
 }
+
+/** Methods whose only path point is the clean image: they can pick their targets in their own run. */
+export const SINGLE_POINT = new Set(['gradient', 'gradient-x-input', 'guided-backprop']);
 
 const SMOOTHING = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad']);
 
@@ -38,11 +43,15 @@ function imageRng(seed: number, image: number): Rng {
   return new Rng((seed ^ Math.imul(image + 1, 0x9e3779b1)) >>> 0);
 }
 
+/**
+ * `targets` undefined: each image's argmax, picked inside the run (single-point methods only; the
+ * result then carries the logits the targets came from).
+ */
 export async function runGradientFamily(
   ctx: ModelContext,
   x: Tensor,
   classes: number,
-  targets: number[],
+  targets: number[] | undefined,
   p: ResolvedParams,
   options: FamilyOptions = {},
 ): Promise<FamilyResult> {
@@ -84,6 +93,11 @@ export async function runGradientFamily(
     done += points;
     options.progress?.(done, total, 'gradients');
   };
+  const single = SINGLE_POINT.has(p.method);
+  if (!targets && !single) throw new Error(`${p.method} needs its targets chosen on the clean input first`);
+  const pick = { data: Float32Array.of(targets ? 0 : 1), dims: [1] };
+  const seedFor = (group: number[]) => oneHotSeed(targets ? group.map((b) => targets[b] as number) : group.map(() => 0), classes);
+  const logits = new Float32Array(B * classes);
   const sum = new Float32Array(B * size);
   const sumSq = new Float32Array(B * size);
   const image = (b: number) => ({ data: x.data.subarray(b * size, (b + 1) * size), base: baseline.subarray(b * size, (b + 1) * size) });
@@ -104,8 +118,10 @@ export async function runGradientFamily(
           [FUSED.baseline]: { data: concat(group.map((b) => image(b).base)), dims: [group.length, ...sample] },
           [FUSED.alphas]: { data: alphas, dims: [T] },
           [FUSED.weights]: { data: weights, dims: [T] },
-          [FUSED.seed]: oneHotSeed(group.map((b) => targets[b] as number), classes),
+          [FUSED.seed]: seedFor(group),
+          [FUSED.pick]: pick,
         });
+        if (single) logits.set((out[FUSED.logits] as Tensor).data, (group[0] as number) * classes);
         group.forEach((b, i) => {
           accumulate(sum, b * size, (out[FUSED.sum] as Tensor).data, i * size, size);
           if (squares) accumulate(sumSq, b * size, (out[FUSED.sumOfSquares] as Tensor).data, i * size, size);
@@ -129,7 +145,8 @@ export async function runGradientFamily(
             [FUSED.baseline]: { data: x0, dims: [1, ...sample] },
             [FUSED.alphas]: { data: alphas.subarray(t0, t1), dims: [t1 - t0] },
             [FUSED.weights]: { data: weights.subarray(t0, t1), dims: [t1 - t0] },
-            [FUSED.seed]: oneHotSeed([targets[b] as number], classes),
+            [FUSED.seed]: seedFor([b]),
+            [FUSED.pick]: pick,
           });
           accumulate(P, 0, (out[FUSED.sum] as Tensor).data, 0, size);
           tick(t1 - t0);
@@ -153,7 +170,12 @@ export async function runGradientFamily(
       attribution[i] = p.unbiased && n > 1 ? (variance * n) / (n - 1) : variance;
     } else attribution[i] = mean;
   }
-  return { attribution: { data: attribution, dims: [...x.dims] }, sigma, baseline: base === 'integrated-gradients' ? baseline : undefined };
+  return {
+    attribution: { data: attribution, dims: [...x.dims] },
+    sigma,
+    baseline: base === 'integrated-gradients' ? baseline : undefined,
+    logits: single ? { data: logits, dims: [B, classes] } : undefined,
+  };
 }
 
 async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardPolicy | undefined, multiply: boolean, squares: boolean): Promise<GraphRunner> {

@@ -29,6 +29,11 @@ export function resolveTargets(logits: Tensor, given?: readonly number[]): numbe
   const [n = 0, classes = 0] = logits.dims;
   if (logits.dims.length !== 2) throw new TargetError(`the explained output must be [batch, classes], got [${logits.dims.join(',')}]`);
   if (!given || given.length === 0) return rows(logits).map(argmax);
+  return givenTargets(n, classes, given);
+}
+
+/** The given targets (one for all, or one each) checked and spread to one per sample. */
+export function givenTargets(n: number, classes: number, given: readonly number[]): number[] {
   if (given.length !== 1 && given.length !== n) throw new TargetError(`got ${given.length} targets for ${n} samples: give one, or one per sample`);
   for (const t of given) {
     if (!Number.isInteger(t) || t < 0 || t >= classes) throw new TargetError(`target ${t} is not a class index in 0..${classes - 1}`);

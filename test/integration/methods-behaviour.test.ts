@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { decodeNpy } from '../../src/imaging/npy.js';
 import { bytesPerSample } from '../../src/methods/context.js';
-import { explain } from '../../src/methods/explain.js';
+import { explain, logitsOf } from '../../src/methods/explain.js';
 import { resolveParams } from '../../src/methods/params.js';
+import { resolveTargets } from '../../src/methods/targets.js';
 import { type OwnedContext, openModelContext } from '../../src/runtime/model-context.js';
 import { perSample } from '../helpers/compare.js';
 import { FIXTURES } from '../helpers/paths.js';
@@ -45,6 +46,22 @@ test('the same seed gives bit-identical results, and the seed is reported', asyn
   const unseeded = await explain(ctx, { x, params: { method: 'smoothgrad', samples: 2 }, targets });
   assert.ok(Number.isInteger(unseeded.params.seed));
 });
+
+// Single-point methods pick each image's argmax in the run that computes the gradient.
+for (const method of ['gradient', 'gradient-x-input', 'guided-backprop'] as const) {
+  test(`${method} without targets: each image's argmax, picked in the same run, as if it had been given`, async () => {
+    const clean = await logitsOf(ctx, x);
+    const expected = resolveTargets(clean);
+    assert.notEqual(expected[0], expected[1], 'the two images have different argmaxes (non-degenerate test)');
+    for (const c of [ctx, small]) {
+      const picked = await explain(c, { x, params: { method } });
+      assert.deepEqual(picked.targets, expected);
+      picked.logits.data.forEach((v, i) => assert.ok(Math.abs(v - (clean.data[i] as number)) <= 1e-5 * Math.max(1, Math.abs(v)), `logit ${i}: ${v} vs ${clean.data[i]}`));
+      const given = await explain(c, { x, params: { method }, targets: expected });
+      assert.deepEqual(picked.attribution.data, given.attribution.data);
+    }
+  });
+}
 
 for (const params of [
   { method: 'smoothgrad' as const, samples: 7, seed: 1 },
