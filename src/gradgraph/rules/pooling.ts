@@ -91,23 +91,20 @@ const maxPool: GradRule = {
     const rows = Array.from({ length: OH }, (_, i) => origin(i, 0));
     const cols = Array.from({ length: OW }, (_, j) => origin(j, 1));
     const [dh, dw] = win.dilations as [number, number];
-    // The winner's position in its plane (Indices are flat over N·C·H·W).
-    const inPlane = () => b.op('Mod', [winners(), b.ints([H * W], [])]);
-    // When a window row fits in an image row, the winner's position minus its window's top-left
-    // corner, i·dh·W + j·dw for offset (i, j), identifies the offset.
-    const fits = (kw - 1) * dw < W;
-    const fromCorner = once(() => b.sub(inPlane(), b.ints(rows.flatMap((r) => cols.map((c) => r * W + c)), [OH, OW])));
     /** The winner's offset (i, j) in its window as i·kw + j. */
     const offsetIndex = once(() => {
-      if (fits) {
-        // i·dh·W + j·dw with j·dw < W ≤ dh·W: i by one division, then k = i·kw + j.
-        const i = b.op('Div', [fromCorner(), b.ints([dh * W], [])]);
-        if (dw === 1) return b.sub(fromCorner(), b.mul(i, b.ints([dh * W - kw], [])));
-        const jdw = b.sub(fromCorner(), b.mul(i, b.ints([dh * W], [])));
+      // The winner's position in its plane (Indices are flat over N·C·H·W).
+      const position = b.op('Mod', [winners(), b.ints([H * W], [])]);
+      if ((kw - 1) * dw < W) {
+        // A window row fits in an image row: the position minus the window's top-left corner is
+        // i·dh·W + j·dw with j·dw < W ≤ dh·W, so i comes by one division, then k = i·kw + j.
+        const fromCorner = b.sub(position, b.ints(rows.flatMap((r) => cols.map((c) => r * W + c)), [OH, OW]));
+        const i = b.op('Div', [fromCorner, b.ints([dh * W], [])]);
+        if (dw === 1) return b.sub(fromCorner, b.mul(i, b.ints([dh * W - kw], [])));
+        const jdw = b.sub(fromCorner, b.mul(i, b.ints([dh * W], [])));
         return b.add(b.mul(i, b.ints([kw], [])), b.op('Div', [jdw, b.ints([dw], [])]));
       }
       // A window wider than the image: decode the offset from row and column.
-      const position = inPlane();
       const row = b.op('Div', [position, b.ints([W], [])]);
       const col = b.op('Mod', [position, b.ints([W], [])]);
       const i = b.op('Div', [b.sub(row, b.ints(rows, [OH, 1])), b.ints([dh], [])]);
@@ -115,11 +112,6 @@ const maxPool: GradRule = {
       return b.add(b.mul(i, b.ints([kw], [])), j);
     });
     const computeMasks = () => {
-      if (fits) {
-        // One comparison with the K values i·dh·W + j·dw gives the one-hot.
-        const offsets = Array.from({ length: K }, (_, k) => Math.floor(k / kw) * dh * W + (k % kw) * dw);
-        return floatMask(ctx, b.op('Equal', [b.unsqueeze(fromCorner(), [2]), b.ints(offsets, [K, 1, 1])]));
-      }
       const range = b.ints(Array.from({ length: K }, (_, k) => k), [K, 1, 1]);
       return floatMask(ctx, b.op('Equal', [b.unsqueeze(offsetIndex(), [2]), range]));
     };
