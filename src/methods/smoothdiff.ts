@@ -56,7 +56,8 @@ function statisticsGraph(ctx: ModelContext): Model {
       countClasses(b, d, d.oneHot);
       continue;
     }
-    const dense = d.oneHot ? oneHotMask(b, d, d.oneHot) : d.name;
+    // Before opset 16 (no ScatterElements reduction) a one-hot derivative is expanded and summed.
+    const dense = d.oneHot ? b.oneHot(d.name, d.oneHot.axis, d.oneHot.classes, d.shape.length) : d.name;
     // [1, S] × [S, E] + [1, E]: ONNX Runtime's GEMM is several times faster than its ReduceSum
     // over the copies, and adds the running sum as it writes.
     b.nodes.push({ name: `${statName(d)}/sum`, opType: 'Gemm', domain: '', inputs: [WEIGHTS, b.reshape(dense, copyRows), sumName(d)], outputs: [statName(d)], attrs: {} });
@@ -95,12 +96,6 @@ function countClasses(b: GraphBuilder, d: DerivativeTensor, { axis, classes }: {
   const positions = b.reshape(b.add(b.mul(indices, b.ints([after], [])), b.ints(base, [before * after])), b.ints([1, -1]));
   const weights = b.reshape(b.op('Expand', [b.transpose(WEIGHTS, [1, 0]), b.shapeOf(indices)]), b.ints([1, -1]));
   b.nodes.push({ name: `${statName(d)}/count`, opType: 'ScatterElements', domain: '', inputs: [sumName(d), positions, weights], outputs: [statName(d)], attrs: { axis: attr.int(1), reduction: attr.string('add') } });
-}
-
-/** The float one-hot tensor of a one-hot derivative's class indices (before opset 16). */
-function oneHotMask(b: GraphBuilder, d: DerivativeTensor, { axis, classes }: { axis: number; classes: number }): string {
-  const range = b.ints(Array.from({ length: classes }, (_, k) => k), [classes, ...new Array<number>(d.shape.length - axis - 1).fill(1)]);
-  return b.cast(b.op('Equal', [b.unsqueeze(d.name, [axis]), range]), 1);
 }
 
 /**

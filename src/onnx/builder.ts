@@ -108,6 +108,12 @@ export class GraphBuilder {
     return this.op('Cast', [x], { to: attr.int(to) });
   }
 
+  /** Float one-hot of the int64 classes `index`, along a new `axis` of a rank-`rank` result. */
+  oneHot(index: string, axis: number, classes: number, rank: number): string {
+    const range = this.ints(Array.from({ length: classes }, (_, k) => k), [classes, ...new Array<number>(rank - axis - 1).fill(1)]);
+    return this.cast(this.op('Equal', [this.unsqueeze(index, [axis]), range]), 1);
+  }
+
   /** ReduceSum over static axes; no axes means the identity, never "all axes". */
   reduceSum(x: string, axes: readonly number[], keepdims: boolean): string {
     if (axes.length === 0) return x;

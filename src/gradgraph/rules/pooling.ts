@@ -111,12 +111,8 @@ const maxPool: GradRule = {
       const j = b.op('Div', [b.sub(col, b.ints(cols, [1, OW])), b.ints([dw], [])]);
       return b.add(b.mul(i, b.ints([kw], [])), j);
     });
-    const computeMasks = () => {
-      const range = b.ints(Array.from({ length: K }, (_, k) => k), [K, 1, 1]);
-      return floatMask(ctx, b.op('Equal', [b.unsqueeze(offsetIndex(), [2]), range]));
-    };
     // A statistics pass counts the winning offsets instead of summing K-fold one-hot masks.
-    const masks = ctx.derivative('window_masks', shape, computeMasks, { axis: 2, classes: K, index: offsetIndex });
+    const masks = ctx.derivative('window_masks', shape, () => b.oneHot(offsetIndex(), 2, K, shape.length), { axis: 2, classes: K, index: offsetIndex });
     const perOffset = b.reshape(b.mul(masks, b.unsqueeze(g, [2])), b.ints([0, C * K, OH, OW]));
     ctx.give(0, scatterWindows(ctx, perOffset, win, offsetKernels(C, K)));
   },
