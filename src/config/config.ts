@@ -23,6 +23,7 @@ export const ConfigSchema = Type.Object({
   EXECUTION_PROVIDER: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
   CUDA_DEVICE_ID: Int(0, 0, 64, 'GPU used by the CUDA execution provider'),
   ORT_THREADS: Int(0, 0, 256, 'Intra-op threads per ONNX Runtime session (0: one per core)'),
+  ORT_SPIN: Type.Boolean({ default: true, description: 'ONNX Runtime threads spin between the kernels of a run (faster); turn off when several runs share the cores' }),
   MEMORY_BUDGET_MB: Int(1024, 16, 1 << 20, 'Activation memory for one graph run; methods cut their samples into runs under it'),
   INPUT_TTL_SECONDS: Int(3600, 10, 30 * 86400, 'How long uploaded inputs are kept'),
   RESULT_TTL_SECONDS: Int(86400, 10, 30 * 86400, 'How long results are kept'),

@@ -16,6 +16,13 @@ export interface SessionOptions {
   deviceId?: number;
   /** Called when the CUDA provider cannot load and the session falls back to the CPU. */
   onFallback?: (reason: Error) => void;
+  /**
+   * Intra-op worker threads spin between the kernels of one run instead of sleeping (default:
+   * true). They stop spinning when the run ends either way, so an idle session never takes cores
+   * from a running one. Turn it off when several runs share the cores (WORKER_CONCURRENCY > 1, or
+   * several worker processes with ORT_THREADS > 1 on one host).
+   */
+  spin?: boolean;
   /** Record ONNX Runtime's profile to `<profilePrefix>_<date>.json` (tools/bench/profile.mjs). */
   profilePrefix?: string;
 }
@@ -36,10 +43,13 @@ export class Session {
       // Warnings (e.g. unused initializers removed) are not the user's concern; errors still throw.
       logSeverityLevel: 3,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-      // Idle worker threads must not spin: a method alternates sessions (logits, then its graph),
-      // and spinning threads of the idle one take cores from the running one. Measured on 2 cores,
-      // ResNet-50 `gradient` explanation: 218 ms spinning, 114 ms not.
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
+      // Workers spin between kernels: waking a sleeping thread costs tens of microseconds per
+      // kernel, which adds up over a gradient graph's hundreds of small ones (ResNet-50 at batch 1:
+      // a depthwise mask Conv of 25k floats took 64 µs, its Mul 23 µs). They stop at the end of
+      // each run (force_spinning_stop): without that, threads of the session that just ran spin on
+      // while the next session runs (a method alternates sessions) and take its cores (measured on
+      // 2 cores, ResNet-50 `gradient`: 218 ms, against 114 ms without spinning at all).
+      extra: { session: { intra_op: { allow_spinning: options.spin === false ? '0' : '1' }, force_spinning_stop: '1' } },
       ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
     };
     if (options.executionProvider === 'cuda') {

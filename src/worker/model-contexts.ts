@@ -35,6 +35,7 @@ export class ModelContexts {
       input: entry.manifest.input.name,
       inputShape: layout === 'NCHW' ? [channels, H, W] : [H, W, channels],
       threads: config.ORT_THREADS || undefined,
+      spin: config.ORT_SPIN,
       executionProvider: config.EXECUTION_PROVIDER,
       deviceId: config.CUDA_DEVICE_ID,
       onFallback: (err) => this.warn('CUDA execution provider unavailable, running on the CPU', err),
