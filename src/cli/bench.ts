@@ -34,14 +34,21 @@ function ensureModels(names: string[]): void {
   if (r.status !== 0) throw new Error('could not export the benchmark models: apt-get install -y python3-torch python3-torchvision python3-onnx');
 }
 
-/** Median time of `run` over `times` runs after a warm-up (allocations, kernel selection). */
+/** Median time of `run` over `times` runs after the warm-up. */
 async function median(times: number, run: () => Promise<unknown>): Promise<number> {
   return middle((await alternate(times, [run])).map(([t]) => t as number));
 }
 
-/** Runs the functions in turn, `times` rounds after a warm-up round; the times of each round. */
+/**
+ * Warm-up rounds before timing. The first two runs of a graph are slow (ResNet-50's gradient graph
+ * at batch 16: 4.3 and 5.3 s, then 2.0–2.1 s): ONNX Runtime's arena is still growing and touching
+ * fresh pages.
+ */
+const WARMUP_ROUNDS = 2;
+
+/** Runs the functions in turn, `times` rounds after the warm-up rounds; the times of each round. */
 async function alternate(times: number, runs: (() => Promise<unknown>)[]): Promise<number[][]> {
-  for (const run of runs) await run();
+  for (let i = 0; i < WARMUP_ROUNDS; i++) for (const run of runs) await run();
   const rounds: number[][] = [];
   for (let i = 0; i < times; i++) {
     const round: number[] = [];
