@@ -23,7 +23,7 @@ export const ConfigSchema = Type.Object({
   EXECUTION_PROVIDER: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
   CUDA_DEVICE_ID: Int(0, 0, 64, 'GPU used by the CUDA execution provider'),
   ORT_THREADS: Int(0, 0, 256, 'Intra-op threads per ONNX Runtime session (0: one per core)'),
-  ORT_SPIN: Type.Boolean({ default: true, description: 'ONNX Runtime threads spin between the kernels of a run (faster); turn off when several runs share the cores' }),
+  ORT_SPIN: Type.Optional(Type.Boolean({ description: 'ONNX Runtime threads spin between the kernels of a run (faster alone, wasteful when runs share the cores); default: on when WORKER_CONCURRENCY is 1' })),
   MEMORY_BUDGET_MB: Int(1024, 16, 1 << 20, 'Activation memory for one graph run; methods cut their samples into runs under it'),
   INPUT_TTL_SECONDS: Int(3600, 10, 30 * 86400, 'How long uploaded inputs are kept'),
   RESULT_TTL_SECONDS: Int(86400, 10, 30 * 86400, 'How long results are kept'),
@@ -61,6 +61,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${list}`);
   }
   return value as Config;
+}
+
+/** Whether ONNX Runtime's threads spin between kernels: as configured, else only when runs do not share the cores. */
+export function ortSpin(config: Config): boolean {
+  return config.ORT_SPIN ?? config.WORKER_CONCURRENCY === 1;
 }
 
 export function apiKeys(config: Config): string[] {

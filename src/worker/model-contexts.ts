@@ -1,6 +1,6 @@
 // Model contexts of one worker thread/process: opened once per model (probe facts from the disk
 // cache when present), kept for the thread's life so ONNX sessions are reused across jobs.
-import { type Config } from '../config/config.js';
+import { type Config, ortSpin } from '../config/config.js';
 import { readCachedFacts, writeCachedFacts } from '../models/compile-cache.js';
 import { type ModelEntry } from '../models/registry.js';
 import { type OwnedContext, openModelContext } from '../runtime/model-context.js';
@@ -35,7 +35,7 @@ export class ModelContexts {
       input: entry.manifest.input.name,
       inputShape: layout === 'NCHW' ? [channels, H, W] : [H, W, channels],
       threads: config.ORT_THREADS || undefined,
-      spin: config.ORT_SPIN,
+      spin: ortSpin(config),
       executionProvider: config.EXECUTION_PROVIDER,
       deviceId: config.CUDA_DEVICE_ID,
       onFallback: (err) => this.warn('CUDA execution provider unavailable, running on the CPU', err),

@@ -2,12 +2,14 @@
 // values are refused with the key named.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError, loadConfig, ortSpin } from '../../src/config/config.js';
 
-test('defaults: ONNX Runtime threads spin, one per core', () => {
-  const config = loadConfig({});
-  assert.equal(config.ORT_SPIN, true);
-  assert.equal(config.ORT_THREADS, 0);
+test('ONNX Runtime threads spin by default only when a worker runs one job at a time', () => {
+  assert.equal(ortSpin(loadConfig({})), true);
+  assert.equal(ortSpin(loadConfig({ WORKER_CONCURRENCY: '4' })), false);
+  assert.equal(ortSpin(loadConfig({ WORKER_CONCURRENCY: '4', ORT_SPIN: 'true' })), true);
+  assert.equal(ortSpin(loadConfig({ ORT_SPIN: 'false' })), false);
+  assert.equal(loadConfig({}).ORT_THREADS, 0);
 });
 
 test('switches and numbers are converted from environment strings', () => {
