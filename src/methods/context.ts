@@ -1,7 +1,7 @@
 // What a method needs to know about the model it explains, and how it gets runnable graphs.
 import { type CompileResult, compileGradient, type BackwardPolicy } from '../gradgraph/index.js';
 import { type Model } from '../onnx/ir.js';
-import { type TensorFacts, batchMultiple } from '../onnx/shapes.js';
+import { type TensorFacts, perSampleElements } from '../onnx/shapes.js';
 import { type GraphRunner } from './runner.js';
 
 /**
@@ -46,9 +46,8 @@ export function activationSizes(facts: TensorFacts): number[] {
   for (const [name, shape] of facts.shapes) {
     const type = facts.types.get(name);
     if (type !== undefined && type !== 1) continue;
-    const multiple = shape.map(batchMultiple).find((k) => k !== undefined);
-    if (multiple === undefined) continue;
-    sizes.push(multiple * shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1));
+    const elements = perSampleElements(shape);
+    if (elements !== undefined) sizes.push(elements);
   }
   return sizes;
 }

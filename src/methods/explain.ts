@@ -9,7 +9,7 @@ import { type MethodParams, type ResolvedParams, resolveParams } from './params.
 import { randomSeed } from './rng.js';
 import { type GraphRunner, type Tensor } from './runner.js';
 import { runSmoothDiff } from './smoothdiff.js';
-import { TargetError, givenTargets, resolveTargets } from './targets.js';
+import { classCount, givenTargets, resolveTargets } from './targets.js';
 
 export interface ExplainRequest {
   x: Tensor;
@@ -45,13 +45,6 @@ export async function logitsOf(ctx: ModelContext, x: Tensor): Promise<Tensor> {
   return (await runner.run({ [ctx.input]: x }, [output]))[output] as Tensor;
 }
 
-/** Classes of the explained output [batch, classes]. */
-function classesOf(ctx: ModelContext): number {
-  const shape = ctx.facts.shapes.get(compileFor(ctx, 'standard').explained);
-  if (shape?.length !== 2 || typeof shape[1] !== 'number') throw new TargetError(`the explained output must be [batch, classes], got [${shape?.join(',') ?? '?'}]`);
-  return shape[1];
-}
-
 export async function explain(ctx: ModelContext, request: ExplainRequest): Promise<ExplainResult> {
   const t0 = performance.now();
   const { x } = request;
@@ -62,7 +55,7 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
   if (SINGLE_POINT.has(params.method)) {
     // The clean image is the only point: the run that computes the gradient also gives the logits
     // and, without given targets, seeds each image with its own argmax. No forward pass first.
-    const classes = classesOf(ctx);
+    const classes = classCount(ctx.facts.shapes.get(compileFor(ctx, 'standard').explained));
     const given = request.targets?.length ? givenTargets(x.dims[0] as number, classes, request.targets) : undefined;
     const r = await runGradientFamily(ctx, x, classes, given, params, options);
     const logits = r.logits as Tensor;

@@ -9,7 +9,7 @@ import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { type Model } from '../onnx/ir.js';
 import { pruneGraph } from '../onnx/prune.js';
-import { type Dim, batchMultiple } from '../onnx/shapes.js';
+import { type Dim, batchMultiple, perSampleElements, product } from '../onnx/shapes.js';
 import { valueRange } from './baselines.js';
 import { type ModelContext, type Progress, activationSizes, compileFor } from './context.js';
 import { type ResolvedParams } from './params.js';
@@ -35,7 +35,7 @@ function perImageElements(d: DerivativeTensor): number {
   if (typeof lead !== 'string' || rest.some((r) => typeof r !== 'number')) {
     throw new SmoothDiffError(`local derivative of ${d.opType} node ${d.node} has shape [${d.shape.join(',')}]: SmoothDiff needs the batch on axis 0 and static other axes`);
   }
-  return (batchMultiple(lead) as number) * (rest as number[]).reduce((a, b) => a * b, 1);
+  return perSampleElements(d.shape) as number;
 }
 
 /**
@@ -87,7 +87,6 @@ function statisticsGraph(ctx: ModelContext): Model {
 function countClasses(b: GraphBuilder, d: DerivativeTensor, { axis, classes }: { axis: number; classes: number }): void {
   // Elements per copy before the class axis, and after it.
   const [lead, ...rest] = d.shape as [Dim, ...number[]];
-  const product = (dims: number[]) => dims.reduce((a, c) => a * c, 1);
   const before = (batchMultiple(lead) as number) * product(rest.slice(0, axis - 1));
   const after = product(rest.slice(axis));
   // Flat position in one copy's one-hot tensor of element e of its index tensor, for class 0.

@@ -24,10 +24,17 @@ export function topK(logits: Tensor, k = 5): { index: number; logit: number }[][
   );
 }
 
+/** Classes of an explained output of shape [batch, classes]; a TargetError for any other shape. */
+export function classCount(shape: readonly (number | string)[] | undefined): number {
+  const classes = shape?.[1];
+  if (shape?.length !== 2 || typeof classes !== 'number') throw new TargetError(`the explained output must be [batch, classes], got [${shape?.join(',') ?? '?'}]`);
+  return classes;
+}
+
 /** One target per sample: given (one for all, or one each) or the argmax of the logits. */
 export function resolveTargets(logits: Tensor, given?: readonly number[]): number[] {
-  const [n = 0, classes = 0] = logits.dims;
-  if (logits.dims.length !== 2) throw new TargetError(`the explained output must be [batch, classes], got [${logits.dims.join(',')}]`);
+  const classes = classCount(logits.dims);
+  const n = logits.dims[0] as number;
   if (!given || given.length === 0) return rows(logits).map(argmax);
   return givenTargets(n, classes, given);
 }

@@ -26,6 +26,20 @@ export function batchMultiple(d: Dim): number | undefined {
   return d === BATCH ? 1 : Number(d.split('*')[0]);
 }
 
+/** Product of dimensions (1 for none). */
+export function product(dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Elements per batch item of a tensor whose batch axis is `k*N`: k times its static dimensions.
+ * Undefined when no axis depends on the batch.
+ */
+export function perSampleElements(shape: readonly Dim[]): number | undefined {
+  const multiple = shape.map(batchMultiple).find((k) => k !== undefined);
+  return multiple === undefined ? undefined : multiple * product(shape.filter((d): d is number => typeof d === 'number'));
+}
+
 /** Combines one dimension observed at batch 1 and at batch 2 into a (possibly symbolic) Dim. */
 export function unifyDim(atBatch1: number, atBatch2: number): Dim | undefined {
   if (atBatch1 === atBatch2) return atBatch1;
