@@ -62,7 +62,9 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
 
   // Seeds [B·S·T, classes], once the forward pass has the explained output: the given seed, or
   // (pick = 1) the one-hot of each point's first maximum. Both terms are exact: x·1 + y·0 = x.
-  const argmax = b.op('ArgMax', [compiled.explained], { axis: attr.int(1), keepdims: attr.int(0), select_last_index: attr.int(0) });
+  // `select_last_index` exists from opset 12; before it ArgMax always picks the first maximum.
+  const firstMax = source.opset >= 12 ? { select_last_index: attr.int(0) } : {};
+  const argmax = b.op('ArgMax', [compiled.explained], { axis: attr.int(1), keepdims: attr.int(0), ...firstMax });
   const picked = b.op('OneHot', [argmax, b.ints([classes], []), b.floats([0, 1], [2])], { axis: attr.int(-1) });
   const keep = b.sub(b.scalar(1), FUSED.pick);
   b.nodes.push({ name: 'fused/seeds', opType: 'Add', domain: '', inputs: [b.mul(given, keep), b.mul(picked, FUSED.pick)], outputs: [compiled.seed], attrs: {} });

@@ -1,7 +1,9 @@
 // Every explanation method against PyTorch references computed from the definitions in
 // METHODS.md: fixtures from tools/fixtures/make_method_fixtures.py (two conditioned ReLU/MaxPool
 // networks, batch of 2 with targets [3, 7]). The noisy methods are fed the same explicit noise
-// block as PyTorch, so they are compared exactly, not statistically.
+// block as PyTorch, so they are compared exactly, not statistically. Each network runs twice: as
+// exported at opset 13, and re-exported at opset 11 (tools/fixtures/make_opset_fixtures.py), where
+// the fused graph must use only what opset 11 has.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,12 +59,32 @@ const load = (file: string): Tensor => {
   return { data, dims: shape };
 };
 
+interface OpsetVariant {
+  name: string;
+  file: string;
+  opset: number;
+}
+const opsetIndex = JSON.parse(readFileSync(join(FIXTURES, 'opsets', 'index.json'), 'utf8')) as { methods: OpsetVariant[] };
+
+/** One model file to run the cases on: the fixture's own, or an other-opset export of it. */
+interface Run {
+  label: string;
+  path: string;
+  fixture: ModelFixture;
+}
+const runs: Run[] = index.models.flatMap((fixture) => [
+  { label: fixture.name, path: join(dir, fixture.file), fixture },
+  ...opsetIndex.methods
+    .filter((v) => v.name === fixture.name)
+    .map((v) => ({ label: `${fixture.name}@opset${v.opset}`, path: join(FIXTURES, 'opsets', v.file), fixture })),
+]);
+
 const contexts = new Map<string, Promise<OwnedContext>>();
-const contextOf = (fixture: ModelFixture): Promise<OwnedContext> => {
-  let ctx = contexts.get(fixture.name);
+const contextOf = (run: Run): Promise<OwnedContext> => {
+  let ctx = contexts.get(run.label);
   if (!ctx) {
-    ctx = openModelContext(join(dir, fixture.file), { threads: 1 });
-    contexts.set(fixture.name, ctx);
+    ctx = openModelContext(run.path, { threads: 1 });
+    contexts.set(run.label, ctx);
   }
   return ctx;
 };
@@ -92,9 +114,14 @@ test('method fixtures cover every method, IG rule and SmoothGrad base', () => {
   }
 });
 
-for (const fixture of index.models) {
-  test(`${fixture.name}: logits match PyTorch`, async () => {
-    const ctx = await contextOf(fixture);
+test('every method network also runs at opset 11', () => {
+  for (const model of index.models) assert.ok(runs.some((r) => r.fixture === model && r.label.endsWith('@opset11')), `${model.name}: no opset-11 file`);
+});
+
+for (const run of runs) {
+  const { fixture, label } = run;
+  test(`${label}: logits match PyTorch`, async () => {
+    const ctx = await contextOf(run);
     const x = load(fixture.x);
     const expected = load(fixture.logits);
     // The gradient's `logits` come from the forward model: compare them too.
@@ -109,8 +136,8 @@ for (const fixture of index.models) {
 
   for (const c of fixture.cases) {
     const todo = TODO[`${fixture.name}/${c.name}`];
-    test(`${fixture.name}: ${c.name} matches PyTorch`, todo ? { todo } : {}, async () => {
-      const ctx = await contextOf(fixture);
+    test(`${label}: ${c.name} matches PyTorch`, todo ? { todo } : {}, async () => {
+      const ctx = await contextOf(run);
       const x = load(fixture.x);
       const expected = load(c.expected);
       const { baseline, ...rest } = c.params;
