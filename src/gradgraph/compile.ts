@@ -92,7 +92,8 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
   const outputInfo = options.output ? graph.outputs.find((v) => v.name === options.output) : graph.outputs[0];
   if (!outputInfo) throw new CompileError(`the model has no output ${options.output ?? ''}`.trim());
   if (source.opset < 11) {
-    throw new CompileError(`opset ${source.opset} is not supported: re-export the model at opset 11 or newer`);
+    // Loading a model upgrades older opsets (src/onnx/normalise-opset.ts); the rules assume it.
+    throw new CompileError(`opset ${source.opset}: upgrade the model's op forms first (normaliseOpset)`);
   }
   const x = inputInfo.name;
   const explained = explainedTensor(graph, outputInfo.name, options.explainSoftmaxInput ?? true);

@@ -13,7 +13,7 @@
 // In 'steps' mode (a quadrature too long for one run) the graph returns Σ_s P_s unmultiplied and
 // the caller finishes the sum over step chunks.
 import { type CompileResult, inputGradient } from '../gradgraph/index.js';
-import { attr } from '../onnx/attributes.js';
+import { attr, type Attributes } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { type Model, type ValueInfo } from '../onnx/ir.js';
 
@@ -63,7 +63,7 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
   // Seeds [B·S·T, classes], once the forward pass has the explained output: the given seed, or
   // (pick = 1) the one-hot of each point's first maximum. Both terms are exact: x·1 + y·0 = x.
   // `select_last_index` exists from opset 12; before it ArgMax always picks the first maximum.
-  const firstMax = source.opset >= 12 ? { select_last_index: attr.int(0) } : {};
+  const firstMax: Attributes = source.opset >= 12 ? { select_last_index: attr.int(0) } : {};
   const argmax = b.op('ArgMax', [compiled.explained], { axis: attr.int(1), keepdims: attr.int(0), ...firstMax });
   const picked = b.op('OneHot', [argmax, b.ints([classes], []), b.floats([0, 1], [2])], { axis: attr.int(-1) });
   const keep = b.sub(b.scalar(1), FUSED.pick);

@@ -1,7 +1,8 @@
 // Loads an ONNX classifier and prepares what explaining it needs: the forward session (logits,
 // target choice) and the compiled gradient session, both from one probe of its shapes.
-import { type CompileResult, compileGradient } from '../gradgraph/index.js';
+import { CompileError, type CompileResult, compileGradient } from '../gradgraph/index.js';
 import { type Model, modelFromProto, modelToProto } from '../onnx/ir.js';
+import { normaliseOpset, OpsetUpgradeError } from '../onnx/normalise-opset.js';
 import { encodeModel, readModel } from '../onnx/proto.js';
 import { type BackwardPolicy } from '../gradgraph/policy.js';
 import { type TensorFacts } from '../onnx/shapes.js';
@@ -9,7 +10,10 @@ import { Session, type SessionOptions } from './ort.js';
 import { probeShapes } from './shape-probe.js';
 
 export interface LoadedModel {
+  /** The model with old op forms normalised (see normalise-opset.ts): what every session runs. */
   model: Model;
+  /** The opset the file declares (model.opset may be newer after the upgrade). */
+  originalOpset: number;
   facts: TensorFacts;
   input: string;
   /** Per-sample input shape (without the batch axis). */
@@ -30,11 +34,22 @@ export async function loadModel(path: string, options: PrepareOptions = {}): Pro
 }
 
 /** Probes an in-memory model's shapes once (unless facts are given). */
-export async function prepareModel(model: Model, options: PrepareOptions = {}): Promise<LoadedModel> {
+export async function prepareModel(source: Model, options: PrepareOptions = {}): Promise<LoadedModel> {
+  const { model, originalOpset } = normalised(source);
   const input = options.input ?? model.graph.inputs[0]?.name ?? '';
   const facts = options.facts ?? (await probeShapes(model, { input, inputShape: options.inputShape, threads: options.threads }));
   const sampleShape = (facts.shapes.get(input) ?? []).slice(1) as number[];
-  return { model, facts, input, sampleShape };
+  return { model, originalOpset, facts, input, sampleShape };
+}
+
+function normalised(model: Model): { model: Model; originalOpset: number } {
+  try {
+    return normaliseOpset(model);
+  } catch (err) {
+    // A model the upgrade cannot express is unsupported like a model with an op without a rule.
+    if (err instanceof OpsetUpgradeError) throw new CompileError(err.message);
+    throw err;
+  }
 }
 
 export async function compileSession(
