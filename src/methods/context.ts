@@ -1,7 +1,7 @@
 // What a method needs to know about the model it explains, and how it gets runnable graphs.
 import { type CompileResult, compileGradient, type BackwardPolicy } from '../gradgraph/index.js';
 import { type Model } from '../onnx/ir.js';
-import { type TensorFacts, perSampleElements } from '../onnx/shapes.js';
+import { BATCH, type Dim, type TensorFacts, perSampleElements } from '../onnx/shapes.js';
 import { type GraphRunner } from './runner.js';
 
 /**
@@ -19,6 +19,11 @@ export interface ModelContext {
   sessions: SessionFactory;
   /** Memory budget for one graph run's activations, in bytes. */
   budgetBytes: number;
+  /**
+   * Set when the graph only runs at its own constant batch size (see runtime/shape-probe.ts's
+   * symbolicBatch): every run then has exactly that many points. Only 1 is supported.
+   */
+  fixedBatch?: number;
   /** Per-channel model-space values of a black and a white pixel (from the manifest), if known. */
   pixelRange?: { black: number[]; white: number[] };
 }
@@ -60,6 +65,12 @@ export function bytesPerSample(facts: TensorFacts): number {
   return Math.max(1, 3 * 4 * activationSizes(facts).reduce((a, b) => a + b, 0));
 }
 
+/** Whether a probed leading dimension is the batch: 'N', or the fixed batch size of such a graph. */
+export function isBatchDim(ctx: ModelContext, d: Dim | undefined): boolean {
+  return d === BATCH || (ctx.fixedBatch !== undefined && d === ctx.fixedBatch);
+}
+
 export function pointsPerRun(ctx: ModelContext): number {
+  if (ctx.fixedBatch !== undefined) return ctx.fixedBatch;
   return Math.max(1, Math.floor(ctx.budgetBytes / bytesPerSample(ctx.facts)));
 }

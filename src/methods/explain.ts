@@ -42,7 +42,20 @@ export async function forwardRunner(ctx: ModelContext): Promise<{ runner: GraphR
 
 export async function logitsOf(ctx: ModelContext, x: Tensor): Promise<Tensor> {
   const { runner, output } = await forwardRunner(ctx);
-  return (await runner.run({ [ctx.input]: x }, [output]))[output] as Tensor;
+  const B = x.dims[0] as number;
+  const step = ctx.fixedBatch ?? B;
+  if (step >= B) return (await runner.run({ [ctx.input]: x }, [output]))[output] as Tensor;
+  // A graph with its batch size baked in: one run per `step` images.
+  const size = x.data.length / B;
+  const parts: Tensor[] = [];
+  for (let b = 0; b < B; b += step) {
+    const chunk = { data: x.data.subarray(b * size, (b + step) * size), dims: [step, ...x.dims.slice(1)] };
+    parts.push((await runner.run({ [ctx.input]: chunk }, [output]))[output] as Tensor);
+  }
+  const classes = parts[0]?.dims[1] as number;
+  const data = new Float32Array(B * classes);
+  parts.forEach((p, k) => data.set(p.data, k * step * classes));
+  return { data, dims: [B, classes] };
 }
 
 export async function explain(ctx: ModelContext, request: ExplainRequest): Promise<ExplainResult> {

@@ -3,7 +3,7 @@
 // The backward sweep stops at A: nothing before the layer is differentiated.
 import { pruneGraph } from '../onnx/prune.js';
 import { gradName } from '../gradgraph/index.js';
-import { type ModelContext, compileFor, pointsPerRun } from './context.js';
+import { type ModelContext, compileFor, isBatchDim, pointsPerRun } from './context.js';
 import { type ResolvedParams } from './params.js';
 import { type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
@@ -19,7 +19,7 @@ export function defaultCamLayer(ctx: ModelContext): string | undefined {
     if (!node || !['GlobalAveragePool', 'ReduceMean', 'GlobalMaxPool', 'AveragePool'].includes(node.opType)) continue;
     const input = node.inputs[0] ?? '';
     const shape = ctx.facts.shapes.get(input);
-    if (shape?.length === 4 && shape[0] === 'N') return input;
+    if (shape?.length === 4 && isBatchDim(ctx, shape[0])) return input;
   }
   return undefined;
 }
@@ -29,7 +29,7 @@ export function camLayer(ctx: ModelContext, requested: string | undefined): stri
   if (!layer) throw new GradCamError('this model has no 4-D activation before a global pooling; pass layer=<tensor name>');
   const shape = ctx.facts.shapes.get(layer);
   if (!shape) throw new GradCamError(`layer ${layer} is not a tensor of this model`);
-  if (shape.length !== 4 || shape[0] !== 'N') throw new GradCamError(`layer ${layer} has shape [${shape.join(',')}]; Grad-CAM needs a 4-D activation [N,C,H,W]`);
+  if (shape.length !== 4 || !isBatchDim(ctx, shape[0])) throw new GradCamError(`layer ${layer} has shape [${shape.join(',')}]; Grad-CAM needs a 4-D activation [N,C,H,W]`);
   return layer;
 }
 

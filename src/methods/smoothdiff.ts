@@ -126,6 +126,9 @@ export async function runSmoothDiff(
   const B = x.dims[0] as number;
   const size = x.data.length / B;
   const n = p.samples;
+  // Its statistics pass runs the noisy copies as one batch, and its local derivatives are sized
+  // by the batch: a graph that only runs at its own batch size cannot do either.
+  if (ctx.fixedBatch !== undefined) throw new SmoothDiffError(`SmoothDiff needs a model that runs at any batch size; this one has its batch size ${ctx.fixedBatch} baked into its graph: re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={input: {0: 'N'}}))`);
   if (options.noise && options.noise.length !== B * n * size) throw new RangeError(`explicit noise must have shape [${B},${n},${ctx.sampleShape.join(',')}]`);
   const stats = await ctx.sessions('smoothdiff:stats', () => statisticsGraph(ctx));
   const derivatives = compileFor(ctx, 'smoothdiff-expose', EXPOSE).derivatives;

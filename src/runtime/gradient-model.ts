@@ -7,13 +7,19 @@ import { encodeModel, readModel } from '../onnx/proto.js';
 import { type BackwardPolicy } from '../gradgraph/policy.js';
 import { type TensorFacts } from '../onnx/shapes.js';
 import { Session, type SessionOptions } from './ort.js';
-import { probeShapes } from './shape-probe.js';
+import { probeShapes, symbolicBatch } from './shape-probe.js';
 
 export interface LoadedModel {
   /** The model with old op forms normalised (see normalise-opset.ts): what every session runs. */
   model: Model;
   /** The opset the file declares (model.opset may be newer after the upgrade). */
   originalOpset: number;
+  /**
+   * 'dynamic': any batch size (the file's, or one made symbolic, see relax-batch.ts); 'fixed': the
+   * graph only runs at `fixedBatch` points, and every method's runs respect that.
+   */
+  batching: 'dynamic' | 'fixed';
+  fixedBatch?: number;
   facts: TensorFacts;
   input: string;
   /** Per-sample input shape (without the batch axis). */
@@ -35,11 +41,18 @@ export async function loadModel(path: string, options: PrepareOptions = {}): Pro
 
 /** Probes an in-memory model's shapes once (unless facts are given). */
 export async function prepareModel(source: Model, options: PrepareOptions = {}): Promise<LoadedModel> {
-  const { model, originalOpset } = normalised(source);
-  const input = options.input ?? model.graph.inputs[0]?.name ?? '';
-  const facts = options.facts ?? (await probeShapes(model, { input, inputShape: options.inputShape, threads: options.threads }));
+  const { model: upgraded, originalOpset } = normalised(source);
+  const input = options.input ?? upgraded.graph.inputs[0]?.name ?? '';
+  const { inputShape, threads } = options;
+  const { model, batching, fixedBatch } = await symbolicBatch(upgraded, { input, inputShape, threads });
+  if (fixedBatch !== undefined && fixedBatch !== 1) {
+    throw new CompileError(
+      `the model only runs at its batch size ${fixedBatch}, which is baked into its graph beyond its Reshape shapes; re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={input: {0: 'N'}})) or at batch size 1`,
+    );
+  }
+  const facts = options.facts ?? (await probeShapes(model, { input, inputShape, threads, fixedBatch }));
   const sampleShape = (facts.shapes.get(input) ?? []).slice(1) as number[];
-  return { model, originalOpset, facts, input, sampleShape };
+  return { model, originalOpset, batching, ...(fixedBatch !== undefined && { fixedBatch }), facts, input, sampleShape };
 }
 
 function normalised(model: Model): { model: Model; originalOpset: number } {

@@ -1,5 +1,5 @@
 // Models as found outside PyTorch's opset 12–17 exports: one small network (fixtures from
-// tools/fixtures/make_opset_fixtures.py) at opsets 7, 9, 10, 11, 13, 17 and rewritten to 18–21,
+// tools/fixtures/make_opset_fixtures.py) at opsets 7, 9, 10, 11, 13, 17 and rewritten to 18–23,
 // with the same weights as a fixed batch of 1, with weights listed as graph inputs, with NHWC
 // input and with a Softmax output. For each file: ONNX Runtime runs it as written and agrees with
 // PyTorch's logits; the opset-normalised model computes exactly the same logits; and the input
@@ -96,7 +96,7 @@ function assertClose(actual: Float32Array, expected: Float32Array, batch: number
 }
 
 test('opset fixtures cover opsets 7, 9, 10, 11 and 18–21 and every variant', () => {
-  for (const opset of [7, 9, 10, 11, 13, 17, 18, 19, 20, 21]) assert.ok(fixtures.some((f) => f.variant === 'opset' && f.opset === opset), `no opset-${opset} fixture`);
+  for (const opset of [7, 9, 10, 11, 13, 17, 18, 19, 20, 21, 22, 23]) assert.ok(fixtures.some((f) => f.variant === 'opset' && f.opset === opset), `no opset-${opset} fixture`);
   for (const opset of [7, 9, 10, 11]) assert.ok(fixtures.some((f) => f.variant === 'upsample' && f.opset === opset), `no opset-${opset} Upsample/Resize fixture`);
   for (const v of ['fixed-batch', 'initializers-as-inputs', 'nhwc', 'softmax-output']) assert.ok(fixtures.some((f) => f.variant === v), `no ${v} fixture`);
 });
@@ -131,7 +131,7 @@ for (const f of fixtures) {
     assertClose(normalised.data, original.data, dims[0] as number, 0.99999999, 1e-6, `${f.name}: normalised vs original logits`);
   });
 
-  const todo = f.variant === 'upsample' && !RULES['Resize'] ? { todo: 'no gradient rule for Resize yet' } : f.variant === 'fixed-batch' ? { todo: 'fixed batch' } : {};
+  const todo = f.variant === 'upsample' && !RULES['Resize'] ? { todo: 'no gradient rule for Resize yet' } : {};
   test(`${f.name}: gradient matches PyTorch autograd in float64`, todo, async () => {
     const { x, dims, logits, grad, targets } = inputsOf(f);
     const expected = grad ?? npy('forms.grad64.npy').data;
