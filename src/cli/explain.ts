@@ -92,7 +92,9 @@ export async function runExplain(args: string[]): Promise<number> {
   const isImage = !inputPath.toLowerCase().endsWith('.npy');
   const image = isImage ? await imageInput(inputPath, findManifest(modelPath, flag('manifest'))) : undefined;
   const x = image?.x ?? npyTensor(inputPath, '--input');
-  const ctx = await openModelContext(modelPath, { threads, ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}) });
+  // The input's own shape (with its batch) sizes the model's symbolic dimensions ([N,3,H,W]).
+  const inputShape = x.dims;
+  const ctx = await openModelContext(modelPath, { threads, inputShape, ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}) });
   const render = Object.fromEntries(RENDER_FLAGS.map((f) => [f, flag(f)]));
   try {
     const expected = ctx.sampleShape;

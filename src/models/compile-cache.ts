@@ -1,12 +1,13 @@
 // On-disk cache of what compiling a model needs that is expensive to recompute: the shape probe's
-// tensor facts, keyed by the model's content hash and the compiler version (a new compiler never
-// reads an old entry). Writes are atomic (temp file + rename), so concurrent workers are safe.
+// tensor facts, keyed by the model's content hash, the per-sample input shape (a model with
+// symbolic H and W has different facts at each size) and the compiler version (a new compiler
+// never reads an old entry). Writes are atomic (temp file + rename), so concurrent workers are safe.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Dim, type TensorFacts } from '../onnx/shapes.js';
 
 /** Bump when a change to the compiler or the probe changes what is cached. */
-export const COMPILER_VERSION = 1;
+export const COMPILER_VERSION = 2;
 
 interface Stored {
   version: number;
@@ -15,13 +16,14 @@ interface Stored {
   types: [string, number][];
 }
 
-function path(cacheDir: string, hash: string): string {
-  return join(cacheDir, `${hash}.facts.v${COMPILER_VERSION}.json`);
+function path(cacheDir: string, hash: string, inputShape: readonly number[] | undefined): string {
+  const shape = inputShape ? `.${inputShape.join('x')}` : '';
+  return join(cacheDir, `${hash}${shape}.facts.v${COMPILER_VERSION}.json`);
 }
 
-export function readCachedFacts(cacheDir: string, hash: string): TensorFacts | undefined {
+export function readCachedFacts(cacheDir: string, hash: string, inputShape?: readonly number[]): TensorFacts | undefined {
   try {
-    const stored = JSON.parse(readFileSync(path(cacheDir, hash), 'utf8')) as Stored;
+    const stored = JSON.parse(readFileSync(path(cacheDir, hash, inputShape), 'utf8')) as Stored;
     if (stored.version !== COMPILER_VERSION) return undefined;
     return { shapes: new Map(stored.shapes), values: new Map(stored.values), types: new Map(stored.types) };
   } catch {
@@ -29,10 +31,10 @@ export function readCachedFacts(cacheDir: string, hash: string): TensorFacts | u
   }
 }
 
-export function writeCachedFacts(cacheDir: string, hash: string, facts: TensorFacts): void {
+export function writeCachedFacts(cacheDir: string, hash: string, facts: TensorFacts, inputShape?: readonly number[]): void {
   mkdirSync(cacheDir, { recursive: true });
   const stored: Stored = { version: COMPILER_VERSION, shapes: [...facts.shapes], values: [...facts.values], types: [...facts.types] };
-  const target = path(cacheDir, hash);
+  const target = path(cacheDir, hash, inputShape);
   const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
   writeFileSync(temp, JSON.stringify(stored));
   renameSync(temp, target);

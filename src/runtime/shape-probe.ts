@@ -27,13 +27,26 @@ function randomInput(dims: number[], seed: number): Float32Array {
   return data;
 }
 
-/** The static per-sample shape of the model input: from the model, or given. */
+/**
+ * The static per-sample shape of the model input: the model's own dimensions, with symbolic ones
+ * (e.g. H and W of [N,3,H,W]) taken from `given`. `given` is per sample (3,224,224) or includes
+ * the batch (1,3,224,224); where the model has a number, `given` must agree with it.
+ */
 export function sampleShape(model: Model, input: string, given?: number[]): number[] {
-  if (given) return given;
   const info = model.graph.inputs.find((v) => v.name === input);
   const dims = info?.dims?.slice(1);
-  if (!dims || dims.some((d) => typeof d !== 'number')) {
-    throw new ShapeProbeError(`input ${input} has no static shape after the batch axis; pass the input shape (e.g. 3,224,224)`);
+  if (!dims) {
+    if (given) return given;
+    throw new ShapeProbeError(`input ${input} declares no shape; pass the input shape (e.g. 3,224,224)`);
+  }
+  const perSample = given && given.length === dims.length + 1 ? given.slice(1) : given;
+  if (perSample) {
+    const mismatch = perSample.length !== dims.length || dims.some((d, i) => typeof d === 'number' && d !== perSample[i]);
+    if (mismatch) throw new ShapeProbeError(`input shape [${given?.join(',')}] does not fit input ${input}: the model expects [${(info?.dims ?? []).map((d) => d ?? '?').join(',')}]`);
+    return perSample;
+  }
+  if (dims.some((d) => typeof d !== 'number')) {
+    throw new ShapeProbeError(`input ${input} has symbolic dimensions [${(info?.dims ?? []).map((d) => d ?? '?').join(',')}]; pass the input shape (e.g. 3,224,224): the service takes it from the manifest, \`saliency explain\` from the input, \`saliency compile\` from --input-shape`);
   }
   return dims as number[];
 }

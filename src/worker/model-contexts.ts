@@ -27,13 +27,14 @@ export class ModelContexts {
 
   private async create(entry: ModelEntry): Promise<OwnedContext> {
     const { config } = this;
-    const cached = readCachedFacts(config.CACHE_DIR, entry.hash);
     const [H, W] = entry.manifest.input.size;
     const { channels, layout } = entry.manifest.input;
+    const inputShape = layout === 'NCHW' ? [channels, H, W] : [H, W, channels];
+    const cached = readCachedFacts(config.CACHE_DIR, entry.hash, inputShape);
     const ctx = await openModelContext(entry.onnxPath, {
       facts: cached,
       input: entry.manifest.input.name,
-      inputShape: layout === 'NCHW' ? [channels, H, W] : [H, W, channels],
+      inputShape,
       threads: config.ORT_THREADS || undefined,
       spin: ortSpin(config),
       executionProvider: config.EXECUTION_PROVIDER,
@@ -44,7 +45,7 @@ export class ModelContexts {
     });
     if (!cached) {
       try {
-        writeCachedFacts(config.CACHE_DIR, entry.hash, ctx.facts);
+        writeCachedFacts(config.CACHE_DIR, entry.hash, ctx.facts, inputShape);
       } catch (err) {
         this.warn('could not write the compile cache', err as Error);
       }

@@ -24,7 +24,7 @@ interface FormsFixture {
   name: string;
   file: string;
   opset: number;
-  variant: 'opset' | 'upsample' | 'fixed-batch' | 'initializers-as-inputs' | 'nhwc' | 'softmax-output';
+  variant: 'opset' | 'upsample' | 'fixed-batch' | 'initializers-as-inputs' | 'nhwc' | 'softmax-output' | 'symbolic-spatial';
   x: string;
   logits: string;
   grad?: string;
@@ -98,7 +98,7 @@ function assertClose(actual: Float32Array, expected: Float32Array, batch: number
 test('opset fixtures cover opsets 7, 9, 10, 11 and 18–21 and every variant', () => {
   for (const opset of [7, 9, 10, 11, 13, 17, 18, 19, 20, 21, 22, 23]) assert.ok(fixtures.some((f) => f.variant === 'opset' && f.opset === opset), `no opset-${opset} fixture`);
   for (const opset of [7, 9, 10, 11]) assert.ok(fixtures.some((f) => f.variant === 'upsample' && f.opset === opset), `no opset-${opset} Upsample/Resize fixture`);
-  for (const v of ['fixed-batch', 'initializers-as-inputs', 'nhwc', 'softmax-output']) assert.ok(fixtures.some((f) => f.variant === v), `no ${v} fixture`);
+  for (const v of ['fixed-batch', 'initializers-as-inputs', 'nhwc', 'softmax-output', 'symbolic-spatial']) assert.ok(fixtures.some((f) => f.variant === v), `no ${v} fixture`);
 });
 
 const gradients17 = new Map<string, Float32Array>();
@@ -135,7 +135,7 @@ for (const f of fixtures) {
   test(`${f.name}: gradient matches PyTorch autograd in float64`, todo, async () => {
     const { x, dims, logits, grad, targets } = inputsOf(f);
     const expected = grad ?? npy('forms.grad64.npy').data;
-    const loaded = await loadModel(join(dir, f.file), { threads: 1 });
+    const loaded = await loadModel(join(dir, f.file), { threads: 1, inputShape: dims.slice(1) });
     const { compiled, session } = await compileSession(loaded, { threads: 1 });
     try {
       const seed = oneHotSeed(targets, logits.length / targets.length);
