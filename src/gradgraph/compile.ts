@@ -123,10 +123,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     for (const i of inputs) needed.add(node.inputs[i] as string);
   }
   const unsupported = onPath.filter((n) => !ruleFor(n));
-  if (unsupported.length > 0) {
-    const list = unsupported.map((n) => `${n.opType} (node ${n.name})`).join(', ');
-    throw new CompileError(`no gradient rule for ${list}; supported ops: ${Object.keys(RULES).sort().join(', ')}`);
-  }
+  if (unsupported.length > 0) throw new CompileError(unsupportedMessage(unsupported.reverse(), x, explained, source.opset));
   for (const t of policy.expose ?? []) {
     if (!active.has(t)) throw new CompileError(`tensor ${t} to expose does not depend on input ${x}`);
   }
@@ -280,6 +277,32 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
       outputs: model.graph.outputs.map((v) => v.name),
     },
   };
+}
+
+/**
+ * One line per op type without a rule (count, first node in graph order), the opset, and what to
+ * do: short enough to read in a terminal or an API error, however many nodes a model has.
+ */
+function unsupportedMessage(nodes: readonly Node[], x: string, y: string, opset: number): string {
+  const byType = new Map<string, { count: number; first: string; contrib: boolean }>();
+  for (const n of nodes) {
+    const contrib = n.domain !== '' && n.domain !== 'ai.onnx';
+    const op = contrib ? `${n.domain}.${n.opType}` : n.opType;
+    const seen = byType.get(op);
+    if (seen) seen.count++;
+    else byType.set(op, { count: 1, first: n.name, contrib });
+  }
+  const types = [...byType].sort((a, b) => b[1].count - a[1].count);
+  const plural = (k: number, word: string) => `${k} ${word}${k === 1 ? '' : 's'}`;
+  const advice = types.some(([, t]) => t.contrib)
+    ? "contrib ops come from ONNX Runtime's graph optimiser or a fusing exporter: explain the model as exported, before optimisation"
+    : 're-export the model with these layers in standard ONNX ops the compiler supports (its rules: src/gradgraph/rules/)';
+  return [
+    `no gradient rule for ${plural(types.length, 'op type')} between input ${x} and output ${y} (model opset ${opset}):`,
+    ...types.slice(0, 12).map(([op, t]) => `  ${op}: ${plural(t.count, 'node')}, first ${t.first}`),
+    ...(types.length > 12 ? [`  … and ${types.length - 12} more op types`] : []),
+    `what to do: ${advice}`,
+  ].join('\n');
 }
 
 function emitIdentity(b: GraphBuilder, from: string, to: string): void {

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { compileGradient } from '../../src/gradgraph/index.js';
-import { attr } from '../../src/onnx/attributes.js';
 import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
 import { encodeModel } from '../../src/onnx/proto.js';
 import { floatTensor } from '../../src/onnx/tensor.js';
+import { loadModel } from '../../src/runtime/gradient-model.js';
 import { probeShapes } from '../../src/runtime/shape-probe.js';
 import { CLI } from '../helpers/paths.js';
 
@@ -30,14 +30,35 @@ function chain(opset: number, ...nodes: Omit<Node, 'domain' | 'name'>[]): Model 
   };
 }
 
-test('an op without a rule on the path fails at compile time, naming op and node', async () => {
+// Sinh and Cos: ops ONNX Runtime runs that no classifier needs a rule for.
+test('an op without a rule on the path fails at compile time: one line per op type, with count and first node', async () => {
   const model = chain(
     13,
     { opType: 'MatMul', inputs: ['x', 'w'], outputs: ['h'], attrs: {} },
-    { opType: 'Selu', inputs: ['h'], outputs: ['y'], attrs: { alpha: attr.float(1.5) } },
+    { opType: 'Sinh', inputs: ['h'], outputs: ['a'], attrs: {} },
+    { opType: 'Cos', inputs: ['a'], outputs: ['b'], attrs: {} },
+    { opType: 'Sinh', inputs: ['b'], outputs: ['y'], attrs: {} },
   );
   const facts = await probeShapes(model);
-  assert.throws(() => compileGradient(model, { facts }), /no gradient rule for Selu \(node node_1_Selu\)/);
+  assert.throws(
+    () => compileGradient(model, { facts }),
+    (err: Error) => {
+      const lines = err.message.split('\n');
+      assert.equal(lines[0], 'no gradient rule for 2 op types between input x and output y (model opset 13):');
+      assert.equal(lines[1], '  Sinh: 2 nodes, first node_1_Sinh');
+      assert.equal(lines[2], '  Cos: 1 node, first node_2_Cos');
+      assert.match(lines[3] ?? '', /^what to do: re-export/);
+      assert.equal(lines.length, 4);
+      return true;
+    },
+  );
+});
+
+test('a model with hundreds of unsupported nodes still gets a short message', async () => {
+  const nodes = Array.from({ length: 300 }, (_, i) => ({ opType: i % 2 ? 'Sinh' : 'Cos', inputs: [i === 0 ? 'x' : `t${i - 1}`], outputs: [i === 299 ? 'y' : `t${i}`], attrs: {} }));
+  const model = chain(13, ...nodes);
+  const facts = await probeShapes(model);
+  assert.throws(() => compileGradient(model, { facts }), (err: Error) => err.message.length < 400 && /Cos: 150 nodes, first node_0_Cos/.test(err.message));
 });
 
 test('an op off the differentiable path needs no rule', async () => {
@@ -52,18 +73,28 @@ test('an op off the differentiable path needs no rule', async () => {
   assert.deepEqual(result.summary.opsSeen, ['MatMul', 'Reshape']);
 });
 
-test('models below opset 11 are refused with the fix', async () => {
-  const model = chain(13, { opType: 'Relu', inputs: ['x'], outputs: ['y'], attrs: {} });
-  const facts = await probeShapes(model);
-  assert.throws(() => compileGradient({ ...model, opset: 9 }, { facts }), /opset 9 is not supported: re-export the model at opset 11 or newer/);
+test('models below opset 7 are refused with the fix; 7 to 10 are upgraded on load', async () => {
+  const save = (model: Model, file: string) => {
+    const path = join(work, file);
+    writeFileSync(path, encodeModel(modelToProto(model)));
+    return path;
+  };
+  const relu = (opset: number) => chain(opset, { opType: 'MatMul', inputs: ['x', 'w'], outputs: ['h'], attrs: {} }, { opType: 'Relu', inputs: ['h'], outputs: ['y'], attrs: {} });
+  await assert.rejects(loadModel(save(relu(6), 'op6.onnx')), /opset 6 is older than 7, the oldest ONNX Runtime runs; convert the model to opset 11 or newer/);
+  const loaded = await loadModel(save(relu(9), 'op9.onnx'));
+  assert.equal(loaded.originalOpset, 9);
+  assert.equal(loaded.model.opset, 11);
+  assert.deepEqual(compileGradient(loaded.model, { facts: loaded.facts }).summary.opsSeen, ['MatMul', 'Relu']);
 });
 
-test('saliency compile reports an unsupported op on one line and exits non-zero', async () => {
-  const model = chain(13, { opType: 'Selu', inputs: ['x'], outputs: ['y'], attrs: {} });
-  const path = join(work, 'selu.onnx');
+test('saliency compile reports unsupported ops in a few short lines and exits non-zero', async () => {
+  const model = chain(13, { opType: 'Sinh', inputs: ['x'], outputs: ['y'], attrs: {} });
+  const path = join(work, 'sinh.onnx');
   writeFileSync(path, encodeModel(modelToProto(model)));
   const r = spawnSync(process.execPath, [CLI, 'compile', '--model', path, '--output', join(work, 'out.onnx')], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /CompileError: no gradient rule for Selu \(node node_0_Selu\)/);
-  assert.equal(r.stderr.trim().split('\n').length, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines[0], 'saliency compile: CompileError: no gradient rule for 1 op type between input x and output y (model opset 13):');
+  assert.equal(lines[1], '  Sinh: 1 node, first node_0_Sinh');
+  assert.equal(lines.length, 3);
 });
