@@ -11,6 +11,8 @@ export const COMPILER_VERSION = 2;
 
 interface Stored {
   version: number;
+  /** Whether the model runs at any batch size (see runtime/shape-probe.ts symbolicBatch). */
+  batching?: 'dynamic' | 'fixed';
   shapes: [string, Dim[]][];
   values: [string, Dim[]][];
   types: [string, number][];
@@ -31,11 +33,24 @@ export function readCachedFacts(cacheDir: string, hash: string, inputShape?: rea
   }
 }
 
-export function writeCachedFacts(cacheDir: string, hash: string, facts: TensorFacts, inputShape?: readonly number[]): void {
+export function writeCachedFacts(cacheDir: string, hash: string, facts: TensorFacts, inputShape?: readonly number[], batching?: 'dynamic' | 'fixed'): void {
   mkdirSync(cacheDir, { recursive: true });
-  const stored: Stored = { version: COMPILER_VERSION, shapes: [...facts.shapes], values: [...facts.values], types: [...facts.types] };
+  const stored: Stored = { version: COMPILER_VERSION, ...(batching && { batching }), shapes: [...facts.shapes], values: [...facts.values], types: [...facts.types] };
   const target = path(cacheDir, hash, inputShape);
   const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
   writeFileSync(temp, JSON.stringify(stored));
   renameSync(temp, target);
+}
+
+/**
+ * What a worker found about a model's batch when it opened it ('fixed': the graph only runs at
+ * its own batch size, one point per run), for the model's info; undefined before any worker did.
+ */
+export function cachedBatching(cacheDir: string, hash: string, inputShape?: readonly number[]): 'dynamic' | 'fixed' | undefined {
+  try {
+    const stored = JSON.parse(readFileSync(path(cacheDir, hash, inputShape), 'utf8')) as Stored;
+    return stored.version === COMPILER_VERSION ? stored.batching : undefined;
+  } catch {
+    return undefined;
+  }
 }

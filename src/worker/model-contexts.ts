@@ -45,7 +45,7 @@ export class ModelContexts {
     });
     if (!cached) {
       try {
-        writeCachedFacts(config.CACHE_DIR, entry.hash, ctx.facts, inputShape);
+        writeCachedFacts(config.CACHE_DIR, entry.hash, ctx.facts, inputShape, ctx.fixedBatch === undefined ? 'dynamic' : 'fixed');
       } catch (err) {
         this.warn('could not write the compile cache', err as Error);
       }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeNpy, encodeNpy } from '../../src/imaging/npy.js';
-import { readCachedFacts, writeCachedFacts } from '../../src/models/compile-cache.js';
+import { cachedBatching, readCachedFacts, writeCachedFacts } from '../../src/models/compile-cache.js';
 import { perSample } from '../helpers/compare.js';
 import { CLI, FIXTURES } from '../helpers/paths.js';
 
@@ -63,4 +63,7 @@ test('the compile cache keeps one entry per input shape', () => {
   assert.deepEqual(readCachedFacts(cache, 'abc', [3, 16, 16])?.shapes.get('input'), ['N', 3, 16, 16]);
   assert.deepEqual(readCachedFacts(cache, 'abc', [3, 20, 20])?.shapes.get('input'), ['N', 3, 20, 20]);
   assert.equal(readCachedFacts(cache, 'abc', [3, 24, 24]), undefined);
+  writeCachedFacts(cache, 'fixed', facts(16), [3, 16, 16], 'fixed');
+  assert.equal(cachedBatching(cache, 'fixed', [3, 16, 16]), 'fixed');
+  assert.equal(cachedBatching(cache, 'abc', [3, 16, 16]), undefined);
 });
