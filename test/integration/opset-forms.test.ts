@@ -155,3 +155,40 @@ for (const f of fixtures) {
     }
   });
 }
+
+// The rewritten opsets (PyTorch never wrote these files) also by central finite differences of
+// the forward pass as ONNX Runtime runs the file: ⟨∇f, v⟩ ≈ (f(x + hv) − f(x − hv)) / 2h for
+// f = logits[0,3] + logits[1,7] along random directions v.
+for (const f of fixtures.filter((g) => g.variant === 'opset' && (g.opset === 7 || g.opset >= 18))) {
+  test(`${f.name}: directional derivatives match finite differences`, async () => {
+    const { x, dims, logits, targets } = inputsOf(f);
+    const classes = logits.length / targets.length;
+    const loaded = await loadModel(join(dir, f.file), { threads: 1 });
+    const { compiled, session } = await compileSession(loaded, { threads: 1 });
+    const forward = await Session.create(readFileSync(join(dir, f.file)), { threads: 1 });
+    try {
+      const out = await session.run({ [compiled.input]: { data: x, dims }, [compiled.seed]: oneHotSeed(targets, classes) });
+      const g = (out[inputGradient(compiled)] as { data: Float32Array }).data;
+      const objective = async (at: Float32Array) => {
+        const y = (await forward.run({ [compiled.input]: { data: at, dims } }))['logits']?.data as Float32Array;
+        return targets.reduce((sum, t, b) => sum + (y[b * classes + t] as number), 0);
+      };
+      let state = 12345;
+      const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+      for (let k = 0; k < 3; k++) {
+        const v = Float32Array.from(x, () => random());
+        const h = 1e-3;
+        const plus = await objective(Float32Array.from(x, (xi, i) => xi + h * (v[i] as number)));
+        const minus = await objective(Float32Array.from(x, (xi, i) => xi - h * (v[i] as number)));
+        const fd = (plus - minus) / (2 * h);
+        const analytic = g.reduce((sum, gi, i) => sum + gi * (v[i] as number), 0);
+        // Scale: the typical size of ⟨g, v⟩ for a random v (a near-orthogonal v has a tiny one).
+        const scale = Math.max(Math.abs(analytic), Math.sqrt(g.reduce((a, gi) => a + gi * gi, 0) * v.reduce((a, vi) => a + vi * vi, 0) / g.length));
+        assert.ok(Math.abs(fd - analytic) <= 1e-2 * scale, `${f.name} direction ${k}: finite difference ${fd}, gradient ${analytic} (scale ${scale})`);
+      }
+    } finally {
+      await session.release();
+      await forward.release();
+    }
+  });
+}
