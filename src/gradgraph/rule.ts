@@ -70,6 +70,13 @@ export interface GradRule {
   /** Indices of the inputs gradients flow through; default: every input. */
   differentiable?: readonly number[];
   backward(ctx: RuleContext): void;
+  /**
+   * The op's outputs are quantized integers that still carry a gradient (QuantizeLinear): the
+   * forward walk keeps them active although they are not float tensors.
+   */
+  quantizedOutputs?: boolean;
+  /** Set when the rule is not the op's exact derivative: what it computes instead, in one line. */
+  approximation?: string;
 }
 
 export class CompileError extends Error {

@@ -1,12 +1,34 @@
 // Arithmetic with numpy broadcasting, and the ops that pass gradients through unchanged.
 import { type GradRule } from '../rule.js';
-import { bothActive, giveUnbroadcast } from './common.js';
+import { bothActive, floatMask, giveUnbroadcast } from './common.js';
 
 const passThrough: GradRule = {
   differentiable: [0],
   backward(ctx) {
     const g = ctx.gradOut(0);
     if (g) ctx.give(0, g);
+  },
+};
+
+/**
+ * Variadic Max/Min with broadcasting: the operands that equal the result share its cotangent
+ * evenly. For two operands that is PyTorch's maximum/minimum backward (half each on a tie); for
+ * more, the same rule applied to all the tied operands at once.
+ */
+const extremum: GradRule = {
+  backward(ctx) {
+    const b = ctx.b;
+    const g = ctx.gradOut(0) as string;
+    const y = ctx.output(0);
+    const inputs = ctx.node.inputs;
+    if (inputs.length === 1) return ctx.give(0, g);
+    const hits = inputs.map((t) => floatMask(ctx, b.op('Equal', [t, y])));
+    const ties = b.sum(hits);
+    inputs.forEach((_, i) => {
+      if (!ctx.needs(i)) return;
+      const share = ctx.derivative(`share_${i}`, ctx.shape(y), () => b.div(hits[i] as string, ties));
+      giveUnbroadcast(ctx, i, b.mul(g, share));
+    });
   },
 };
 
@@ -30,6 +52,18 @@ export const elementwiseRules: Record<string, GradRule> = {
       ctx.node.inputs.forEach((_, i) => ctx.needs(i) && giveUnbroadcast(ctx, i, g));
     },
   },
+
+  // Variadic mean with broadcasting: each operand gets g/n.
+  Mean: {
+    backward(ctx) {
+      const g = ctx.gradOut(0) as string;
+      const share = ctx.b.mul(g, ctx.b.scalar(1 / ctx.node.inputs.length));
+      ctx.node.inputs.forEach((_, i) => ctx.needs(i) && giveUnbroadcast(ctx, i, share));
+    },
+  },
+
+  Max: extremum,
+  Min: extremum,
 
   Sub: {
     backward(ctx) {
