@@ -204,6 +204,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
         return v as number[];
       },
       gradOut: (i) => gradOf(node.outputs[i] ?? ''),
+      cotangent: (i) => gradOf(node.outputs[i] ?? '') ?? ctx.fail(`the rule needs a cotangent of output ${i}, and nothing depends on it`),
       gradOutOrZeros: (i) => gradOf(node.outputs[i] ?? '') ?? b.zerosLike(node.outputs[i] ?? ''),
       needs: (i) => needed.has(node.inputs[i] ?? '') && active.has(node.inputs[i] ?? ''),
       give: (i, grad, region) => {

@@ -12,7 +12,7 @@ export function unary(localDerivative: (ctx: RuleContext, x: string, y: string) 
     backward(ctx) {
       const [x, y] = [ctx.input(0), ctx.output(0)];
       const d = ctx.derivative('dx', ctx.shape(x), () => localDerivative(ctx, x, y));
-      ctx.give(0, ctx.b.mul(ctx.gradOut(0) as string, d));
+      ctx.give(0, ctx.b.mul(ctx.cotangent(0), d));
     },
   };
 }
@@ -144,7 +144,7 @@ export const activationRules: Record<string, GradRule> = {
   PRelu: {
     backward(ctx) {
       const b = ctx.b;
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const [x, slope] = [ctx.input(0), ctx.input(1)];
       const positive = greater(ctx, x, 0);
       if (ctx.needs(0)) {

@@ -44,7 +44,7 @@ function fusedActivationDerivative(ctx: RuleContext, activation: string, params:
 
 /** The output cotangent times the fused activation's derivative (a policy may replace it). */
 function preActivationGrad(ctx: RuleContext, activation: string, params: number[]): string {
-  const g = ctx.gradOut(0) as string;
+  const g = ctx.cotangent(0);
   const y = ctx.output(0);
   if (!activation) return g;
   const d = ctx.derivative('dx', ctx.shape(y), () => fusedActivationDerivative(ctx, activation, params, y) as string);
@@ -57,7 +57,7 @@ function biasThen(derivative: (ctx: RuleContext, z: string) => string): GradRule
     backward(ctx) {
       const [x, bias] = [ctx.input(0), ctx.input(1)];
       const z = bias ? ctx.b.add(x, bias) : x;
-      const gz = ctx.b.mul(ctx.gradOut(0) as string, ctx.derivative('dx', ctx.shape(ctx.output(0)), () => derivative(ctx, z)));
+      const gz = ctx.b.mul(ctx.cotangent(0), ctx.derivative('dx', ctx.shape(ctx.output(0)), () => derivative(ctx, z)));
       const full = ctx.shape(ctx.output(0));
       for (const i of [0, 1]) if (ctx.input(i) && ctx.needs(i)) ctx.give(i, unbroadcast(ctx, gz, ctx.shape(ctx.input(i)), full));
     },
@@ -104,7 +104,7 @@ export const contribRules: Record<string, GradRule> = {
   // Y = X + bias + skip (bias [C] over the last axis).
   BiasAdd: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const full = ctx.shape(ctx.output(0));
       for (const i of [0, 1, 2]) if (ctx.needs(i)) ctx.give(i, unbroadcast(ctx, g, ctx.shape(ctx.input(i)), full));
     },

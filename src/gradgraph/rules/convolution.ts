@@ -88,7 +88,7 @@ export function convBackward(ctx: RuleContext, g: string): void {
 export const convolutionRules: Record<string, GradRule> = {
   Conv: {
     backward(ctx) {
-      convBackward(ctx, ctx.gradOut(0) as string);
+      convBackward(ctx, ctx.cotangent(0));
     },
   },
 };

@@ -18,7 +18,7 @@ const passThrough: GradRule = {
 const extremum: GradRule = {
   backward(ctx) {
     const b = ctx.b;
-    const g = ctx.gradOut(0) as string;
+    const g = ctx.cotangent(0);
     const y = ctx.output(0);
     const inputs = ctx.node.inputs;
     if (inputs.length === 1) return ctx.give(0, g);
@@ -41,14 +41,14 @@ export const elementwiseRules: Record<string, GradRule> = {
 
   Add: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       for (const i of [0, 1]) if (ctx.needs(i)) giveUnbroadcast(ctx, i, g);
     },
   },
 
   Sum: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       ctx.node.inputs.forEach((_, i) => ctx.needs(i) && giveUnbroadcast(ctx, i, g));
     },
   },
@@ -56,7 +56,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   // Variadic mean with broadcasting: each operand gets g/n.
   Mean: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const share = ctx.b.mul(g, ctx.b.scalar(1 / ctx.node.inputs.length));
       ctx.node.inputs.forEach((_, i) => ctx.needs(i) && giveUnbroadcast(ctx, i, share));
     },
@@ -67,7 +67,7 @@ export const elementwiseRules: Record<string, GradRule> = {
 
   Sub: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       if (ctx.needs(0)) giveUnbroadcast(ctx, 0, g);
       if (ctx.needs(1)) giveUnbroadcast(ctx, 1, ctx.b.neg(g));
     },
@@ -77,7 +77,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   // Jacobian is the other operand: a derivative that SmoothDiff may replace by its mean.
   Mul: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const [a, b] = [ctx.input(0), ctx.input(1)];
       const product = bothActive(ctx);
       const other = (key: string, t: string) => (product ? ctx.derivative(key, ctx.shape(t), () => t) : t);
@@ -89,7 +89,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   // d(a/b) = da/b − a·db/b².
   Div: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const b = ctx.input(1);
       const product = bothActive(ctx);
       if (ctx.needs(0)) {
@@ -107,7 +107,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   // d(aᵖ) = p·aᵖ⁻¹ da;  d(aᵇ)/db = aᵇ·ln a.
   Pow: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const [a, p] = [ctx.input(0), ctx.input(1)];
       const b = ctx.b;
       if (ctx.needs(0)) {
@@ -120,7 +120,7 @@ export const elementwiseRules: Record<string, GradRule> = {
 
   Neg: {
     backward(ctx) {
-      ctx.give(0, ctx.b.neg(ctx.gradOut(0) as string));
+      ctx.give(0, ctx.b.neg(ctx.cotangent(0)));
     },
   },
 
@@ -128,7 +128,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   Where: {
     differentiable: [1, 2],
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const cond = ctx.input(0);
       const zero = ctx.b.scalar(0);
       if (ctx.needs(1)) giveUnbroadcast(ctx, 1, ctx.b.op('Where', [cond, g, zero]));

@@ -32,14 +32,14 @@ export const linearAlgebraRules: Record<string, GradRule> = {
   // Y = α·A'B' + β·C with A' = transA ? Aᵀ : A, B' likewise.
   Gemm: {
     backward(ctx) {
-      gemmBackward(ctx, ctx.gradOut(0) as string);
+      gemmBackward(ctx, ctx.cotangent(0));
     },
   },
 
   // dA = g·Bᵀ, dB = Aᵀ·g, each summed over the batch axes it was broadcast along.
   MatMul: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const [a, b] = [ctx.input(0), ctx.input(1)];
       const [shapeA, shapeB, shapeY] = [ctx.shape(a), ctx.shape(b), ctx.shape(ctx.output(0))];
       if (shapeA.length < 2 || shapeB.length < 2) ctx.fail('MatMul with a 1-D operand is not supported');
@@ -61,7 +61,7 @@ export const linearAlgebraRules: Record<string, GradRule> = {
   // operand i had (it was summed away in the forward pass).
   Einsum: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const equation = getString(ctx.attrs, 'equation', '').replace(/\s+/g, '');
       const [lhs, out = ''] = equation.split('->');
       const terms = (lhs ?? '').split(',');

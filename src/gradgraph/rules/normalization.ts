@@ -47,7 +47,7 @@ export const normalizationRules: Record<string, GradRule> = {
       const eps = getFloat(ctx.attrs, 'epsilon', 1e-5);
       const factor = b.div(ctx.input(1), b.op('Sqrt', [b.add(ctx.input(4), b.scalar(eps))]));
       const perChannel = b.unsqueeze(factor, Array.from({ length: rank - 2 }, (_, i) => i + 1));
-      ctx.give(0, b.mul(ctx.gradOut(0) as string, perChannel));
+      ctx.give(0, b.mul(ctx.cotangent(0), perChannel));
     },
   },
 
@@ -58,7 +58,7 @@ export const normalizationRules: Record<string, GradRule> = {
     differentiable: [0, 1, 2],
     backward(ctx) {
       const b = ctx.b;
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const x = ctx.input(0);
       const shape = ctx.shape(x);
       const axis = normAxis(getInt(ctx.attrs, 'axis', -1), shape.length);
@@ -81,7 +81,7 @@ export const normalizationRules: Record<string, GradRule> = {
       const shape = ctx.shape(x);
       const axes = Array.from({ length: shape.length - 2 }, (_, i) => i + 2);
       const { inputGrad } = standardised(ctx, x, shape, axes, getFloat(ctx.attrs, 'epsilon', 1e-5));
-      ctx.give(0, inputGrad(ctx.b.mul(ctx.gradOut(0) as string, perChannel(ctx, ctx.input(1), shape.length))));
+      ctx.give(0, inputGrad(ctx.b.mul(ctx.cotangent(0), perChannel(ctx, ctx.input(1), shape.length))));
     },
   },
 
@@ -104,7 +104,7 @@ export const normalizationRules: Record<string, GradRule> = {
       const scaleView = b.reshape(scale, b.ints(perGroup ? [G, 1, 1] : [G, C / G, 1]));
       const xv = b.reshape(x, b.ints(view));
       const { inputGrad } = standardised(ctx, xv, [shape[0] as Dim, G, C / G, S], [2, 3], getFloat(ctx.attrs, 'epsilon', 1e-5));
-      const g = b.reshape(ctx.gradOut(0) as string, b.ints(view));
+      const g = b.reshape(ctx.cotangent(0), b.ints(view));
       ctx.give(0, b.reshapeLike(inputGrad(b.mul(g, scaleView)), x));
     },
   },
@@ -136,7 +136,7 @@ export const normalizationRules: Record<string, GradRule> = {
       const windowSum = (t: string, transpose: boolean) => b.op('Conv', [t, band(transpose)]);
       const s = b.add(b.scalar(bias), b.mul(b.scalar(alpha / n), windowSum(b.mul(x, x), false)));
       const sPow = b.op('Pow', [s, b.scalar(-beta)]);
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const inner = windowSum(b.div(b.mul(b.mul(g, x), sPow), s), true);
       ctx.give(0, b.sub(b.mul(g, sPow), b.mul(b.scalar((2 * alpha * beta) / n), b.mul(x, inner))));
     },

@@ -68,7 +68,7 @@ const maxPool: GradRule = {
   differentiable: [0],
   backward(ctx) {
     const b = ctx.b;
-    const g = ctx.gradOut(0) as string;
+    const g = ctx.cotangent(0);
     const win = windowOf(ctx);
     const [H, W] = win.inSizes as [number, number];
     const [OH, OW] = win.outSizes as [number, number];
@@ -122,7 +122,7 @@ const averagePool: GradRule = {
   differentiable: [0],
   backward(ctx) {
     const b = ctx.b;
-    const g = ctx.gradOut(0) as string;
+    const g = ctx.cotangent(0);
     const win = windowOf(ctx);
     const [H, W] = win.inSizes as [number, number];
     const [OH, OW] = win.outSizes as [number, number];
@@ -156,7 +156,7 @@ export const poolingRules: Record<string, GradRule> = {
     backward(ctx) {
       const x = ctx.input(0);
       const spatial = spatialDims(ctx, x).reduce((a, c) => a * c, 1);
-      const scaled = ctx.b.mul(ctx.gradOut(0) as string, ctx.b.scalar(1 / spatial));
+      const scaled = ctx.b.mul(ctx.cotangent(0), ctx.b.scalar(1 / spatial));
       ctx.give(0, intoBlockedLayout(ctx, ctx.b.op('Expand', [scaled, ctx.b.shapeOf(x)]), ctx.shape(x)));
     },
   },
@@ -173,7 +173,7 @@ export const poolingRules: Record<string, GradRule> = {
         const winner = b.op('ArgMax', [flat], { axis: attr.int(2), keepdims: attr.int(1) });
         return floatMask(ctx, b.op('Equal', [winner, b.ints(Array.from({ length: spatial }, (_, i) => i))]));
       });
-      const g = b.reshape(ctx.gradOut(0) as string, b.ints([0, 0, 1]));
+      const g = b.reshape(ctx.cotangent(0), b.ints([0, 0, 1]));
       ctx.give(0, b.reshapeLike(b.mul(mask, g), x));
     },
   },

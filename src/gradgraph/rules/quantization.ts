@@ -33,7 +33,7 @@ export const quantizationRules: Record<string, GradRule> = {
       // Not saturated ⟺ the stored integer equals the unclamped round(x/scale) + zero point.
       const unclamped = b.add(b.op('Round', [b.div(x, scale)]), zeroPoint);
       const representable = ctx.derivative('dx', ctx.shape(x), () => floatMask(ctx, b.op('Equal', [b.cast(q, 1), unclamped])));
-      ctx.give(0, b.mul(b.div(ctx.gradOut(0) as string, scale), representable));
+      ctx.give(0, b.mul(b.div(ctx.cotangent(0), scale), representable));
     },
   },
 
@@ -41,7 +41,7 @@ export const quantizationRules: Record<string, GradRule> = {
     differentiable: [0],
     approximation: STRAIGHT_THROUGH,
     backward(ctx) {
-      ctx.give(0, ctx.b.mul(ctx.gradOut(0) as string, broadcastScale(ctx, ctx.input(1), ctx.input(0))));
+      ctx.give(0, ctx.b.mul(ctx.cotangent(0), broadcastScale(ctx, ctx.input(1), ctx.input(0))));
     },
   },
 };

@@ -18,7 +18,7 @@ function reducedAxes(ctx: RuleContext): number[] | 'none' {
 
 /** The output cotangent broadcast back to the input's shape. */
 function spread(ctx: RuleContext, axes: number[]): string {
-  const g = ctx.gradOut(0) as string;
+  const g = ctx.cotangent(0);
   const kept = getInt(ctx.attrs, 'keepdims', 1) ? g : ctx.b.unsqueeze(g, axes);
   return ctx.b.op('Expand', [kept, ctx.b.shapeOf(ctx.input(0))]);
 }
@@ -30,7 +30,7 @@ function reduceRule(kind: Kind): GradRule {
     differentiable: [0],
     backward(ctx) {
       const axes = reducedAxes(ctx);
-      if (axes === 'none') return ctx.give(0, ctx.gradOut(0) as string);
+      if (axes === 'none') return ctx.give(0, ctx.cotangent(0));
       const g = spread(ctx, axes);
       const b = ctx.b;
       if (kind === 'sum') return ctx.give(0, g);

@@ -99,7 +99,7 @@ function resizeRule(legacy: (ctx: RuleContext) => boolean, scalesIndex: (ctx: Ru
       if (resized.some((i) => i < rank - 2)) ctx.fail('only the last two axes may be resized');
       const sampling = samplingOf(ctx, legacy(ctx));
       const scales = scalesOf(ctx, ctx.input(scalesIndex(ctx)), rank, inSizes, outSizes);
-      let g = ctx.gradOut(0) as string;
+      let g = ctx.cotangent(0);
       // Axis rank−2 (rows): A_hᵀ [H, OH] · g.  Axis rank−1 (columns): g · A_w [OW, W].
       const rowsFirst = rank >= 2 && (resized.includes(rank - 2) || (scales[rank - 2] ?? 1) !== 1);
       if (rowsFirst) {

@@ -8,7 +8,7 @@ import { floatMask, normAxis, unbroadcast } from './common.js';
 const reshapeBack: GradRule = {
   differentiable: [0],
   backward(ctx) {
-    ctx.give(0, ctx.b.reshapeLike(ctx.gradOut(0) as string, ctx.input(0)));
+    ctx.give(0, ctx.b.reshapeLike(ctx.cotangent(0), ctx.input(0)));
   },
 };
 
@@ -39,20 +39,20 @@ export const shapeRules: Record<string, GradRule> = {
       const perm = getInts(ctx.attrs, 'perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
       const inverse = new Array<number>(rank);
       perm.forEach((p, i) => (inverse[p] = i));
-      ctx.give(0, ctx.b.transpose(ctx.gradOut(0) as string, inverse));
+      ctx.give(0, ctx.b.transpose(ctx.cotangent(0), inverse));
     },
   },
 
   Expand: {
     differentiable: [0],
     backward(ctx) {
-      ctx.give(0, unbroadcast(ctx, ctx.gradOut(0) as string, ctx.shape(ctx.input(0)), ctx.shape(ctx.output(0))));
+      ctx.give(0, unbroadcast(ctx, ctx.cotangent(0), ctx.shape(ctx.input(0)), ctx.shape(ctx.output(0))));
     },
   },
 
   Concat: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const rank = ctx.shape(ctx.output(0)).length;
       const axis = normAxis(getInt(ctx.attrs, 'axis', 0), rank);
       let offset = 0;
@@ -87,7 +87,7 @@ export const shapeRules: Record<string, GradRule> = {
       const ends = ctx.requireConstant(ctx.input(2), 'ends');
       const axes = ctx.input(3) ? ctx.requireConstant(ctx.input(3), 'axes').map((a) => normAxis(a, rank)) : starts.map((_, i) => i);
       const steps = ctx.input(4) ? ctx.requireConstant(ctx.input(4), 'steps') : starts.map(() => 1);
-      const part = ctx.gradOut(0) as string;
+      const part = ctx.cotangent(0);
       let g = part;
       const shape = [...ctx.shape(ctx.output(0))];
       const begins = new Array<number>(rank).fill(0);
@@ -147,7 +147,7 @@ export const shapeRules: Record<string, GradRule> = {
       const b = ctx.b;
       const sliceAxes = shape.map((_, i) => i).filter((i) => (begin[i] as number) > 0 || (end[i] as number) > 0);
       const outShape = ctx.shape(ctx.output(0));
-      let g = ctx.gradOut(0) as string;
+      let g = ctx.cotangent(0);
       if (sliceAxes.length > 0) {
         g = b.slice(
           g,
@@ -176,7 +176,7 @@ export const shapeRules: Record<string, GradRule> = {
       const flatIndices = b.reshape(ctx.input(1), b.ints([count]));
       const oneHot = b.op('OneHot', [flatIndices, b.ints([depth], []), b.floats([0, 1])], { axis: attr.int(-1) }); // [K, D]
       // g: data[:axis] + indices + data[axis+1:]  →  [data[:axis], K, data[axis+1:]]
-      let g = ctx.gradOut(0) as string;
+      let g = ctx.cotangent(0);
       if (indexShape.length === 0) g = b.unsqueeze(g, [axis]);
       else if (indexShape.length > 1) {
         const post = dataShape.slice(axis + 1).map((d) => staticDim(ctx, d, 'Gather trailing axes'));
@@ -211,7 +211,7 @@ export const shapeRules: Record<string, GradRule> = {
         split.push(typeof d === 'number' ? d : split.length === 0 ? 0 : -1);
       });
       if (split.filter((d) => d === -1).length > 1) ctx.fail('tiling with a symbolic dimension after the first axis is not supported');
-      const g = b.reshape(ctx.gradOut(0) as string, b.ints(split));
+      const g = b.reshape(ctx.cotangent(0), b.ints(split));
       ctx.give(0, b.reshapeLike(b.reduceSum(g, copies, false), ctx.input(0)));
     },
   },
@@ -222,7 +222,7 @@ export const shapeRules: Record<string, GradRule> = {
     differentiable: [0],
     backward(ctx) {
       const b = ctx.b;
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const blocksize = getInt(ctx.attrs, 'blocksize', 0);
       if (getString(ctx.attrs, 'mode', 'DCR') === 'DCR') return ctx.give(0, b.op('SpaceToDepth', [g], { blocksize: attr.int(blocksize) }));
       // CRD: x [N, C, H, W] → [N, C/b², b, b, H, W] → perm (0, 1, 4, 2, 5, 3) → [N, C/b², H·b, W·b].
@@ -237,7 +237,7 @@ export const shapeRules: Record<string, GradRule> = {
     differentiable: [0],
     backward(ctx) {
       const blocksize = getInt(ctx.attrs, 'blocksize', 0);
-      ctx.give(0, ctx.b.op('DepthToSpace', [ctx.gradOut(0) as string], { blocksize: attr.int(blocksize), mode: attr.string('DCR') }));
+      ctx.give(0, ctx.b.op('DepthToSpace', [ctx.cotangent(0)], { blocksize: attr.int(blocksize), mode: attr.string('DCR') }));
     },
   },
 
@@ -250,7 +250,7 @@ export const shapeRules: Record<string, GradRule> = {
       const b = ctx.b;
       const data = ctx.input(0);
       const indices = ctx.input(1);
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const dataShape = ctx.shape(data);
       const rank = dataShape.length;
       const axis = normAxis(getInt(ctx.attrs, 'axis', 0), rank);
