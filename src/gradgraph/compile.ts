@@ -224,7 +224,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
           return name;
         }
         const value = compute();
-        b.nodes.push({ name: `${name}/identity`, opType: 'Identity', domain: '', inputs: [oneHot ? oneHot.index() : value], outputs: [name], attrs: {} });
+        b.emit('Identity', [oneHot ? oneHot.index() : value], [name]);
         derivatives.push({ name, node: node.name, opType: node.opType, key, shape, ...(oneHot && { oneHot: { axis: oneHot.axis, classes: oneHot.classes } }) });
         extraOutputs.push(oneHot ? { name, elemType: DataType.INT64, dims: shape.filter((_, i) => i !== oneHot.axis) } : { name, elemType: DataType.FLOAT, dims: shape });
         return value;
@@ -286,7 +286,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
 }
 
 function emitIdentity(b: GraphBuilder, from: string, to: string): void {
-  b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });
+  b.emit('Identity', [from], [to]);
 }
 
 function floatInfo(name: string, facts: TensorFacts, shapeOf = name): ValueInfo {

@@ -70,9 +70,9 @@ export function graphModel(spec: {
     graph: {
       name: 'tiny',
       nodes: spec.nodes.map((n, i) => ({ ...n, domain: n.domain ?? '', name: `n${i}_${n.opType}` })),
-      inputs: [{ name: 'x', elemType: 1, dims: ['N', ...spec.x] }],
+      inputs: [{ name: 'x', elemType: DataType.FLOAT, dims: ['N', ...spec.x] }],
       // Output shape left to the runtime: the probe finds it.
-      outputs: [{ name: spec.output ?? 'y', elemType: 1, dims: undefined }],
+      outputs: [{ name: spec.output ?? 'y', elemType: DataType.FLOAT, dims: undefined }],
       initializers,
     },
   };

@@ -21,7 +21,7 @@ const greater = (ctx: RuleContext, x: string, v: number) => ctx.b.op('Greater', 
 const less = (ctx: RuleContext, x: string, v: number) => ctx.b.op('Less', [x, ctx.b.scalar(v)]);
 const between = (ctx: RuleContext, x: string, lo: string | undefined, hi: string | undefined): string => {
   const conds = [lo && ctx.b.op('Greater', [x, lo]), hi && ctx.b.op('Less', [x, hi])].filter(Boolean) as string[];
-  if (conds.length === 0) return ctx.b.op('ConstantOfShape', [ctx.b.shapeOf(x)], { value: { type: 4, t: { dims: [1], dataType: 1, floatData: [1] } } });
+  if (conds.length === 0) return ctx.b.fillLike(x, 1);
   const cond = conds.length === 2 ? ctx.b.op('And', conds) : (conds[0] as string);
   return floatMask(ctx, cond);
 };

@@ -29,10 +29,10 @@ export const quantizationRules: Record<string, GradRule> = {
       const b = ctx.b;
       const [x, q] = [ctx.input(0), ctx.output(0)];
       const scale = broadcastScale(ctx, ctx.input(1), x);
-      const zeroPoint = ctx.input(2) ? b.cast(broadcastScale(ctx, ctx.input(2), x), 1) : b.scalar(0);
+      const zeroPoint = ctx.input(2) ? b.toFloat(broadcastScale(ctx, ctx.input(2), x)) : b.scalar(0);
       // Not saturated ⟺ the stored integer equals the unclamped round(x/scale) + zero point.
       const unclamped = b.add(b.op('Round', [b.div(x, scale)]), zeroPoint);
-      const representable = ctx.derivative('dx', ctx.shape(x), () => floatMask(ctx, b.op('Equal', [b.cast(q, 1), unclamped])));
+      const representable = ctx.derivative('dx', ctx.shape(x), () => floatMask(ctx, b.op('Equal', [b.toFloat(q), unclamped])));
       ctx.give(0, b.mul(b.div(ctx.cotangent(0), scale), representable));
     },
   },
