@@ -7,11 +7,11 @@
 // Otherwise: a ConvTranspose with the same weights, explicit pads and
 // output_padding = (H + pad_begin + pad_end − effective_kernel) mod stride, which restores the
 // exact input size (never auto_pad or output_shape, whose conventions differ between runtimes).
-import { attr, getInt, getInts } from '../../onnx/attributes.js';
+import { attr, getInt } from '../../onnx/attributes.js';
 import { type TensorProto } from '../../onnx/proto.js';
 import { floatValues, tensorDims } from '../../onnx/tensor.js';
 import { type GradRule, type RuleContext } from '../rule.js';
-import { intoBlockedLayout, resolvePads, spatialDims } from './common.js';
+import { intoBlockedLayout, windowGeometry } from './common.js';
 
 /** W [M, C/G, k…] → W' [C, M/G, k…] with every spatial axis flipped, group by group. */
 export function transposedFlippedWeights(weight: TensorProto, groups: number): { values: Float32Array; dims: number[] } {
@@ -42,14 +42,8 @@ export function convBackward(ctx: RuleContext, g: string): void {
     ctx.give(2, ctx.b.reduceSum(g, [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)], false));
   }
   if (!ctx.needs(0)) return;
-  const inSizes = spatialDims(ctx, x);
-  const outSizes = spatialDims(ctx, ctx.output(0));
-  const kernel = getInts(ctx.attrs, 'kernel_shape') ?? (ctx.shape(w).slice(2) as number[]);
-  const strides = getInts(ctx.attrs, 'strides') ?? kernel.map(() => 1);
-  const dilations = getInts(ctx.attrs, 'dilations') ?? kernel.map(() => 1);
+  const { inSizes, kernel, strides, dilations, extents, pads } = windowGeometry(ctx, () => ctx.shape(w).slice(2) as number[]);
   const group = getInt(ctx.attrs, 'group', 1);
-  const extents = kernel.map((k, i) => (k - 1) * (dilations[i] as number) + 1);
-  const pads = resolvePads(ctx, inSizes, outSizes, extents, strides);
   const rank = kernel.length;
 
   const weight = ctx.initializer(w);
