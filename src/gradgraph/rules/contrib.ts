@@ -132,3 +132,42 @@ export const contribRules: Record<string, GradRule> = {
     },
   },
 };
+
+/**
+ * A fused Conv/Gemm whose activation a policy replaces (Guided Backprop's ReLU): the
+ * pre-activation is recomputed with standard ops, the policy's rule differentiates the activation
+ * on it, and the Conv/Gemm backward continues from there. Without this, a method that changes
+ * ReLU's backward would silently treat an optimised file's fused ReLUs as plain ones.
+ */
+export function fusedWithActivationRule(opType: 'FusedConv' | 'FusedGemm', activationRule: GradRule): GradRule {
+  return {
+    backward(ctx) {
+      const b = ctx.b;
+      const activation = getString(ctx.attrs, 'activation', '');
+      const linearAttrs = Object.fromEntries(Object.entries(ctx.attrs).filter(([name]) => !name.startsWith('activation')));
+      const inputs = ctx.node.inputs.slice(0, 3).filter((t, i) => i < 2 || t);
+      let pre = b.op(opType === 'FusedConv' ? 'Conv' : 'Gemm', inputs, linearAttrs);
+      if (opType === 'FusedConv' && ctx.input(3)) pre = b.add(pre, ctx.input(3));
+      let gpre: string | undefined;
+      const activationNode = { ...ctx.node, opType: activation, domain: '', inputs: [pre], attrs: {} };
+      activationRule.backward({
+        ...ctx,
+        node: activationNode,
+        attrs: {},
+        input: (i) => (i === 0 ? pre : ''),
+        shape: (t) => ctx.shape(t === pre ? ctx.output(0) : t),
+        needs: (i) => i === 0,
+        give: (i, g) => {
+          if (i === 0) gpre = gpre ? b.add(gpre, g) : g;
+        },
+      });
+      const g = gpre ?? ctx.fail(`the ${activation} rule gave no cotangent`);
+      if (opType === 'FusedConv') {
+        if (ctx.input(3) && ctx.needs(3)) ctx.give(3, g);
+        convBackward(ctx, g);
+      } else {
+        gemmBackward(ctx, g);
+      }
+    },
+  };
+}

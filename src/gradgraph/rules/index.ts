@@ -2,9 +2,11 @@
 // ONNX's own ops live in RULES; com.microsoft contrib ops (what ONNX Runtime's optimiser and
 // fusing exporters write) in CONTRIB_RULES. A node's domain picks the table, so an ONNX op and a
 // contrib op of the same name (Gelu) never shadow each other.
+import { getString } from '../../onnx/attributes.js';
+import { type Node } from '../../onnx/ir.js';
 import { type GradRule } from '../rule.js';
 import { activationRules } from './activations.js';
-import { contribRules } from './contrib.js';
+import { contribRules, fusedWithActivationRule } from './contrib.js';
 import { convolutionRules } from './convolution.js';
 import { elementwiseRules } from './elementwise.js';
 import { linearAlgebraRules } from './linear-algebra.js';
@@ -40,13 +42,15 @@ export function isOnnxDomain(domain: string | undefined): boolean {
 }
 
 /**
- * The backward rule of a node: a policy's override (ONNX ops only: guided ReLU replaces `Relu`),
- * else the registry entry of the node's domain.
+ * The backward rule of a node: a policy's override (guided ReLU replaces `Relu`, also where
+ * ONNX Runtime fused it into a FusedConv/FusedGemm), else the registry entry of its domain.
  */
-export function lookupRule(node: { domain: string; opType: string }, overrides?: Partial<Record<string, GradRule>>): GradRule | undefined {
+export function lookupRule(node: Pick<Node, 'domain' | 'opType' | 'attrs'>, overrides?: Partial<Record<string, GradRule>>): GradRule | undefined {
   if (isOnnxDomain(node.domain)) return overrides?.[node.opType] ?? RULES[node.opType];
-  if (node.domain === MICROSOFT_DOMAIN) return CONTRIB_RULES[node.opType];
-  return undefined;
+  if (node.domain !== MICROSOFT_DOMAIN) return undefined;
+  const activationRule = overrides?.[getString(node.attrs, 'activation', '')];
+  if (activationRule && (node.opType === 'FusedConv' || node.opType === 'FusedGemm')) return fusedWithActivationRule(node.opType, activationRule);
+  return CONTRIB_RULES[node.opType];
 }
 
 /** Every registered rule as (domain, op type): what the coverage test walks. */
