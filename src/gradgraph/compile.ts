@@ -8,7 +8,7 @@ import { type Dim, type TensorFacts } from '../onnx/shapes.js';
 import { DataType, tensorValues } from '../onnx/tensor.js';
 import { type BackwardPolicy } from './policy.js';
 import { CompileError, type GradRule, type Region, type RuleContext } from './rule.js';
-import { NON_DIFFERENTIABLE, RULES } from './rules/index.js';
+import { NON_DIFFERENTIABLE, RULES, lookupRule } from './rules/index.js';
 
 export interface CompileOptions {
   /** Tensor facts (shapes, small constant values) from the shape probe. */
@@ -45,6 +45,8 @@ export interface CompileResult {
   exposed: { tensor: string; gradient: string }[];
   derivatives: DerivativeTensor[];
   summary: { opsSeen: string[]; nodesOnPath: number; nodesAdded: number; inputs: string[]; outputs: string[] };
+  /** What the gradient approximates, one line per kind (GradRule.approximation), e.g. straight-through quantization. */
+  approximations: string[];
 }
 
 export const SEED = 'seed';
@@ -97,7 +99,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
   }
   const x = inputInfo.name;
   const explained = explainedTensor(graph, outputInfo.name, options.explainSoftmaxInput ?? true);
-  const ruleFor = (node: Node): GradRule | undefined => policy.overrides?.[node.opType] ?? RULES[node.opType];
+  const ruleFor = (node: Node): GradRule | undefined => lookupRule(node, policy.overrides);
 
   // Forward walk: tensors that depend on x through differentiable inputs.
   const active = new Set<string>([x]);
@@ -105,7 +107,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     if (NON_DIFFERENTIABLE.has(node.opType)) continue;
     const rule = ruleFor(node);
     if (!differentiableInputs(node, rule).some((i) => active.has(node.inputs[i] as string))) continue;
-    for (const out of node.outputs) if (out && isFloat(facts, out)) active.add(out);
+    for (const out of node.outputs) if (out && (isFloat(facts, out) || rule?.quantizedOutputs)) active.add(out);
   }
   if (!active.has(explained)) throw new CompileError(`output ${explained} does not depend on input ${x}`);
 
@@ -200,6 +202,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
         return v as number[];
       },
       gradOut: (i) => gradOf(node.outputs[i] ?? ''),
+      cotangent: (i) => gradOf(node.outputs[i] ?? '') ?? ctx.fail(`the rule needs a cotangent of output ${i}, and nothing depends on it`),
       gradOutOrZeros: (i) => gradOf(node.outputs[i] ?? '') ?? b.zerosLike(node.outputs[i] ?? ''),
       needs: (i) => needed.has(node.inputs[i] ?? '') && active.has(node.inputs[i] ?? ''),
       give: (i, grad, region) => {
@@ -219,7 +222,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
           return name;
         }
         const value = compute();
-        b.nodes.push({ name: `${name}/identity`, opType: 'Identity', domain: '', inputs: [oneHot ? oneHot.index() : value], outputs: [name], attrs: {} });
+        b.emit('Identity', [oneHot ? oneHot.index() : value], [name]);
         derivatives.push({ name, node: node.name, opType: node.opType, key, shape, ...(oneHot && { oneHot: { axis: oneHot.axis, classes: oneHot.classes } }) });
         extraOutputs.push(oneHot ? { name, elemType: DataType.INT64, dims: shape.filter((_, i) => i !== oneHot.axis) } : { name, elemType: DataType.FLOAT, dims: shape });
         return value;
@@ -269,6 +272,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     gradient,
     exposed,
     derivatives,
+    approximations: [...new Set(onPath.flatMap((n) => ruleFor(n)?.approximation ?? []))].sort(),
     summary: {
       opsSeen: [...new Set(onPath.map((n) => n.opType))].sort(),
       nodesOnPath: onPath.length,
@@ -306,7 +310,7 @@ function unsupportedMessage(nodes: readonly Node[], x: string, y: string, opset:
 }
 
 function emitIdentity(b: GraphBuilder, from: string, to: string): void {
-  b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });
+  b.emit('Identity', [from], [to]);
 }
 
 function floatInfo(name: string, facts: TensorFacts, shapeOf = name): ValueInfo {

@@ -35,6 +35,11 @@ export interface RuleContext {
   requireConstant(tensor: string, what: string): number[];
   /** Cotangent of output i, or undefined when nothing downstream depends on it. */
   gradOut(i: number): string | undefined;
+  /**
+   * Cotangent of output i, which the rule needs: throws a CompileError naming the node when
+   * nothing downstream depends on it (the compiler runs a rule only when some output has one).
+   */
+  cotangent(i: number): string;
   /** Cotangent of output i, zeros when nothing downstream depends on it. */
   gradOutOrZeros(i: number): string;
   /** Whether input i needs a cotangent (it depends on the explained input). */
@@ -70,6 +75,13 @@ export interface GradRule {
   /** Indices of the inputs gradients flow through; default: every input. */
   differentiable?: readonly number[];
   backward(ctx: RuleContext): void;
+  /**
+   * The op's outputs are quantized integers that still carry a gradient (QuantizeLinear): the
+   * forward walk keeps them active although they are not float tensors.
+   */
+  quantizedOutputs?: boolean;
+  /** Set when the rule is not the op's exact derivative: what it computes instead, in one line. */
+  approximation?: string;
 }
 
 export class CompileError extends Error {

@@ -2,7 +2,8 @@
 // attribute before opset 13, as an input from 13 on) live here, so rules read like the math.
 import { attr, type Attributes } from './attributes.js';
 import { type Graph, type Node } from './ir.js';
-import { floatTensor, int64Tensor } from './tensor.js';
+import { onnx } from './proto.js';
+import { DataType, floatTensor, int64Tensor } from './tensor.js';
 
 export class GraphBuilder {
   readonly nodes: Node[] = [];
@@ -34,6 +35,12 @@ export class GraphBuilder {
     const outputs = Array.from({ length: outputCount }, () => this.fresh(opType));
     this.nodes.push({ name: this.fresh(`${opType}_node`), opType, domain: '', inputs: [...inputs], outputs, attrs });
     return outputs;
+  }
+
+  /** Emits one node whose outputs have given names (graph outputs, policy-visible tensors). */
+  emit(opType: string, inputs: readonly string[], outputs: readonly string[], attrs: Attributes = {}): void {
+    for (const o of outputs) this.taken.add(o);
+    this.nodes.push({ name: this.fresh(`${opType}_node`), opType, domain: '', inputs: [...inputs], outputs: [...outputs], attrs });
   }
 
   op(opType: string, inputs: readonly string[], attrs: Attributes = {}): string {
@@ -104,14 +111,20 @@ export class GraphBuilder {
     return this.op('Transpose', [x], { perm: attr.ints(perm) });
   }
 
-  cast(x: string, to: number): string {
+  /** Cast to an ONNX element type (a DataType value). */
+  cast(x: string, to: (typeof DataType)[keyof typeof DataType]): string {
     return this.op('Cast', [x], { to: attr.int(to) });
+  }
+
+  /** Cast to float32 (masks from comparisons, integer tensors). */
+  toFloat(x: string): string {
+    return this.cast(x, DataType.FLOAT);
   }
 
   /** Float one-hot of the int64 classes `index`, along a new `axis` of a rank-`rank` result. */
   oneHot(index: string, axis: number, classes: number, rank: number): string {
     const range = this.ints(Array.from({ length: classes }, (_, k) => k), [classes, ...new Array<number>(rank - axis - 1).fill(1)]);
-    return this.cast(this.op('Equal', [this.unsqueeze(index, [axis]), range]), 1);
+    return this.toFloat(this.op('Equal', [this.unsqueeze(index, [axis]), range]));
   }
 
   /** ReduceSum over static axes; no axes means the identity, never "all axes". */
@@ -142,11 +155,16 @@ export class GraphBuilder {
     return this.op('Squeeze', [x], { axes: attr.ints(axes) });
   }
 
+  /** A float32 tensor of the runtime shape of `like`, every element `value`. */
+  fillLike(like: string, value: number): string {
+    return this.op('ConstantOfShape', [this.shapeOf(like)], {
+      value: { type: onnx.AttributeProto.AttributeType.TENSOR, t: floatTensor('', [1], [value]) },
+    });
+  }
+
   /** Zeros with the runtime shape of `like` (float32). */
   zerosLike(like: string): string {
-    return this.op('ConstantOfShape', [this.shapeOf(like)], {
-      value: { type: 4, t: floatTensor('', [1], [0]) },
-    });
+    return this.fillLike(like, 0);
   }
 
   /** Constant-padding with static begin/end pads per axis. */

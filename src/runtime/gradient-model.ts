@@ -1,6 +1,7 @@
 // Loads an ONNX classifier and prepares what explaining it needs: the forward session (logits,
 // target choice) and the compiled gradient session, both from one probe of its shapes.
 import { CompileError, type CompileResult, compileGradient } from '../gradgraph/index.js';
+import { computeInFloat32 } from '../onnx/float32.js';
 import { type Model, modelFromProto, modelToProto } from '../onnx/ir.js';
 import { normaliseOpset, OpsetUpgradeError } from '../onnx/normalise-opset.js';
 import { encodeModel, readModel } from '../onnx/proto.js';
@@ -10,8 +11,13 @@ import { Session, type SessionOptions } from './ort.js';
 import { probeShapes, symbolicBatch } from './shape-probe.js';
 
 export interface LoadedModel {
-  /** The model with old op forms normalised (see normalise-opset.ts): what every session runs. */
+  /**
+   * The model as every session runs it: old op forms normalised (normalise-opset.ts), and
+   * float16/bfloat16/float64 models rewritten to compute in float32 (float32.ts).
+   */
   model: Model;
+  /** ONNX element types the model was stored in and now computes in float32 (empty: float32 already). */
+  convertedFrom: number[];
   /** The opset the file declares (model.opset may be newer after the upgrade). */
   originalOpset: number;
   /**
@@ -42,9 +48,10 @@ export async function loadModel(path: string, options: PrepareOptions = {}): Pro
 /** Probes an in-memory model's shapes once (unless facts are given). */
 export async function prepareModel(source: Model, options: PrepareOptions = {}): Promise<LoadedModel> {
   const { model: upgraded, originalOpset } = normalised(source);
+  const { model: float32, from: convertedFrom } = computeInFloat32(upgraded);
   const input = options.input ?? upgraded.graph.inputs[0]?.name ?? '';
   const { inputShape, threads } = options;
-  const { model, batching, fixedBatch } = await symbolicBatch(upgraded, { input, inputShape, threads });
+  const { model, batching, fixedBatch } = await symbolicBatch(float32, { input, inputShape, threads });
   if (fixedBatch !== undefined && fixedBatch !== 1) {
     throw new CompileError(
       `the model only runs at its batch size ${fixedBatch}, which is baked into its graph beyond its Reshape shapes; re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={input: {0: 'N'}})) or at batch size 1`,
@@ -52,7 +59,7 @@ export async function prepareModel(source: Model, options: PrepareOptions = {}):
   }
   const facts = options.facts ?? (await probeShapes(model, { input, inputShape, threads, fixedBatch }));
   const sampleShape = (facts.shapes.get(input) ?? []).slice(1) as number[];
-  return { model, originalOpset, batching, ...(fixedBatch !== undefined && { fixedBatch }), facts, input, sampleShape };
+  return { model, originalOpset, convertedFrom, batching, ...(fixedBatch !== undefined && { fixedBatch }), facts, input, sampleShape };
 }
 
 function normalised(model: Model): { model: Model; originalOpset: number } {

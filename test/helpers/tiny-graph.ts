@@ -15,7 +15,8 @@ import { probeShapes } from '../../src/runtime/shape-probe.js';
 export type ConstInput =
   | { float: ArrayLike<number>; dims: readonly number[] }
   | { int64: readonly (number | bigint)[]; dims?: readonly number[] }
-  | { bool: readonly boolean[]; dims: readonly number[] };
+  | { bool: readonly boolean[]; dims: readonly number[] }
+  | { int8: readonly number[]; dims: readonly number[] };
 
 /** One input of the op: the model input 'x', an absent optional input (''), or a constant. */
 export type OpInput = 'x' | '' | ConstInput;
@@ -29,6 +30,8 @@ export interface SingleOpSpec {
   opset: number;
   /** Number of op outputs (only the first is the graph output 'y'); default 1. */
   outputs?: number;
+  /** The op's domain: '' (ONNX) or 'com.microsoft' (contrib ops). */
+  domain?: string;
 }
 
 export function constTensor(name: string, c: ConstInput): TensorProto {
@@ -38,32 +41,38 @@ export function constTensor(name: string, c: ConstInput): TensorProto {
     const data = BigInt64Array.from(c.int64.map((v) => BigInt(v)));
     return { name, dims: [...(c.dims ?? [c.int64.length])], dataType: DataType.INT64, rawData: new Uint8Array(data.buffer) };
   }
+  if ('int8' in c) return { name, dims: [...c.dims], dataType: DataType.INT8, rawData: new Uint8Array(Int8Array.from(c.int8).buffer) };
   return { name, dims: [...c.dims], dataType: DataType.BOOL, rawData: Uint8Array.from(c.bool.map((v) => (v ? 1 : 0))) };
 }
 
-export function modelProto(opset: number): Model['proto'] {
-  return { irVersion: 8, opsetImport: [{ domain: '', version: opset }], producerName: 'test' };
+/** ONNX Runtime's contrib-op domain, and the version of it that its optimiser writes. */
+export const MICROSOFT = { domain: 'com.microsoft', version: 1 };
+
+export function modelProto(opset: number, domains: readonly string[] = []): Model['proto'] {
+  const contrib = domains.includes(MICROSOFT.domain) ? [MICROSOFT] : [];
+  return { irVersion: 8, opsetImport: [{ domain: '', version: opset }, ...contrib], producerName: 'test' };
 }
 
 /** A graph with input 'x' ['N', ...x], output `output` (default 'y') and the given nodes. */
 export function graphModel(spec: {
   x: readonly number[];
   opset: number;
-  nodes: Omit<Node, 'domain' | 'name'>[];
+  nodes: (Omit<Node, 'domain' | 'name'> & { domain?: string })[];
   initializers?: Record<string, ConstInput>;
   output?: string;
 }): Model {
+  const domains = spec.nodes.map((n) => n.domain ?? '');
   const initializers = new Map<string, TensorProto>();
   for (const [name, c] of Object.entries(spec.initializers ?? {})) initializers.set(name, constTensor(name, c));
   return {
     opset: spec.opset,
-    proto: modelProto(spec.opset),
+    proto: modelProto(spec.opset, domains),
     graph: {
       name: 'tiny',
-      nodes: spec.nodes.map((n, i) => ({ ...n, domain: '', name: `n${i}_${n.opType}` })),
-      inputs: [{ name: 'x', elemType: 1, dims: ['N', ...spec.x] }],
+      nodes: spec.nodes.map((n, i) => ({ ...n, domain: n.domain ?? '', name: `n${i}_${n.opType}` })),
+      inputs: [{ name: 'x', elemType: DataType.FLOAT, dims: ['N', ...spec.x] }],
       // Output shape left to the runtime: the probe finds it.
-      outputs: [{ name: spec.output ?? 'y', elemType: 1, dims: undefined }],
+      outputs: [{ name: spec.output ?? 'y', elemType: DataType.FLOAT, dims: undefined }],
       initializers,
     },
   };
@@ -79,7 +88,7 @@ export function singleOp(opType: string, spec: SingleOpSpec): Model {
     return name;
   });
   const outputs = ['y', ...Array.from({ length: (spec.outputs ?? 1) - 1 }, (_, i) => `y_extra${i + 1}`)];
-  return graphModel({ x: spec.x, opset: spec.opset, initializers, nodes: [{ opType, inputs, outputs, attrs: spec.attrs ?? {} }] });
+  return graphModel({ x: spec.x, opset: spec.opset, initializers, nodes: [{ opType, inputs, outputs, attrs: spec.attrs ?? {}, domain: spec.domain ?? '' }] });
 }
 
 /** mulberry32: a fixed, seedable uniform source on [0, 1). */
@@ -165,11 +174,19 @@ export class GradHarness {
     private readonly gradientSession: Session,
   ) {}
 
-  static async create(model: Model, options: Omit<CompileOptions, 'facts'> & { policy?: BackwardPolicy } = {}): Promise<GradHarness> {
-    const facts = await probeShapes(model, { threads: 1 });
-    const compiled = compileGradient(model, { ...options, facts });
-    const forward = await Session.create(encodeModel(modelToProto(model)), { threads: 1 });
-    const gradient = await Session.create(encodeModel(modelToProto(compiled.model)), { threads: 1 });
+  /**
+   * `runAs` rewrites the forward nodes before they run (not before they are compiled): for contrib
+   * ops that ONNX Runtime's CPU provider has no kernel for, replaced by standard equivalents.
+   */
+  static async create(
+    model: Model,
+    options: Omit<CompileOptions, 'facts'> & { policy?: BackwardPolicy; runAs?: (m: Model) => Model } = {},
+  ): Promise<GradHarness> {
+    const { runAs = (m: Model) => m, ...compileOptions } = options;
+    const facts = await probeShapes(runAs(model), { threads: 1 });
+    const compiled = compileGradient(model, { ...compileOptions, facts });
+    const forward = await Session.create(encodeModel(modelToProto(runAs(model))), { threads: 1 });
+    const gradient = await Session.create(encodeModel(modelToProto(runAs(compiled.model))), { threads: 1 });
     return new GradHarness(model, facts, compiled, forward, gradient);
   }
 

@@ -1,5 +1,5 @@
 // Helpers shared by the rule files.
-import { attr } from '../../onnx/attributes.js';
+import { attr, getInts } from '../../onnx/attributes.js';
 import { type Dim, broadcastAxes } from '../../onnx/shapes.js';
 import { type RuleContext } from '../rule.js';
 
@@ -45,7 +45,7 @@ export function depthwiseScale(ctx: RuleContext, t: string, channels: number, fa
 
 /** A float mask (1 where `cond` holds) from a boolean tensor. */
 export function floatMask(ctx: RuleContext, cond: string): string {
-  return ctx.b.cast(cond, 1);
+  return ctx.b.toFloat(cond);
 }
 
 /** Both operands depend on the explained input (a product of two activations). */
@@ -68,6 +68,32 @@ export function spatialDims(ctx: RuleContext, tensor: string): number[] {
   const dims = ctx.shape(tensor).slice(2);
   if (dims.some((d) => typeof d !== 'number')) ctx.fail(`spatial dimensions of ${tensor} must be static`);
   return dims as number[];
+}
+
+/**
+ * The window of a convolution or pooling node, parsed once: static input/output sizes, the
+ * kernel (from `kernel_shape`, else `kernelFallback`, e.g. the weights' spatial dims), strides,
+ * dilations, each axis's effective extent (k − 1)·d + 1, and explicit pads (auto_pad resolved).
+ */
+export interface WindowGeometry {
+  inSizes: number[];
+  outSizes: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  extents: number[];
+  /** [begin…, end…] per spatial axis. */
+  pads: number[];
+}
+
+export function windowGeometry(ctx: RuleContext, kernelFallback?: () => number[]): WindowGeometry {
+  const inSizes = spatialDims(ctx, ctx.input(0));
+  const outSizes = spatialDims(ctx, ctx.output(0));
+  const kernel = getInts(ctx.attrs, 'kernel_shape') ?? kernelFallback?.() ?? ctx.fail('kernel_shape is required');
+  const strides = getInts(ctx.attrs, 'strides') ?? kernel.map(() => 1);
+  const dilations = getInts(ctx.attrs, 'dilations') ?? kernel.map(() => 1);
+  const extents = kernel.map((k, i) => (k - 1) * (dilations[i] as number) + 1);
+  return { inSizes, outSizes, kernel, strides, dilations, extents, pads: resolvePads(ctx, inSizes, outSizes, extents, strides) };
 }
 
 /** Resolves a pooling/convolution's explicit pads from `auto_pad` and the static sizes. */

@@ -1,12 +1,34 @@
 // Arithmetic with numpy broadcasting, and the ops that pass gradients through unchanged.
 import { type GradRule } from '../rule.js';
-import { bothActive, giveUnbroadcast } from './common.js';
+import { bothActive, floatMask, giveUnbroadcast } from './common.js';
 
 const passThrough: GradRule = {
   differentiable: [0],
   backward(ctx) {
     const g = ctx.gradOut(0);
     if (g) ctx.give(0, g);
+  },
+};
+
+/**
+ * Variadic Max/Min with broadcasting: the operands that equal the result share its cotangent
+ * evenly. For two operands that is PyTorch's maximum/minimum backward (half each on a tie); for
+ * more, the same rule applied to all the tied operands at once.
+ */
+const extremum: GradRule = {
+  backward(ctx) {
+    const b = ctx.b;
+    const g = ctx.cotangent(0);
+    const y = ctx.output(0);
+    const inputs = ctx.node.inputs;
+    if (inputs.length === 1) return ctx.give(0, g);
+    const hits = inputs.map((t) => floatMask(ctx, b.op('Equal', [t, y])));
+    const ties = b.sum(hits);
+    inputs.forEach((_, i) => {
+      if (!ctx.needs(i)) return;
+      const share = ctx.derivative(`share_${i}`, ctx.shape(y), () => b.div(hits[i] as string, ties));
+      giveUnbroadcast(ctx, i, b.mul(g, share));
+    });
   },
 };
 
@@ -19,21 +41,33 @@ export const elementwiseRules: Record<string, GradRule> = {
 
   Add: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       for (const i of [0, 1]) if (ctx.needs(i)) giveUnbroadcast(ctx, i, g);
     },
   },
 
   Sum: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       ctx.node.inputs.forEach((_, i) => ctx.needs(i) && giveUnbroadcast(ctx, i, g));
     },
   },
 
+  // Variadic mean with broadcasting: each operand gets g/n.
+  Mean: {
+    backward(ctx) {
+      const g = ctx.cotangent(0);
+      const share = ctx.b.mul(g, ctx.b.scalar(1 / ctx.node.inputs.length));
+      ctx.node.inputs.forEach((_, i) => ctx.needs(i) && giveUnbroadcast(ctx, i, share));
+    },
+  },
+
+  Max: extremum,
+  Min: extremum,
+
   Sub: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       if (ctx.needs(0)) giveUnbroadcast(ctx, 0, g);
       if (ctx.needs(1)) giveUnbroadcast(ctx, 1, ctx.b.neg(g));
     },
@@ -43,7 +77,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   // Jacobian is the other operand: a derivative that SmoothDiff may replace by its mean.
   Mul: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const [a, b] = [ctx.input(0), ctx.input(1)];
       const product = bothActive(ctx);
       const other = (key: string, t: string) => (product ? ctx.derivative(key, ctx.shape(t), () => t) : t);
@@ -55,7 +89,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   // d(a/b) = da/b − a·db/b².
   Div: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const b = ctx.input(1);
       const product = bothActive(ctx);
       if (ctx.needs(0)) {
@@ -73,7 +107,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   // d(aᵖ) = p·aᵖ⁻¹ da;  d(aᵇ)/db = aᵇ·ln a.
   Pow: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const [a, p] = [ctx.input(0), ctx.input(1)];
       const b = ctx.b;
       if (ctx.needs(0)) {
@@ -86,7 +120,7 @@ export const elementwiseRules: Record<string, GradRule> = {
 
   Neg: {
     backward(ctx) {
-      ctx.give(0, ctx.b.neg(ctx.gradOut(0) as string));
+      ctx.give(0, ctx.b.neg(ctx.cotangent(0)));
     },
   },
 
@@ -94,7 +128,7 @@ export const elementwiseRules: Record<string, GradRule> = {
   Where: {
     differentiable: [1, 2],
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const cond = ctx.input(0);
       const zero = ctx.b.scalar(0);
       if (ctx.needs(1)) giveUnbroadcast(ctx, 1, ctx.b.op('Where', [cond, g, zero]));

@@ -11,31 +11,35 @@ function swapLast(ctx: RuleContext, t: string, rank: number): string {
   return ctx.b.transpose(t, perm);
 }
 
+/** Gemm's backward from the cotangent `g` of its (pre-activation) output. */
+export function gemmBackward(ctx: RuleContext, g: string): void {
+  const [a, b, c] = [ctx.input(0), ctx.input(1), ctx.input(2)];
+  const alpha = getFloat(ctx.attrs, 'alpha', 1);
+  const beta = getFloat(ctx.attrs, 'beta', 1);
+  const transA = getInt(ctx.attrs, 'transA', 0);
+  const transB = getInt(ctx.attrs, 'transB', 0);
+  const gemm = (p: string, q: string, tp: number, tq: number) =>
+    ctx.b.op('Gemm', [p, q], { alpha: attr.float(alpha), transA: attr.int(tp), transB: attr.int(tq) });
+  if (ctx.needs(0)) ctx.give(0, transA ? gemm(b, g, transB, 1) : gemm(g, b, 0, 1 - transB));
+  if (ctx.needs(1)) ctx.give(1, transB ? gemm(g, a, 1, transA) : gemm(a, g, 1 - transA, 0));
+  if (c && ctx.needs(2)) {
+    const scaled = beta === 1 ? g : ctx.b.mul(g, ctx.b.scalar(beta));
+    ctx.give(2, unbroadcast(ctx, scaled, ctx.shape(c), ctx.shape(ctx.output(0))));
+  }
+}
+
 export const linearAlgebraRules: Record<string, GradRule> = {
   // Y = α·A'B' + β·C with A' = transA ? Aᵀ : A, B' likewise.
   Gemm: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
-      const [a, b, c] = [ctx.input(0), ctx.input(1), ctx.input(2)];
-      const alpha = getFloat(ctx.attrs, 'alpha', 1);
-      const beta = getFloat(ctx.attrs, 'beta', 1);
-      const transA = getInt(ctx.attrs, 'transA', 0);
-      const transB = getInt(ctx.attrs, 'transB', 0);
-      const gemm = (p: string, q: string, tp: number, tq: number) =>
-        ctx.b.op('Gemm', [p, q], { alpha: attr.float(alpha), transA: attr.int(tp), transB: attr.int(tq) });
-      if (ctx.needs(0)) ctx.give(0, transA ? gemm(b, g, transB, 1) : gemm(g, b, 0, 1 - transB));
-      if (ctx.needs(1)) ctx.give(1, transB ? gemm(g, a, 1, transA) : gemm(a, g, 1 - transA, 0));
-      if (c && ctx.needs(2)) {
-        const scaled = beta === 1 ? g : ctx.b.mul(g, ctx.b.scalar(beta));
-        ctx.give(2, unbroadcast(ctx, scaled, ctx.shape(c), ctx.shape(ctx.output(0))));
-      }
+      gemmBackward(ctx, ctx.cotangent(0));
     },
   },
 
   // dA = g·Bᵀ, dB = Aᵀ·g, each summed over the batch axes it was broadcast along.
   MatMul: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const [a, b] = [ctx.input(0), ctx.input(1)];
       const [shapeA, shapeB, shapeY] = [ctx.shape(a), ctx.shape(b), ctx.shape(ctx.output(0))];
       if (shapeA.length < 2 || shapeB.length < 2) ctx.fail('MatMul with a 1-D operand is not supported');
@@ -57,7 +61,7 @@ export const linearAlgebraRules: Record<string, GradRule> = {
   // operand i had (it was summed away in the forward pass).
   Einsum: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const equation = getString(ctx.attrs, 'equation', '').replace(/\s+/g, '');
       const [lhs, out = ''] = equation.split('->');
       const terms = (lhs ?? '').split(',');

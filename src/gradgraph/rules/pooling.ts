@@ -3,32 +3,20 @@
 // window, the first in raster order, as in PyTorch), and a grouped ConvTranspose with one-hot
 // kernels scatters g·mask back, summing where windows overlap. The mask is the local derivative
 // SmoothDiff replaces by per-offset win fractions.
-import { attr, getInts } from '../../onnx/attributes.js';
+import { attr } from '../../onnx/attributes.js';
 import { type GradRule, type RuleContext } from '../rule.js';
-import { floatMask, intoBlockedLayout, resolvePads, spatialDims, transposeGeometry } from './common.js';
+import { type WindowGeometry, floatMask, intoBlockedLayout, spatialDims, transposeGeometry, windowGeometry } from './common.js';
 
-interface Window {
+interface Window extends WindowGeometry {
   channels: number;
-  inSizes: number[];
-  outSizes: number[];
-  kernel: number[];
-  strides: number[];
-  dilations: number[];
-  pads: number[];
 }
 
 function windowOf(ctx: RuleContext): Window {
-  const x = ctx.input(0);
-  const inSizes = spatialDims(ctx, x);
-  if (inSizes.length !== 2) ctx.fail('only 2-D pooling is supported');
-  const channels = ctx.shape(x)[1];
+  const geometry = windowGeometry(ctx);
+  if (geometry.inSizes.length !== 2) ctx.fail('only 2-D pooling is supported');
+  const channels = ctx.shape(ctx.input(0))[1];
   if (typeof channels !== 'number') ctx.fail('the channel dimension must be static');
-  const outSizes = spatialDims(ctx, ctx.output(0));
-  const kernel = getInts(ctx.attrs, 'kernel_shape') ?? ctx.fail('kernel_shape is required');
-  const strides = getInts(ctx.attrs, 'strides') ?? kernel.map(() => 1);
-  const dilations = getInts(ctx.attrs, 'dilations') ?? kernel.map(() => 1);
-  const extents = kernel.map((k, i) => (k - 1) * (dilations[i] as number) + 1);
-  return { channels, inSizes, outSizes, kernel, strides, dilations, pads: resolvePads(ctx, inSizes, outSizes, extents, strides) };
+  return { ...geometry, channels };
 }
 
 /**
@@ -37,9 +25,7 @@ function windowOf(ctx: RuleContext): Window {
  */
 function scatterWindows(ctx: RuleContext, contributions: string, win: Window, weights: Float32Array): string {
   const perChannel = weights.length / (win.channels * (win.kernel[0] as number) * (win.kernel[1] as number));
-  const geometry = win.inSizes.map((size, i) =>
-    transposeGeometry(size, win.outSizes[i] as number, ((win.kernel[i] as number) - 1) * (win.dilations[i] as number) + 1, win.strides[i] as number, win.pads[i] as number),
-  );
+  const geometry = win.inSizes.map((size, i) => transposeGeometry(size, win.outSizes[i] as number, win.extents[i] as number, win.strides[i] as number, win.pads[i] as number));
   const w = ctx.b.floats(weights, [win.channels * perChannel, 1, ...win.kernel]);
   return ctx.b.op('ConvTranspose', [contributions, w], {
     group: attr.int(win.channels),
@@ -68,7 +54,7 @@ const maxPool: GradRule = {
   differentiable: [0],
   backward(ctx) {
     const b = ctx.b;
-    const g = ctx.gradOut(0) as string;
+    const g = ctx.cotangent(0);
     const win = windowOf(ctx);
     const [H, W] = win.inSizes as [number, number];
     const [OH, OW] = win.outSizes as [number, number];
@@ -122,7 +108,7 @@ const averagePool: GradRule = {
   differentiable: [0],
   backward(ctx) {
     const b = ctx.b;
-    const g = ctx.gradOut(0) as string;
+    const g = ctx.cotangent(0);
     const win = windowOf(ctx);
     const [H, W] = win.inSizes as [number, number];
     const [OH, OW] = win.outSizes as [number, number];
@@ -156,7 +142,7 @@ export const poolingRules: Record<string, GradRule> = {
     backward(ctx) {
       const x = ctx.input(0);
       const spatial = spatialDims(ctx, x).reduce((a, c) => a * c, 1);
-      const scaled = ctx.b.mul(ctx.gradOut(0) as string, ctx.b.scalar(1 / spatial));
+      const scaled = ctx.b.mul(ctx.cotangent(0), ctx.b.scalar(1 / spatial));
       ctx.give(0, intoBlockedLayout(ctx, ctx.b.op('Expand', [scaled, ctx.b.shapeOf(x)]), ctx.shape(x)));
     },
   },
@@ -173,7 +159,7 @@ export const poolingRules: Record<string, GradRule> = {
         const winner = b.op('ArgMax', [flat], { axis: attr.int(2), keepdims: attr.int(1) });
         return floatMask(ctx, b.op('Equal', [winner, b.ints(Array.from({ length: spatial }, (_, i) => i))]));
       });
-      const g = b.reshape(ctx.gradOut(0) as string, b.ints([0, 0, 1]));
+      const g = b.reshape(ctx.cotangent(0), b.ints([0, 0, 1]));
       ctx.give(0, b.reshapeLike(b.mul(mask, g), x));
     },
   },

@@ -1,4 +1,5 @@
-// ReduceSum / ReduceMean / ReduceMax / ReduceMin / ReduceL2. Axes come from the attribute (before opset 13
+// ReduceSum / ReduceMean / ReduceMax / ReduceMin / ReduceL1 / ReduceL2 / ReduceSumSquare /
+// ReduceProd / ReduceLogSum / ReduceLogSumExp. Axes come from the attribute (before opset 13
 // for ReduceSum, before 18 for the others) or from the second input; none means all axes unless
 // noop_with_empty_axes is set.
 import { getInt, getInts } from '../../onnx/attributes.js';
@@ -17,17 +18,19 @@ function reducedAxes(ctx: RuleContext): number[] | 'none' {
 
 /** The output cotangent broadcast back to the input's shape. */
 function spread(ctx: RuleContext, axes: number[]): string {
-  const g = ctx.gradOut(0) as string;
+  const g = ctx.cotangent(0);
   const kept = getInt(ctx.attrs, 'keepdims', 1) ? g : ctx.b.unsqueeze(g, axes);
   return ctx.b.op('Expand', [kept, ctx.b.shapeOf(ctx.input(0))]);
 }
 
-function reduceRule(kind: 'sum' | 'mean' | 'extremum' | 'l2'): GradRule {
+type Kind = 'sum' | 'mean' | 'extremum' | 'l1' | 'l2' | 'sumSquare' | 'prod' | 'logSum' | 'logSumExp';
+
+function reduceRule(kind: Kind): GradRule {
   return {
     differentiable: [0],
     backward(ctx) {
       const axes = reducedAxes(ctx);
-      if (axes === 'none') return ctx.give(0, ctx.gradOut(0) as string);
+      if (axes === 'none') return ctx.give(0, ctx.cotangent(0));
       const g = spread(ctx, axes);
       const b = ctx.b;
       if (kind === 'sum') return ctx.give(0, g);
@@ -38,6 +41,15 @@ function reduceRule(kind: 'sum' | 'mean' | 'extremum' | 'l2'): GradRule {
         const safe = b.op('Where', [b.op('Equal', [norm, b.scalar(0)]), b.scalar(1), norm]);
         return ctx.give(0, b.mul(g, b.div(ctx.input(0), safe)));
       }
+      const x = ctx.input(0);
+      const local = (compute: () => string) => ctx.give(0, b.mul(g, ctx.derivative('dx', ctx.shape(x), compute)));
+      // d‖x‖₁ = sign(x) (0 at 0, as PyTorch's abs).
+      if (kind === 'l1') return local(() => b.op('Sign', [x]));
+      if (kind === 'sumSquare') return local(() => b.mul(x, b.scalar(2)));
+      // d log Σx = 1/Σx = e^(−y);  d log Σeˣ = eˣ/Σeˣ = e^(x − y).
+      if (kind === 'logSum') return local(() => b.op('Exp', [b.neg(kept())]));
+      if (kind === 'logSumExp') return local(() => b.op('Exp', [b.sub(x, kept())]));
+      if (kind === 'prod') return local(() => productOfOthers(ctx, axes));
       const shape = ctx.shape(ctx.input(0));
       if (kind === 'mean') {
         const count = axes.map((a) => shape[a]);
@@ -55,10 +67,32 @@ function reduceRule(kind: 'sum' | 'mean' | 'extremum' | 'l2'): GradRule {
   };
 }
 
+/**
+ * ∂(Π x)/∂xᵢ = Π_{j≠i} xⱼ, exact with zeros (no division by a zero): with no zero in the
+ * reduced group it is y/xᵢ; with exactly one zero it is the product of the non-zeros at the zero
+ * and 0 elsewhere; with two or more it is 0 everywhere.
+ */
+function productOfOthers(ctx: RuleContext, axes: number[]): string {
+  const b = ctx.b;
+  const x = ctx.input(0);
+  const isZero = b.op('Equal', [x, b.scalar(0)]);
+  const nonZero = b.op('Where', [isZero, b.scalar(1), x]);
+  const product = b.reduce('ReduceProd', nonZero, axes, true);
+  const zeros = b.reduceSum(floatMask(ctx, isZero), axes, true);
+  const atZero = b.mul(product, floatMask(ctx, b.op('Equal', [zeros, b.scalar(1)])));
+  const elsewhere = b.mul(b.div(product, nonZero), floatMask(ctx, b.op('Equal', [zeros, b.scalar(0)])));
+  return b.op('Where', [isZero, atZero, elsewhere]);
+}
+
 export const reductionRules: Record<string, GradRule> = {
   ReduceSum: reduceRule('sum'),
   ReduceMean: reduceRule('mean'),
   ReduceMax: reduceRule('extremum'),
   ReduceMin: reduceRule('extremum'),
+  ReduceL1: reduceRule('l1'),
   ReduceL2: reduceRule('l2'),
+  ReduceSumSquare: reduceRule('sumSquare'),
+  ReduceProd: reduceRule('prod'),
+  ReduceLogSum: reduceRule('logSum'),
+  ReduceLogSumExp: reduceRule('logSumExp'),
 };

@@ -2,13 +2,13 @@
 import { attr, getInt, getInts, getString } from '../../onnx/attributes.js';
 import { type Dim } from '../../onnx/shapes.js';
 import { type GradRule, type RuleContext } from '../rule.js';
-import { normAxis, unbroadcast } from './common.js';
+import { floatMask, normAxis, unbroadcast } from './common.js';
 
 /** g reshaped to the runtime shape of input 0. */
 const reshapeBack: GradRule = {
   differentiable: [0],
   backward(ctx) {
-    ctx.give(0, ctx.b.reshapeLike(ctx.gradOut(0) as string, ctx.input(0)));
+    ctx.give(0, ctx.b.reshapeLike(ctx.cotangent(0), ctx.input(0)));
   },
 };
 
@@ -39,20 +39,20 @@ export const shapeRules: Record<string, GradRule> = {
       const perm = getInts(ctx.attrs, 'perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
       const inverse = new Array<number>(rank);
       perm.forEach((p, i) => (inverse[p] = i));
-      ctx.give(0, ctx.b.transpose(ctx.gradOut(0) as string, inverse));
+      ctx.give(0, ctx.b.transpose(ctx.cotangent(0), inverse));
     },
   },
 
   Expand: {
     differentiable: [0],
     backward(ctx) {
-      ctx.give(0, unbroadcast(ctx, ctx.gradOut(0) as string, ctx.shape(ctx.input(0)), ctx.shape(ctx.output(0))));
+      ctx.give(0, unbroadcast(ctx, ctx.cotangent(0), ctx.shape(ctx.input(0)), ctx.shape(ctx.output(0))));
     },
   },
 
   Concat: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const rank = ctx.shape(ctx.output(0)).length;
       const axis = normAxis(getInt(ctx.attrs, 'axis', 0), rank);
       let offset = 0;
@@ -87,7 +87,7 @@ export const shapeRules: Record<string, GradRule> = {
       const ends = ctx.requireConstant(ctx.input(2), 'ends');
       const axes = ctx.input(3) ? ctx.requireConstant(ctx.input(3), 'axes').map((a) => normAxis(a, rank)) : starts.map((_, i) => i);
       const steps = ctx.input(4) ? ctx.requireConstant(ctx.input(4), 'steps') : starts.map(() => 1);
-      const part = ctx.gradOut(0) as string;
+      const part = ctx.cotangent(0);
       let g = part;
       const shape = [...ctx.shape(ctx.output(0))];
       const begins = new Array<number>(rank).fill(0);
@@ -147,7 +147,7 @@ export const shapeRules: Record<string, GradRule> = {
       const b = ctx.b;
       const sliceAxes = shape.map((_, i) => i).filter((i) => (begin[i] as number) > 0 || (end[i] as number) > 0);
       const outShape = ctx.shape(ctx.output(0));
-      let g = ctx.gradOut(0) as string;
+      let g = ctx.cotangent(0);
       if (sliceAxes.length > 0) {
         g = b.slice(
           g,
@@ -176,7 +176,7 @@ export const shapeRules: Record<string, GradRule> = {
       const flatIndices = b.reshape(ctx.input(1), b.ints([count]));
       const oneHot = b.op('OneHot', [flatIndices, b.ints([depth], []), b.floats([0, 1])], { axis: attr.int(-1) }); // [K, D]
       // g: data[:axis] + indices + data[axis+1:]  →  [data[:axis], K, data[axis+1:]]
-      let g = ctx.gradOut(0) as string;
+      let g = ctx.cotangent(0);
       if (indexShape.length === 0) g = b.unsqueeze(g, [axis]);
       else if (indexShape.length > 1) {
         const post = dataShape.slice(axis + 1).map((d) => staticDim(ctx, d, 'Gather trailing axes'));
@@ -188,6 +188,86 @@ export const shapeRules: Record<string, GradRule> = {
       toLast.forEach((p, i) => (back[p] = i));
       const scattered = b.op('MatMul', [b.transpose(g, toLast), oneHot]);
       ctx.give(0, b.transpose(scattered, back));
+    },
+  },
+
+  // Tile repeats the whole block r times along each axis: axis i of the output is [rᵢ, dᵢ]
+  // flattened, so the cotangent is reshaped to split every repeated axis and summed over the copies.
+  Tile: {
+    differentiable: [0],
+    backward(ctx) {
+      const b = ctx.b;
+      const shape = ctx.shape(ctx.input(0));
+      const repeats = ctx.requireConstant(ctx.input(1), 'repeats');
+      const split: number[] = [];
+      const copies: number[] = [];
+      shape.forEach((d, i) => {
+        const r = repeats[i] as number;
+        if (r !== 1) {
+          copies.push(split.length);
+          split.push(r);
+        }
+        // Reshape's 0 copies the input's dim at the same index: only the leading axis keeps it.
+        split.push(typeof d === 'number' ? d : split.length === 0 ? 0 : -1);
+      });
+      if (split.filter((d) => d === -1).length > 1) ctx.fail('tiling with a symbolic dimension after the first axis is not supported');
+      const g = b.reshape(ctx.cotangent(0), b.ints(split));
+      ctx.give(0, b.reshapeLike(b.reduceSum(g, copies, false), ctx.input(0)));
+    },
+  },
+
+  // Both are permutations of elements, each the inverse of the other in DCR mode (ONNX defines
+  // SpaceToDepth as DepthToSpace-DCR's inverse): the adjoint of a permutation is its inverse.
+  DepthToSpace: {
+    differentiable: [0],
+    backward(ctx) {
+      const b = ctx.b;
+      const g = ctx.cotangent(0);
+      const blocksize = getInt(ctx.attrs, 'blocksize', 0);
+      if (getString(ctx.attrs, 'mode', 'DCR') === 'DCR') return ctx.give(0, b.op('SpaceToDepth', [g], { blocksize: attr.int(blocksize) }));
+      // CRD: x [N, C, H, W] → [N, C/b², b, b, H, W] → perm (0, 1, 4, 2, 5, 3) → [N, C/b², H·b, W·b].
+      const [, C, H, W] = ctx.shape(ctx.input(0)).map((d, i) => (i === 0 ? 0 : staticDim(ctx, d, `DepthToSpace axis ${i}`)));
+      const c = (C as number) / (blocksize * blocksize);
+      const split = b.reshape(g, b.ints([0, c, H as number, blocksize, W as number, blocksize]));
+      ctx.give(0, b.reshape(b.transpose(split, [0, 1, 3, 5, 2, 4]), b.ints([0, C as number, H as number, W as number])));
+    },
+  },
+
+  SpaceToDepth: {
+    differentiable: [0],
+    backward(ctx) {
+      const blocksize = getInt(ctx.attrs, 'blocksize', 0);
+      ctx.give(0, ctx.b.op('DepthToSpace', [ctx.cotangent(0)], { blocksize: attr.int(blocksize), mode: attr.string('DCR') }));
+    },
+  },
+
+  // y[…, j, …] = x[…, idx[…, j, …], …] along `axis`: every cotangent is added back at its index.
+  // From opset 16 one ScatterElements with add reduction (exact with repeated indices); before,
+  // a one-hot over the axis, contracted with the cotangent.
+  GatherElements: {
+    differentiable: [0],
+    backward(ctx) {
+      const b = ctx.b;
+      const data = ctx.input(0);
+      const indices = ctx.input(1);
+      const g = ctx.cotangent(0);
+      const dataShape = ctx.shape(data);
+      const rank = dataShape.length;
+      const axis = normAxis(getInt(ctx.attrs, 'axis', 0), rank);
+      if (ctx.opset >= 16) {
+        const zeros = b.zerosLike(data);
+        return ctx.give(0, b.op('ScatterElements', [zeros, indices, g], { axis: attr.int(axis), reduction: attr.string('add') }));
+      }
+      const indexShape = ctx.shape(indices);
+      if (indexShape.some((d, i) => i !== axis && d !== dataShape[i])) ctx.fail('before opset 16, indices must match the data outside the gathered axis');
+      const depth = staticDim(ctx, dataShape[axis], `GatherElements axis ${axis}`);
+      const size = b.ints([depth], []);
+      const wrapped = b.op('Where', [b.op('Less', [indices, b.ints([0], [])]), b.add(indices, size), indices]);
+      // hit[…, j, …, k] = (idx[…, j, …] = k): sum over j of g·hit, then k moves back to `axis`.
+      const hit = floatMask(ctx, b.op('Equal', [b.unsqueeze(wrapped, [rank]), b.ints(Array.from({ length: depth }, (_, k) => k))]));
+      const summed = b.reduceSum(b.mul(hit, b.unsqueeze(g, [rank])), [axis], false);
+      const perm = Array.from({ length: rank }, (_, i) => (i < axis ? i : i === axis ? rank - 1 : i - 1));
+      ctx.give(0, b.transpose(summed, perm));
     },
   },
 };

@@ -24,7 +24,7 @@ export const softmaxRules: Record<string, GradRule> = {
   // g_in = s ⊙ (g − Σ g⊙s)
   Softmax: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const s = softmaxAt(ctx, false);
       const dot = ctx.b.reduceSum(ctx.b.mul(g, s), softmaxAxes(ctx), true);
       ctx.give(0, ctx.b.mul(s, ctx.b.sub(g, dot)));
@@ -33,7 +33,7 @@ export const softmaxRules: Record<string, GradRule> = {
   // g_in = g − s ⊙ Σ g
   LogSoftmax: {
     backward(ctx) {
-      const g = ctx.gradOut(0) as string;
+      const g = ctx.cotangent(0);
       const s = softmaxAt(ctx, true);
       const total = ctx.b.reduceSum(g, softmaxAxes(ctx), true);
       ctx.give(0, ctx.b.sub(g, ctx.b.mul(s, total)));

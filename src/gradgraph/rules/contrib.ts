@@ -1,0 +1,173 @@
+// com.microsoft contrib ops, as ONNX Runtime's graph optimiser and fusing exporters write them.
+// Their forward parts stay as they are (the runtime that loaded the model runs them); everything
+// emitted here is standard ONNX, because the backward must run on any ONNX Runtime build.
+import { getFloat, getString } from '../../onnx/attributes.js';
+import { type GradRule, type RuleContext } from '../rule.js';
+import { geluDerivative, geluTanhDerivative, reluMaskFromOutput, unary } from './activations.js';
+import { floatMask, unbroadcast } from './common.js';
+import { convBackward } from './convolution.js';
+import { gemmBackward } from './linear-algebra.js';
+import { standardised } from './normalization.js';
+
+/**
+ * Derivative of a fused activation, read from its output y (the pre-activation is never a
+ * tensor of the fused graph). Each is exact: y determines the branch of every piecewise form
+ * (min < y < max ⟺ min < x < max for Clip, 0 < y < 1 ⟺ 0 < αx + β < 1 for HardSigmoid, y > 0
+ * ⟺ x > 0 for Relu and LeakyRelu with α > 0).
+ */
+function fusedActivationDerivative(ctx: RuleContext, activation: string, params: number[], y: string): string | undefined {
+  const b = ctx.b;
+  const inside = (lo: number, hi: number) => floatMask(ctx, b.op('And', [b.op('Greater', [y, b.scalar(lo)]), b.op('Less', [y, b.scalar(hi)])]));
+  switch (activation) {
+    case '':
+      return undefined;
+    case 'Relu':
+      return reluMaskFromOutput(ctx, y);
+    case 'Sigmoid':
+      return b.mul(y, b.sub(b.scalar(1), y));
+    case 'Tanh':
+      return b.sub(b.scalar(1), b.mul(y, y));
+    case 'LeakyRelu': {
+      const alpha = params[0] ?? 0.01;
+      if (alpha < 0) ctx.fail('LeakyRelu with a negative slope cannot be differentiated from its output');
+      const positive = floatMask(ctx, b.op('Greater', [y, b.scalar(0)]));
+      return b.add(b.mul(positive, b.scalar(1 - alpha)), b.scalar(alpha));
+    }
+    case 'Clip':
+      return inside(params[0] ?? -Infinity, params[1] ?? Infinity);
+    case 'HardSigmoid':
+      return b.mul(inside(0, 1), b.scalar(params[0] ?? 0.2));
+    default:
+      return ctx.fail(`fused activation ${activation} is not supported (Relu, Clip, HardSigmoid, Sigmoid, LeakyRelu, Tanh are)`);
+  }
+}
+
+/** The output cotangent times the fused activation's derivative (a policy may replace it). */
+function preActivationGrad(ctx: RuleContext, activation: string, params: number[]): string {
+  const g = ctx.cotangent(0);
+  const y = ctx.output(0);
+  if (!activation) return g;
+  const d = ctx.derivative('dx', ctx.shape(y), () => fusedActivationDerivative(ctx, activation, params, y) as string);
+  return ctx.b.mul(g, d);
+}
+
+/** A binary "x + bias, then φ" op: the sum's cotangent goes to both operands. */
+function biasThen(derivative: (ctx: RuleContext, z: string) => string): GradRule {
+  return {
+    backward(ctx) {
+      const [x, bias] = [ctx.input(0), ctx.input(1)];
+      const z = bias ? ctx.b.add(x, bias) : x;
+      const gz = ctx.b.mul(ctx.cotangent(0), ctx.derivative('dx', ctx.shape(ctx.output(0)), () => derivative(ctx, z)));
+      const full = ctx.shape(ctx.output(0));
+      for (const i of [0, 1]) if (ctx.input(i) && ctx.needs(i)) ctx.give(i, unbroadcast(ctx, gz, ctx.shape(ctx.input(i)), full));
+    },
+  };
+}
+
+export const contribRules: Record<string, GradRule> = {
+  // Y = act(Conv(X, W, B) + Z): Conv's backward from the pre-activation cotangent; Z gets it whole.
+  FusedConv: {
+    backward(ctx) {
+      const params = ctx.attrs['activation_params']?.floats ?? [];
+      const gpre = preActivationGrad(ctx, getString(ctx.attrs, 'activation', ''), [...params]);
+      if (ctx.input(3) && ctx.needs(3)) ctx.give(3, gpre);
+      convBackward(ctx, gpre);
+    },
+  },
+
+  // Y = act(α·A'B' + β·C); activation parameters as activation_alpha / activation_beta.
+  FusedGemm: {
+    backward(ctx) {
+      const activation = getString(ctx.attrs, 'activation', '');
+      const defaults: Record<string, [number, number]> = { LeakyRelu: [0.01, 0], HardSigmoid: [0.2, 0.5] };
+      const [alpha, beta] = defaults[activation] ?? [0, 0];
+      const params = activation === 'Clip' ? ctx.fail('FusedGemm with Clip is not supported') : [getFloat(ctx.attrs, 'activation_alpha', alpha), getFloat(ctx.attrs, 'activation_beta', beta)];
+      gemmBackward(ctx, preActivationGrad(ctx, activation, params));
+    },
+  },
+
+  // Exact (erf) GELU.
+  Gelu: unary((ctx, x) => geluDerivative(ctx, x)),
+  // GELU of X + bias, exact.
+  BiasGelu: biasThen(geluDerivative),
+  // The tanh approximation of GELU of X (+ optional bias).
+  FastGelu: biasThen(geluTanhDerivative),
+
+  // y = x·σ(αx): y' = s + αx·s(1 − s), s = σ(αx).
+  QuickGelu: unary((ctx, x) => {
+    const b = ctx.b;
+    const alpha = getFloat(ctx.attrs, 'alpha', 1.702);
+    const s = b.op('Sigmoid', [b.mul(x, b.scalar(alpha))]);
+    return b.add(s, b.mul(b.mul(x, b.scalar(alpha)), b.mul(s, b.sub(b.scalar(1), s))));
+  }),
+
+  // Y = X + bias + skip (bias [C] over the last axis).
+  BiasAdd: {
+    backward(ctx) {
+      const g = ctx.cotangent(0);
+      const full = ctx.shape(ctx.output(0));
+      for (const i of [0, 1, 2]) if (ctx.needs(i)) ctx.give(i, unbroadcast(ctx, g, ctx.shape(ctx.input(i)), full));
+    },
+  },
+
+  // s = input + skip (+ bias); output 0 = LayerNorm(s) over the last axis · gamma + beta;
+  // optional output 3 is s itself (a residual stream that continues). Outputs 1 and 2 (mean,
+  // inverse standard deviation) are statistics nothing differentiates through.
+  SkipLayerNormalization: {
+    differentiable: [0, 1, 4],
+    backward(ctx) {
+      const b = ctx.b;
+      const [input, skip, gamma, , bias] = [0, 1, 2, 3, 4].map((i) => ctx.input(i));
+      const shape = ctx.shape(input as string);
+      const axes = [shape.length - 1];
+      const withSkip = b.add(input as string, skip as string);
+      const s = bias ? b.add(withSkip, bias) : withSkip;
+      const terms: string[] = [];
+      const g = ctx.gradOut(0);
+      if (g) terms.push(standardised(ctx, s, shape, axes, getFloat(ctx.attrs, 'epsilon', 1e-12)).inputGrad(b.mul(g, gamma as string)));
+      const gSum = ctx.gradOut(3);
+      if (gSum) terms.push(gSum);
+      const gs = b.sum(terms);
+      for (const i of [0, 1, 4]) if (ctx.input(i) && ctx.needs(i)) ctx.give(i, unbroadcast(ctx, gs, ctx.shape(ctx.input(i)), shape));
+    },
+  },
+};
+
+/**
+ * A fused Conv/Gemm whose activation a policy replaces (Guided Backprop's ReLU): the
+ * pre-activation is recomputed with standard ops, the policy's rule differentiates the activation
+ * on it, and the Conv/Gemm backward continues from there. Without this, a method that changes
+ * ReLU's backward would silently treat an optimised file's fused ReLUs as plain ones.
+ */
+export function fusedWithActivationRule(opType: 'FusedConv' | 'FusedGemm', activationRule: GradRule): GradRule {
+  return {
+    backward(ctx) {
+      const b = ctx.b;
+      const activation = getString(ctx.attrs, 'activation', '');
+      const linearAttrs = Object.fromEntries(Object.entries(ctx.attrs).filter(([name]) => !name.startsWith('activation')));
+      const inputs = ctx.node.inputs.slice(0, 3).filter((t, i) => i < 2 || t);
+      let pre = b.op(opType === 'FusedConv' ? 'Conv' : 'Gemm', inputs, linearAttrs);
+      if (opType === 'FusedConv' && ctx.input(3)) pre = b.add(pre, ctx.input(3));
+      let gpre: string | undefined;
+      const activationNode = { ...ctx.node, opType: activation, domain: '', inputs: [pre], attrs: {} };
+      activationRule.backward({
+        ...ctx,
+        node: activationNode,
+        attrs: {},
+        input: (i) => (i === 0 ? pre : ''),
+        shape: (t) => ctx.shape(t === pre ? ctx.output(0) : t),
+        needs: (i) => i === 0,
+        give: (i, g) => {
+          if (i === 0) gpre = gpre ? b.add(gpre, g) : g;
+        },
+      });
+      const g = gpre ?? ctx.fail(`the ${activation} rule gave no cotangent`);
+      if (opType === 'FusedConv') {
+        if (ctx.input(3) && ctx.needs(3)) ctx.give(3, g);
+        convBackward(ctx, g);
+      } else {
+        gemmBackward(ctx, g);
+      }
+    },
+  };
+}
