@@ -5,6 +5,7 @@ import { type CompileOptions, type CompileResult, compileGradient } from '../../
 import { type BackwardPolicy } from '../../src/gradgraph/policy.js';
 import { type Attributes } from '../../src/onnx/attributes.js';
 import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
+import { normaliseOpset } from '../../src/onnx/normalise-opset.js';
 import { encodeModel, type TensorProto } from '../../src/onnx/proto.js';
 import { type TensorFacts } from '../../src/onnx/shapes.js';
 import { DataType, floatTensor } from '../../src/onnx/tensor.js';
@@ -183,6 +184,8 @@ export class GradHarness {
     options: Omit<CompileOptions, 'facts'> & { policy?: BackwardPolicy; runAs?: (m: Model) => Model } = {},
   ): Promise<GradHarness> {
     const { runAs = (m: Model) => m, ...compileOptions } = options;
+    // Old op forms are normalised before the compiler sees them, as the model loader does.
+    model = normaliseOpset(model).model;
     const facts = await probeShapes(runAs(model), { threads: 1 });
     const compiled = compileGradient(model, { ...compileOptions, facts });
     const forward = await Session.create(encodeModel(modelToProto(runAs(model))), { threads: 1 });

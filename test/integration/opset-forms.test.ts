@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { inputGradient, RULES } from '../../src/gradgraph/index.js';
+import { inputGradient } from '../../src/gradgraph/index.js';
 import { decodeNpy } from '../../src/imaging/npy.js';
 import { oneHotSeed } from '../../src/methods/targets.js';
 import { modelFromProto, modelToProto } from '../../src/onnx/ir.js';
@@ -131,8 +131,7 @@ for (const f of fixtures) {
     assertClose(normalised.data, original.data, dims[0] as number, 0.99999999, 1e-6, `${f.name}: normalised vs original logits`);
   });
 
-  const todo = f.variant === 'upsample' && !RULES['Resize'] ? { todo: 'no gradient rule for Resize yet' } : {};
-  test(`${f.name}: gradient matches PyTorch autograd in float64`, todo, async () => {
+  test(`${f.name}: gradient matches PyTorch autograd in float64`, async () => {
     const { x, dims, logits, grad, targets } = inputsOf(f);
     const expected = grad ?? npy('forms.grad64.npy').data;
     const loaded = await loadModel(join(dir, f.file), { threads: 1, inputShape: dims.slice(1) });

@@ -368,9 +368,9 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   resize('nearest opset 11 with roi and scales', [2, 3, 4], mode('nearest', 'asymmetric', { nearest_mode: attr.string('floor') }), [1, 1, 2, 2], undefined, 11);
   resize('linear opset 18 sizes with axes [2,3]', [2, 3, 4], mode('linear', 'half_pixel', { axes: attr.ints([2, 3]) }), undefined, [6, 8], 18);
   resize('linear opset 19 scales with axes [3] (columns only)', [2, 3, 4], mode('linear', 'half_pixel', { axes: attr.ints([3]) }), [2.5], undefined, 19);
-  add('Resize opset 10 (scales input, asymmetric nearest)', op('Resize', 10, [2, 3, 4], ['x', floats([1, 1, 2, 2], [4])], { mode: attr.string('nearest') }), { todo: 'the compiler reads opset 10 once old opsets are accepted' });
-  add('Upsample opset 9 nearest ×2', op('Upsample', 9, [2, 3, 4], ['x', floats([1, 1, 2, 2], [4])], { mode: attr.string('nearest') }), { todo: 'the compiler reads opset 9 once old opsets are accepted' });
-  add('Upsample opset 9 linear ×2', op('Upsample', 9, [2, 3, 4], ['x', floats([1, 1, 2, 2], [4])], { mode: attr.string('linear') }), { todo: 'the compiler reads opset 9 once old opsets are accepted' });
+  add('Resize opset 10 (scales input, asymmetric nearest)', op('Resize', 10, [2, 3, 4], ['x', floats([1, 1, 2, 2], [4])], { mode: attr.string('nearest') }));
+  add('Upsample opset 9 nearest ×2', op('Upsample', 9, [2, 3, 4], ['x', floats([1, 1, 2, 2], [4])], { mode: attr.string('nearest') }));
+  add('Upsample opset 9 linear ×2', op('Upsample', 9, [2, 3, 4], ['x', floats([1, 1, 2, 2], [4])], { mode: attr.string('linear') }));
 }
 
 // ---------------------------------------------------------------- com.microsoft linear ops
