@@ -6,7 +6,6 @@
 // which is what a worker's time and memory actually scale with.
 import { type MethodParams } from '../jobs/contract.js';
 import { NOISY_METHODS, resolveParams } from '../methods/params.js';
-import { type ModelEntry } from '../models/registry.js';
 
 export interface JobCost {
   images: number;
@@ -21,7 +20,7 @@ export interface JobCost {
 }
 
 /** The cost of one request's jobs (one job per image). */
-export function jobCost(entry: ModelEntry, params: MethodParams, images = 1): JobCost {
+export function jobCost(inputSize: readonly number[], params: MethodParams, images = 1): JobCost {
   const { baseline: _baseline, ...rest } = params; // which baseline does not change the cost
   const p = resolveParams(rest, 0);
   const igBase = p.method === 'integrated-gradients' || (NOISY_METHODS.has(p.method) && p.method !== 'smoothdiff' && p.base === 'integrated-gradients');
@@ -30,7 +29,7 @@ export function jobCost(entry: ModelEntry, params: MethodParams, images = 1): Jo
   if (igBase) factors.push([p.steps, `${p.steps} steps`]);
   if (p.method === 'guided-grad-cam') factors.push([2, '2 passes']);
   const perImage = factors.reduce((product, [n]) => product * n, 1);
-  const [height = 1, width = 1] = entry.manifest.input.size;
+  const [height = 1, width = 1] = inputSize; // the manifest's [H, W]
   const points = images * perImage;
   return {
     images,

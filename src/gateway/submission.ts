@@ -41,7 +41,8 @@ export async function readMultipart(request: FastifyRequest, config: Config): Pr
     for await (const part of request.parts()) {
       if (part.type === 'field') {
         if (part.valueTruncated) throw apiError('SALIENCY_VALIDATION', [`field '${part.fieldname}' is too long`]);
-        if (FILE_FIELDS.includes(part.fieldname)) throw apiError('SALIENCY_VALIDATION', [`'${part.fieldname}' must be a file part (with a filename), not a text field`]);
+        // ('baseline' is both: the parameter baseline=uploaded and the file it names.)
+        if (part.fieldname === 'image' || part.fieldname === 'tensor') throw apiError('SALIENCY_VALIDATION', [`'${part.fieldname}' must be a file part (with a filename), not a text field`]);
         if (Object.hasOwn(submission.fields, part.fieldname)) throw apiError('SALIENCY_VALIDATION', [`field '${part.fieldname}' is sent more than once; send each field once`]);
         submission.fields[part.fieldname] = part.value;
         continue;
@@ -183,7 +184,7 @@ export function checkSubmission(submission: Submission, entry: ModelEntry, param
   if (submission.baseline && params.baseline !== 'uploaded') {
     throw apiError('SALIENCY_VALIDATION', ["a 'baseline' file was sent but baseline is not 'uploaded'; send baseline=uploaded with it, or leave the file out"]);
   }
-  const cost = jobCost(entry, params);
+  const cost = jobCost(entry.manifest.input.size, params);
   if (cost.points > config.MAX_JOB_POINTS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [
       `each job of this request costs ${cost.points} graph points (${cost.formula}); the limit MAX_JOB_POINTS is ${config.MAX_JOB_POINTS}: lower samples or steps`,
