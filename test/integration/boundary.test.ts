@@ -4,8 +4,10 @@
 // malformed bodies, duplicate, unknown and inapplicable parameters answered 400 naming them;
 // renderings bounded in size and off the event loop.
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { buildApp } from '../../src/gateway/app.js';
 import { ModelRegistry } from '../../src/models/registry.js';
@@ -202,6 +204,56 @@ describe('rate limits count verified keys, else addresses, failed authentication
     } finally {
       await replica.close();
       await service.close();
+    }
+  });
+});
+
+/** A Redis of this test's own, on a random high port, that the test can stop and start again. */
+async function throwawayRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await waitFor(async () => {
+    const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await probe.connect();
+      return (await probe.ping()) === 'PONG' ? true : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      probe.disconnect();
+    }
+  }, 10_000, 50);
+  return child;
+}
+
+describe('rate limits while the shared counters are unreachable', () => {
+  test('Redis down: a verified key is served, unverified callers get 503 (never an uncounted 401); back up: counting resumes', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    let redis = await throwawayRedis(port);
+    const service = await startService('redis', { ...BASE, REDIS_URL: `redis://127.0.0.1:${port}`, API_KEYS: 'k', RATE_LIMIT_PER_MINUTE: '5' });
+    try {
+      assert.equal((await get(`${service.url}/v1/methods`, { authorization: 'Bearer k' })).status, 200);
+      redis.kill('SIGKILL');
+      await new Promise((resolve) => redis.once('exit', resolve));
+      const known = await get(`${service.url}/v1/methods`, { authorization: 'Bearer k' });
+      assert.equal(known.status, 200, JSON.stringify(known.body));
+      for (let i = 0; i < 3; i++) {
+        const guess = await get(`${service.url}/v1/methods`, { authorization: `Bearer guess-${i}` });
+        assert.equal(guess.status, 503, JSON.stringify(guess.body));
+        assert.equal(code(guess), 'SALIENCY_UNAVAILABLE');
+        assert.ok(Number(guess.headers.get('retry-after')) > 0);
+      }
+      redis = await throwawayRedis(port);
+      const statuses = await waitFor(async () => {
+        const r = await get(`${service.url}/v1/methods`, { authorization: 'Bearer nope' });
+        return r.status === 401 ? r.status : undefined;
+      }, 15_000, 200);
+      assert.equal(statuses, 401);
+      const more: number[] = [];
+      for (let i = 0; i < 6; i++) more.push((await get(`${service.url}/v1/methods`, { authorization: 'Bearer nope' })).status);
+      assert.ok(more.includes(429), more.join(','));
+    } finally {
+      await service.close().catch(() => undefined);
+      redis.kill('SIGKILL');
     }
   });
 });
