@@ -7,6 +7,7 @@ import { ApiError, apiError } from './errors.js';
 import { collectRoutes, openapiDocument } from './openapi.js';
 import { registerAccess } from './plugins/access.js';
 import { jsonBodyLimit, multipartLimits } from './plugins/body-limits.js';
+import { registerJsonBody } from './plugins/json-body.js';
 import { guardV1Scope, markV1Routes } from './plugins/v1-scope.js';
 import { trustedProxies } from '../config/config.js';
 import { RenderPool } from '../imaging/render-pool.js';
@@ -44,6 +45,7 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   const routes = collectRoutes(app);
   const metrics = createMetrics(deps);
 
+  registerJsonBody(app);
   await app.register(multipart, { limits: multipartLimits(config), throwFileSizeLimit: true });
   guardV1Scope(app);
   // Heatmaps and overlays are coloured in worker threads, never on this event loop.

@@ -370,6 +370,18 @@ for (const mode of ['embedded', 'redis'] as const) {
           /either 'image' or 'images'/,
         ],
         ['a text field named image', () => post(url, { method: 'gradient', image: 'x' }, []), /'image' must be a file part/],
+        [
+          'a JSON member sent twice (one of them escaped)',
+          async () =>
+            json(
+              await fetch(`${url}/v1/explanations`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: `{"method":"gradient","image":"${image.toString('base64')}","nested":{"method":1},"\\u006dethod":"smoothgrad"}`,
+              }),
+            ),
+          /member 'method' is sent more than once/,
+        ],
       ];
       for (const [what, send, expected] of cases) {
         const r = await send();

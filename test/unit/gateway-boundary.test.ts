@@ -1,8 +1,10 @@
-// Pure parts of the HTTP boundary: the job cost model, the render size cap, the rendering cache.
+// Pure parts of the HTTP boundary: the job cost model, the render size cap, the rendering cache,
+// duplicate JSON members.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
 import { jobCost } from '../../src/gateway/job-cost.js';
+import { duplicateTopLevelKey } from '../../src/gateway/plugins/json-body.js';
 import { RenderCache } from '../../src/gateway/render-cache.js';
 import { fitWithin } from '../../src/imaging/render.js';
 import { METHODS } from '../../src/methods/params.js';
@@ -75,4 +77,15 @@ test('the rendering cache holds at most its bytes, drops the least recently used
   assert.equal(computed, 12, 'entries expire');
   cache.deletePrefix('');
   assert.equal(cache.size, 0);
+});
+
+test('duplicate top-level JSON members are found after unescaping; nested, quoted and malformed text is not mistaken', () => {
+  assert.equal(duplicateTopLevelKey('{"a":1,"b":2}'), undefined);
+  assert.equal(duplicateTopLevelKey('{"a":1,"a":2}'), 'a');
+  assert.equal(duplicateTopLevelKey('{ "a" : 1 , "\\u0061" : 2 }'), 'a');
+  assert.equal(duplicateTopLevelKey('{"a":{"a":1},"b":[{"a":2}]}'), undefined);
+  assert.equal(duplicateTopLevelKey('{"a":"x\\":\\"a\\":","b":"a"}'), undefined);
+  assert.equal(duplicateTopLevelKey('{"image":"' + 'QUJD'.repeat(100000) + '","image":"x"}'), 'image');
+  assert.equal(duplicateTopLevelKey('{"a":1,"a'), undefined);
+  assert.equal(duplicateTopLevelKey('[{"a":1},{"a":1}]'), undefined);
 });
