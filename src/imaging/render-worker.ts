@@ -1,5 +1,6 @@
 // Worker-thread entry of the render pool: decodes the original (overlays), projects, colours and
 // encodes, one task at a time, so none of those pixel loops runs on the gateway's event loop.
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { decodeImage } from './decode.js';
 import { ImageError } from './errors.js';
@@ -8,6 +9,17 @@ import { type RenderReply, type RenderTask } from './render-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('render-worker.js must run in a worker thread');
+
+// Renderings yield the CPU to the gateway's own thread when cores are scarce (/healthz and
+// submissions stay prompt while big overlays render). On Linux the nice value is per thread, so
+// this lowers only this thread; elsewhere setpriority(0) would reach the whole process: skipped.
+if (process.platform === 'linux') {
+  try {
+    setPriority(10);
+  } catch {
+    // not permitted here: renderings run at the normal priority
+  }
+}
 
 port.on('message', (task: RenderTask) => {
   void run(task).then(
