@@ -2,6 +2,8 @@
 // one error handler. Tests drive it with app.inject or a real listen on port 0.
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { trustedProxies } from '../config/config.js';
+import { RenderPool } from '../imaging/render-pool.js';
 import { type GatewayDeps, createMetrics } from './deps.js';
 import { ApiError, apiError } from './errors.js';
 import { collectRoutes, openapiDocument } from './openapi.js';
@@ -9,8 +11,6 @@ import { registerAccess } from './plugins/access.js';
 import { jsonBodyLimit, multipartLimits } from './plugins/body-limits.js';
 import { registerJsonBody } from './plugins/json-body.js';
 import { guardV1Scope, markV1Routes } from './plugins/v1-scope.js';
-import { trustedProxies } from '../config/config.js';
-import { RenderPool } from '../imaging/render-pool.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { docsRoutes } from './routes/docs.js';
 import { explanationRoutes } from './routes/explanations.js';
