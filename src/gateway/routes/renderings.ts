@@ -84,7 +84,7 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
           params: IdParams,
           querystring: RenderQuery,
           produces: ['image/png'],
-          response: { '4xx': ErrorSchema },
+          response: { '4xx': ErrorSchema, 503: ErrorSchema },
         },
       },
       async (request, reply) => {
@@ -124,7 +124,7 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
         description: 'Query: reduce, sign, clip, scale (see heatmap.png). Always at model resolution.',
         params: IdParams,
         querystring: RenderQuery,
-        response: { '4xx': ErrorSchema },
+        response: { '4xx': ErrorSchema, 503: ErrorSchema },
       },
     },
     async (request) => {
