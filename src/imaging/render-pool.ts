@@ -37,7 +37,7 @@ export interface RenderPoolOptions {
   threads: number;
   maxPixels: number;
   limitInputPixels: number;
-  /** Tasks allowed to wait for a thread, per thread (default 8). */
+  /** Tasks allowed to wait for a thread, per thread (default 4). */
   queuePerThread?: number;
 }
 
@@ -93,7 +93,7 @@ export class RenderPool {
   private submit(partial: Omit<RenderTask, 'id' | 'maxPixels' | 'limitInputPixels'>): Promise<RenderReply> {
     if (this.closed) return Promise.reject(new RenderBusyError('the renderer is shutting down'));
     const idle = [...this.threads].some((t) => !t.current) || this.threads.size < this.options.threads;
-    if (!idle && this.waiting.length >= this.options.threads * (this.options.queuePerThread ?? 8)) {
+    if (!idle && this.waiting.length >= this.options.threads * (this.options.queuePerThread ?? 4)) {
       return Promise.reject(new RenderBusyError(`${this.waiting.length} renderings are waiting`));
     }
     const task: RenderTask = { ...partial, id: this.nextId++, maxPixels: this.options.maxPixels, limitInputPixels: this.options.limitInputPixels };
@@ -112,6 +112,8 @@ export class RenderPool {
       if (!thread) return;
       const next = this.waiting.shift() as Pending;
       thread.current = next;
+      // A busy thread keeps the process alive until it answers; an idle one does not.
+      thread.worker.ref();
       // The original's bytes are copied (structured clone): the caller's buffer may be the store's.
       thread.worker.postMessage(next.task);
     }
@@ -123,6 +125,7 @@ export class RenderPool {
     worker.on('message', (reply: RenderReply) => {
       const current = thread.current;
       thread.current = undefined;
+      worker.unref();
       if (current && current.task.id === reply.id) current.resolve(reply);
       this.dispatch();
     });
