@@ -40,6 +40,14 @@ export const ConfigSchema = Type.Object({
   API_KEYS: Type.String({ default: '', description: 'Comma-separated API keys; empty disables authentication' }),
   RATE_LIMIT_PER_MINUTE: Int(600, 0, 1_000_000, 'Requests per minute per client (API key or address); 0 disables'),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),
+  TRUST_PROXY: Type.String({ default: '', description: 'Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (rate limits by address); empty: the socket address' }),
+  RATE_LIMIT_CLIENTS: Int(10000, 100, 10_000_000, 'Clients the in-process rate limiter remembers (LRU); with Redis the counters live there'),
+  MAX_JOB_POINTS: Int(20000, 1, 1_000_000_000, 'Most graph points one job may cost: images × samples × steps (IG steps, SmoothGrad samples × base steps, SmoothDiff samples + 1)'),
+  MAX_JOB_PIXELS: Type.Integer({ default: 2_000_000_000, minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Most pixel evaluations one job may cost: graph points × model input pixels (H × W)' }),
+  JOB_TIMEOUT_SECONDS: Int(900, 0, 7 * 86400, 'Wall-clock limit of one job attempt on a worker (read by the workers); the job fails with SALIENCY_JOB_TIMEOUT at its next graph run; 0: none'),
+  RENDER_THREADS: Int(2, 1, 64, 'Worker threads that render heatmaps and overlays off the event loop'),
+  MAX_RENDER_PIXELS: Int(8_000_000, 1024, 1 << 30, "Largest rendered PNG (width × height); size 'original' renderings of bigger images are downscaled to fit, keeping the aspect ratio"),
+  RENDER_CACHE_MB: Int(64, 0, 1 << 20, 'Rendered PNGs kept per gateway process (least recently used dropped first); 0: no cache'),
 });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -66,6 +74,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** Whether ONNX Runtime's threads spin between kernels: as configured, else only when runs do not share the cores. */
 export function ortSpin(config: Config): boolean {
   return config.ORT_SPIN ?? config.WORKER_CONCURRENCY === 1;
+}
+
+/** Fastify's trustProxy: false, or the listed proxy addresses / CIDRs. */
+export function trustedProxies(config: Config): false | string[] {
+  const list = config.TRUST_PROXY.split(',').map((a) => a.trim()).filter(Boolean);
+  return list.length === 0 ? false : list;
 }
 
 export function apiKeys(config: Config): string[] {

@@ -2,12 +2,15 @@
 // one error handler. Tests drive it with app.inject or a real listen on port 0.
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { trustedProxies } from '../config/config.js';
+import { RenderPool } from '../imaging/render-pool.js';
 import { type GatewayDeps, createMetrics } from './deps.js';
 import { ApiError, apiError } from './errors.js';
 import { collectRoutes, openapiDocument } from './openapi.js';
-import { registerAuth } from './plugins/auth.js';
-import { registerRateLimit } from './plugins/rate-limit.js';
-import { apiKeys } from '../config/config.js';
+import { registerAccess } from './plugins/access.js';
+import { jsonBodyLimit, multipartLimits } from './plugins/body-limits.js';
+import { registerJsonBody } from './plugins/json-body.js';
+import { guardV1Scope, markV1Routes } from './plugins/v1-scope.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { docsRoutes } from './routes/docs.js';
 import { explanationRoutes } from './routes/explanations.js';
@@ -17,6 +20,14 @@ import { webRoutes } from './routes/web.js';
 
 export const API_VERSION = '1.0.0';
 
+/** Ajv's first error, naming the offending parameter (Fastify's own message leaves it out for unknown ones). */
+function validationMessage(err: FastifyError): string {
+  const first = err.validation?.[0];
+  const extra = (first?.params as { additionalProperty?: unknown } | undefined)?.additionalProperty;
+  if (typeof extra === 'string') return `unknown ${err.validationContext ?? 'request'} parameter '${extra}'`;
+  return `${err.validationContext ?? ''} ${err.message}`.trim();
+}
+
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
 }
@@ -25,20 +36,21 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   const { config } = deps;
   const app = Fastify({
     ...(typeof options.logger === 'object' ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
-    // base64 JSON uploads are 4/3 of the bytes.
-    bodyLimit: Math.ceil((config.MAX_UPLOAD_BYTES * (config.MAX_FILES + 1) * 4) / 3) + 64 * 1024,
+    // Checked from Content-Length and while reading, before any JSON is parsed or base64 decoded.
+    bodyLimit: jsonBodyLimit(config),
+    trustProxy: trustedProxies(config),
     genReqId: () => crypto.randomUUID(),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
   const routes = collectRoutes(app);
   const metrics = createMetrics(deps);
 
-  await app.register(multipart, {
-    limits: { fileSize: config.MAX_UPLOAD_BYTES, files: config.MAX_FILES + 2, fields: 40, fieldSize: 64 * 1024, parts: config.MAX_FILES + 44, headerPairs: 200 },
-    throwFileSizeLimit: true,
-  });
-  registerAuth(app, apiKeys(config));
-  registerRateLimit(app, config.RATE_LIMIT_PER_MINUTE);
+  registerJsonBody(app);
+  await app.register(multipart, { limits: multipartLimits(config), throwFileSizeLimit: true });
+  guardV1Scope(app);
+  // Heatmaps and overlays are coloured in worker threads, never on this event loop.
+  const renderer = new RenderPool({ threads: config.RENDER_THREADS, maxPixels: config.MAX_RENDER_PIXELS, limitInputPixels: config.MAX_IMAGE_PIXELS });
+  app.addHook('onClose', async () => renderer.close());
 
   app.addHook('onResponse', async (request, reply) => {
     metrics.requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
@@ -47,7 +59,7 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
     let error: ApiError;
     if (err instanceof ApiError) error = err;
-    else if ((err as FastifyError).validation) error = apiError('SALIENCY_VALIDATION', [`${(err as FastifyError).validationContext ?? ''} ${err.message}`.trim()]);
+    else if ((err as FastifyError).validation) error = apiError('SALIENCY_VALIDATION', [validationMessage(err as FastifyError)]);
     else if ((err as FastifyError).code === 'FST_REQ_FILE_TOO_LARGE' || (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') error = apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
     else if ((err as FastifyError).code === 'FST_FILES_LIMIT' || (err as FastifyError).code === 'FST_PARTS_LIMIT') error = apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
     else if ((err as FastifyError).code === 'FST_FIELDS_LIMIT') error = apiError('SALIENCY_BAD_REQUEST', ['too many form fields']);
@@ -68,9 +80,15 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
     reply.code(404).send({ error: { code: 'SALIENCY_NO_ROUTE', message: `no route ${request.method} ${request.url}; see /docs`, requestId: request.id } }),
   );
 
-  explanationRoutes(app, deps, metrics);
-  renderingRoutes(app, deps);
-  catalogueRoutes(app, deps);
+  // Every /v1 route lives in this one encapsulated scope, so its access hook (API key, then the
+  // rate limit) runs for all of them; guardV1Scope refuses to start if one is registered outside.
+  await app.register(async (v1) => {
+    markV1Routes(v1);
+    await registerAccess(v1, config, app.log);
+    explanationRoutes(v1, deps, metrics);
+    renderingRoutes(v1, deps, renderer);
+    catalogueRoutes(v1, deps);
+  });
   operationRoutes(app, deps, metrics);
   webRoutes(app);
   docsRoutes(app, () => openapiDocument(routes, API_VERSION));

@@ -7,9 +7,10 @@ import { type Config } from '../config/config.js';
 import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
-import { type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
+import { METHOD_PARAMETERS, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
+import { jobCost } from './job-cost.js';
 
 export interface Upload {
   bytes: Buffer;
@@ -26,25 +27,58 @@ export interface Submission {
 const PARAM_KEYS = Object.keys(MethodParamsSchema.properties);
 const OTHER_KEYS = ['model', 'target'];
 
-/** Reads a multipart body: fields, `image` files (one or more), `tensor`, `baseline`. */
+const FILE_FIELDS = ['image', 'tensor', 'baseline'];
+
+/**
+ * Reads a multipart body: fields, `image` files (one or more), `tensor`, `baseline`. A field or a
+ * single-file part sent twice is refused (last-wins would silently drop what the client meant);
+ * the files together may hold MAX_UPLOAD_BYTES.
+ */
 export async function readMultipart(request: FastifyRequest, config: Config): Promise<Submission> {
   const submission: Submission = { fields: {}, images: [] };
-  for await (const part of request.parts()) {
-    if (part.type === 'field') {
-      submission.fields[part.fieldname] = part.value;
-      continue;
+  let total = 0;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (part.valueTruncated) throw apiError('SALIENCY_VALIDATION', [`field '${part.fieldname}' is too long`]);
+        // ('baseline' is both: the parameter baseline=uploaded and the file it names.)
+        if (part.fieldname === 'image' || part.fieldname === 'tensor') throw apiError('SALIENCY_VALIDATION', [`'${part.fieldname}' must be a file part (with a filename), not a text field`]);
+        if (Object.hasOwn(submission.fields, part.fieldname)) throw apiError('SALIENCY_VALIDATION', [`field '${part.fieldname}' is sent more than once; send each field once`]);
+        submission.fields[part.fieldname] = part.value;
+        continue;
+      }
+      if (!FILE_FIELDS.includes(part.fieldname)) throw apiError('SALIENCY_BAD_REQUEST', [`unexpected file field '${part.fieldname}'; use 'image', 'tensor' or 'baseline'`]);
+      if ((part.fieldname === 'tensor' && submission.tensor) || (part.fieldname === 'baseline' && submission.baseline)) {
+        throw apiError('SALIENCY_VALIDATION', [`file '${part.fieldname}' is sent more than once; send one`]);
+      }
+      if (part.fieldname === 'image' && submission.images.length >= config.MAX_FILES) throw apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
+      const bytes = await part.toBuffer();
+      if (part.file.truncated) throw apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
+      total += bytes.byteLength;
+      if (total > config.MAX_UPLOAD_BYTES) throw apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
+      const upload = { bytes, filename: part.filename };
+      if (part.fieldname === 'image') submission.images.push(upload);
+      else if (part.fieldname === 'tensor') submission.tensor = upload;
+      else submission.baseline = upload;
     }
-    const bytes = await part.toBuffer();
-    if (part.file.truncated) throw apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
-    const upload = { bytes, filename: part.filename };
-    if (part.fieldname === 'image') {
-      if (submission.images.length >= config.MAX_FILES) throw apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
-      submission.images.push(upload);
-    } else if (part.fieldname === 'tensor') submission.tensor = upload;
-    else if (part.fieldname === 'baseline') submission.baseline = upload;
-    else throw apiError('SALIENCY_BAD_REQUEST', [`unexpected file field '${part.fieldname}'; use 'image', 'tensor' or 'baseline'`]);
+  } catch (err) {
+    throw malformedMultipart(err);
   }
   return submission;
+}
+
+/**
+ * busboy's parse errors (no boundary, a body that ends mid-part, a broken part header) carry no
+ * status: they are the request's fault, a 400. Coded errors (ours, @fastify/multipart's limits)
+ * pass through to the error handler.
+ */
+function malformedMultipart(err: unknown): unknown {
+  if (err instanceof ApiError) return err;
+  const { code, statusCode } = err as { code?: unknown; statusCode?: unknown };
+  if (typeof code === 'string' && code.startsWith('FST_')) return err;
+  if (typeof statusCode === 'number' && statusCode < 500) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return apiError('SALIENCY_BAD_REQUEST', [`the multipart body is malformed or incomplete (${detail}); send multipart/form-data with a boundary and complete parts`]);
 }
 
 function base64(value: unknown, what: string): Buffer {
@@ -53,18 +87,22 @@ function base64(value: unknown, what: string): Buffer {
   return Buffer.from(value.slice(comma), 'base64');
 }
 
-/** Reads a JSON body: fields plus base64 `image`, `images`, `tensor`, `baseline`. */
+/** Reads a JSON body: fields plus base64 `image` or `images`, `tensor`, `baseline` (MAX_UPLOAD_BYTES in all, decoded). */
 export function readJson(body: unknown, config: Config): Submission {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw apiError('SALIENCY_BAD_REQUEST', ['the JSON body must be an object']);
   const { image, images, tensor, baseline, ...fields } = body as Record<string, unknown>;
+  if (image !== undefined && images !== undefined) throw apiError('SALIENCY_VALIDATION', ["send either 'image' or 'images', not both"]);
   const list = images === undefined ? (image === undefined ? [] : [image]) : Array.isArray(images) ? images : [images];
   if (list.length > config.MAX_FILES) throw apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
-  return {
+  const submission: Submission = {
     fields,
-    images: list.map((v, i) => ({ bytes: base64(v, `images[${i}]`) })),
+    images: list.map((v, i) => ({ bytes: base64(v, images === undefined ? 'image' : `images[${i}]`) })),
     ...(tensor !== undefined ? { tensor: { bytes: base64(tensor, 'tensor') } } : {}),
     ...(baseline !== undefined ? { baseline: { bytes: base64(baseline, 'baseline') } } : {}),
   };
+  const total = [...submission.images, submission.tensor, submission.baseline].reduce((sum, u) => sum + (u?.bytes.byteLength ?? 0), 0);
+  if (total > config.MAX_UPLOAD_BYTES) throw apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
+  return submission;
 }
 
 export function chooseModel(registry: ModelRegistry, requested: unknown): ModelEntry {
@@ -106,6 +144,15 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
     throw apiError('SALIENCY_VALIDATION', [`${first?.path.slice(1) || 'body'}: ${first?.message} (got ${JSON.stringify(first?.value)})`]);
   }
   const params = value as MethodParams;
+  const inapplicable = Object.keys(raw).filter((k) => !applicableParameters(params).has(k));
+  if (inapplicable.length > 0) {
+    const reads = [...applicableParameters(params)].filter((k) => !UNIVERSAL.includes(k));
+    throw apiError('SALIENCY_VALIDATION', [
+      `parameter${inapplicable.length === 1 ? '' : 's'} ${inapplicable.map((k) => `'${k}'`).join(', ')} do${inapplicable.length === 1 ? 'es' : ''} not apply to method '${params.method}'${
+        params.base ? ` with base '${params.base}'` : ''
+      }; it reads ${reads.length ? reads.join(', ') : 'no parameters besides target, preset and seed'}`,
+    ]);
+  }
   if (params.samples !== undefined && params.samples > config.MAX_SAMPLES) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [`samples ${params.samples} exceeds the limit of ${config.MAX_SAMPLES}`]);
   }
@@ -116,6 +163,38 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
     throw apiError('SALIENCY_VALIDATION', ['unbiased VarGrad needs samples ≥ 2']);
   }
   return params;
+}
+
+/** Read by every method: what to run, a library preset, and the seed (always reported, METHODS.md). */
+const UNIVERSAL = ['method', 'preset', 'seed'];
+const IG_ONLY = ['steps', 'rule', 'baseline'];
+
+/** The parameters a method reads (GET /v1/methods lists them); IG's only over an IG base. */
+function applicableParameters(params: MethodParams): Set<string> {
+  let own: readonly string[] = METHOD_PARAMETERS[params.method];
+  if (own.includes('base') && (params.base ?? 'gradient') !== 'integrated-gradients') own = own.filter((k) => !IG_ONLY.includes(k));
+  return new Set([...UNIVERSAL, ...own]);
+}
+
+/**
+ * What the request asks beyond its parameters' own validity: a baseline file only with
+ * baseline=uploaded, and a job cost (graph points and pixels, job-cost.ts) within the limits.
+ */
+export function checkSubmission(submission: Submission, entry: ModelEntry, params: MethodParams, config: Config): void {
+  if (submission.baseline && params.baseline !== 'uploaded') {
+    throw apiError('SALIENCY_VALIDATION', ["a 'baseline' file was sent but baseline is not 'uploaded'; send baseline=uploaded with it, or leave the file out"]);
+  }
+  const cost = jobCost(entry.manifest.input.size, params);
+  if (cost.points > config.MAX_JOB_POINTS) {
+    throw apiError('SALIENCY_LIMIT_EXCEEDED', [
+      `each job of this request costs ${cost.points} graph points (${cost.formula}); the limit MAX_JOB_POINTS is ${config.MAX_JOB_POINTS}: lower samples or steps`,
+    ]);
+  }
+  if (cost.pixels > config.MAX_JOB_PIXELS) {
+    throw apiError('SALIENCY_LIMIT_EXCEEDED', [
+      `each job of this request costs ${cost.pixels} pixel evaluations (${cost.points} graph points × ${cost.pixels / cost.points} model input pixels); the limit MAX_JOB_PIXELS is ${config.MAX_JOB_PIXELS}: lower samples or steps`,
+    ]);
+  }
 }
 
 /** Parameters as the job will run them: defaults filled in and the seed chosen. */

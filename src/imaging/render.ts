@@ -1,6 +1,7 @@
 // Raw attribution → heatmap PNG, overlay PNG, numeric map, colour bar (METHODS.md "Rendering").
 // Order: reduce channels → clip and scale at model resolution (so the reported scale does not
 // depend on the output size) → optional bilinear projection to the original → colormap.
+// These loops are CPU work: the gateway runs them in render-pool.ts's worker threads.
 import sharp from 'sharp';
 import { colourAt, getLut, isDiverging, type ColormapName } from './colormaps.js';
 import { type DecodedImage } from './decode.js';
@@ -31,6 +32,14 @@ export interface RenderedPng {
   colormap: ColormapName;
 }
 
+export interface RenderLimits {
+  /**
+   * Largest output (width × height). A size 'original' rendering of a bigger image is drawn at
+   * the largest size within it that keeps the image's aspect ratio; 'input' renderings are small.
+   */
+  maxPixels?: number;
+}
+
 export interface MapExport {
   width: number;
   height: number;
@@ -45,8 +54,8 @@ export interface MapExport {
  * Heatmap PNG, RGBA: pixels of the original that the model never saw (cropped away) are
  * transparent rather than painted with the colour of zero.
  */
-export async function renderHeatmap(source: RenderSource, options: RenderOptions): Promise<RenderedPng> {
-  const { scaled, unit } = unitMap(source, options);
+export async function renderHeatmap(source: RenderSource, options: RenderOptions, limits: RenderLimits = {}): Promise<RenderedPng> {
+  const { scaled, unit } = unitMap(source, options, limits);
   const lut = getLut(options.colormap);
   const rgba = new Uint8Array(unit.width * unit.height * 4);
   unit.data.forEach((t, p) => {
@@ -59,8 +68,8 @@ export async function renderHeatmap(source: RenderSource, options: RenderOptions
 }
 
 /** RGB PNG: the heatmap at opacity `options.overlay` over a grayscale copy of the image. */
-export async function renderOverlay(source: RenderSource, image: DecodedImage, options: RenderOptions): Promise<RenderedPng> {
-  const { scaled, unit } = unitMap(source, options);
+export async function renderOverlay(source: RenderSource, image: DecodedImage, options: RenderOptions, limits: RenderLimits = {}): Promise<RenderedPng> {
+  const { scaled, unit } = unitMap(source, options, limits);
   const backdrop = await backdropFor(image, source.geometry, options.size, unit.width, unit.height);
   const lut = getLut(options.colormap);
   const alpha = options.overlay;
@@ -108,7 +117,7 @@ interface UnitMap {
   height: number;
 }
 
-function unitMap(source: RenderSource, options: RenderOptions): { scaled: ScaledMap; unit: UnitMap } {
+function unitMap(source: RenderSource, options: RenderOptions, limits: RenderLimits): { scaled: ScaledMap; unit: UnitMap } {
   const map = reduceChannels(source.raw, options.reduce, options.sign, source.sample ?? 0, source.layout);
   const signed = isSignedMap(options.reduce, options.sign);
   const scaled = clipAndScale(map, options.clip, options.scale, signed);
@@ -117,8 +126,20 @@ function unitMap(source: RenderSource, options: RenderOptions): { scaled: Scaled
   const centred = signed || isDiverging(options.colormap);
   const data = scaled.data.map((v) => toUnit(v, centred));
   if (options.size === 'input') return { scaled, unit: { data, width: map.width, height: map.height } };
-  const geometry = requireGeometry(source.geometry, map.width, map.height);
+  const full = requireGeometry(source.geometry, map.width, map.height);
+  // Projecting onto a uniformly shrunk original is the same mapping at a coarser pixel pitch.
+  const geometry = { ...full, original: fitWithin(full.original, limits.maxPixels) };
   return { scaled, unit: { data: projectToOriginal(data, geometry), width: geometry.original.width, height: geometry.original.height } };
+}
+
+/** The size itself when within `maxPixels`, else the largest one inside it with the same aspect ratio. */
+export function fitWithin(size: { width: number; height: number }, maxPixels = Infinity): { width: number; height: number } {
+  if (size.width * size.height <= maxPixels) return size;
+  const f = Math.sqrt(maxPixels / (size.width * size.height));
+  let width = Math.max(1, Math.floor(size.width * f));
+  let height = Math.max(1, Math.floor(size.height * f));
+  while (width * height > maxPixels) [width, height] = width >= height ? [width - 1, height] : [width, height - 1];
+  return { width, height };
 }
 
 function requireGeometry(geometry: Geometry | undefined, width: number, height: number): Geometry {
@@ -136,10 +157,15 @@ function requireGeometry(geometry: Geometry | undefined, width: number, height: 
 
 async function backdropFor(image: DecodedImage, geometry: Geometry | undefined, size: RenderOptions['size'], width: number, height: number): Promise<Uint8Array> {
   if (size === 'original' || (image.width === width && image.height === height && geometry === undefined)) {
-    if (image.width !== width || image.height !== height) {
-      throw new ImageError('SALIENCY_BAD_RENDER_PARAM', `the image is ${image.width}×${image.height} but the map is ${width}×${height}`);
-    }
-    return image.data;
+    if (image.width === width && image.height === height) return image.data;
+    // The original, downscaled to the map's capped size (fitWithin of the same image).
+    const capped = geometry !== undefined && geometry.original.width === image.width && geometry.original.height === image.height;
+    if (!capped) throw new ImageError('SALIENCY_BAD_RENDER_PARAM', `the image is ${image.width}×${image.height} but the map is ${width}×${height}`);
+    const resized = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .resize(width, height, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer();
+    return new Uint8Array(resized.buffer, resized.byteOffset, resized.byteLength);
   }
   return modelView(image, requireGeometry(geometry, width, height));
 }

@@ -71,8 +71,14 @@ function asInputError(err: unknown): unknown {
   return err;
 }
 
+/** A job over JOB_TIMEOUT_SECONDS fails for good (another attempt would take as long). */
+function timedOut(): JobInputError {
+  return new JobInputError('SALIENCY_JOB_TIMEOUT', `the job ran longer than JOB_TIMEOUT_SECONDS (${config.JOB_TIMEOUT_SECONDS} s) and was stopped; ask for fewer samples or steps`);
+}
+
 export const processJob: JobProcessor = async (payload: JobPayload, io: ProcessorIO): Promise<JobResult> => {
   const t0 = performance.now();
+  const deadline = config.JOB_TIMEOUT_SECONDS > 0 ? t0 + config.JOB_TIMEOUT_SECONDS * 1000 : undefined;
   const jobLog = log.child({ jobId: payload.id, model: payload.model, method: payload.params.method });
   try {
     const entry = modelEntry(payload.model);
@@ -101,6 +107,8 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       targets: payload.target === undefined ? undefined : [payload.target],
       progress: (done, total, stage) => {
         if (io.cancelled()) throw new JobCancelledError('cancelled');
+        // Checked where cancellation is: after each graph run, so a job stops at its next one.
+        if (deadline !== undefined && performance.now() > deadline) throw timedOut();
         io.progress({ done, total, stage });
       },
     });

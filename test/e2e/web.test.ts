@@ -199,8 +199,9 @@ describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () =
     await page.setInputFiles('#file', { name: 'photo.png', mimeType: 'image/png', buffer: image });
     await page.selectOption('#method', 'smoothgrad');
     await page.selectOption('#p-base', 'integrated-gradients');
-    await page.fill('#p-samples', '1000');
-    await page.fill('#p-steps', '1000');
+    // 200 × 100 = 20 000 graph points: long enough to cancel, within MAX_JOB_POINTS.
+    await page.fill('#p-samples', '200');
+    await page.fill('#p-steps', '100');
     const posted = page.waitForResponse((r) => r.request().method() === 'POST');
     await page.click('#explain-run');
     await posted;

@@ -9,6 +9,7 @@ import { ErrorSchema, ExplanationListSchema, ExplanationSchema, IdParams } from 
 import {
   type Submission,
   checkImage,
+  checkSubmission,
   checkTensor,
   chooseModel,
   methodParams,
@@ -22,13 +23,20 @@ import {
 const MAX_WAIT_S = 60;
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
-/** `Prefer: wait=N` or `?wait=N`, capped at 60 s. */
+/** `?wait=N` (0–60, else 400) or `Prefer: wait=N` (a preference: capped at 60 s, RFC 7240). */
 function waitSeconds(request: FastifyRequest): number {
-  const fromQuery = (request.query as Record<string, string | undefined>)['wait'];
+  const query = request.query as Record<string, unknown>;
+  const unknown = Object.keys(query).filter((k) => k !== 'wait');
+  if (unknown.length > 0) throw apiError('SALIENCY_VALIDATION', [`unknown query parameter(s) ${unknown.join(', ')}; POST takes only ?wait`]);
+  const fromQuery = query['wait'];
+  if (Array.isArray(fromQuery)) throw apiError('SALIENCY_VALIDATION', ['wait is sent more than once']);
+  if (fromQuery !== undefined) {
+    const value = typeof fromQuery === 'string' && fromQuery.trim() !== '' ? Number(fromQuery) : NaN;
+    if (!(value >= 0 && value <= MAX_WAIT_S)) throw apiError('SALIENCY_VALIDATION', [`wait must be a number of seconds from 0 to ${MAX_WAIT_S}, got ${JSON.stringify(fromQuery)}`]);
+    return value;
+  }
   const fromHeader = /(?:^|[,;\s])wait=(\d+)/.exec(String(request.headers.prefer ?? ''))?.[1];
-  const value = Number(fromQuery ?? fromHeader ?? 0);
-  if (!Number.isFinite(value) || value < 0) throw apiError('SALIENCY_VALIDATION', ['wait must be a number of seconds (0–60)']);
-  return Math.min(value, MAX_WAIT_S);
+  return Math.min(Number(fromHeader ?? 0), MAX_WAIT_S);
 }
 
 export async function loadOwnedStatus(deps: GatewayDeps, request: FastifyRequest, id: string): Promise<JobStatus> {
@@ -111,6 +119,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
 
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
+      checkSubmission(submission, entry, params, config);
       const target = targetIndex(entry, submission.fields['target']);
       const inputs = submission.tensor ? [submission.tensor] : submission.images;
       if (inputs.length === 0 || (submission.tensor && submission.images.length > 0)) throw apiError('SALIENCY_NO_INPUT');

@@ -1,12 +1,16 @@
 // Renderings of a stored raw attribution, on demand, with METHODS.md's rendering parameters as
-// query parameters: compute once, view many ways. Rendered PNGs are cached per job and parameters.
+// query parameters: compute once, view many ways. Colouring runs in the render pool's worker
+// threads (never on this event loop); rendered PNGs are cached per job and parameters in a
+// byte-bounded LRU of this process.
 import { createHash } from 'node:crypto';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { type DecodedImage, decodeImage, type Geometry, ImageError, type RenderOptions, type RenderSource, renderHeatmap, renderMap, renderOverlay, resolveRenderOptions } from '../../imaging/index.js';
+import { type Geometry, ImageError, type RenderOptions, type RenderSource, resolveRenderOptions } from '../../imaging/index.js';
 import { encodeNpy } from '../../imaging/npy.js';
+import { RenderBusyError, type RenderPool } from '../../imaging/render-pool.js';
 import { type JobStatus, keys } from '../../jobs/contract.js';
 import { type GatewayDeps } from '../deps.js';
 import { apiError, codedError } from '../errors.js';
+import { type CachedRendering, RenderCache } from '../render-cache.js';
 import { ErrorSchema, IdParams, RenderQuery } from '../schemas.js';
 import { loadOwnedStatus } from './explanations.js';
 
@@ -40,53 +44,60 @@ function options(status: JobStatus, query: unknown): RenderOptions {
   }
 }
 
-async function originalImage(deps: GatewayDeps, status: JobStatus): Promise<DecodedImage> {
+async function originalBytes(deps: GatewayDeps, status: JobStatus): Promise<Buffer> {
   if (status.payload.input.kind !== 'image') throw apiError('SALIENCY_BAD_RENDER_PARAM', ['this explanation was computed from a tensor: there is no image to overlay; use heatmap.png']);
   const bytes = await deps.store.get(status.payload.input.key);
   if (!bytes) throw apiError('SALIENCY_RESULT_EXPIRED', [status.id]);
-  return decodeImage(bytes, { limitInputPixels: deps.config.MAX_IMAGE_PIXELS });
+  return bytes;
+}
+
+/** The pool's failures as API errors: bad parameters are the request's, a full pool is a 503. */
+async function pooled<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ImageError) throw codedError(err.code, err.message);
+    if (err instanceof RenderBusyError) throw apiError('SALIENCY_RENDER_BUSY', [], { 'retry-after': '2' });
+    throw err;
+  }
 }
 
 const variant = (kind: string, o: RenderOptions) => createHash('sha256').update(`${kind}:${JSON.stringify(o)}`).digest('hex').slice(0, 24);
 
-export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
+export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, renderer: RenderPool): void {
+  const cache = new RenderCache(deps.config.RENDER_CACHE_MB * 1024 * 1024, deps.config.RESULT_TTL_SECONDS * 1000);
+  // A deleted job's renderings leave memory with it.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method === 'DELETE' && reply.statusCode === 204 && request.routeOptions.url === '/v1/explanations/:id') {
+      cache.deletePrefix(`${(request.params as { id: string }).id}:`);
+    }
+  });
+
   const pngRoute = (kind: 'heatmap' | 'overlay') =>
     app.get(
       `/v1/explanations/:id/${kind}.png`,
       {
         schema: {
           summary: kind === 'heatmap' ? 'Heatmap PNG of the attribution' : 'Heatmap over a grayscale copy of the original image (PNG)',
-          description: 'Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used.',
+          description:
+            "Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.",
           params: IdParams,
           querystring: RenderQuery,
           produces: ['image/png'],
-          response: { '4xx': ErrorSchema },
+          response: { '4xx': ErrorSchema, 503: ErrorSchema },
         },
       },
       async (request, reply) => {
         const { status, source } = await loadAttribution(deps, request);
         const o = options(status, request.query);
-        const key = keys.rendering(status.id, variant(kind, o));
-        const cached = await deps.store.get(key);
-        let png: Buffer;
-        let scale = '';
-        let clip = '';
-        // Cached renderings start with a 64-byte text header "<scale> <clip>\n", then the PNG.
-        if (cached) {
-          const meta = cached.subarray(0, 64).toString('latin1').split('\n')[0] ?? '';
-          [scale = '', clip = ''] = meta.split(' ');
-          png = cached.subarray(64);
-        } else {
-          // A tensor input has no original geometry: render at model resolution.
-          const geometryOptions = source.geometry ? o : { ...o, size: 'input' as const };
-          const rendered = kind === 'heatmap' ? await renderHeatmap(source, geometryOptions) : await renderOverlay(source, await originalImage(deps, status), geometryOptions);
-          png = Buffer.from(rendered.png);
-          scale = String(rendered.scale);
-          clip = String(rendered.clipValue);
-          const header = Buffer.alloc(64, 0x20);
-          header.write(`${scale} ${clip}\n`, 'latin1');
-          await deps.store.put(key, Buffer.concat([header, png]), deps.config.RESULT_TTL_SECONDS);
-        }
+        // A tensor input has no original geometry: render at model resolution.
+        const geometryOptions = source.geometry ? o : { ...o, size: 'input' as const };
+        const rendered: CachedRendering = await cache.get(`${status.id}:${variant(kind, geometryOptions)}`, async () =>
+          pooled(async () => renderer.png(kind, source, geometryOptions, kind === 'overlay' ? await originalBytes(deps, status) : undefined)),
+        );
+        const png = rendered.png;
+        const scale = String(rendered.scale);
+        const clip = String(rendered.clipValue);
         return reply.header('content-type', 'image/png').header('cache-control', 'private, max-age=3600').header('x-saliency-scale', scale.trim()).header('x-saliency-clip', clip.trim()).send(png);
       },
     );
@@ -113,13 +124,13 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         description: 'Query: reduce, sign, clip, scale (see heatmap.png). Always at model resolution.',
         params: IdParams,
         querystring: RenderQuery,
-        response: { '4xx': ErrorSchema },
+        response: { '4xx': ErrorSchema, 503: ErrorSchema },
       },
     },
     async (request) => {
       const { status, source } = await loadAttribution(deps, request);
       const o = options(status, request.query);
-      return renderMap(source, o);
+      return pooled(() => renderer.map(source, o));
     },
   );
 }
