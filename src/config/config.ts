@@ -40,6 +40,8 @@ export const ConfigSchema = Type.Object({
   API_KEYS: Type.String({ default: '', description: 'Comma-separated API keys; empty disables authentication' }),
   RATE_LIMIT_PER_MINUTE: Int(600, 0, 1_000_000, 'Requests per minute per client (API key or address); 0 disables'),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),
+  REQUEST_TIMEOUT_MS: Int(120_000, 1000, 3_600_000, 'Longest time to receive one whole request (uploads included); slower ones get 408'),
+  EMBEDDED_STORE_MB: Int(512, 1, 1 << 20, 'Embedded mode: memory for inputs and results; when it is full of accepted jobs, submissions get 503 with Retry-After'),
 });
 
 export type Config = Static<typeof ConfigSchema>;

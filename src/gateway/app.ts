@@ -4,6 +4,8 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { type GatewayDeps, createMetrics } from './deps.js';
 import { ApiError, apiError } from './errors.js';
+import { boundaryOptions } from './framework-errors.js';
+import { Lifecycle, registerLifecycle } from './lifecycle.js';
 import { collectRoutes, openapiDocument } from './openapi.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
@@ -21,7 +23,8 @@ export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
 }
 
-export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+  const deps: GatewayDeps = { ...given, lifecycle: given.lifecycle ?? new Lifecycle() };
   const { config } = deps;
   const app = Fastify({
     ...(typeof options.logger === 'object' ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
@@ -29,6 +32,7 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
     bodyLimit: Math.ceil((config.MAX_UPLOAD_BYTES * (config.MAX_FILES + 1) * 4) / 3) + 64 * 1024,
     genReqId: () => crypto.randomUUID(),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    ...boundaryOptions(config),
   });
   const routes = collectRoutes(app);
   const metrics = createMetrics(deps);
@@ -37,6 +41,7 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
     limits: { fileSize: config.MAX_UPLOAD_BYTES, files: config.MAX_FILES + 2, fields: 40, fieldSize: 64 * 1024, parts: config.MAX_FILES + 44, headerPairs: 200 },
     throwFileSizeLimit: true,
   });
+  registerLifecycle(app, deps.lifecycle as Lifecycle);
   registerAuth(app, apiKeys(config));
   registerRateLimit(app, config.RATE_LIMIT_PER_MINUTE);
 
@@ -64,9 +69,10 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
       .send({ error: { code: error.code, message: error.message, requestId: request.id } });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'SALIENCY_NO_ROUTE', message: `no route ${request.method} ${request.url}; see /docs`, requestId: request.id } }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const error = apiError('SALIENCY_NO_ROUTE', [`${request.method} ${request.url}`]);
+    return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message, requestId: request.id } });
+  });
 
   explanationRoutes(app, deps, metrics);
   renderingRoutes(app, deps);
