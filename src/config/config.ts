@@ -48,6 +48,8 @@ export const ConfigSchema = Type.Object({
   RENDER_THREADS: Int(2, 1, 64, 'Worker threads that render heatmaps and overlays off the event loop'),
   MAX_RENDER_PIXELS: Int(8_000_000, 1024, 1 << 30, "Largest rendered PNG (width × height); size 'original' renderings of bigger images are downscaled to fit, keeping the aspect ratio"),
   RENDER_CACHE_MB: Int(64, 0, 1 << 20, 'Rendered PNGs kept per gateway process (least recently used dropped first); 0: no cache'),
+  REQUEST_TIMEOUT_MS: Int(120_000, 1000, 3_600_000, 'Longest time to receive one whole request (uploads included); slower ones get 408'),
+  EMBEDDED_STORE_MB: Int(512, 1, 1 << 20, 'Embedded mode: memory for inputs and results; when it is full of accepted jobs, submissions get 503 with Retry-After'),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -6,6 +6,8 @@ import { trustedProxies } from '../config/config.js';
 import { RenderPool } from '../imaging/render-pool.js';
 import { type GatewayDeps, createMetrics } from './deps.js';
 import { ApiError, apiError } from './errors.js';
+import { boundaryOptions } from './framework-errors.js';
+import { Lifecycle, registerLifecycle } from './lifecycle.js';
 import { collectRoutes, openapiDocument } from './openapi.js';
 import { registerAccess } from './plugins/access.js';
 import { jsonBodyLimit, multipartLimits } from './plugins/body-limits.js';
@@ -32,7 +34,8 @@ export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
 }
 
-export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+  const deps: GatewayDeps = { ...given, lifecycle: given.lifecycle ?? new Lifecycle() };
   const { config } = deps;
   const app = Fastify({
     ...(typeof options.logger === 'object' ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
@@ -41,6 +44,7 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
     trustProxy: trustedProxies(config),
     genReqId: () => crypto.randomUUID(),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    ...boundaryOptions(config),
   });
   const routes = collectRoutes(app);
   const metrics = createMetrics(deps);
@@ -48,6 +52,7 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   registerJsonBody(app);
   await app.register(multipart, { limits: multipartLimits(config), throwFileSizeLimit: true });
   guardV1Scope(app);
+  registerLifecycle(app, deps.lifecycle as Lifecycle);
   // Heatmaps and overlays are coloured in worker threads, never on this event loop.
   const renderer = new RenderPool({ threads: config.RENDER_THREADS, maxPixels: config.MAX_RENDER_PIXELS, limitInputPixels: config.MAX_IMAGE_PIXELS });
   app.addHook('onClose', async () => renderer.close());
@@ -76,9 +81,10 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
       .send({ error: { code: error.code, message: error.message, requestId: request.id } });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'SALIENCY_NO_ROUTE', message: `no route ${request.method} ${request.url}; see /docs`, requestId: request.id } }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const error = apiError('SALIENCY_NO_ROUTE', [`${request.method} ${request.url}`]);
+    return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message, requestId: request.id } });
+  });
 
   // Every /v1 route lives in this one encapsulated scope, so its access hook (API key, then the
   // rate limit) runs for all of them; guardV1Scope refuses to start if one is registered outside.

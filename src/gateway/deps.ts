@@ -2,6 +2,7 @@
 import { type Config } from '../config/config.js';
 import { type BlobStore, type JobQueue } from '../jobs/interfaces.js';
 import { type ModelRegistry } from '../models/registry.js';
+import { type Lifecycle } from './lifecycle.js';
 import { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.js';
 
 export interface GatewayDeps {
@@ -10,6 +11,8 @@ export interface GatewayDeps {
   store: BlobStore;
   registry: ModelRegistry;
   mode: 'embedded' | 'redis';
+  /** Shutdown state (draining); buildApp makes one when none is given. */
+  lifecycle?: Lifecycle;
 }
 
 export function createMetrics(deps: Omit<GatewayDeps, 'config'>) {

@@ -26,6 +26,11 @@ export const ERRORS = {
   SALIENCY_UNAVAILABLE: { status: 503, message: 'the job backend is unavailable; retry later' },
   SALIENCY_RENDER_BUSY: { status: 503, message: 'every renderer is busy; retry in a few seconds' },
   SALIENCY_NOT_ACCEPTABLE: { status: 406, message: 'this resource is available as %s' },
+  SALIENCY_NO_ROUTE: { status: 404, message: 'no route %s; see /docs' },
+  SALIENCY_STORE_FULL: { status: 503, message: 'the in-memory store is full with the inputs and results of accepted jobs; retry after %s s' },
+  SALIENCY_SHUTTING_DOWN: { status: 503, message: 'this server is shutting down and accepts no new work; retry after %s s (another replica may answer)' },
+  SALIENCY_REQUEST_TIMEOUT: { status: 408, message: 'the request was not received completely within %s s; send it again, faster or smaller' },
+  SALIENCY_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than the server accepts; send fewer or shorter headers' },
   SALIENCY_INTERNAL: { status: 500, message: 'internal error; the server log has the details (request id %s)' },
 } as const;
 

@@ -1,10 +1,27 @@
 // The gateway process: logger, job backend, listen, graceful close. Everything else is app.ts.
+//
+// Shutdown (SIGTERM/SIGINT), in this order:
+// 1. drain: POST and /readyz answer 503 SALIENCY_SHUTTING_DOWN; requests waiting with
+//    `Prefer: wait` are answered at once with 202 and their job ids;
+// 2. embedded mode: the accepted jobs run on (status polls are still answered) until they are
+//    done or SHUTDOWN_TIMEOUT_MS has passed; then the running ones stop at their next graph run
+//    (see embedded-queue.ts: a thread inside ONNX Runtime is never terminated, which would abort
+//    the process). Distributed mode: the jobs live in Redis and run on worker processes;
+// 3. the HTTP server closes: in-flight requests finish, long-lived streams (SSE) are cut after
+//    HTTP_GRACE_MS;
+// 4. the backend closes, and the process exits with code 0.
 import pino from 'pino';
 import { type Config, loadConfig } from '../config/config.js';
 import { createJobsBackend } from '../jobs/index.js';
 import { ModelRegistry } from '../models/registry.js';
 import { PROCESSOR_FILE } from '../worker/index.js';
 import { buildApp } from './app.js';
+import { Lifecycle } from './lifecycle.js';
+
+/** How long in-flight HTTP requests get to finish once the server closes (SSE streams are cut then). */
+export const HTTP_GRACE_MS = 5000;
+/** Past the drain deadline, how long a stuck shutdown may take before the process is killed. */
+export const HARD_STOP_MARGIN_MS = 60_000;
 
 export interface RunningServer {
   url: string;
@@ -15,8 +32,8 @@ export async function startServer(config: Config = loadConfig()): Promise<Runnin
   const logger = pino({ level: config.LOG_LEVEL, name: 'gateway', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] });
   const registry = ModelRegistry.load(config.MODELS_DIR);
   const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE, logger });
-  const app = await buildApp({ config, registry, queue: backend.queue, store: backend.store, mode: backend.mode }, { logger });
-  app.server.requestTimeout = 120_000; // uploads and `Prefer: wait` stay under this
+  const lifecycle = new Lifecycle();
+  const app = await buildApp({ config, registry, queue: backend.queue, store: backend.store, mode: backend.mode, lifecycle }, { logger });
   const address = await app.listen({ host: config.HOST, port: config.PORT });
   logger.info({ address, mode: backend.mode, models: registry.list().map((m) => m.id) }, 'saliency-server listening');
   let closing: Promise<void> | undefined;
@@ -24,20 +41,31 @@ export async function startServer(config: Config = loadConfig()): Promise<Runnin
     url: address,
     close: () =>
       (closing ??= (async () => {
-        await app.close(); // stops accepting; in-flight requests finish
-        await backend.close(); // embedded: drains running jobs
+        lifecycle.drain();
+        logger.info({ mode: backend.mode }, 'draining: no new work; waiting requests answered with their job ids');
+        if (backend.mode === 'embedded') await backend.queue.close();
+        const cut = setTimeout(() => app.server.closeAllConnections(), HTTP_GRACE_MS);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(cut);
+        }
+        await backend.close();
+        logger.info('gateway stopped');
       })()),
   };
 }
 
-/** Runs until SIGTERM/SIGINT, then closes within SHUTDOWN_TIMEOUT_MS. */
+/** Runs until SIGTERM/SIGINT, then drains (see the top) and returns. */
 export async function serveUntilSignalled(config: Config = loadConfig()): Promise<void> {
   const server = await startServer(config);
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
     const stop = () => {
-      const timer = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
+      // Only for a shutdown that hangs: process.exit() would abort while a thread is inside
+      // ONNX Runtime, so the last resort is the signal nobody can catch.
+      const timer = setTimeout(() => process.kill(process.pid, 'SIGKILL'), config.SHUTDOWN_TIMEOUT_MS + HARD_STOP_MARGIN_MS);
       timer.unref();
-      void server.close().then(resolve, resolve);
+      server.close().then(resolve, reject);
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

@@ -1,9 +1,17 @@
 // JobQueue on BullMQ (distributed mode), the producer side used by the gateway. Every call is
 // bounded: while Redis is away, submit/status/cancel reject within about a second with
 // QueueUnavailableError (the gateway answers 503) instead of hanging.
+//
+// Job ids are the gateway's UUIDs (isJobId): anything else is unknown here without asking Redis,
+// because BullMQ keeps its own keys beside the jobs' (`<prefix>:<queue>:id`, `…:events`,
+// `…:stalled-check`) and getJob('events') would read one of them.
+//
+// A cancel marker lives until its TTL (RESULT_TTL_SECONDS), never shorter: the worker polls it
+// while the job runs and its sandbox refuses to store a result once it is set, and a running job
+// cannot be removed from BullMQ (it is locked) until its worker lets go of it.
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import { type Redis } from 'ioredis';
-import { type JobEvent, type JobPayload, type JobResult, type JobState, type JobStatus, keys, type Progress } from './contract.js';
+import { isJobId, type JobEvent, type JobPayload, type JobResult, type JobState, type JobStatus, keys, type Progress } from './contract.js';
 import { type JobQueue, QueueFullError, QueueUnavailableError } from './interfaces.js';
 import { cancelledError, decodeJobError, JOB_CANCELLED } from './job-errors.js';
 import { closeRedis, createRedis, type JobsLogger, producerCall, withTimeout } from './redis.js';
@@ -73,6 +81,7 @@ export class BullmqJobQueue implements JobQueue {
 
   async status(id: string): Promise<JobStatus | undefined> {
     this.assertOpen();
+    if (!isJobId(id)) return undefined;
     return producerCall(this.client, 'status', async () => {
       const [job, marker] = await Promise.all([this.queue.getJob(id), this.marker(id)]);
       if (!job) return marker && cancelledStatus(id, marker);
@@ -82,6 +91,7 @@ export class BullmqJobQueue implements JobQueue {
 
   async cancel(id: string): Promise<boolean> {
     this.assertOpen();
+    if (!isJobId(id)) return false;
     const cancelled = await producerCall(this.client, 'cancel', async () => {
       const job = await this.queue.getJob(id);
       if (!job) return false;
@@ -111,10 +121,9 @@ export class BullmqJobQueue implements JobQueue {
       await this.cancel(id);
       return;
     }
-    await producerCall(this.client, 'remove', async () => {
-      await this.queue.remove(id);
-      await this.client.unlink(cancelKey(this.config.KEY_PREFIX, id));
-    });
+    // Finished (or cancelled): forget the record. A cancelled job whose worker has not let go yet
+    // stays locked (remove answers 0) and its marker stays until its TTL: the worker still needs it.
+    await producerCall(this.client, 'remove', () => this.queue.remove(id));
   }
 
   subscribe(id: string, listener: Listener): () => void {

@@ -92,7 +92,8 @@ class SaliencyWorker extends Worker<JobPayload, JobResult> {
     let outcome: Classified;
     try {
       const result = await super.callProcessJob(job, token, signal);
-      if (signal?.aborted !== true) return result;
+      // The marker may have appeared after the last poll: look once more before BullMQ stores it.
+      if (signal?.aborted !== true && (await this.redis.exists(cancelKey(this.keyPrefix, id))) === 0) return result;
       // Cancelled after its last check: the client was told it is cancelled, so it is.
       outcome = { error: cancelledError(), retry: false };
     } catch (err) {

@@ -114,6 +114,17 @@ export type JobEvent =
   | { type: 'failed'; id: string; error: JobError }
   | { type: 'cancelled'; id: string };
 
+/**
+ * Job ids are minted by the gateway as random UUIDs (v4). Nothing else is a job id: a path such as
+ * /v1/explanations/events or /v1/explanations/stalled-check must not reach the queue, where such
+ * names are BullMQ's own keys (`<prefix>:<queue>:events`, `…:stalled-check`, `…:id`).
+ */
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function isJobId(id: string): boolean {
+  return JOB_ID.test(id);
+}
+
 /** Keys in the blob store. */
 export const keys = {
   input: (id: string) => `input:${id}`,

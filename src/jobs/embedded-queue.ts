@@ -3,12 +3,19 @@
 // in memory: finished ones expire after RESULT_TTL_SECONDS and at most EMBEDDED_RESULT_CAP are
 // kept. Retries follow BullMQ's rules (JOB_ATTEMPTS, exponential backoff from 1 s) so that both
 // backends behave alike.
+//
+// Shutdown (close) never terminates a thread inside ONNX Runtime: a worker thread ended while its
+// native run() is in progress takes the whole process down (node-addon-api throws a C++
+// Napi::Error into the terminating environment: abort, exit 134), and so does process.exit().
+// Accepted jobs run on until SHUTDOWN_TIMEOUT_MS; then the running ones are asked to stop (the
+// processor checks at each graph run, like a cancellation), and each thread is ended only once it
+// is idle, by letting it close its sessions and exit by itself.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { type JobError, type JobEvent, type JobPayload, type JobResult, type JobState, type JobStatus, type Progress } from './contract.js';
 import { type FromThread, type ThreadData, type ToThread } from './embedded-thread.js';
 import { type BlobStore, type JobQueue, QueueFullError, QueueUnavailableError } from './interfaces.js';
-import { cancelledError, classifyError, crashedError, serializeError } from './job-errors.js';
+import { cancelledError, classifyError, crashedError, JOB_CANCELLED, serializeError, shutDownError } from './job-errors.js';
 import { type JobsLogger } from './redis.js';
 
 export interface EmbeddedQueueConfig {
@@ -22,6 +29,8 @@ export interface EmbeddedQueueConfig {
 
 /** First retry delay; doubled for each further attempt (BullMQ's exponential backoff). */
 export const BACKOFF_MS = 1000;
+/** After the drain deadline, how long close() waits for each running job to reach its next graph run before it only logs. */
+export const STOP_WARN_MS = 10_000;
 
 interface JobRecord {
   payload: JobPayload;
@@ -41,6 +50,8 @@ interface Slot {
   jobId?: string;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
 
 export class EmbeddedJobQueue implements JobQueue {
@@ -54,7 +65,11 @@ export class EmbeddedJobQueue implements JobQueue {
   private readonly slots = new Set<Slot>();
   private readonly events = new EventEmitter();
   private readonly threadUrl = new URL('./embedded-thread.js', import.meta.url);
+  /** Set when close() starts: no new jobs; the accepted ones still run until the deadline. */
+  private draining = false;
+  /** Set at the deadline: nothing more is dispatched; running jobs are being stopped. */
   private closing = false;
+  private closed?: Promise<void>;
 
   constructor(
     private readonly config: EmbeddedQueueConfig,
@@ -67,7 +82,7 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   submit(payload: JobPayload): Promise<void> {
-    if (this.closing) return Promise.reject(new QueueUnavailableError('the job queue is shutting down'));
+    if (this.draining) return Promise.reject(new QueueUnavailableError('the job queue is shutting down'));
     this.expire();
     if (this.jobs.has(payload.id)) return Promise.resolve(); // idempotent, like a BullMQ jobId
     if (this.waiting.length + this.delayed >= this.config.MAX_QUEUE_DEPTH) {
@@ -133,33 +148,68 @@ export class EmbeddedJobQueue implements JobQueue {
 
   /** The pool's capacity: threads start on demand, so counting live ones would say 0 when idle. */
   workers(): Promise<number> {
-    return Promise.resolve(this.closing ? 0 : this.config.WORKER_CONCURRENCY);
+    return Promise.resolve(this.draining ? 0 : this.config.WORKER_CONCURRENCY);
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(!this.closing);
+    return Promise.resolve(!this.draining);
   }
 
-  /** Stops taking jobs, lets running ones finish (up to SHUTDOWN_TIMEOUT_MS), then ends the threads. */
-  async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    for (const job of this.jobs.values()) if (job.retryTimer) clearTimeout(job.retryTimer);
+  /**
+   * Stops taking jobs; the accepted ones (running, waiting, retrying) go on until they are done or
+   * SHUTDOWN_TIMEOUT_MS has passed. Then what is left fails with SALIENCY_SHUT_DOWN: waiting jobs
+   * at once, running ones at their next graph run. Threads end only when idle (see the top).
+   */
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.draining = true;
     const deadline = Date.now() + this.config.SHUTDOWN_TIMEOUT_MS;
-    while ([...this.slots].some((s) => s.jobId !== undefined) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    const pending = () => this.waiting.length + this.delayed + this.running().length;
+    while (pending() > 0 && Date.now() < deadline) await sleep(50);
+    this.closing = true;
+    for (const [id, job] of this.jobs) {
+      if (job.state !== 'queued') continue;
+      if (job.retryTimer) clearTimeout(job.retryTimer);
+      job.retryTimer = undefined;
+      this.finish(id, job, 'failed', { error: shutDownError() });
+    }
+    this.waiting.length = 0;
+    this.delayed = 0;
+    const running = this.running();
+    if (running.length > 0) {
+      this.logger?.warn({ jobIds: running.map((s) => s.jobId) }, 'shutdown: stopping running jobs at their next graph run');
+      for (const slot of running) Atomics.store(slot.cancelFlag, 0, 1);
+    }
+    let warned = false;
+    const stopStarted = Date.now();
+    while (this.running().length > 0) {
+      if (!warned && Date.now() - stopStarted > STOP_WARN_MS) {
+        warned = true;
+        this.logger?.warn({ jobIds: this.running().map((s) => s.jobId) }, 'shutdown: still waiting for a graph run to end (a thread inside ONNX Runtime cannot be ended safely)');
+      }
+      await sleep(50);
     }
     await Promise.all([...this.slots].map((slot) => this.stopThread(slot)));
     this.slots.clear();
     this.events.removeAllListeners();
   }
 
-  /** Asks an idle thread to release its resources and exit; terminates it if it does not. */
+  private running(): Slot[] {
+    return [...this.slots].filter((s) => s.jobId !== undefined);
+  }
+
+  /**
+   * Asks an idle thread to close its sessions and exit. A thread that does not exit within 5 s is
+   * terminated: it is idle (not inside a run), so that is safe.
+   */
   private async stopThread(slot: Slot): Promise<void> {
     const exited = new Promise((resolve) => slot.worker.once('exit', resolve));
-    if (slot.jobId === undefined) slot.worker.postMessage({ type: 'shutdown' } satisfies ToThread);
-    else await slot.worker.terminate();
-    const timer = setTimeout(() => void slot.worker.terminate(), 2000);
+    slot.worker.postMessage({ type: 'shutdown' } satisfies ToThread);
+    const timer = setTimeout(() => void slot.worker.terminate(), 5000);
     await exited;
     clearTimeout(timer);
   }
@@ -227,6 +277,15 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   private serveIo(slot: Slot, msg: Extract<FromThread, { type: 'read' | 'write' }>): void {
+    // Nothing is written back for a job that is no longer running (cancelled, deleted): DELETE has
+    // removed its blobs already, and this check runs on the same thread as DELETE, so no write
+    // can slip in between.
+    const job = slot.jobId === undefined ? undefined : this.jobs.get(slot.jobId);
+    if (msg.type === 'write' && job?.state !== 'running') {
+      const error = serializeError(Object.assign(new Error('the job was cancelled; its result is not stored'), { name: 'JobCancelledError' }));
+      slot.worker.postMessage({ type: 'io-reply', requestId: msg.requestId, error } satisfies ToThread);
+      return;
+    }
     const done = msg.type === 'read' ? this.store.get(msg.key) : this.store.put(msg.key, msg.value, msg.ttlSeconds).then(() => undefined);
     done.then(
       (value) => slot.worker.postMessage({ type: 'io-reply', requestId: msg.requestId, ...(value && { value }) } satisfies ToThread),
@@ -236,6 +295,7 @@ export class EmbeddedJobQueue implements JobQueue {
 
   private onExit(slot: Slot, code: number): void {
     this.slots.delete(slot);
+    if (this.closing && slot.jobId === undefined) return; // asked to exit
     const id = slot.jobId;
     const job = id === undefined ? undefined : this.jobs.get(id);
     if (id !== undefined && job?.state === 'running') {
@@ -252,7 +312,12 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   private fail(id: string, job: JobRecord, { error, retry }: { error: JobError; retry: boolean }): void {
-    if (error.code === cancelledError().code) {
+    // Stopped by shutdown (a client's cancel made the job final before its thread stopped).
+    if (this.closing && (error.code === JOB_CANCELLED || error.code === shutDownError().code)) {
+      this.finish(id, job, 'failed', { error: shutDownError() });
+      return;
+    }
+    if (error.code === JOB_CANCELLED) {
       this.finish(id, job, 'cancelled', { error });
       return;
     }
@@ -276,6 +341,8 @@ export class EmbeddedJobQueue implements JobQueue {
     job.finishedAt = Date.now();
     if (outcome.result) job.result = outcome.result;
     if (outcome.error) job.error = outcome.error;
+    // Its input is no longer needed by a run: the store may evict it under pressure.
+    this.store.release?.(job.payload.input.key, ...(job.payload.baselineKey ? [job.payload.baselineKey] : []));
     this.finished.add(id);
     const event: JobEvent =
       state === 'completed' ? { type: 'completed', id, result: job.result as JobResult } : state === 'failed' ? { type: 'failed', id, error: job.error as JobError } : { type: 'cancelled', id };

@@ -7,7 +7,7 @@ import { MemoryBlobStore } from './memory-store.js';
 import { type JobsLogger } from './redis.js';
 import { RedisBlobStore } from './redis-store.js';
 
-export type JobsConfig = BullmqQueueConfig & EmbeddedQueueConfig;
+export type JobsConfig = BullmqQueueConfig & EmbeddedQueueConfig & { EMBEDDED_STORE_MB?: number };
 
 export interface JobsBackend {
   queue: JobQueue;
@@ -24,7 +24,7 @@ export interface JobsBackendOptions {
    */
   processorFile: string;
   logger?: JobsLogger;
-  /** Memory store cap in embedded mode (default 512 MiB). */
+  /** Memory store cap in embedded mode (default: EMBEDDED_STORE_MB, else 512 MiB). */
   maxStoreBytes?: number;
 }
 
@@ -45,13 +45,14 @@ export function createJobsBackend(config: JobsConfig, options: JobsBackendOption
 export { startBullmqWorker, type JobWorker, type BullmqWorkerConfig } from './bullmq-worker.js';
 export { BullmqJobQueue } from './bullmq-queue.js';
 export { EmbeddedJobQueue } from './embedded-queue.js';
-export { MemoryBlobStore, BlobTooLargeError } from './memory-store.js';
+export { MemoryBlobStore, BlobTooLargeError, StoreFullError } from './memory-store.js';
 export { RedisBlobStore } from './redis-store.js';
-export { JOB_CANCELLED, JOB_FAILED, WORKER_CRASHED } from './job-errors.js';
+export { JOB_CANCELLED, JOB_FAILED, SHUT_DOWN, WORKER_CRASHED } from './job-errors.js';
 export { type JobsLogger } from './redis.js';
 export * from './interfaces.js';
 
 function embedded(config: JobsConfig, { processorFile, logger, maxStoreBytes }: JobsBackendOptions) {
-  const store = new MemoryBlobStore(maxStoreBytes === undefined ? {} : { maxBytes: maxStoreBytes });
+  const maxBytes = maxStoreBytes ?? (config.EMBEDDED_STORE_MB === undefined ? undefined : config.EMBEDDED_STORE_MB * 1024 * 1024);
+  const store = new MemoryBlobStore(maxBytes === undefined ? {} : { maxBytes });
   return { mode: 'embedded' as const, queue: new EmbeddedJobQueue(config, processorFile, store, logger), store };
 }

@@ -8,6 +8,11 @@ export interface BlobStore {
   delete(...keys: string[]): Promise<void>;
   /** Deletes every key starting with this prefix (a job's renderings). */
   deletePrefix(prefix: string): Promise<void>;
+  /**
+   * The job that needed these blobs has finished: a store with a byte cap may evict them under
+   * pressure (embedded memory store). Before that, an accepted job's blobs are never evicted.
+   */
+  release?(...keys: string[]): void;
   close(): Promise<void>;
 }
 

@@ -6,6 +6,8 @@ import { type JobError } from './contract.js';
 export const JOB_FAILED = 'SALIENCY_JOB_FAILED';
 export const JOB_CANCELLED = 'SALIENCY_JOB_CANCELLED';
 export const WORKER_CRASHED = 'SALIENCY_WORKER_CRASHED';
+/** The embedded server shut down before the job finished (it ran in that process's memory). */
+export const SHUT_DOWN = 'SALIENCY_SHUT_DOWN';
 
 /** What survives of an error after a postMessage: own enumerable data only. */
 export interface SerializedError {
@@ -56,6 +58,10 @@ export function cancelledError(message = ''): JobError {
 
 export function crashedError(detail: string): JobError {
   return { code: WORKER_CRASHED, message: `The worker running this job stopped unexpectedly (${detail}).` };
+}
+
+export function shutDownError(): JobError {
+  return { code: SHUT_DOWN, message: 'The server shut down before this job finished; submit it again.' };
 }
 
 export function encodeJobError(error: JobError): string {

@@ -1,6 +1,11 @@
 // BlobStore in process memory (embedded mode): per-key TTL, expired lazily on read and by a
-// periodic sweep, and a total-bytes cap that evicts the soonest-expiring entries first (they
-// would be gone soonest anyway).
+// periodic sweep, and a total-bytes cap. What the cap may push out is only what can be made
+// again or is no longer needed by a job: cached renderings, and the inputs of finished jobs once
+// the queue releases them. The inputs of accepted jobs and their results are never evicted: when
+// they do not fit, put() rejects with StoreFullError, which the gateway answers with 503 +
+// Retry-After before accepting the job. New inputs may fill the store only up to
+// (1 − RESULT_RESERVE) of the cap, so that the jobs already accepted can still write their results.
+import { keys } from './contract.js';
 import { type BlobStore } from './interfaces.js';
 
 export interface MemoryStoreOptions {
@@ -12,14 +17,32 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
+/** Share of the cap kept free of new inputs for the results of accepted jobs. */
+export const RESULT_RESERVE = 0.125;
+/** Markers (tombstones, cancel flags) are a few bytes: they never count against the cap. */
+const MARKER_MAX_BYTES = 256;
+
 interface Entry {
   value: Buffer;
   expiresAt: number;
+  /** May be dropped before its TTL when room is needed. */
+  evictable: boolean;
 }
 
+/** A blob larger than the whole store. */
 export class BlobTooLargeError extends Error {
   override name = 'BlobTooLargeError';
 }
+
+/** The store is full of blobs that must not be evicted; retry once jobs finish or expire. */
+export class StoreFullError extends Error {
+  override name = 'StoreFullError';
+}
+
+const isInput = (key: string) => key.startsWith(keys.input('')) || key.startsWith(keys.baseline(''));
+const RENDER_PREFIX = keys.rendering('', '').replace(/:+$/, ':');
+const isCache = (key: string) => key.startsWith(RENDER_PREFIX);
+const isMarker = (key: string, value: Uint8Array) => value.byteLength <= MARKER_MAX_BYTES && (key.startsWith(keys.deleted('')) || key.startsWith(keys.cancel('')));
 
 export class MemoryBlobStore implements BlobStore {
   readonly maxBytes: number;
@@ -46,9 +69,17 @@ export class MemoryBlobStore implements BlobStore {
     }
     this.drop(key);
     this.sweep();
-    this.evictFor(value.byteLength);
+    const cache = isCache(key);
+    if (!isMarker(key, value)) {
+      const limit = isInput(key) ? Math.floor(this.maxBytes * (1 - RESULT_RESERVE)) : this.maxBytes;
+      if (!this.makeRoom(value.byteLength, limit)) {
+        // A rendering that does not fit is simply not cached: it can be rendered again.
+        if (cache) return Promise.resolve();
+        return Promise.reject(new StoreFullError(`the in-memory store holds ${this.bytes} of ${this.maxBytes} bytes for accepted jobs; ${value.byteLength} more do not fit`));
+      }
+    }
     // A copy: the caller may reuse its buffer.
-    this.entries.set(key, { value: Buffer.from(value), expiresAt: this.now() + ttlSeconds * 1000 });
+    this.entries.set(key, { value: Buffer.from(value), expiresAt: this.now() + ttlSeconds * 1000, evictable: cache });
     this.bytes += value.byteLength;
     return Promise.resolve();
   }
@@ -61,6 +92,14 @@ export class MemoryBlobStore implements BlobStore {
       return Promise.resolve(undefined);
     }
     return Promise.resolve(entry.value);
+  }
+
+  /** The job that needed these blobs has finished: they may be evicted (soonest-expiring first) when room is needed. */
+  release(...keys: string[]): void {
+    for (const key of keys) {
+      const entry = this.entries.get(key);
+      if (entry) entry.evictable = true;
+    }
   }
 
   delete(...keys: string[]): Promise<void> {
@@ -92,12 +131,18 @@ export class MemoryBlobStore implements BlobStore {
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.drop(key);
   }
 
-  private evictFor(incoming: number): void {
-    if (this.bytes + incoming <= this.maxBytes) return;
-    const byExpiry = [...this.entries].sort((a, b) => a[1].expiresAt - b[1].expiresAt);
-    for (const [key] of byExpiry) {
-      if (this.bytes + incoming <= this.maxBytes) break;
+  /** Evicts evictable entries, soonest-expiring first, until `incoming` fits under `limit`; false when it cannot. */
+  private makeRoom(incoming: number, limit: number): boolean {
+    if (this.bytes + incoming <= limit) return true;
+    const evictable = [...this.entries].filter(([, e]) => e.evictable);
+    let freeable = 0;
+    for (const [, e] of evictable) freeable += e.value.byteLength;
+    if (this.bytes - freeable + incoming > limit) return false;
+    evictable.sort((a, b) => a[1].expiresAt - b[1].expiresAt);
+    for (const [key] of evictable) {
+      if (this.bytes + incoming <= limit) break;
       this.drop(key);
     }
+    return true;
   }
 }

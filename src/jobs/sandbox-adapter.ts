@@ -4,9 +4,13 @@
 // - progress: through the proxy's updateProgress (BullMQ stores it and publishes 'progress');
 // - cancelled: the AbortSignal that Worker.cancelJob() aborts — the parent process polls the
 //   job's cancel marker in Redis, so the thread needs no polling of its own;
-// - read/write: a Redis blob store of this thread (the sandbox has no other way to Redis).
+// - read/write: a Redis blob store of this thread (the sandbox has no other way to Redis). A write
+//   is refused, atomically, once the job's cancel marker or its deletion tombstone exists: nothing
+//   is written back for a cancelled or deleted job.
 import { workerData } from 'node:worker_threads';
-import { type JobPayload, type JobResult, type Progress } from './contract.js';
+import { cancelKey } from './bullmq-queue.js';
+import { type JobPayload, type JobResult, keys, type Progress } from './contract.js';
+import { JobCancelledError } from './interfaces.js';
 import { serializeError } from './job-errors.js';
 import { loadProcessorModule } from './load-processor.js';
 import { RedisBlobStore } from './redis-store.js';
@@ -33,7 +37,12 @@ export default async function runSandboxedJob(job: SandboxJob, _token: string | 
       progress: (p) => void job.updateProgress(p),
       cancelled: () => signal?.aborted === true,
       read: (key) => store.get(key),
-      write: (key, value, ttlSeconds) => store.put(key, value, ttlSeconds),
+      write: async (key, value, ttlSeconds) => {
+        const guards = [cancelKey(data.keyPrefix, job.data.id), store.redisKey(keys.deleted(job.data.id))];
+        if (signal?.aborted === true || !(await store.putUnless(key, value, ttlSeconds, guards))) {
+          throw new JobCancelledError('the job was cancelled; its result is not stored');
+        }
+      },
     });
   } catch (err) {
     // BullMQ copies the error's own properties to the parent: make name, code and message own.

@@ -54,6 +54,26 @@ function tensorInput(bytes: Uint8Array, sampleShape: number[], what: string): Te
   return { data: array.data, dims: [1, ...sampleShape] };
 }
 
+/** A job whose numbers overflow fails with this code, deterministically (never retried). */
+export const NON_FINITE = 'SALIENCY_NON_FINITE';
+
+function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i] as number)) return i;
+  return -1;
+}
+
+/**
+ * NaN or ±Infinity in what the job reports would be stored as a result that no JSON can carry
+ * (status answered 500, or 0s after a round trip through Redis). A finite input can still
+ * overflow float32 inside the model (a tensor of 3e38), so the outputs are checked too.
+ */
+function assertFinite(values: ArrayLike<number>, what: string, hint: string): void {
+  const at = firstNonFinite(values);
+  if (at >= 0) throw new JobInputError(NON_FINITE, `${what} contains ${String(values[at])} at index ${at}: ${hint}`);
+}
+
+const OVERFLOW_HINT = "the computation overflowed float32; check the input's scale (a tensor upload must already be preprocessed as the model expects)";
+
 function softmax(logits: Float32Array): Float64Array {
   const max = Math.max(...logits);
   const exp = Float64Array.from(logits, (v) => Math.exp(v - max));
@@ -92,6 +112,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       const pre = await preprocess(image, preprocessSpec(entry.manifest));
       x = { data: pre.data, dims: [1, ...ctx.sampleShape] };
       geometry = pre.geometry;
+      assertFinite(x.data, 'the preprocessed image', "check the model manifest's mean and std");
     } else {
       x = tensorInput(bytes, ctx.sampleShape, 'the input tensor');
     }
@@ -113,6 +134,13 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       },
     });
     const attribution = result.attribution.data;
+    assertFinite(result.logits.data, "the model's output (logits)", OVERFLOW_HINT);
+    assertFinite(attribution, 'the attribution', OVERFLOW_HINT);
+    for (const [name, value] of [['completenessGap', result.completenessGap], ['sigma', result.sigma]] as const) {
+      if (value) assertFinite(value, name, OVERFLOW_HINT);
+    }
+    // Cancelled during the last run: nothing is written back.
+    if (io.cancelled()) throw new JobCancelledError('cancelled');
     await io.write(keys.attribution(payload.id), new Uint8Array(attribution.buffer, attribution.byteOffset, attribution.byteLength), config.RESULT_TTL_SECONDS);
     const logits = result.logits.data;
     const probabilities = softmax(logits);

@@ -1,6 +1,6 @@
 // POST /v1/explanations, GET /v1/explanations/:id, its Server-Sent Events, and DELETE.
 import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { type JobEvent, type JobStatus, keys } from '../../jobs/contract.js';
+import { isJobId, type JobEvent, type JobPayload, type JobStatus, keys } from '../../jobs/contract.js';
 import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js';
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
@@ -21,6 +21,8 @@ import {
 } from '../submission.js';
 
 const MAX_WAIT_S = 60;
+/** Retry-After of a full embedded store: its blobs free up as jobs finish and expire. */
+const STORE_RETRY_AFTER_S = 30;
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
 /** `?wait=N` (0–60, else 400) or `Prefer: wait=N` (a preference: capped at 60 s, RFC 7240). */
@@ -40,6 +42,8 @@ function waitSeconds(request: FastifyRequest): number {
 }
 
 export async function loadOwnedStatus(deps: GatewayDeps, request: FastifyRequest, id: string): Promise<JobStatus> {
+  // Ids are the gateway's own UUIDs: nothing else is looked up (in Redis, BullMQ's keys sit beside the jobs').
+  if (!isJobId(id)) throw apiError('SALIENCY_NOT_FOUND', [id]);
   let status: JobStatus | undefined;
   try {
     status = await deps.queue.status(id);
@@ -62,17 +66,22 @@ function negotiated(accept: string): 'heatmap' | 'attribution' | 'events' | unde
   return undefined;
 }
 
+/** Resolves when every job is final, after `seconds`, or as soon as the server starts draining. */
 function waitForFinal(deps: GatewayDeps, ids: string[], seconds: number): Promise<void> {
-  if (seconds <= 0 || ids.length === 0) return Promise.resolve();
+  const shutdown = deps.lifecycle?.signal;
+  if (seconds <= 0 || ids.length === 0 || shutdown?.aborted === true) return Promise.resolve();
   return new Promise((resolve) => {
     let pending = ids.length;
     const stops: (() => void)[] = [];
     const finish = () => {
       clearTimeout(timer);
+      shutdown?.removeEventListener('abort', finish);
       for (const stop of stops) stop();
       resolve();
     };
     const timer = setTimeout(finish, seconds * 1000);
+    // Shutting down: answer now (202 with the ids) rather than leave the client with a cut connection.
+    shutdown?.addEventListener('abort', finish, { once: true });
     for (const id of ids) {
       let done = false;
       const settle = () => {
@@ -85,6 +94,14 @@ function waitForFinal(deps: GatewayDeps, ids: string[], seconds: number): Promis
       void deps.queue.status(id).then((s) => s && FINAL.has(s.state) && settle(), () => undefined);
     }
   });
+}
+
+/** Undoes a refused submission: its submitted jobs are cancelled and forgotten, its blobs deleted. */
+async function rollBack(deps: GatewayDeps, payloads: JobPayload[]): Promise<void> {
+  for (const payload of payloads) {
+    await deps.queue.remove(payload.id);
+    await deps.store.delete(payload.input.key, ...(payload.baselineKey ? [payload.baselineKey] : []));
+  }
 }
 
 function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: string, model: string): void {
@@ -132,10 +149,12 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
 
       const kind = submission.tensor ? 'tensor' : 'image';
       const statuses: JobStatus[] = [];
+      const stored: JobPayload[] = [];
       try {
         if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
         for (const input of inputs) {
           const payload = newPayload(entry, params, target, kind, request.owner, input.filename);
+          stored.push(payload);
           await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
           if (submission.baseline && payload.baselineKey) await store.put(payload.baselineKey, submission.baseline.bytes, config.INPUT_TTL_SECONDS);
           await queue.submit(payload);
@@ -144,7 +163,12 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
           statuses.push({ id: payload.id, state: 'queued', payload, attempts: 0, submittedAt: payload.submittedAt });
         }
       } catch (err) {
+        // All or nothing: the request is refused, so none of its jobs may run or keep blobs.
+        await rollBack(deps, stored).catch((cause: unknown) => request.log.warn({ err: cause }, 'roll-back of a refused submission failed'));
         if (err instanceof QueueFullError) throw apiError('SALIENCY_QUEUE_FULL', [config.MAX_QUEUE_DEPTH], { 'retry-after': '10' });
+        if (err instanceof Error && (err.name === 'StoreFullError' || err.name === 'BlobTooLargeError')) {
+          throw apiError('SALIENCY_STORE_FULL', [STORE_RETRY_AFTER_S], { 'retry-after': String(STORE_RETRY_AFTER_S) });
+        }
         // Only the store and the queue are called here: any other failure is the backend's.
         request.log.error({ err }, 'job backend unavailable');
         throw apiError('SALIENCY_UNAVAILABLE', [], { 'retry-after': '5' });
