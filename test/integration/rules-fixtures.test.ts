@@ -114,3 +114,11 @@ test('qdq-net (QuantizeLinear/DequantizeLinear): the straight-through gradient, 
   assert.ok(grad.data.some((v) => v === 0), 'saturated inputs get a zero gradient');
   assertClose(t, grad.data, f.grad, 2);
 });
+
+for (const opset of [12, 13, 17]) {
+  test(`ops-net at opset ${opset} (PReLU, ELU, SELU, CELU, Mish, GroupNorm, InstanceNorm, LRN, interpolation, PixelShuffle, …): gradient against float64 PyTorch autograd`, async (t) => {
+    const f = fixture(`ops-net-op${opset}`);
+    const { grad } = await gradientOf(`ops-net-op${opset}.onnx`, f.x, f.seed);
+    assertClose(t, grad.data, f.grad, 2);
+  });
+}
