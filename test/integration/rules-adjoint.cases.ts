@@ -397,5 +397,9 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   });
   add('com.microsoft BiasAdd(x, bias[C], skip)', contrib('BiasAdd', [4, 6], ['x', rnd([6]), rnd([1, 4, 6])]), { runAs: biasAddAsAdds });
   add('com.microsoft BiasAdd(x, bias[C], x) (x as the skip too)', contrib('BiasAdd', [4, 6], ['x', rnd([6]), 'x']), { runAs: biasAddAsAdds });
+  add('com.microsoft FusedMatMul x[N,3,4]·B[4,5], alpha 0.5', contrib('FusedMatMul', [3, 4], ['x', rnd([4, 5])], { alpha: attr.float(0.5) }));
+  add('com.microsoft FusedMatMul transA (x[N,4,3]ᵀ·B[4,5])', contrib('FusedMatMul', [4, 3], ['x', rnd([4, 5])], { transA: attr.int(1) }));
+  add('com.microsoft FusedMatMul transB, x on the right (A[2,1,5,4]·x[N,3,4]ᵀ), alpha 1.5', contrib('FusedMatMul', [3, 4], [rnd([2, 1, 5, 4]), 'x'], { transB: attr.int(1), alpha: attr.float(1.5) }));
+  add('com.microsoft FusedMatMul transA and transB on x (xᵀ·B[5,3]ᵀ)', contrib('FusedMatMul', [3, 4], ['x', rnd([5, 3])], { transA: attr.int(1), transB: attr.int(1) }));
   add('com.microsoft FusedConv without activation, bias and Z = x', contrib('FusedConv', [4, 6, 6], ['x', rnd([4, 4, 3, 3], 0.3), rnd([4]), 'x'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }));
 }
