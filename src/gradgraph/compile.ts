@@ -3,6 +3,7 @@
 // explained input to the explained output, with one backward rule per op (rules/).
 import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/builder.js';
+import { capturedTensors, inlineConstantIfs } from '../onnx/control-flow.js';
 import { type Graph, type Model, type Node, type ValueInfo, producers } from '../onnx/ir.js';
 import { type Dim, type TensorFacts } from '../onnx/shapes.js';
 import { DataType, tensorValues } from '../onnx/tensor.js';
@@ -82,13 +83,16 @@ function isFloat(facts: TensorFacts, tensor: string): boolean {
 
 export function compileGradient(source: Model, options: CompileOptions): CompileResult {
   const { facts, policy = {} } = options;
-  const graph: Graph = {
-    ...source.graph,
-    nodes: [...source.graph.nodes],
-    initializers: new Map(source.graph.initializers),
-    inputs: [...source.graph.inputs],
-    outputs: [...source.graph.outputs],
-  };
+  const graph: Graph = inlineConstantIfs(
+    {
+      ...source.graph,
+      nodes: [...source.graph.nodes],
+      initializers: new Map(source.graph.initializers),
+      inputs: [...source.graph.inputs],
+      outputs: [...source.graph.outputs],
+    },
+    facts,
+  );
   const inputInfo = options.input ? graph.inputs.find((v) => v.name === options.input) : graph.inputs[0];
   if (!inputInfo) throw new CompileError(`the model has no input ${options.input ?? ''}`.trim());
   const outputInfo = options.output ? graph.outputs.find((v) => v.name === options.output) : graph.outputs[0];
@@ -103,10 +107,14 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
 
   // Forward walk: tensors that depend on x through differentiable inputs.
   const active = new Set<string>([x]);
+  // Control flow that reads an active tensor inside its subgraph (an If not inlined): refused
+  // below if the output depends on it, never passed by.
+  const capturing = new Set<Node>();
   for (const node of graph.nodes) {
     if (NON_DIFFERENTIABLE.has(node.opType)) continue;
     const rule = ruleFor(node);
-    if (!differentiableInputs(node, rule).some((i) => active.has(node.inputs[i] as string))) continue;
+    if (capturedTensors(node).some((t) => active.has(t))) capturing.add(node);
+    else if (!differentiableInputs(node, rule).some((i) => active.has(node.inputs[i] as string))) continue;
     for (const out of node.outputs) if (out && (isFloat(facts, out) || rule?.quantizedOutputs)) active.add(out);
   }
   if (!active.has(explained)) throw new CompileError(`output ${explained} does not depend on input ${x}`);
@@ -118,6 +126,9 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
     const node = graph.nodes[k] as Node;
     if (!node.outputs.some((o) => needed.has(o) && active.has(o) && !stopAt.has(o))) continue;
+    if (capturing.has(node)) {
+      throw new CompileError(`${node.opType} (node ${node.name}) reads the differentiated input inside its subgraph, with a condition not known at compile time: control flow on the explained path is not supported`);
+    }
     const rule = ruleFor(node);
     const inputs = differentiableInputs(node, rule).filter((i) => active.has(node.inputs[i] as string));
     if (inputs.length === 0) continue;

@@ -84,6 +84,10 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   pool('2x3 kernel s(1,2) on 6x7', [2, 6, 7], { kernel_shape: attr.ints([2, 3]), strides: attr.ints([1, 2]) });
   pool('3x3 s1 dilations 2, opset 19', [2, 8, 8], { kernel_shape: k(3), dilations: attr.ints([2, 2]) }, 19);
   add('GlobalAveragePool on 5x6', op('GlobalAveragePool', 13, [4, 5, 6]));
+  // PyTorch's LocalResponseNorm export: a 3-D AveragePool over (channels, 1, 1) windows.
+  pool('3-D 3x1x1 on 6x4x5 (LRN-style window over channels)', [1, 6, 4, 5], { kernel_shape: attr.ints([3, 1, 1]) });
+  pool('3-D 2x2x2 s2 p1 count_include_pad 0', [2, 5, 4, 6], { kernel_shape: attr.ints([2, 2, 2]), strides: attr.ints([2, 2, 2]), pads: attr.ints([1, 0, 1, 1, 0, 1]) });
+  pool('1-D k3 s2 on 9', [3, 9], { kernel_shape: attr.ints([3]), strides: attr.ints([2]) });
 }
 
 // ---------------------------------------------------------------- Gemm, MatMul, Einsum
@@ -393,5 +397,9 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   });
   add('com.microsoft BiasAdd(x, bias[C], skip)', contrib('BiasAdd', [4, 6], ['x', rnd([6]), rnd([1, 4, 6])]), { runAs: biasAddAsAdds });
   add('com.microsoft BiasAdd(x, bias[C], x) (x as the skip too)', contrib('BiasAdd', [4, 6], ['x', rnd([6]), 'x']), { runAs: biasAddAsAdds });
+  add('com.microsoft FusedMatMul x[N,3,4]·B[4,5], alpha 0.5', contrib('FusedMatMul', [3, 4], ['x', rnd([4, 5])], { alpha: attr.float(0.5) }));
+  add('com.microsoft FusedMatMul transA (x[N,4,3]ᵀ·B[4,5])', contrib('FusedMatMul', [4, 3], ['x', rnd([4, 5])], { transA: attr.int(1) }));
+  add('com.microsoft FusedMatMul transB, x on the right (A[2,1,5,4]·x[N,3,4]ᵀ), alpha 1.5', contrib('FusedMatMul', [3, 4], [rnd([2, 1, 5, 4]), 'x'], { transB: attr.int(1), alpha: attr.float(1.5) }));
+  add('com.microsoft FusedMatMul transA and transB on x (xᵀ·B[5,3]ᵀ)', contrib('FusedMatMul', [3, 4], ['x', rnd([5, 3])], { transA: attr.int(1), transB: attr.int(1) }));
   add('com.microsoft FusedConv without activation, bias and Z = x', contrib('FusedConv', [4, 6, 6], ['x', rnd([4, 4, 3, 3], 0.3), rnd([4]), 'x'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }));
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { type BackwardPolicy } from '../../src/gradgraph/policy.js';
 import { decodeNpy } from '../../src/imaging/npy.js';
 import { guidedReluPolicy } from '../../src/methods/guided.js';
@@ -33,11 +33,12 @@ async function gradientOf(file: string, x: { data: Float32Array; dims: number[] 
 }
 
 /** Per-sample cosine and relative error against the reference, both printed on failure. */
-function assertClose(actual: Float32Array, expected: Float32Array, samples: number, cos = 0.9999, rel = 1e-4): void {
+function assertClose(t: TestContext, actual: Float32Array, expected: Float32Array, samples: number, cos = 0.9999, rel = 1e-4): void {
   const n = expected.length / samples;
   for (let s = 0; s < samples; s++) {
     const [a, e] = [actual.subarray(s * n, (s + 1) * n), expected.subarray(s * n, (s + 1) * n)];
     const [c, r] = [cosine(a, e), relErr(a, e)];
+    t.diagnostic(`sample ${s}: cosine ${c.toFixed(8)}, relative error ${r.toExponential(2)}`);
     assert.ok(c >= cos && r <= rel, `sample ${s}: cosine ${c}, relative error ${r.toExponential(2)}`);
   }
 }
@@ -48,18 +49,18 @@ function fixture(name: string) {
   return { x: { data: x.data, dims: x.shape }, seed: { data: seed.data, dims: seed.shape }, grad: npy(`${name}.grad.npy`).data };
 }
 
-test('fused-net as PyTorch exported it: gradient against float64 PyTorch autograd', async () => {
+test('fused-net as PyTorch exported it: gradient against float64 PyTorch autograd', async (t) => {
   const f = fixture('fused-net');
   const { grad } = await gradientOf('fused-net.onnx', f.x, f.seed);
-  assertClose(grad.data, f.grad, 2);
+  assertClose(t, grad.data, f.grad, 2);
 });
 
-test("fused-net as ONNX Runtime's optimiser saved it (FusedConv, FusedGemm): the same gradient as the export, and PyTorch's", async () => {
+test("fused-net as ONNX Runtime's optimiser saved it (FusedConv, FusedGemm): the same gradient as the export, and PyTorch's", async (t) => {
   const f = fixture('fused-net');
   const optimised = await gradientOf('fused-net.ort.onnx', f.x, f.seed);
   const ops = optimised.loaded.model.graph.nodes.filter((n) => n.domain === 'com.microsoft').map((n) => n.opType);
   assert.ok(ops.includes('FusedConv') && ops.includes('FusedGemm'), `contrib ops in the fixture: ${ops.join(', ')}`);
-  assertClose(optimised.grad.data, f.grad, 2);
+  assertClose(t, optimised.grad.data, f.grad, 2);
   const exported = await gradientOf('fused-net.onnx', f.x, f.seed);
   assert.ok(relErr(optimised.grad.data, exported.grad.data) <= 1e-5, `relative error to the export's gradient ${relErr(optimised.grad.data, exported.grad.data)}`);
 });
@@ -98,18 +99,26 @@ test("fused-net as ONNX Runtime's optimiser saved it: directional finite differe
   }
 });
 
-test('fp16-net (float16 weights, input and output) computes in float32: gradient against the float64 graph evaluation', async () => {
+test('fp16-net (float16 weights, input and output) computes in float32: gradient against the float64 graph evaluation', async (t) => {
   const f = fixture('fp16-net');
   const { grad, loaded } = await gradientOf('fp16-net.onnx', f.x, f.seed);
   assert.deepEqual(loaded.convertedFrom, [DataType.FLOAT16]);
-  assertClose(grad.data, f.grad, 2);
+  assertClose(t, grad.data, f.grad, 2);
 });
 
-test('qdq-net (QuantizeLinear/DequantizeLinear): the straight-through gradient, stated as such', async () => {
+test('qdq-net (QuantizeLinear/DequantizeLinear): the straight-through gradient, stated as such', async (t) => {
   const f = fixture('qdq-net');
   const { grad, compiled } = await gradientOf('qdq-net.onnx', f.x, f.seed);
   assert.equal(compiled.approximations.length, 1);
   assert.match(compiled.approximations[0] as string, /straight-through/);
   assert.ok(grad.data.some((v) => v === 0), 'saturated inputs get a zero gradient');
-  assertClose(grad.data, f.grad, 2);
+  assertClose(t, grad.data, f.grad, 2);
 });
+
+for (const opset of [12, 13, 17]) {
+  test(`ops-net at opset ${opset} (PReLU, ELU, SELU, CELU, Mish, GroupNorm, InstanceNorm, LRN, interpolation, PixelShuffle, …): gradient against float64 PyTorch autograd`, async (t) => {
+    const f = fixture(`ops-net-op${opset}`);
+    const { grad } = await gradientOf(`ops-net-op${opset}.onnx`, f.x, f.seed);
+    assertClose(t, grad.data, f.grad, 2);
+  });
+}

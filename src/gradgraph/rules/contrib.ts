@@ -1,12 +1,12 @@
 // com.microsoft contrib ops, as ONNX Runtime's graph optimiser and fusing exporters write them.
 // Their forward parts stay as they are (the runtime that loaded the model runs them); everything
 // emitted here is standard ONNX, because the backward must run on any ONNX Runtime build.
-import { getFloat, getString } from '../../onnx/attributes.js';
+import { getFloat, getInt, getString } from '../../onnx/attributes.js';
 import { type GradRule, type RuleContext } from '../rule.js';
 import { geluDerivative, geluTanhDerivative, reluMaskFromOutput, unary } from './activations.js';
 import { floatMask, unbroadcast } from './common.js';
 import { convBackward } from './convolution.js';
-import { gemmBackward } from './linear-algebra.js';
+import { gemmBackward, matMulBackward } from './linear-algebra.js';
 import { standardised } from './normalization.js';
 
 /**
@@ -83,6 +83,14 @@ export const contribRules: Record<string, GradRule> = {
       const [alpha, beta] = defaults[activation] ?? [0, 0];
       const params = activation === 'Clip' ? ctx.fail('FusedGemm with Clip is not supported') : [getFloat(ctx.attrs, 'activation_alpha', alpha), getFloat(ctx.attrs, 'activation_beta', beta)];
       gemmBackward(ctx, preActivationGrad(ctx, activation, params));
+    },
+  },
+
+  // Y = α·A'·B' (ONNX Runtime's MatMul + Transpose/scale fusion in transformer files).
+  FusedMatMul: {
+    backward(ctx) {
+      if (getInt(ctx.attrs, 'transBatchA', 0) || getInt(ctx.attrs, 'transBatchB', 0)) ctx.fail('transBatchA/transBatchB are not supported');
+      matMulBackward(ctx, { transA: getInt(ctx.attrs, 'transA', 0) === 1, transB: getInt(ctx.attrs, 'transB', 0) === 1, alpha: getFloat(ctx.attrs, 'alpha', 1) });
     },
   },
 

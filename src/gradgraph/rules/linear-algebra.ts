@@ -28,6 +28,34 @@ export function gemmBackward(ctx: RuleContext, g: string): void {
   }
 }
 
+/**
+ * Y = α·A'·B' with A' = transA ? Aᵀ : A (last two axes), B' likewise, batch axes broadcast:
+ * dA' = α·g·B'ᵀ and dB' = α·A'ᵀ·g, transposed back where the operand was, each summed over the
+ * batch axes it was broadcast along. MatMul is α = 1 without transposes.
+ */
+export function matMulBackward(ctx: RuleContext, t: { transA: boolean; transB: boolean; alpha: number }): void {
+  const g0 = ctx.cotangent(0);
+  const g = t.alpha === 1 ? g0 : ctx.b.mul(g0, ctx.b.scalar(t.alpha));
+  const [a, b] = [ctx.input(0), ctx.input(1)];
+  const [shapeA, shapeB, shapeY] = [ctx.shape(a), ctx.shape(b), ctx.shape(ctx.output(0))];
+  if (shapeA.length < 2 || shapeB.length < 2) ctx.fail('MatMul with a 1-D operand is not supported');
+  const product = bothActive(ctx);
+  const operand = (key: string, x: string) => (product ? ctx.derivative(key, ctx.shape(x), () => x) : x);
+  const batch = shapeY.slice(0, -2);
+  if (ctx.needs(0)) {
+    const bT = t.transB ? operand('b', b) : swapLast(ctx, operand('b', b), shapeB.length);
+    const dA = ctx.b.op('MatMul', [g, bT]);
+    const full = t.transA ? swapLast(ctx, dA, batch.length + 2) : dA;
+    ctx.give(0, unbroadcast(ctx, full, shapeA, [...batch, ...shapeA.slice(-2)]));
+  }
+  if (ctx.needs(1)) {
+    const aT = t.transA ? operand('a', a) : swapLast(ctx, operand('a', a), shapeA.length);
+    const dB = ctx.b.op('MatMul', [aT, g]);
+    const full = t.transB ? swapLast(ctx, dB, batch.length + 2) : dB;
+    ctx.give(1, unbroadcast(ctx, full, shapeB, [...batch, ...shapeB.slice(-2)]));
+  }
+}
+
 export const linearAlgebraRules: Record<string, GradRule> = {
   // Y = α·A'B' + β·C with A' = transA ? Aᵀ : A, B' likewise.
   Gemm: {
@@ -39,21 +67,7 @@ export const linearAlgebraRules: Record<string, GradRule> = {
   // dA = g·Bᵀ, dB = Aᵀ·g, each summed over the batch axes it was broadcast along.
   MatMul: {
     backward(ctx) {
-      const g = ctx.cotangent(0);
-      const [a, b] = [ctx.input(0), ctx.input(1)];
-      const [shapeA, shapeB, shapeY] = [ctx.shape(a), ctx.shape(b), ctx.shape(ctx.output(0))];
-      if (shapeA.length < 2 || shapeB.length < 2) ctx.fail('MatMul with a 1-D operand is not supported');
-      const product = bothActive(ctx);
-      const operand = (key: string, t: string) => (product ? ctx.derivative(key, ctx.shape(t), () => t) : t);
-      const batch = shapeY.slice(0, -2);
-      if (ctx.needs(0)) {
-        const full = ctx.b.op('MatMul', [g, swapLast(ctx, operand('b', b), shapeB.length)]);
-        ctx.give(0, unbroadcast(ctx, full, shapeA, [...batch, ...shapeA.slice(-2)]));
-      }
-      if (ctx.needs(1)) {
-        const full = ctx.b.op('MatMul', [swapLast(ctx, operand('a', a), shapeA.length), g]);
-        ctx.give(1, unbroadcast(ctx, full, shapeB, [...batch, ...shapeB.slice(-2)]));
-      }
+      matMulBackward(ctx, { transA: false, transB: false, alpha: 1 });
     },
   },
 

@@ -11,20 +11,22 @@ interface Window extends WindowGeometry {
   channels: number;
 }
 
-function windowOf(ctx: RuleContext): Window {
+function windowOf(ctx: RuleContext, anyRank = false): Window {
   const geometry = windowGeometry(ctx);
-  if (geometry.inSizes.length !== 2) ctx.fail('only 2-D pooling is supported');
+  if (!anyRank && geometry.inSizes.length !== 2) ctx.fail('only 2-D pooling is supported');
   const channels = ctx.shape(ctx.input(0))[1];
   if (typeof channels !== 'number') ctx.fail('the channel dimension must be static');
   return { ...geometry, channels };
 }
 
+const product = (v: readonly number[]) => v.reduce((a, c) => a * c, 1);
+
 /**
- * Grouped ConvTranspose that sums window contributions [N, C·G, OH, OW] (G maps per channel)
- * onto [N, C, H, W] with kernels `weights` of shape [C·G, 1, kh, kw].
+ * Grouped ConvTranspose that sums window contributions [N, C·G, O…] (G maps per channel)
+ * onto [N, C, I…] with kernels `weights` of shape [C·G, 1, k…].
  */
 function scatterWindows(ctx: RuleContext, contributions: string, win: Window, weights: Float32Array): string {
-  const perChannel = weights.length / (win.channels * (win.kernel[0] as number) * (win.kernel[1] as number));
+  const perChannel = weights.length / (win.channels * product(win.kernel));
   const geometry = win.inSizes.map((size, i) => transposeGeometry(size, win.outSizes[i] as number, win.extents[i] as number, win.strides[i] as number, win.pads[i] as number));
   const w = ctx.b.floats(weights, [win.channels * perChannel, 1, ...win.kernel]);
   return ctx.b.op('ConvTranspose', [contributions, w], {
@@ -32,7 +34,7 @@ function scatterWindows(ctx: RuleContext, contributions: string, win: Window, we
     kernel_shape: attr.ints(win.kernel),
     strides: attr.ints(win.strides),
     dilations: attr.ints(win.dilations),
-    pads: attr.ints([win.pads[0] as number, win.pads[1] as number, ...geometry.map((g) => g.padEnd)]),
+    pads: attr.ints([...win.pads.slice(0, win.kernel.length), ...geometry.map((g) => g.padEnd)]),
     output_padding: attr.ints(geometry.map((g) => g.outputPadding)),
   });
 }
@@ -109,13 +111,11 @@ const averagePool: GradRule = {
   backward(ctx) {
     const b = ctx.b;
     const g = ctx.cotangent(0);
-    const win = windowOf(ctx);
-    const [H, W] = win.inSizes as [number, number];
-    const [OH, OW] = win.outSizes as [number, number];
-    const K = (win.kernel[0] as number) * (win.kernel[1] as number);
+    const win = windowOf(ctx, true);
+    const K = product(win.kernel);
     // Each window's divisor, taken from the runtime itself so every count_include_pad/ceil_mode
     // convention matches: AveragePool(ones) = valid/divisor, and `valid` is counted here.
-    const inside = (o: number, axis: 0 | 1, size: number) => {
+    const inside = (o: number, axis: number, size: number) => {
       let n = 0;
       for (let k = 0; k < (win.kernel[axis] as number); k++) {
         const p = o * (win.strides[axis] as number) - (win.pads[axis] as number) + k * (win.dilations[axis] as number);
@@ -123,11 +123,15 @@ const averagePool: GradRule = {
       }
       return n;
     };
-    const valid = new Float32Array(OH * OW);
-    for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) valid[i * OW + j] = Math.max(1, inside(i, 0, H) * inside(j, 1, W));
-    const plane = b.floats(new Float32Array(H * W).fill(1), [1, 1, H, W]);
+    // Valid positions per output window: the product over axes, in row-major order.
+    let valid = [1];
+    win.outSizes.forEach((out, axis) => {
+      const counts = Array.from({ length: out }, (_, o) => inside(o, axis, win.inSizes[axis] as number));
+      valid = valid.flatMap((v) => counts.map((c) => v * c));
+    });
+    const plane = b.floats(new Float32Array(product(win.inSizes)).fill(1), [1, 1, ...win.inSizes]);
     const meanOfOnes = b.op('AveragePool', [plane], ctx.attrs);
-    const inverseDivisor = b.div(meanOfOnes, b.floats(valid, [OH, OW]));
+    const inverseDivisor = b.div(meanOfOnes, b.floats(Float32Array.from(valid, (v) => Math.max(1, v)), win.outSizes));
     // Every position of a window receives the same share: a ones kernel per channel.
     const ones = new Float32Array(win.channels * K).fill(1);
     ctx.give(0, scatterWindows(ctx, b.mul(g, inverseDivisor), win, ones));
