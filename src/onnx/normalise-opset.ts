@@ -19,6 +19,12 @@
 //   Dropout-7      is_test dropped (inference Dropout is the identity at every version)
 //   Gemm/Add/…-6   `broadcast` attribute dropped (numpy broadcasting is the rule from 7)
 //
+// Unchanged because they read the same at 11: variadic Sum/Mean/Max/Min (8 added broadcasting, a
+// superset of 6–7's equal shapes), MaxPool's `storage_order` (8) and `ceil_mode`/`dilations` (10),
+// Softmax/LogSoftmax (flatten to 2-D at `axis` until 13: the rules implement that), Dropout's
+// `ratio` attribute (an input from 12), Split's `split` and Squeeze/Unsqueeze/Reduce*'s `axes`
+// attributes (inputs from 13/18). Nodes inside Loop/If/Scan bodies are not rewritten.
+//
 // Models at opset 11 and newer keep their version: the rules read the forms that changed after
 // 11 by opset (axes inputs from 13/18, Softmax's coercion before 13, Pad's axes input from 18,
 // Split's num_outputs from 18), and GraphBuilder emits each node in the form of the model's

@@ -25,6 +25,8 @@ export interface SessionOptions {
   spin?: boolean;
   /** Record ONNX Runtime's profile to `<profilePrefix>_<date>.json` (tools/bench/profile.mjs). */
   profilePrefix?: string;
+  /** Log nothing below fatal: for runs that are expected to fail (the fixed-batch check). */
+  quiet?: boolean;
 }
 
 export interface RawOutput {
@@ -41,7 +43,7 @@ export class Session {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       // Warnings (e.g. unused initializers removed) are not the user's concern; errors still throw.
-      logSeverityLevel: 3,
+      logSeverityLevel: options.quiet ? 4 : 3,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
       // Workers spin between kernels: waking a sleeping thread costs tens of microseconds per
       // kernel, which adds up over a gradient graph's hundreds of small ones (ResNet-50 at batch 1:

@@ -165,7 +165,7 @@ export async function symbolicBatch(model: Model, options: { input?: string; inp
   const fixed: BatchShape = { model, batching: 'fixed', fixedBatch: batch };
   let session: Session;
   try {
-    session = await Session.create(encodeModel(modelToProto(relaxed)), { threads: options.threads });
+    session = await Session.create(encodeModel(modelToProto(relaxed)), { threads: options.threads, quiet: true });
   } catch {
     return fixed;
   }

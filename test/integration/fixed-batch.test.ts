@@ -1,5 +1,5 @@
 // Models exported with a constant batch size (torch.onnx.export without dynamic_axes): every
-// method serves a request of two images. forms-fixed1-* bake the batch of 1 only into a Reshape
+// method serves a request of two images. forms-fixed1-* (forms-fixed2-*) bake the batch of 1 (2) only into a Reshape
 // shape, so the loader makes the batch symbolic ('dynamic'); forms-baked1-* also expand a learned
 // plane to a constant batch of 1, so the graph only runs at batch 1 ('fixed') and the methods run
 // it one point at a time. Gradients against float64 PyTorch (tools/fixtures/make_opset_fixtures.py).
@@ -75,6 +75,11 @@ for (const f of fixtures) {
     perSample(r.attribution.data, npy(f.grad).data, 2).forEach(({ cosine, relErr }, s) => {
       assert.ok(cosine >= 0.9999 && relErr <= bound, `${f.name} sample ${s}: cosine ${cosine}, relative L2 error ${relErr}`);
     });
+    // One image: a batch size other than the file's own (2 for forms-fixed2).
+    const size = x.data.length / 2;
+    const one = await explain(ctx, { x: { data: x.data.subarray(0, size), dims: [1, ...x.shape.slice(1)] }, params: { method: 'gradient' }, targets: [f.targets[0] as number] });
+    const [first] = perSample(one.attribution.data, npy(f.grad).data.subarray(0, size), 1);
+    assert.ok(first && first.cosine >= 0.9999 && first.relErr <= bound, `${f.name} one image: ${JSON.stringify(first)}`);
     // Targets picked in the run (argmax) must be those of the logits it returns.
     const picked = await explain(ctx, { x: input, params: { method: 'gradient' } });
     assert.equal(picked.targets.length, 2);
