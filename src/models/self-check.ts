@@ -1,0 +1,190 @@
+// The gradient self-check: at random points x, the compiled gradient's directional derivative
+// ⟨∇f(x), v⟩ against finite differences of the forward model — central (f(x+hv) − f(x−hv)) / 2h
+// and one-sided — for f the target logit (the argmax at x) and v random unit directions. It runs what the service runs
+// (`explain` with the gradient method, the forward pass the methods use), through the model
+// context's sessions: this module never touches a runtime itself.
+import { explain, logitsOf } from '../methods/explain.js';
+import { type ModelContext } from '../methods/context.js';
+import { Rng } from '../methods/rng.js';
+import { type Tensor } from '../methods/runner.js';
+import { argmax } from '../methods/targets.js';
+
+/**
+ * Steps as the RMS change per input element (so they mean the same at 32×32 and 224×224). Float32
+ * central differences are limited by rounding at small steps and by crossing ReLU/MaxPool kinks at
+ * large ones; the best of a geometric range is the figure of merit, as in every float32 gradient
+ * check.
+ */
+export const STEPS = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5] as const;
+
+/** Directions per point: the error is taken over all of them, so one near-zero ⟨∇f, v⟩ is harmless. */
+export const DIRECTIONS = 3;
+
+/**
+ * Pass threshold on the relative error. Correct gradients of float32 models land at 2e-5..1.4e-2
+ * at the best step (the 30 torchvision-family test fixtures, two seeds: smooth nets near 1e-4,
+ * ReLU/MaxPool/BatchNorm nets with many kinks near random points up to 1.4e-2); a wrong or missing
+ * backward term is off by tens of percent or more (a gradient 10% too large reads 1e-1).
+ */
+export const THRESHOLD = 5e-2;
+
+export interface PointCheck {
+  target: number;
+  /** ⟨∇f(x), v_k⟩ per direction. */
+  analytic: number[];
+  /** Finite differences per direction, at the best step and scheme. */
+  numeric: number[];
+  /** ‖numeric − analytic‖ / ‖analytic‖ over the directions, at the best step and scheme. */
+  relErr: number;
+  /** The best step (RMS per element) and difference scheme. */
+  step: number;
+  scheme: 'central' | 'forward' | 'backward';
+  /** Relative error of central differences at every step, in STEPS order. */
+  byStep: number[];
+  gradNorm: number;
+}
+
+export interface SelfCheckResult {
+  points: PointCheck[];
+  worst: number;
+  passed: boolean;
+  threshold: number;
+}
+
+export interface SelfCheckOptions {
+  /** Model-space values of a black and a white pixel per channel: random points are random images. */
+  pixelRange?: { black: number[]; white: number[] };
+  layout?: 'NCHW' | 'NHWC';
+  points?: number;
+  seed?: number;
+  /** Forward samples per run; 1 for a model with a fixed batch of one. */
+  batch?: number;
+}
+
+function randomImage(rng: Rng, shape: number[], options: SelfCheckOptions): Float32Array {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const channels = options.layout === 'NHWC' ? (shape[shape.length - 1] as number) : (shape[0] as number);
+  const plane = data.length / channels;
+  for (let i = 0; i < data.length; i++) {
+    const c = options.layout === 'NHWC' ? i % channels : Math.floor(i / plane);
+    const lo = options.pixelRange?.black[c] ?? -1;
+    const hi = options.pixelRange?.white[c] ?? 1;
+    data[i] = lo + (hi - lo) * rng.uniform();
+  }
+  return data;
+}
+
+function unitDirection(rng: Rng, length: number): Float32Array {
+  const v = new Float32Array(length);
+  let norm = 0;
+  for (let i = 0; i < length; i++) {
+    v[i] = rng.normal();
+    norm += (v[i] as number) ** 2;
+  }
+  norm = Math.sqrt(norm);
+  for (let i = 0; i < length; i++) v[i] = (v[i] as number) / norm;
+  return v;
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
+  return s;
+}
+
+/** Target logits of every sample of a stacked batch, `batch` samples per run. */
+async function targetLogits(ctx: ModelContext, samples: Float32Array[], target: number, batch: number): Promise<number[]> {
+  const size = ctx.sampleShape.reduce((a, b) => a * b, 1);
+  const values: number[] = [];
+  for (let s0 = 0; s0 < samples.length; s0 += batch) {
+    const chunk = samples.slice(s0, s0 + batch);
+    const data = new Float32Array(chunk.length * size);
+    chunk.forEach((sample, i) => data.set(sample, i * size));
+    const logits = await logitsOf(ctx, { data, dims: [chunk.length, ...ctx.sampleShape] });
+    const classes = logits.dims[1] as number;
+    for (let i = 0; i < chunk.length; i++) values.push(logits.data[i * classes + target] as number);
+  }
+  return values;
+}
+
+/** ‖numeric − analytic‖ / ‖analytic‖ over the directions; Infinity for NaN (broken logits fail). */
+function relativeError(numeric: number[], analytic: number[]): number {
+  const diff = numeric.map((n, d) => n - (analytic[d] as number));
+  const norm = Math.sqrt(dot(analytic, analytic));
+  const err = norm > 0 ? Math.sqrt(dot(diff, diff)) / norm : Math.sqrt(dot(numeric, numeric)) > 0 ? Infinity : 0;
+  return Number.isFinite(err) ? err : Infinity;
+}
+
+async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: number): Promise<PointCheck> {
+  const clean: Tensor = { data: x, dims: [1, ...ctx.sampleShape] };
+  const target = argmax((await logitsOf(ctx, clean)).data);
+  const grad = (await explain(ctx, { x: clean, params: { method: 'gradient' }, targets: [target] })).attribution.data;
+  const directions = Array.from({ length: DIRECTIONS }, () => unitDirection(rng, x.length));
+  // One stacked batch: x, then for each direction and step x + hv and x − hv. The analytic side
+  // uses the steps as float32 rounded them (⟨∇f, x₊ − x⟩ and ⟨∇f, x − x₋⟩), so input rounding cancels.
+  const samples: Float32Array[] = [x];
+  const up: number[][] = directions.map(() => []);
+  const down: number[][] = directions.map(() => []);
+  directions.forEach((v, d) => {
+    for (const step of STEPS) {
+      const h = step * Math.sqrt(x.length);
+      const plus = x.map((xi, i) => xi + h * (v[i] as number));
+      const minus = x.map((xi, i) => xi - h * (v[i] as number));
+      let gUp = 0;
+      let gDown = 0;
+      for (let i = 0; i < x.length; i++) {
+        gUp += (grad[i] as number) * ((plus[i] as number) - (x[i] as number));
+        gDown += (grad[i] as number) * ((x[i] as number) - (minus[i] as number));
+      }
+      (up[d] as number[]).push(gUp);
+      (down[d] as number[]).push(gDown);
+      samples.push(plus, minus);
+    }
+  });
+  const f = await targetLogits(ctx, samples, target, batch);
+  const f0 = f[0] as number;
+  // Central differences, and the one-sided ones: a ReLU/MaxPool kink on one side of x spoils the
+  // central difference but not the other side's, where a piecewise-linear f is exactly linear.
+  type Scheme = 'central' | 'forward' | 'backward';
+  const estimate = (scheme: Scheme, s: number) => {
+    const numeric: number[] = [];
+    const analytic: number[] = [];
+    directions.forEach((_, d) => {
+      const k = 1 + 2 * (d * STEPS.length + s);
+      const [fp, fm, gu, gd] = [f[k] as number, f[k + 1] as number, up[d]?.[s] as number, down[d]?.[s] as number];
+      const h = (STEPS[s] as number) * Math.sqrt(x.length);
+      if (scheme === 'central') [numeric[d], analytic[d]] = [(fp - fm) / (2 * h), (gu + gd) / (2 * h)];
+      else if (scheme === 'forward') [numeric[d], analytic[d]] = [(fp - f0) / h, gu / h];
+      else [numeric[d], analytic[d]] = [(f0 - fm) / h, gd / h];
+    });
+    return { numeric, analytic, relErr: relativeError(numeric, analytic) };
+  };
+  const byStep = STEPS.map((_, s) => estimate('central', s).relErr);
+  let best = { scheme: 'central' as Scheme, s: 0, ...estimate('central', 0) };
+  for (const scheme of ['central', 'forward', 'backward'] as const) {
+    STEPS.forEach((_, s) => {
+      const e = estimate(scheme, s);
+      if (e.relErr < best.relErr) best = { scheme, s, ...e };
+    });
+  }
+  return {
+    target,
+    analytic: best.analytic,
+    numeric: best.numeric,
+    relErr: best.relErr,
+    step: STEPS[best.s] as number,
+    scheme: best.scheme,
+    byStep,
+    gradNorm: Math.sqrt(dot(grad, grad)),
+  };
+}
+
+export async function selfCheck(ctx: ModelContext, options: SelfCheckOptions = {}): Promise<SelfCheckResult> {
+  const rng = new Rng(options.seed ?? 20251201);
+  const points: PointCheck[] = [];
+  for (let p = 0; p < (options.points ?? 2); p++) {
+    points.push(await checkPoint(ctx, randomImage(rng, ctx.sampleShape, options), rng, options.batch ?? 8));
+  }
+  const worst = Math.max(...points.map((p) => p.relErr));
+  return { points, worst, passed: worst <= THRESHOLD, threshold: THRESHOLD };
+}
