@@ -261,6 +261,8 @@ export async function checkModels(modelsDir: string, open: OpenEntry): Promise<C
   return lines.sort((a, b) => a.id.localeCompare(b.id));
 }
 
+const sci = (v: number) => v.toExponential(1);
+
 /** A path as the user would type it: relative below the working directory, absolute elsewhere. */
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
@@ -270,7 +272,6 @@ function shown(path: string): string {
 /** The one readable block `models add` prints. */
 export function formatAddReport(r: AddReport, modelsDir: string): string {
   const m = r.manifest;
-  const pct = (v: number) => v.toExponential(1);
   const lines = [
     `added ${r.id} → ${shown(r.dir)}`,
     '',
@@ -284,9 +285,14 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
     'assumed (not in the file — check these):',
     ...r.assumed.map((a) => `  ${a}`),
     '',
-    `self-check (gradient vs finite differences, ${r.check.points.length} random images, ${DIRECTIONS} random directions each):`,
-    ...r.check.points.map((p, i) => `  point ${i + 1}: target ${p.target}${r.labels?.[p.target] ? ` (${r.labels[p.target]})` : ''}, ‖∇‖ ${p.gradNorm.toPrecision(3)}, relative error ${pct(p.relErr)} (${p.scheme} differences, step ${p.step} per element)`),
-    `  ${r.check.passed ? 'PASS' : 'FAIL'}: worst ${pct(r.check.worst)} ${r.check.passed ? '≤' : '>'} ${r.check.threshold}${r.check.passed ? '' : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'}`,
+    `self-check (gradient vs finite differences of the forward pass, ${r.check.points.length} random images):`,
+    ...r.check.points.map(
+      (p, i) =>
+        `  point ${i + 1}: target ${p.target}${r.labels?.[p.target] ? ` (${r.labels[p.target]})` : ''}, ‖∇‖ ${p.gradNorm.toPrecision(3)}; ` +
+        `relative error along ∇ ${sci(p.alongGradient.relErr)}, along ${DIRECTIONS} random directions ${sci(p.random.relErr)}`,
+    ),
+    `  ${r.check.passed ? 'PASS' : 'FAIL'}: worst ${sci(r.check.worst.gradient)} (limit ${r.check.thresholds.gradient}) and ${sci(r.check.worst.random)} (limit ${r.check.thresholds.random})` +
+      (r.check.passed ? '' : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
     '',
     `edit ${shown(join(r.dir, 'manifest.json'))} if an assumption is wrong (input.mean/std/range, input.size, input.resize, labels, gradCamLayer),`,
     `then run: saliency models check --models-dir ${shown(modelsDir)}   and send SIGHUP to a running server to load it.`,
@@ -298,6 +304,7 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
 export function formatCheckLine(line: CheckLine): string {
   if (line.problem) return `FAIL  ${line.id}: ${line.problem.code}: ${line.problem.reason}`;
   const c = line.check as SelfCheckResult;
-  const errors = c.points.map((p) => p.relErr.toExponential(1)).join(', ');
-  return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}: self-check relative error ${errors} (threshold ${c.threshold})`;
+  const along = c.points.map((p) => sci(p.alongGradient.relErr)).join(', ');
+  const random = c.points.map((p) => sci(p.random.relErr)).join(', ');
+  return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}: self-check relative error along ∇ ${along} (limit ${c.thresholds.gradient}), random directions ${random} (limit ${c.thresholds.random})`;
 }
