@@ -23,6 +23,13 @@ import { argmax } from '../methods/targets.js';
  */
 export const STEPS = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5] as const;
 
+/**
+ * Steps along the gradient: f changes fastest there and every unit moves at once, so kinks come
+ * sooner, while the signal stays far above rounding down to steps below float32's resolution of x
+ * (the analytic side uses the rounded steps, so a step that moves x by one ulp is still exact).
+ */
+export const GRADIENT_STEPS = [1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7] as const;
+
 /** Random directions per point (besides the gradient's own). */
 export const DIRECTIONS = 3;
 
@@ -44,7 +51,7 @@ export interface DirectionCheck {
   /** The chosen step (RMS per element) and difference scheme. */
   step: number;
   scheme: Scheme;
-  /** Relative error of central differences at every step, in STEPS order. */
+  /** Relative error of central differences at every step, in STEPS (or GRADIENT_STEPS) order. */
   byStep: number[];
 }
 
@@ -138,24 +145,21 @@ async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: n
   // One stacked batch: x, then for each direction and step x + hv and x − hv. The analytic side
   // uses the steps as float32 rounded them (⟨∇f, x₊ − x⟩ and ⟨∇f, x − x₋⟩), so input rounding cancels.
   const samples: Float32Array[] = [x];
-  const up: number[][] = directions.map(() => []);
-  const down: number[][] = directions.map(() => []);
-  directions.forEach((v, d) => {
-    for (const step of STEPS) {
+  const probes = directions.map((v, d) =>
+    (d === 0 ? GRADIENT_STEPS : STEPS).map((step) => {
       const h = step * Math.sqrt(x.length);
       const plus = x.map((xi, i) => xi + h * (v[i] as number));
       const minus = x.map((xi, i) => xi - h * (v[i] as number));
-      let gUp = 0;
-      let gDown = 0;
+      let up = 0;
+      let down = 0;
       for (let i = 0; i < x.length; i++) {
-        gUp += (grad[i] as number) * ((plus[i] as number) - (x[i] as number));
-        gDown += (grad[i] as number) * ((x[i] as number) - (minus[i] as number));
+        up += (grad[i] as number) * ((plus[i] as number) - (x[i] as number));
+        down += (grad[i] as number) * ((x[i] as number) - (minus[i] as number));
       }
-      (up[d] as number[]).push(gUp);
-      (down[d] as number[]).push(gDown);
       samples.push(plus, minus);
-    }
-  });
+      return { step, h, up, down, at: samples.length - 2 };
+    }),
+  );
   const f = await targetLogits(ctx, samples, target, batch);
   const f0 = f[0] as number;
   // Central differences, and the one-sided ones: a kink on one side of x spoils the central
@@ -164,12 +168,11 @@ async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: n
     const numeric: number[] = [];
     const analytic: number[] = [];
     for (const d of dirs) {
-      const k = 1 + 2 * (d * STEPS.length + s);
-      const [fp, fm, gu, gd] = [f[k] as number, f[k + 1] as number, up[d]?.[s] as number, down[d]?.[s] as number];
-      const h = (STEPS[s] as number) * Math.sqrt(x.length);
-      if (scheme === 'central') numeric.push((fp - fm) / (2 * h)), analytic.push((gu + gd) / (2 * h));
-      else if (scheme === 'forward') numeric.push((fp - f0) / h), analytic.push(gu / h);
-      else numeric.push((f0 - fm) / h), analytic.push(gd / h);
+      const { h, up, down, at } = probes[d]?.[s] as { h: number; up: number; down: number; at: number };
+      const [fp, fm] = [f[at] as number, f[at + 1] as number];
+      if (scheme === 'central') numeric.push((fp - fm) / (2 * h)), analytic.push((up + down) / (2 * h));
+      else if (scheme === 'forward') numeric.push((fp - f0) / h), analytic.push(up / h);
+      else numeric.push((f0 - fm) / h), analytic.push(down / h);
     }
     return { numeric, analytic, relErr: relativeError(numeric, analytic) };
   };
@@ -178,17 +181,18 @@ async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: n
   // rounding not yet in charge). Choosing the step closest to the gradient would let a wrong
   // gradient pass on a lucky noisy estimate.
   const check = (dirs: number[]): DirectionCheck => {
+    const steps = probes[dirs[0] as number]?.map((p) => p.step) ?? [];
     let best = { scheme: 'central' as Scheme, s: 0, ...estimate('central', 0, dirs) };
     let steadiest = Infinity;
     for (const scheme of ['central', 'forward', 'backward'] as const) {
-      for (let s = 0; s + 1 < STEPS.length; s++) {
+      for (let s = 0; s + 1 < steps.length; s++) {
         const a = estimate(scheme, s, dirs);
         const change = relativeError(a.numeric, estimate(scheme, s + 1, dirs).numeric);
         if (change < steadiest) [steadiest, best] = [change, { scheme, s, ...a }];
       }
     }
-    const byStep = STEPS.map((_, s) => estimate('central', s, dirs).relErr);
-    return { analytic: best.analytic, numeric: best.numeric, relErr: best.relErr, step: STEPS[best.s] as number, scheme: best.scheme, byStep };
+    const byStep = steps.map((_, s) => estimate('central', s, dirs).relErr);
+    return { analytic: best.analytic, numeric: best.numeric, relErr: best.relErr, step: steps[best.s] as number, scheme: best.scheme, byStep };
   };
   const alongGradient = check([0]);
   const random = check(directions.slice(1).map((_, i) => i + 1));
