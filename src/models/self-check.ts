@@ -34,11 +34,13 @@ export const GRADIENT_STEPS = [1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7] a
 export const DIRECTIONS = 3;
 
 /**
- * Pass thresholds on the relative errors (see the head of this file; measured on the 30 torchvision-
- * family test fixtures, random weights, two seeds: along the gradient up to THRESHOLDS.gradient/10,
- * random directions up to THRESHOLDS.random/3). A gradient 10% too large reads 1e-1 on both.
+ * Pass thresholds on the relative errors (see the head of this file). Measured on the 30
+ * torchvision-family test fixtures (random weights, 32×32, two seeds, four points each): along the
+ * gradient at most 6.1e-3 (convnext), random directions at most 1.6e-1 (vgg-bn: BatchNorm and
+ * MaxPool put many kinks near random points; 2.9e-2 on the next worst). A gradient 10% too large
+ * reads 1e-1 on both, 1% too large 1e-2 along the gradient.
  */
-export const THRESHOLDS = { gradient: 1e-2, random: 0.25 } as const;
+export const THRESHOLDS = { gradient: 2e-2, random: 0.25 } as const;
 
 export type Scheme = 'central' | 'forward' | 'backward';
 
