@@ -132,7 +132,8 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
   try {
     ctx = await options.open(path, { input: input.name, inputShape: input.sampleShape, pixelRange: pixelRangeOf(mean, std) });
   } catch (err) {
-    throw onboardError(err, `cannot run ${path} at [${input.sampleShape.join(',')}]`);
+    const fixed = typeof input.batch === 'number' ? ` (its batch dimension is fixed at ${input.batch}: export it with a symbolic batch, e.g. torch.onnx.export(…, dynamic_axes={'${input.name}': {0: 'N'}}))` : '';
+    throw onboardError(err, `cannot run ${path} at [${input.sampleShape.join(',')}]${fixed}`);
   }
   try {
     let checked;
@@ -289,10 +290,14 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
     ...r.check.points.map(
       (p, i) =>
         `  point ${i + 1}: target ${p.target}${r.labels?.[p.target] ? ` (${r.labels[p.target]})` : ''}, ‖∇‖ ${p.gradNorm.toPrecision(3)}; ` +
-        `relative error along ∇ ${sci(p.alongGradient.relErr)}, along ${DIRECTIONS} random directions ${sci(p.random.relErr)}`,
+        (p.flat
+          ? 'the target logit does not change with the input here (nothing to check; its maps would be blank)'
+          : `relative error along ∇ ${sci(p.alongGradient.relErr)}, along ${DIRECTIONS} random directions ${sci(p.random.relErr)}`),
     ),
-    `  ${r.check.passed ? 'PASS' : 'FAIL'}: worst ${sci(r.check.worst.gradient)} (limit ${r.check.thresholds.gradient}) and ${sci(r.check.worst.random)} (limit ${r.check.thresholds.random})` +
-      (r.check.passed ? '' : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
+    r.check.points.every((p) => p.flat)
+      ? '  FAIL: the model ignores its input at random images (untrained, or saturated?); the folder is kept'
+      : `  ${r.check.passed ? 'PASS' : 'FAIL'}: worst ${sci(r.check.worst.gradient)} (limit ${r.check.thresholds.gradient}) and ${sci(r.check.worst.random)} (limit ${r.check.thresholds.random})` +
+        (r.check.passed ? '' : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
     '',
     `edit ${shown(join(r.dir, 'manifest.json'))} if an assumption is wrong (input.mean/std/range, input.size, input.resize, labels, gradCamLayer),`,
     `then run: saliency models check --models-dir ${shown(modelsDir)}   and send SIGHUP to a running server to load it.`,
@@ -304,6 +309,7 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
 export function formatCheckLine(line: CheckLine): string {
   if (line.problem) return `FAIL  ${line.id}: ${line.problem.code}: ${line.problem.reason}`;
   const c = line.check as SelfCheckResult;
+  if (c.points.every((p) => p.flat)) return `FAIL  ${line.id}: the target logit does not change with the input at random images (nothing to check)`;
   const along = c.points.map((p) => sci(p.alongGradient.relErr)).join(', ');
   const random = c.points.map((p) => sci(p.random.relErr)).join(', ');
   return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}: self-check relative error along ∇ ${along} (limit ${c.thresholds.gradient}), random directions ${random} (limit ${c.thresholds.random})`;
