@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { runBench } from './bench.js';
 import { runCompile } from './compile.js';
 import { runExplain } from './explain.js';
+import { runModels } from './models.js';
 import { UsageError, parseFlags } from './flags.js';
 
 const USAGE = `usage: saliency <command> [options]
@@ -19,6 +20,10 @@ commands:
       write the gradient model (inputs: the model input and 'seed'; outputs: logits and grad_<input>)
   explain --model M.onnx --input X.npy --method gradient [--target 3 | --target 3,7] --output A.npy
       gradient of the target logit per sample (default target: argmax per sample); prints one JSON line
+  models add PATH.onnx [--name N] [--labels F] [--size H,W] [--models-dir D] [--force]
+      install a model: infer its manifest, compile it, self-check its gradient; prints what to edit
+  models check [--models-dir D]
+      compile and self-check every installed model, one line each; exit code 1 if any fails
   bench [gradient]
       time the gradient graph against the forward pass (see README)
 `;
@@ -45,6 +50,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   compile: runCompile,
   explain: runExplain,
   bench: runBench,
+  models: runModels,
 };
 
 export async function main(argv: string[]): Promise<number> {

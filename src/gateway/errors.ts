@@ -6,6 +6,8 @@ export const ERRORS = {
   SALIENCY_BAD_REQUEST: { status: 400, message: 'the request is malformed: %s' },
   SALIENCY_VALIDATION: { status: 400, message: 'invalid request: %s' },
   SALIENCY_UNKNOWN_MODEL: { status: 404, message: "unknown model '%s'; GET /v1/models lists the installed models" },
+  SALIENCY_MODEL_UNSUPPORTED: { status: 409, message: "model '%s' cannot be explained: %s" },
+  SALIENCY_MODEL_INVALID: { status: 409, message: "model '%s' is broken on the server: %s" },
   SALIENCY_BAD_TARGET: { status: 400, message: '%s' },
   SALIENCY_LIMIT_EXCEEDED: { status: 400, message: '%s' },
   SALIENCY_NO_INPUT: { status: 400, message: "send one 'image' file (JPEG, PNG, WebP, GIF, TIFF, AVIF) or one 'tensor' file (.npy float32)" },

@@ -46,9 +46,14 @@ export type Explanation = Static<typeof ExplanationSchema>;
 
 export const ExplanationListSchema = Type.Object({ explanations: Type.Array(ExplanationSchema) }, { $id: 'ExplanationList' });
 
+const ModelStatus = Type.Union([Type.Literal('ready'), Type.Literal('unavailable')], {
+  description: "'ready': jobs may be submitted; 'unavailable': the model folder cannot serve (see error) and submissions get that error",
+});
+
 export const ModelSchema = Type.Object(
   {
     id: Type.String(),
+    status: ModelStatus,
     name: Type.Optional(Type.String()),
     description: Type.Optional(Type.String()),
     input: Type.Object({ layout: Type.String(), size: Type.Array(Type.Integer()), channels: Type.Integer(), range: Type.Array(Type.Number()), mean: Type.Array(Type.Number()), std: Type.Array(Type.Number()) }),
@@ -63,7 +68,24 @@ export const ModelSchema = Type.Object(
   { $id: 'Model' },
 );
 
-export const ModelListSchema = Type.Object({ models: Type.Array(ModelSchema) });
+/** A model folder that cannot serve: the error a submission to it gets, and what the manifest said. */
+export const UnavailableModelSchema = Type.Object(
+  {
+    id: Type.String(),
+    status: Type.Literal('unavailable'),
+    error: Type.Object({ code: Type.String(), message: Type.String() }),
+    name: Type.Optional(Type.String()),
+    description: Type.Optional(Type.String()),
+    hash: Type.Optional(Type.String()),
+    bytes: Type.Optional(Type.Integer()),
+  },
+  { $id: 'UnavailableModel' },
+);
+
+export const ModelListSchema = Type.Object({
+  models: Type.Array(ModelSchema, { description: 'Models that serve' }),
+  unavailable: Type.Array(UnavailableModelSchema, { description: 'Model folders that cannot serve, with the reason' }),
+});
 
 export const MethodSchema = Type.Object(
   {

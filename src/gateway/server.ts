@@ -13,7 +13,9 @@
 import pino from 'pino';
 import { type Config, loadConfig } from '../config/config.js';
 import { createJobsBackend } from '../jobs/index.js';
-import { ModelRegistry } from '../models/registry.js';
+import { announceRescan } from '../models/rescan-signal.js';
+import { type ModelRegistry } from '../models/registry.js';
+import { createModelChecker } from '../worker/check-models.js';
 import { PROCESSOR_FILE } from '../worker/index.js';
 import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
@@ -25,20 +27,42 @@ export const HARD_STOP_MARGIN_MS = 60_000;
 
 export interface RunningServer {
   url: string;
+  /** Reads MODELS_DIR again (what SIGHUP does): new and changed models are checked, then served. */
+  rescan(): Promise<void>;
   close(): Promise<void>;
+}
+
+function logModels(logger: pino.Logger, registry: ModelRegistry, message: string): void {
+  const unavailable = registry.unavailable().map((u) => ({ id: u.id, code: u.code, reason: u.reason }));
+  logger.info({ models: registry.list().map((m) => m.id), unavailable }, message);
+  for (const u of unavailable) logger.warn(u, 'model unavailable');
 }
 
 export async function startServer(config: Config = loadConfig()): Promise<RunningServer> {
   const logger = pino({ level: config.LOG_LEVEL, name: 'gateway', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] });
-  const registry = ModelRegistry.load(config.MODELS_DIR);
+  // Every model is opened and compiled once (in a worker thread) before it is listed as usable.
+  const checker = createModelChecker(config);
+  const registry = await checker.scan();
   const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE, logger });
   const lifecycle = new Lifecycle();
   const app = await buildApp({ config, registry, queue: backend.queue, store: backend.store, mode: backend.mode, lifecycle }, { logger });
   const address = await app.listen({ host: config.HOST, port: config.PORT });
   logger.info({ address, mode: backend.mode, models: registry.list().map((m) => m.id) }, 'saliency-server listening');
+  for (const u of registry.unavailable()) logger.warn({ id: u.id, code: u.code, reason: u.reason }, 'model unavailable');
   let closing: Promise<void> | undefined;
+  let rescans = Promise.resolve();
   return {
     url: address,
+    rescan: () =>
+      (rescans = rescans.then(async () => {
+        try {
+          registry.replaceWith(await checker.scan(registry));
+          announceRescan(); // this process's worker threads (embedded queue) read the folder again
+          logModels(logger, registry, 'models rescanned');
+        } catch (err) {
+          logger.error({ err }, 'rescan failed; serving the models of the last scan');
+        }
+      })),
     close: () =>
       (closing ??= (async () => {
         lifecycle.drain();
@@ -67,7 +91,10 @@ export async function serveUntilSignalled(config: Config = loadConfig()): Promis
       timer.unref();
       server.close().then(resolve, reject);
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    // SIGHUP: rescan MODELS_DIR without a restart (nginx's convention for "reload").
+    const reload = () => void server.rescan();
+    process.on('SIGHUP', reload);
+    process.once('SIGTERM', () => (process.off('SIGHUP', reload), stop()));
+    process.once('SIGINT', () => (process.off('SIGHUP', reload), stop()));
   });
 }

@@ -112,8 +112,11 @@ export function chooseModel(registry: ModelRegistry, requested: unknown): ModelE
     throw apiError('SALIENCY_VALIDATION', [`'model' is required; installed: ${models.map((m) => m.id).join(', ')}`]);
   }
   const entry = typeof requested === 'string' ? registry.get(requested) : undefined;
-  if (!entry) throw apiError('SALIENCY_UNKNOWN_MODEL', [String(requested)]);
-  return entry;
+  if (entry) return entry;
+  // A model folder that cannot serve: its reason, not "unknown".
+  const broken = typeof requested === 'string' ? registry.unavailableModel(requested) : undefined;
+  if (broken) throw apiError(broken.code, [broken.id, broken.reason]);
+  throw apiError('SALIENCY_UNKNOWN_MODEL', [String(requested)]);
 }
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;

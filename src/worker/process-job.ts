@@ -17,6 +17,7 @@ import { type Tensor } from '../methods/runner.js';
 import { SmoothDiffError } from '../methods/smoothdiff.js';
 import { TargetError } from '../methods/targets.js';
 import { type ModelEntry, ModelRegistry } from '../models/registry.js';
+import { onRescan } from '../models/rescan-signal.js';
 import { preprocessSpec } from './manifest-mapping.js';
 import { ModelContexts } from './model-contexts.js';
 
@@ -24,11 +25,28 @@ const config = loadConfig();
 const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
 let registry: ModelRegistry | undefined;
 const contexts = new ModelContexts(config, (message, err) => log.warn({ err }, message));
+// SIGHUP in this process: read MODELS_DIR again before the next job, and close what went away.
+let rescanned = false;
+onRescan(() => (rescanned = true));
 
-function modelEntry(id: string): ModelEntry {
-  registry ??= ModelRegistry.load(config.MODELS_DIR);
-  const entry = registry.get(id);
-  if (!entry) throw new JobInputError('SALIENCY_UNKNOWN_MODEL', `model '${id}' is not installed on this worker`);
+async function modelEntry(id: string): Promise<ModelEntry> {
+  if (rescanned || !registry) {
+    const first = !registry;
+    registry = ModelRegistry.scan(config.MODELS_DIR, registry);
+    rescanned = false;
+    if (!first) await contexts.retain(registry.list()); // one job per thread: none is running
+  }
+  let entry = registry.get(id);
+  if (!entry) {
+    // Added since this thread last looked (the gateway was told, this process not yet).
+    registry = ModelRegistry.scan(config.MODELS_DIR, registry);
+    entry = registry.get(id);
+  }
+  if (!entry) {
+    const broken = registry.unavailableModel(id);
+    if (broken) throw new JobInputError(broken.code, `model '${id}' cannot be used: ${broken.reason}`);
+    throw new JobInputError('SALIENCY_UNKNOWN_MODEL', `model '${id}' is not installed on this worker`);
+  }
   return entry;
 }
 
@@ -101,7 +119,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
   const deadline = config.JOB_TIMEOUT_SECONDS > 0 ? t0 + config.JOB_TIMEOUT_SECONDS * 1000 : undefined;
   const jobLog = log.child({ jobId: payload.id, model: payload.model, method: payload.params.method });
   try {
-    const entry = modelEntry(payload.model);
+    const entry = await modelEntry(payload.model);
     const ctx = await contexts.get(entry);
     const bytes = await required(io, payload.input.key, 'input');
     let image: DecodedImage | undefined;

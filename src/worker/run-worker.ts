@@ -4,17 +4,34 @@ import pino from 'pino';
 import { type Config, loadConfig } from '../config/config.js';
 import { startBullmqWorker } from '../jobs/index.js';
 import { ModelRegistry } from '../models/registry.js';
+import { announceRescan } from '../models/rescan-signal.js';
 import { PROCESSOR_FILE } from './index.js';
 
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const logger = pino({ level: config.LOG_LEVEL, name: 'worker' });
   if (!config.REDIS_URL) throw new Error('saliency worker needs REDIS_URL (without it, `saliency serve` runs jobs in-process)');
-  // Fail at start, not at the first job, when a manifest is broken.
-  const registry = ModelRegistry.load(config.MODELS_DIR);
+  // Broken model folders are named at start (their jobs fail with the reason), not at the first job.
+  let registry = ModelRegistry.scan(config.MODELS_DIR);
+  const logModels = (message: string) => {
+    logger.info({ queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, provider: config.EXECUTION_PROVIDER, models: registry.list().map((m) => m.id) }, message);
+    for (const u of registry.unavailable()) logger.warn({ id: u.id, code: u.code, reason: u.reason }, 'model unavailable');
+  };
   const worker = startBullmqWorker(config, PROCESSOR_FILE, logger);
-  logger.info({ queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, provider: config.EXECUTION_PROVIDER, models: registry.list().map((m) => m.id) }, 'worker started');
+  logModels('worker started');
+  // SIGHUP: the job threads read MODELS_DIR again before their next job.
+  const reload = () => {
+    try {
+      registry = ModelRegistry.scan(config.MODELS_DIR, registry);
+    } catch (err) {
+      logger.error({ err }, 'rescan failed');
+    }
+    announceRescan();
+    logModels('models rescanned');
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
+      process.off('SIGHUP', reload);
       logger.info({ signal }, 'worker stopping: finishing in-flight jobs');
       const timer = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
       timer.unref();

@@ -1,11 +1,12 @@
 // GET /v1/models, /v1/models/:id and /v1/methods: what can be explained, and how.
+import { Type } from '@sinclair/typebox';
 import { type FastifyInstance } from 'fastify';
 import { MethodParamsSchema } from '../../jobs/contract.js';
 import { METHOD_PARAMETERS, METHODS, type MethodName, methodKind, resolveParams } from '../../methods/params.js';
-import { type ModelEntry } from '../../models/registry.js';
+import { type ModelEntry, type UnavailableModel } from '../../models/registry.js';
 import { type GatewayDeps } from '../deps.js';
 import { apiError } from '../errors.js';
-import { ErrorSchema, IdParams, MethodListSchema, ModelListSchema, ModelSchema } from '../schemas.js';
+import { ErrorSchema, IdParams, MethodListSchema, ModelListSchema, ModelSchema, UnavailableModelSchema } from '../schemas.js';
 
 const DESCRIPTIONS: Record<MethodName, string> = {
   gradient: '∂y_c/∂x, signed (Simonyan et al. 2013).',
@@ -24,6 +25,7 @@ function modelView(entry: ModelEntry, withLabels: boolean) {
   const { manifest } = entry;
   return {
     id: entry.id,
+    status: 'ready' as const,
     ...(manifest.name ? { name: manifest.name } : {}),
     ...(manifest.description ? { description: manifest.description } : {}),
     input: {
@@ -44,17 +46,43 @@ function modelView(entry: ModelEntry, withLabels: boolean) {
   };
 }
 
+/** A folder that cannot serve: the error its submissions get (the same text as the 409's). */
+function unavailableView(u: UnavailableModel) {
+  const manifest = u.entry?.manifest;
+  return {
+    id: u.id,
+    status: 'unavailable' as const,
+    error: { code: u.code, message: apiError(u.code, [u.id, u.reason]).message },
+    ...(manifest?.name ? { name: manifest.name } : {}),
+    ...(manifest?.description ? { description: manifest.description } : {}),
+    ...(u.entry ? { hash: u.entry.hash, bytes: u.entry.bytes } : {}),
+  };
+}
+
 export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
-  app.get('/v1/models', { schema: { summary: 'Installed models', response: { 200: ModelListSchema } } }, async () => ({
+  app.get('/v1/models', { schema: { summary: 'Installed models: those that serve, and folders that cannot (with the reason)', response: { 200: ModelListSchema } } }, async () => ({
     models: deps.registry.list().map((m) => modelView(m, false)),
+    unavailable: deps.registry.unavailable().map(unavailableView),
   }));
 
-  app.get('/v1/models/:id', { schema: { summary: 'One model: input spec, labels, methods, default Grad-CAM layer', params: IdParams, response: { 200: ModelSchema, '4xx': ErrorSchema } } }, async (request) => {
-    const { id } = request.params as { id: string };
-    const entry = deps.registry.get(id);
-    if (!entry) throw apiError('SALIENCY_UNKNOWN_MODEL', [id]);
-    return modelView(entry, true);
-  });
+  app.get(
+    '/v1/models/:id',
+    {
+      schema: {
+        summary: "One model: input spec, labels, methods, default Grad-CAM layer; or, for a model that cannot serve, status 'unavailable' and why",
+        params: IdParams,
+        response: { 200: Type.Union([ModelSchema, UnavailableModelSchema]), '4xx': ErrorSchema },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const entry = deps.registry.get(id);
+      if (entry) return modelView(entry, true);
+      const broken = deps.registry.unavailableModel(id);
+      if (broken) return unavailableView(broken);
+      throw apiError('SALIENCY_UNKNOWN_MODEL', [id]);
+    },
+  );
 
   app.get('/v1/methods', { schema: { summary: 'Every method with its parameters and defaults', response: { 200: MethodListSchema } } }, async () => ({
     methods: METHODS.map((name) => {
