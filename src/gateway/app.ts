@@ -4,7 +4,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { type GatewayDeps, createMetrics } from './deps.js';
 import { ApiError, apiError } from './errors.js';
-import { collectRoutes, openapiDocument } from './openapi.js';
+import { registerOpenapi } from './openapi.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { apiKeys } from '../config/config.js';
@@ -30,7 +30,8 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
     genReqId: () => crypto.randomUUID(),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
-  const routes = collectRoutes(app);
+  // The OpenAPI document is collected from the routes as they register: before any of them.
+  await registerOpenapi(app, API_VERSION);
   const metrics = createMetrics(deps);
 
   await app.register(multipart, {
@@ -73,6 +74,6 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   catalogueRoutes(app, deps);
   operationRoutes(app, deps, metrics);
   webRoutes(app);
-  docsRoutes(app, () => openapiDocument(routes, API_VERSION));
+  await docsRoutes(app);
   return app;
 }

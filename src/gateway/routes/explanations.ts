@@ -5,7 +5,7 @@ import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js'
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
 import { links, toExplanation } from '../explanation-view.js';
-import { ErrorSchema, ExplanationListSchema, ExplanationSchema, IdParams } from '../schemas.js';
+import { ErrorSchema, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
 import {
   type Submission,
   checkImage,
@@ -98,8 +98,10 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         summary: 'Explain one or more images (or a preprocessed tensor)',
         description:
           "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.",
-        consumes: ['multipart/form-data', 'application/json'],
-        response: { 200: ExplanationListSchema, 202: ExplanationListSchema, '4xx': ErrorSchema, '5xx': ErrorSchema },
+        querystring: SubmitQuery,
+        headers: SubmitHeaders,
+        bodyReadByHandler: SubmissionBody,
+        response: SubmitResponses,
       },
     },
     async (request, reply) => {
@@ -158,7 +160,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         summary: 'Status, progress, prediction and result summary of one explanation',
         description: 'JSON by default. With Accept: image/png, application/x-npy or text/event-stream it redirects (303) to heatmap.png, attribution.npy or events, keeping the query.',
         params: IdParams,
-        response: { 200: ExplanationSchema, '4xx': ErrorSchema },
+        response: { 200: ExplanationSchema, 303: { description: 'See Other: the rendering the Accept header asked for', type: 'null' }, '4xx': ErrorSchema },
       },
     },
     async (request, reply) => {
@@ -181,7 +183,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         summary: 'Server-Sent Events: progress, then the final state',
         description: "text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends.",
         params: IdParams,
-        produces: ['text/event-stream'],
+        response: { 200: EventStreamResponse, '4xx': ErrorSchema },
       },
     },
     async (request, reply) => streamEvents(deps, request, reply),
@@ -189,7 +191,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
 
   app.delete(
     '/v1/explanations/:id',
-    { schema: { summary: 'Cancel (a running job stops at its next graph run) and delete', params: IdParams, response: { 204: { type: 'null' }, '4xx': ErrorSchema } } },
+    { schema: { summary: 'Cancel (a running job stops at its next graph run) and delete', params: IdParams, response: { 204: { description: 'Deleted', type: 'null' }, '4xx': ErrorSchema } } },
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const status = await loadOwnedStatus(deps, request, id);

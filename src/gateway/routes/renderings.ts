@@ -7,7 +7,7 @@ import { encodeNpy } from '../../imaging/npy.js';
 import { type JobStatus, keys } from '../../jobs/contract.js';
 import { type GatewayDeps } from '../deps.js';
 import { apiError, codedError } from '../errors.js';
-import { ErrorSchema, IdParams, RenderQuery } from '../schemas.js';
+import { ErrorSchema, IdParams, MapQuery, MapSchema, NpyResponse, PngResponse, RenderQuery } from '../schemas.js';
 import { loadOwnedStatus } from './explanations.js';
 
 interface Loaded {
@@ -59,9 +59,10 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
           description: 'Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used.',
           params: IdParams,
           querystring: RenderQuery,
-          produces: ['image/png'],
-          response: { '4xx': ErrorSchema },
+          response: { 200: PngResponse, '4xx': ErrorSchema },
         },
+        // resolveRenderOptions validates the query (SALIENCY_BAD_RENDER_PARAM, saying what is allowed).
+        attachValidation: true,
       },
       async (request, reply) => {
         const { status, source } = await loadAttribution(deps, request);
@@ -95,11 +96,11 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
 
   app.get(
     '/v1/explanations/:id/attribution.npy',
-    { schema: { summary: 'The raw attribution: float32 .npy, unreduced, with the model input’s shape', params: IdParams, produces: ['application/octet-stream'], response: { '4xx': ErrorSchema } } },
+    { schema: { summary: 'The raw attribution: float32 .npy, unreduced, with the model input’s shape', params: IdParams, response: { 200: NpyResponse, '4xx': ErrorSchema } } },
     async (request, reply) => {
       const { status, source } = await loadAttribution(deps, request);
       return reply
-        .header('content-type', 'application/octet-stream')
+        .header('content-type', 'application/x-npy')
         .header('content-disposition', `attachment; filename="${status.id}.npy"`)
         .send(Buffer.from(encodeNpy({ data: source.raw.data, shape: [...source.raw.shape] })));
     },
@@ -112,9 +113,10 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         summary: 'The reduced, clipped 2-D map as numbers (for dashboards)',
         description: 'Query: reduce, sign, clip, scale (see heatmap.png). Always at model resolution.',
         params: IdParams,
-        querystring: RenderQuery,
-        response: { '4xx': ErrorSchema },
+        querystring: MapQuery,
+        response: { 200: MapSchema, '4xx': ErrorSchema },
       },
+      attachValidation: true,
     },
     async (request) => {
       const { status, source } = await loadAttribution(deps, request);
