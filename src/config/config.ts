@@ -39,6 +39,7 @@ export const ConfigSchema = Type.Object({
   STALLED_INTERVAL_MS: Int(30000, 1000, 3_600_000, 'How often workers look for stalled jobs of dead workers'),
   API_KEYS: Type.String({ default: '', description: 'Comma-separated API keys; empty disables authentication' }),
   RATE_LIMIT_PER_MINUTE: Int(600, 0, 1_000_000, 'Requests per minute per client (API key or address); 0 disables'),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins a browser app may call the API from (e.g. https://dash.example.com), or * for any; empty: no CORS' }),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),
 });
 
@@ -70,4 +71,22 @@ export function ortSpin(config: Config): boolean {
 
 export function apiKeys(config: Config): string[] {
   return config.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+}
+
+/** The origins of CORS_ORIGINS, each checked to be an origin (scheme://host[:port]) or '*'. */
+export function corsOrigins(config: Config): string[] {
+  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin || parsed.hostname.includes('*')) {
+      throw new ConfigError(`invalid configuration: CORS_ORIGINS: '${origin}' is not an origin such as https://dash.example.com (scheme, host and port only, no path or trailing slash)`);
+    }
+  }
+  return origins;
 }

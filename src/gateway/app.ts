@@ -7,7 +7,8 @@ import { ApiError, apiError } from './errors.js';
 import { registerOpenapi } from './openapi.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
-import { apiKeys } from '../config/config.js';
+import { apiKeys, corsOrigins } from '../config/config.js';
+import { registerCors } from './plugins/cors.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { docsRoutes } from './routes/docs.js';
 import { explanationRoutes } from './routes/explanations.js';
@@ -33,6 +34,8 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   // The OpenAPI document is collected from the routes as they register: before any of them.
   await registerOpenapi(app, API_VERSION);
   const metrics = createMetrics(deps);
+  // CORS before authentication and rate limits: preflights carry no API key.
+  await registerCors(app, corsOrigins(config));
 
   await app.register(multipart, {
     limits: { fileSize: config.MAX_UPLOAD_BYTES, files: config.MAX_FILES + 2, fields: 40, fieldSize: 64 * 1024, parts: config.MAX_FILES + 44, headerPairs: 200 },
