@@ -51,7 +51,7 @@ export interface paths {
         };
         /**
          * Server-Sent Events: progress, then the final state
-         * @description text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends.
+         * @description text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends. A job that already ended gets `status` and its final event. Every event has an `id:` naming the state it reports; reconnecting with `Last-Event-ID` skips what was already seen, and 204 answers a client that saw the final event. Comment lines are heartbeats.
          */
         get: operations["streamExplanationEvents"];
         put?: never;
@@ -766,7 +766,10 @@ export interface operations {
     streamExplanationEvents: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The id of the last event received: resume after it (EventSource sends it when reconnecting) */
+                "last-event-id"?: string;
+            };
             path: {
                 /** @description Explanation id, as returned by POST /v1/explanations */
                 id: string;
@@ -783,6 +786,13 @@ export interface operations {
                 content: {
                     "text/event-stream": string;
                 };
+            };
+            /** @description The final event was already delivered (Last-Event-ID): stop reconnecting */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description No or an unknown API key (only when the server has API keys configured) */
             401: {

@@ -143,6 +143,10 @@ export const EventStreamResponse = binary(
   'Server-Sent Events. Every event has an `id:`; reconnecting with Last-Event-ID resumes after it. Events: `status` (the explanation, first), `progress` ({done, total, stage}), then one final `completed`, `failed` or `cancelled` carrying the explanation, after which the stream ends. Comment lines are heartbeats.',
 );
 
+export const EventsHeaders = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ maxLength: 256, description: 'The id of the last event received: resume after it (EventSource sends it when reconnecting)' })),
+});
+
 const retryAfter = { 'retry-after': Type.String({ description: 'Seconds to wait before retrying' }) };
 const error = (description: string, headers: Record<string, TSchema> = {}) => ({ ...ErrorSchema, description, ...(Object.keys(headers).length > 0 ? { headers } : {}) });
 

@@ -1,11 +1,12 @@
 // POST /v1/explanations, GET /v1/explanations/:id, its Server-Sent Events, and DELETE.
-import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type JobEvent, type JobStatus, keys } from '../../jobs/contract.js';
 import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js';
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
+import { eventStreams } from '../event-stream.js';
 import { links, toExplanation } from '../explanation-view.js';
-import { ErrorSchema, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
+import { ErrorSchema, EventsHeaders, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
 import {
   type Submission,
   checkImage,
@@ -90,6 +91,7 @@ function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: 
 
 export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics: Metrics): void {
   const { config, queue, store, registry } = deps;
+  const streamEvents = eventStreams(app, deps);
 
   app.post(
     '/v1/explanations',
@@ -181,12 +183,14 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
     {
       schema: {
         summary: 'Server-Sent Events: progress, then the final state',
-        description: "text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends.",
+        description:
+          'text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends. A job that already ended gets `status` and its final event. Every event has an `id:` naming the state it reports; reconnecting with `Last-Event-ID` skips what was already seen, and 204 answers a client that saw the final event. Comment lines are heartbeats.',
         params: IdParams,
-        response: { 200: EventStreamResponse, '4xx': ErrorSchema },
+        headers: EventsHeaders,
+        response: { 200: EventStreamResponse, 204: { description: 'The final event was already delivered (Last-Event-ID): stop reconnecting', type: 'null' }, '4xx': ErrorSchema },
       },
     },
-    async (request, reply) => streamEvents(deps, request, reply),
+    async (request, reply) => streamEvents(request, reply, await loadOwnedStatus(deps, request, (request.params as { id: string }).id)),
   );
 
   app.delete(
@@ -205,43 +209,4 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       return reply.code(204).send();
     },
   );
-}
-
-async function streamEvents(deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const { id } = request.params as { id: string };
-  const status = await loadOwnedStatus(deps, request, id);
-  reply.hijack();
-  const out = reply.raw;
-  out.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-  const send = (event: string, data: unknown) => out.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  send('status', toExplanation(status));
-  if (FINAL.has(status.state)) {
-    out.end();
-    return;
-  }
-  const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), 15_000);
-  const close = () => {
-    clearInterval(heartbeat);
-    stop();
-    if (!out.writableEnded) out.end();
-  };
-  const stop = deps.queue.subscribe(id, (event) => {
-    if (event.type === 'progress') {
-      send('progress', event.progress);
-      return;
-    }
-    // The final event carries the whole explanation as GET would show it.
-    void deps.queue
-      .status(id)
-      .then((s) => send(event.type, s ? toExplanation(s) : event))
-      .catch(() => send(event.type, event))
-      .finally(close);
-  });
-  request.raw.on('close', close);
-  // It may have finished between the status read and the subscription.
-  const again = await deps.queue.status(id).catch(() => undefined);
-  if (again && FINAL.has(again.state)) {
-    send(again.state, toExplanation(again));
-    close();
-  }
 }
