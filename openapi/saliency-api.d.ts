@@ -389,6 +389,8 @@ export interface operations {
                 wait?: number;
             };
             header?: {
+                /** @description Makes retries safe: a POST with the same key and body within IDEMPOTENCY_TTL_SECONDS (default 24 h) answers as the first did (Idempotent-Replayed: true) and creates no jobs; another body → 422, the first still being processed → 409 */
+                "idempotency-key"?: string;
                 /**
                  * @description RFC 7240 `wait=N` (N ≤ 60): answer 200 when every job finished within N seconds, else 202
                  * @example wait=30
@@ -528,6 +530,8 @@ export interface operations {
                 headers: {
                     /** @description The explanation’s URL, when one job was created */
                     location?: string;
+                    /** @description 'true' when this is the stored answer to an earlier request with the same Idempotency-Key */
+                    "idempotent-replayed"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -539,6 +543,8 @@ export interface operations {
                 headers: {
                     /** @description The explanation’s URL, when one job was created */
                     location?: string;
+                    /** @description 'true' when this is the stored answer to an earlier request with the same Idempotency-Key */
+                    "idempotent-replayed"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -548,6 +554,17 @@ export interface operations {
             /** @description No or an unknown API key (only when the server has API keys configured) */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A request with this Idempotency-Key is still being processed */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -565,6 +582,15 @@ export interface operations {
             };
             /** @description Neither multipart/form-data nor application/json, or an unsupported image format */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This Idempotency-Key was used with another request body */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -166,6 +166,13 @@ export const SubmitQuery = Type.Object(
   { additionalProperties: false },
 );
 export const SubmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 257,
+      description: 'Makes retries safe: a POST with the same key and body within IDEMPOTENCY_TTL_SECONDS (default 24 h) answers as the first did (Idempotent-Replayed: true) and creates no jobs; another body → 422, the first still being processed → 409',
+    }),
+  ),
   prefer: Type.Optional(Type.String({ description: `RFC 7240 \`wait=N\` (N ≤ ${MAX_WAIT_SECONDS}): answer 200 when every job finished within N seconds, else 202`, examples: ['wait=30'] })),
 });
 
@@ -214,11 +221,14 @@ export const SubmissionBody = {
 };
 
 const location = { location: Type.String({ description: 'The explanation’s URL, when one job was created' }) };
+const replayed = { 'idempotent-replayed': Type.String({ description: "'true' when this is the stored answer to an earlier request with the same Idempotency-Key" }) };
 export const SubmitResponses = {
-  200: { ...ExplanationListSchema, description: 'Every job finished within the wait', headers: location },
-  202: { ...ExplanationListSchema, description: 'Accepted; poll links.self or follow links.events', headers: location },
+  200: { ...ExplanationListSchema, description: 'Every job finished within the wait', headers: { ...location, ...replayed } },
+  202: { ...ExplanationListSchema, description: 'Accepted; poll links.self or follow links.events', headers: { ...location, ...replayed } },
+  409: error('A request with this Idempotency-Key is still being processed', retryAfter),
   413: error('The upload or the number of files is over the limit'),
   415: error('Neither multipart/form-data nor application/json, or an unsupported image format'),
+  422: error('This Idempotency-Key was used with another request body'),
   ...V1Errors,
 };
 

@@ -5,6 +5,7 @@ import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js'
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
 import { eventStreams } from '../event-stream.js';
+import { Idempotency } from '../idempotency.js';
 import { links, toExplanation } from '../explanation-view.js';
 import { ErrorSchema, EventsHeaders, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
 import {
@@ -92,6 +93,7 @@ function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: 
 export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics: Metrics): void {
   const { config, queue, store, registry } = deps;
   const streamEvents = eventStreams(app, deps);
+  const idempotency = new Idempotency(store, config.IDEMPOTENCY_TTL_SECONDS);
 
   app.post(
     '/v1/explanations',
@@ -105,6 +107,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         bodyReadByHandler: SubmissionBody,
         response: SubmitResponses,
       },
+      // A submission refused before any job existed leaves its Idempotency-Key free.
+      onError: idempotency.onError,
     },
     async (request, reply) => {
       const wait = waitSeconds(request);
@@ -112,6 +116,9 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       if (request.isMultipart()) submission = await readMultipart(request, config);
       else if (String(request.headers['content-type'] ?? '').startsWith('application/json')) submission = readJson(request.body, config);
       else throw apiError('SALIENCY_UNSUPPORTED_MEDIA_TYPE', [String(request.headers['content-type'] ?? 'no content type')]);
+      // Idempotency-Key: a retry of an answered request gets that answer again, and no new jobs.
+      const replay = await idempotency.begin(request, submission);
+      if (replay) return reply.code(replay.statusCode).headers(replay.headers).send(replay.body);
 
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
@@ -137,6 +144,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
           metrics.submitted.inc({ method: params.method, model: entry.id });
           recordOutcome(deps, metrics, payload.id, params.method, entry.id);
           statuses.push({ id: payload.id, state: 'queued', payload, attempts: 0, submittedAt: payload.submittedAt });
+          idempotency.accepted(request);
         }
       } catch (err) {
         if (err instanceof QueueFullError) throw apiError('SALIENCY_QUEUE_FULL', [config.MAX_QUEUE_DEPTH], { 'retry-after': '10' });
@@ -151,7 +159,9 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const allDone = latest.every((s) => FINAL.has(s.state));
       reply.code(wait > 0 && allDone ? 200 : 202);
       if (latest.length === 1) reply.header('location', `/v1/explanations/${latest[0]?.id}`);
-      return { explanations: latest.map((s) => toExplanation(s, resolved)) };
+      const body = { explanations: latest.map((s) => toExplanation(s, resolved)) };
+      await idempotency.complete(request, reply, body);
+      return body;
     },
   );
 
