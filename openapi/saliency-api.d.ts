@@ -313,6 +313,8 @@ export interface components {
                 attribution: string;
                 map: string;
             };
+            /** @description In a POST answer: true when an earlier job with the same model, input, method, parameters (seed included) and target answers this submission */
+            cached?: boolean;
         };
         ExplanationList: {
             explanations: components["schemas"]["Explanation"][];
@@ -391,6 +393,8 @@ export interface operations {
             header?: {
                 /** @description Makes retries safe: a POST with the same key and body within IDEMPOTENCY_TTL_SECONDS (default 24 h) answers as the first did (Idempotent-Replayed: true) and creates no jobs; another body → 422, the first still being processed → 409 */
                 "idempotency-key"?: string;
+                /** @description `no-cache` computes anew even when an earlier identical job could answer (see `cached`) */
+                "cache-control"?: string;
                 /**
                  * @description RFC 7240 `wait=N` (N ≤ 60): answer 200 when every job finished within N seconds, else 202
                  * @example wait=30

@@ -40,6 +40,7 @@ export const ConfigSchema = Type.Object({
   API_KEYS: Type.String({ default: '', description: 'Comma-separated API keys; empty disables authentication' }),
   RATE_LIMIT_PER_MINUTE: Int(600, 0, 1_000_000, 'Requests per minute per client (API key or address); 0 disables'),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins a browser app may call the API from (e.g. https://dash.example.com), or * for any; empty: no CORS' }),
+  RESULT_CACHE: Type.Boolean({ default: true, description: 'Answer an exact repeat of a submission (same model, input bytes, method, parameters with seed, target) with the earlier job, marked cached' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86400, 60, 30 * 86400, 'How long the answer to a POST with an Idempotency-Key is kept for retries with the same key'),
   SSE_HEARTBEAT_SECONDS: Int(15, 1, 300, 'Interval of the comment lines that keep an idle event stream open through proxies'),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),

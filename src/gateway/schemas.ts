@@ -44,6 +44,7 @@ export const ExplanationSchema = Type.Object(
     attempts: Type.Optional(Type.Integer()),
     timings: Type.Object({ submittedAt: Type.String(), queuedMs: Type.Optional(Type.Number()), computeMs: Type.Optional(Type.Number()), totalMs: Type.Optional(Type.Number()) }),
     links: Links,
+    cached: Type.Optional(Type.Boolean({ description: 'In a POST answer: true when an earlier job with the same model, input, method, parameters (seed included) and target answers this submission' })),
   },
   { $id: 'Explanation', 'x-component': 'Explanation' },
 );
@@ -173,6 +174,7 @@ export const SubmitHeaders = Type.Object({
       description: 'Makes retries safe: a POST with the same key and body within IDEMPOTENCY_TTL_SECONDS (default 24 h) answers as the first did (Idempotent-Replayed: true) and creates no jobs; another body → 422, the first still being processed → 409',
     }),
   ),
+  'cache-control': Type.Optional(Type.String({ description: '`no-cache` computes anew even when an earlier identical job could answer (see `cached`)' })),
   prefer: Type.Optional(Type.String({ description: `RFC 7240 \`wait=N\` (N ≤ ${MAX_WAIT_SECONDS}): answer 200 when every job finished within N seconds, else 202`, examples: ['wait=30'] })),
 });
 

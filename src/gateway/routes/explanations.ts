@@ -6,6 +6,7 @@ import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
 import { eventStreams } from '../event-stream.js';
 import { Idempotency } from '../idempotency.js';
+import { ResultCache } from '../result-cache.js';
 import { links, toExplanation } from '../explanation-view.js';
 import { ErrorSchema, EventsHeaders, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
 import {
@@ -94,6 +95,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
   const { config, queue, store, registry } = deps;
   const streamEvents = eventStreams(app, deps);
   const idempotency = new Idempotency(store, config.IDEMPOTENCY_TTL_SECONDS);
+  const resultCache = new ResultCache(store, queue, config.RESULT_TTL_SECONDS, config.RESULT_CACHE);
 
   app.post(
     '/v1/explanations',
@@ -134,9 +136,17 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
 
       const kind = submission.tensor ? 'tensor' : 'image';
       const statuses: JobStatus[] = [];
+      const cached = new Set<string>();
       try {
         if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
         for (const input of inputs) {
+          const cacheKey = resultCache.key(request.owner, { modelHash: entry.hash, kind, input: input.bytes, ...(submission.baseline ? { baseline: submission.baseline.bytes } : {}), resolved, target });
+          const hit = await resultCache.lookup(request, cacheKey);
+          if (hit) {
+            statuses.push(hit);
+            cached.add(hit.id);
+            continue;
+          }
           const payload = newPayload(entry, params, target, kind, request.owner, input.filename);
           await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
           if (submission.baseline && payload.baselineKey) await store.put(payload.baselineKey, submission.baseline.bytes, config.INPUT_TTL_SECONDS);
@@ -145,6 +155,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
           recordOutcome(deps, metrics, payload.id, params.method, entry.id);
           statuses.push({ id: payload.id, state: 'queued', payload, attempts: 0, submittedAt: payload.submittedAt });
           idempotency.accepted(request);
+          await resultCache.remember(request, cacheKey, payload.id);
         }
       } catch (err) {
         if (err instanceof QueueFullError) throw apiError('SALIENCY_QUEUE_FULL', [config.MAX_QUEUE_DEPTH], { 'retry-after': '10' });
@@ -159,7 +170,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const allDone = latest.every((s) => FINAL.has(s.state));
       reply.code(wait > 0 && allDone ? 200 : 202);
       if (latest.length === 1) reply.header('location', `/v1/explanations/${latest[0]?.id}`);
-      const body = { explanations: latest.map((s) => toExplanation(s, resolved)) };
+      const body = { explanations: latest.map((s) => ({ ...toExplanation(s, resolved), ...(cached.has(s.id) ? { cached: true } : {}) })) };
       await idempotency.complete(request, reply, body);
       return body;
     },
