@@ -415,6 +415,11 @@ export interface operations {
                     /** @description Class index or label to explain; default: the predicted class */
                     target?: number | string;
                     /**
+                     * Format: uri
+                     * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS
+                     */
+                    webhook?: string;
+                    /**
                      * @description Explanation method (see GET /v1/methods)
                      * @default gradient
                      * @enum {string}
@@ -478,6 +483,11 @@ export interface operations {
                     model?: string;
                     /** @description Class index or label to explain; default: the predicted class */
                     target?: number | string;
+                    /**
+                     * Format: uri
+                     * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS
+                     */
+                    webhook?: string;
                     /**
                      * @description Explanation method (see GET /v1/methods)
                      * @default gradient

@@ -182,6 +182,9 @@ export const SubmitHeaders = Type.Object({
 const SubmissionFields = {
   model: Type.Optional(Type.String({ description: 'Model id (GET /v1/models); may be omitted when one model is installed' })),
   target: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { description: 'Class index or label to explain; default: the predicted class' })),
+  webhook: Type.Optional(
+    Type.String({ format: 'uri', description: 'POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS' }),
+  ),
   ...MethodParamsSchema.properties,
   method: Type.Optional({ ...MethodName, default: 'gradient' }),
 };

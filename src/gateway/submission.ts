@@ -24,7 +24,7 @@ export interface Submission {
 }
 
 const PARAM_KEYS = Object.keys(MethodParamsSchema.properties);
-const OTHER_KEYS = ['model', 'target'];
+const OTHER_KEYS = ['model', 'target', 'webhook'];
 
 /** Reads a multipart body: fields, `image` files (one or more), `tensor`, `baseline`. */
 export async function readMultipart(request: FastifyRequest, config: Config): Promise<Submission> {

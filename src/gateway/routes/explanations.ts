@@ -7,6 +7,7 @@ import { apiError } from '../errors.js';
 import { eventStreams } from '../event-stream.js';
 import { Idempotency } from '../idempotency.js';
 import { ResultCache } from '../result-cache.js';
+import { Webhooks } from '../webhooks.js';
 import { links, toExplanation } from '../explanation-view.js';
 import { ErrorSchema, EventsHeaders, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
 import {
@@ -96,6 +97,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
   const streamEvents = eventStreams(app, deps);
   const idempotency = new Idempotency(store, config.IDEMPOTENCY_TTL_SECONDS);
   const resultCache = new ResultCache(store, queue, config.RESULT_TTL_SECONDS, config.RESULT_CACHE);
+  const webhooks = new Webhooks(config, queue, app.log);
+  app.addHook('onClose', async () => webhooks.close());
 
   app.post(
     '/v1/explanations',
@@ -122,6 +125,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const replay = await idempotency.begin(request, submission);
       if (replay) return reply.code(replay.statusCode).headers(replay.headers).send(replay.body);
 
+      const webhook = webhooks.check(submission.fields['webhook']);
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
       const target = targetIndex(entry, submission.fields['target']);
@@ -164,6 +168,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         throw apiError('SALIENCY_UNAVAILABLE', [], { 'retry-after': '5' });
       }
       request.log.info({ jobs: statuses.map((s) => s.id), model: entry.id, method: params.method }, 'explanations queued');
+      if (webhook) for (const s of statuses) webhooks.watch(s.id, webhook);
 
       await waitForFinal(deps, statuses.map((s) => s.id), wait);
       const latest = await Promise.all(statuses.map(async (s) => (wait > 0 ? ((await queue.status(s.id).catch(() => undefined)) ?? s) : s)));
