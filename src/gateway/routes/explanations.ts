@@ -106,7 +106,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       schema: {
         summary: 'Explain one or more images (or a preprocessed tensor)',
         description:
-          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.",
+          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time. `Idempotency-Key` makes retries safe; an exact repeat with the same seed is answered by the earlier job (`cached: true`); a `webhook` URL is called when each job ends.",
         querystring: SubmitQuery,
         headers: SubmitHeaders,
         bodyReadByHandler: SubmissionBody,
