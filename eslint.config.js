@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'tools/**', 'bin/**', 'test/run.mjs', 'eslint.config.js', 'src/gateway/web/**', 'test-artifacts/**', '.cache/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'tools/**', 'bin/**', 'test/run.mjs', 'eslint.config.js', 'src/gateway/web/**', 'test-artifacts/**', '.cache/**', 'openapi/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

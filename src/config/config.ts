@@ -39,6 +39,14 @@ export const ConfigSchema = Type.Object({
   STALLED_INTERVAL_MS: Int(30000, 1000, 3_600_000, 'How often workers look for stalled jobs of dead workers'),
   API_KEYS: Type.String({ default: '', description: 'Comma-separated API keys; empty disables authentication' }),
   RATE_LIMIT_PER_MINUTE: Int(600, 0, 1_000_000, 'Requests per minute per client (API key or address); 0 disables'),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins a browser app may call the API from (e.g. https://dash.example.com), or * for any; empty: no CORS' }),
+  RESULT_CACHE: Type.Boolean({ default: true, description: 'Answer an exact repeat of a submission (same model, input bytes, method, parameters with seed, target) with the earlier job, marked cached' }),
+  WEBHOOK_SECRET: Type.String({ default: '', description: "Standard Webhooks signing secret ('whsec_' + base64); with WEBHOOK_ALLOWED_HOSTS enables the `webhook` field" }),
+  WEBHOOK_ALLOWED_HOSTS: Type.String({ default: '', description: 'Comma-separated hosts (host or host:port) webhooks may be sent to; nothing else is ever called' }),
+  WEBHOOK_MAX_ATTEMPTS: Int(6, 1, 20, 'Delivery attempts per webhook (exponential backoff with jitter between them)'),
+  WEBHOOK_RETRY_BASE_MS: Int(2000, 10, 600_000, 'Delay before the first retry of a webhook; doubles each time'),
+  IDEMPOTENCY_TTL_SECONDS: Int(86400, 60, 30 * 86400, 'How long the answer to a POST with an Idempotency-Key is kept for retries with the same key'),
+  SSE_HEARTBEAT_SECONDS: Int(15, 1, 300, 'Interval of the comment lines that keep an idle event stream open through proxies'),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),
   TRUST_PROXY: Type.String({ default: '', description: 'Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (rate limits by address); empty: the socket address' }),
   RATE_LIMIT_CLIENTS: Int(10000, 100, 10_000_000, 'Clients the in-process rate limiter remembers (LRU); with Redis the counters live there'),
@@ -86,4 +94,22 @@ export function trustedProxies(config: Config): false | string[] {
 
 export function apiKeys(config: Config): string[] {
   return config.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+}
+
+/** The origins of CORS_ORIGINS, each checked to be an origin (scheme://host[:port]) or '*'. */
+export function corsOrigins(config: Config): string[] {
+  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin || parsed.hostname.includes('*')) {
+      throw new ConfigError(`invalid configuration: CORS_ORIGINS: '${origin}' is not an origin such as https://dash.example.com (scheme, host and port only, no path or trailing slash)`);
+    }
+  }
+  return origins;
 }

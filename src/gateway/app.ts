@@ -2,17 +2,18 @@
 // one error handler. Tests drive it with app.inject or a real listen on port 0.
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { trustedProxies } from '../config/config.js';
+import { corsOrigins, trustedProxies } from '../config/config.js';
 import { RenderPool } from '../imaging/render-pool.js';
 import { type GatewayDeps, createMetrics } from './deps.js';
 import { ApiError, apiError } from './errors.js';
 import { boundaryOptions } from './framework-errors.js';
 import { Lifecycle, registerLifecycle } from './lifecycle.js';
-import { collectRoutes, openapiDocument } from './openapi.js';
+import { registerOpenapi } from './openapi.js';
 import { registerAccess } from './plugins/access.js';
 import { jsonBodyLimit, multipartLimits } from './plugins/body-limits.js';
 import { registerJsonBody } from './plugins/json-body.js';
 import { guardV1Scope, markV1Routes } from './plugins/v1-scope.js';
+import { registerCors } from './plugins/cors.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { docsRoutes } from './routes/docs.js';
 import { explanationRoutes } from './routes/explanations.js';
@@ -46,8 +47,11 @@ export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Pr
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     ...boundaryOptions(config),
   });
-  const routes = collectRoutes(app);
+  // The OpenAPI document is collected from the routes as they register: before any of them.
+  await registerOpenapi(app, API_VERSION);
   const metrics = createMetrics(deps);
+  // CORS before authentication and rate limits: preflights carry no API key.
+  await registerCors(app, corsOrigins(config));
 
   registerJsonBody(app);
   await app.register(multipart, { limits: multipartLimits(config), throwFileSizeLimit: true });
@@ -97,6 +101,6 @@ export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Pr
   });
   operationRoutes(app, deps, metrics);
   webRoutes(app);
-  docsRoutes(app, () => openapiDocument(routes, API_VERSION));
+  await docsRoutes(app);
   return app;
 }

@@ -22,6 +22,8 @@ export const ERRORS = {
   SALIENCY_NOT_FOUND: { status: 404, message: "no explanation '%s' (it may have expired)" },
   SALIENCY_NOT_READY: { status: 409, message: 'explanation %s is %s; renderings exist once it is completed' },
   SALIENCY_RESULT_EXPIRED: { status: 410, message: 'the stored attribution of %s has expired; submit the image again' },
+  SALIENCY_IDEMPOTENCY_KEY_REUSED: { status: 422, message: "Idempotency-Key '%s' was used for a request with another body; send a new key for a new request" },
+  SALIENCY_IDEMPOTENCY_IN_FLIGHT: { status: 409, message: "a request with Idempotency-Key '%s' is still being processed; retry when it has been answered" },
   SALIENCY_UNAUTHORIZED: { status: 401, message: 'send a valid API key as Authorization: Bearer <key> or X-API-Key' },
   SALIENCY_RATE_LIMITED: { status: 429, message: 'too many requests; retry after %s s' },
   SALIENCY_QUEUE_FULL: { status: 503, message: 'the queue is full (%s jobs waiting); retry later' },

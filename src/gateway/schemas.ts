@@ -1,11 +1,16 @@
 // Response shapes of the API: one schema each, used by the routes (serialisation), the OpenAPI
 // document and the tests.
-import { type Static, Type } from '@sinclair/typebox';
-import { JobErrorSchema, JobStateSchema, ProgressSchema } from '../jobs/contract.js';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { COLORMAPS, REDUCTIONS, SIGNS } from '../imaging/index.js';
+import { JobErrorSchema, JobStateSchema, MethodName, MethodParamsSchema, ProgressSchema } from '../jobs/contract.js';
+
+/** A string enum as JSON Schema's `enum` (what generated clients turn into a union type). */
+const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 
 export const ErrorSchema = Type.Object(
   { error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.Optional(Type.String()) }) },
-  { $id: 'Error', description: 'Every error: a stable code and a message that says what to do' },
+  { $id: 'Error', 'x-component': 'Error', description: 'Every error: a stable code and a message that says what to do' },
 );
 
 const Links = Type.Object({
@@ -39,12 +44,13 @@ export const ExplanationSchema = Type.Object(
     attempts: Type.Optional(Type.Integer()),
     timings: Type.Object({ submittedAt: Type.String(), queuedMs: Type.Optional(Type.Number()), computeMs: Type.Optional(Type.Number()), totalMs: Type.Optional(Type.Number()) }),
     links: Links,
+    cached: Type.Optional(Type.Boolean({ description: 'In a POST answer: true when an earlier job with the same model, input, method, parameters (seed included) and target answers this submission' })),
   },
-  { $id: 'Explanation' },
+  { $id: 'Explanation', 'x-component': 'Explanation' },
 );
 export type Explanation = Static<typeof ExplanationSchema>;
 
-export const ExplanationListSchema = Type.Object({ explanations: Type.Array(ExplanationSchema) }, { $id: 'ExplanationList' });
+export const ExplanationListSchema = Type.Object({ explanations: Type.Array(ExplanationSchema) }, { $id: 'ExplanationList', 'x-component': 'ExplanationList' });
 
 const ModelStatus = Type.Union([Type.Literal('ready'), Type.Literal('unavailable')], {
   description: "'ready': jobs may be submitted; 'unavailable': the model folder cannot serve (see error) and submissions get that error",
@@ -65,7 +71,7 @@ export const ModelSchema = Type.Object(
     hash: Type.String(),
     bytes: Type.Integer(),
   },
-  { $id: 'Model' },
+  { $id: 'Model', 'x-component': 'Model' },
 );
 
 /** A model folder that cannot serve: the error a submission to it gets, and what the manifest said. */
@@ -79,13 +85,16 @@ export const UnavailableModelSchema = Type.Object(
     hash: Type.Optional(Type.String()),
     bytes: Type.Optional(Type.Integer()),
   },
-  { $id: 'UnavailableModel' },
+  { $id: 'UnavailableModel', 'x-component': 'UnavailableModel' },
 );
 
-export const ModelListSchema = Type.Object({
-  models: Type.Array(ModelSchema, { description: 'Models that serve' }),
-  unavailable: Type.Array(UnavailableModelSchema, { description: 'Model folders that cannot serve, with the reason' }),
-});
+export const ModelListSchema = Type.Object(
+  {
+    models: Type.Array(ModelSchema, { description: 'Models that serve' }),
+    unavailable: Type.Array(UnavailableModelSchema, { description: 'Model folders that cannot serve, with the reason' }),
+  },
+  { $id: 'ModelList', 'x-component': 'ModelList' },
+);
 
 export const MethodSchema = Type.Object(
   {
@@ -95,26 +104,177 @@ export const MethodSchema = Type.Object(
     parameters: Type.Array(Type.String({ description: 'Parameters this method reads' })),
     defaults: Type.Record(Type.String(), Type.Unknown()),
   },
-  { $id: 'Method' },
+  { $id: 'Method', 'x-component': 'Method' },
 );
 
 export const MethodListSchema = Type.Object({
   methods: Type.Array(MethodSchema),
   parameters: Type.Unknown({ description: 'JSON Schema of the method parameters (the one requests are validated with)' }),
   render: Type.Unknown({ description: 'Rendering parameters, values and defaults' }),
-});
+}, { $id: 'MethodList', 'x-component': 'MethodList' });
 
-export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'Explanation id, as returned by POST /v1/explanations' }) });
 
+// --- Rendering parameters (METHODS.md, "Rendering"): the values come from the renderer's own lists.
+// The rendering routes validate them with resolveRenderOptions (which also accepts colormap names in
+// any case and answers SALIENCY_BAD_RENDER_PARAM saying what is allowed); this schema describes them.
+const MapParams = {
+  reduce: Type.Optional(StringEnum(REDUCTIONS, { description: "Reduction over channels; default 'l2' for sensitivity maps, 'sum' for attributions" })),
+  sign: Type.Optional(StringEnum(SIGNS, { description: "Which values to show; default 'abs' for sensitivity maps, 'all' for attributions" })),
+  clip: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 99, description: 'Upper percentile where the map saturates (of |v| for signed maps)' })),
+  scale: Type.Optional(
+    Type.Union([Type.Literal('image'), Type.Number({ exclusiveMinimum: 0 })], {
+      default: 'image',
+      description: "'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale",
+    }),
+  ),
+};
+export const MapQuery = Type.Object(MapParams, { additionalProperties: false });
 export const RenderQuery = Type.Object(
   {
-    reduce: Type.Optional(Type.String()),
-    sign: Type.Optional(Type.String()),
-    clip: Type.Optional(Type.String()),
-    scale: Type.Optional(Type.String()),
-    colormap: Type.Optional(Type.String()),
-    overlay: Type.Optional(Type.String()),
-    size: Type.Optional(Type.String()),
+    ...MapParams,
+    colormap: Type.Optional(StringEnum(COLORMAPS, { description: "Default 'viridis' for one-signed maps, 'RdBu' for signed maps; 'jet' only on request" })),
+    overlay: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'overlay.png: heatmap opacity over a grayscale copy of the image' })),
+    size: Type.Optional(StringEnum(['input', 'original'] as const, { default: 'original', description: "'input': model resolution; 'original': projected back onto the uploaded image" })),
   },
   { additionalProperties: false },
 );
+
+export const MapSchema = Type.Object(
+  {
+    width: Type.Integer({ description: 'Columns (model input resolution)' }),
+    height: Type.Integer({ description: 'Rows' }),
+    signed: Type.Boolean({ description: 'Whether values keep their sign (reduce sum/mean with sign all)' }),
+    clipValue: Type.Number({ description: 'Values are clipped to ±clipValue' }),
+    scale: Type.Number({ description: 'Divide values by this for the colour coordinate in [-1, 1] (signed) or [0, 1]' }),
+    values: Type.Array(Type.Array(Type.Number()), { description: 'Rows of the reduced, clipped map, in attribution units' }),
+  },
+  { $id: 'Map', 'x-component': 'Map', description: 'The reduced, clipped 2-D map as numbers' },
+);
+
+// --- Binary and streamed responses: `content` per media type, as Fastify and OpenAPI both read it.
+const binary = (mediaType: string, description: string, headers: Record<string, TSchema> = {}) => ({
+  description,
+  ...(Object.keys(headers).length > 0 ? { headers } : {}),
+  content: { [mediaType]: { schema: Type.String({ contentMediaType: mediaType }) } },
+});
+
+export const PngResponse = binary('image/png', 'PNG rendering', {
+  'x-saliency-scale': Type.String({ description: 'The scale used (the map was divided by it)' }),
+  'x-saliency-clip': Type.String({ description: 'The clip value used (attribution units)' }),
+});
+export const NpyResponse = binary('application/x-npy', 'float32 .npy (NumPy format 1.0), C order, the model input’s shape with a leading batch of 1');
+export const EventStreamResponse = binary(
+  'text/event-stream',
+  'Server-Sent Events. Every event has an `id:`; reconnecting with Last-Event-ID resumes after it. Events: `status` (the explanation, first), `progress` ({done, total, stage}), then one final `completed`, `failed` or `cancelled` carrying the explanation, after which the stream ends. Comment lines are heartbeats.',
+);
+
+export const EventsHeaders = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ maxLength: 256, description: 'The id of the last event received: resume after it (EventSource sends it when reconnecting)' })),
+});
+
+const retryAfter = { 'retry-after': Type.String({ description: 'Seconds to wait before retrying' }) };
+const error = (description: string, headers: Record<string, TSchema> = {}) => ({ ...ErrorSchema, description, ...(Object.keys(headers).length > 0 ? { headers } : {}) });
+
+/** Errors every /v1 route can answer (authentication and rate limits are hooks of the /v1 scope). */
+export const V1Errors = {
+  401: error('No or an unknown API key (only when the server has API keys configured)'),
+  429: error('Rate limited', retryAfter),
+  '4xx': error('Bad request: the code says what and the message what to do'),
+  503: error('The job backend is unavailable or the queue is full', retryAfter),
+  '5xx': error('Internal error (the message carries the request id)'),
+};
+
+// --- POST /v1/explanations
+const MAX_WAIT_SECONDS = 60;
+export const SubmitQuery = Type.Object(
+  { wait: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_WAIT_SECONDS, description: 'Wait up to this many seconds for the jobs to finish (as Prefer: wait=N)' })) },
+  { additionalProperties: false },
+);
+export const SubmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 257,
+      description: 'Makes retries safe: a POST with the same key and body within IDEMPOTENCY_TTL_SECONDS (default 24 h) answers as the first did (Idempotent-Replayed: true) and creates no jobs; another body → 422, the first still being processed → 409',
+    }),
+  ),
+  'cache-control': Type.Optional(Type.String({ description: '`no-cache` computes anew even when an earlier identical job could answer (see `cached`)' })),
+  prefer: Type.Optional(Type.String({ description: `RFC 7240 \`wait=N\` (N ≤ ${MAX_WAIT_SECONDS}): answer 200 when every job finished within N seconds, else 202`, examples: ['wait=30'] })),
+});
+
+/** Form fields and JSON properties other than files: the model, the target and the method parameters. */
+const SubmissionFields = {
+  model: Type.Optional(Type.String({ description: 'Model id (GET /v1/models); may be omitted when one model is installed' })),
+  target: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { description: 'Class index or label to explain; default: the predicted class' })),
+  webhook: Type.Optional(
+    Type.String({ format: 'uri', description: 'POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS' }),
+  ),
+  ...MethodParamsSchema.properties,
+  method: Type.Optional({ ...MethodName, default: 'gradient' }),
+};
+
+const file = (description: string) => Type.String({ contentMediaType: 'application/octet-stream', description });
+export const MultipartSubmission = Type.Object(
+  {
+    image: Type.Optional(Type.Array(file('An image (JPEG, PNG, WebP, GIF, TIFF, AVIF); repeat the field for several, one job each'))),
+    tensor: Type.Optional(file('Instead of images: one float32 .npy already preprocessed, the model input’s shape with or without a batch of 1')),
+    ...SubmissionFields,
+    // The one name that is both a field and a file: a baseline name, or the file with baseline=uploaded.
+    baseline: Type.Optional(Type.Union([MethodParamsSchema.properties.baseline, file('With a baseline=uploaded field: the Integrated Gradients baseline, a .npy like tensor')])),
+  },
+  { additionalProperties: false, description: 'Files and fields; field values are strings, converted strictly' },
+);
+const base64 = (description: string) => Type.String({ contentEncoding: 'base64', description: `${description}, base64 (a data: URL prefix is accepted)` });
+export const JsonSubmission = Type.Object(
+  {
+    image: Type.Optional(base64('One image')),
+    images: Type.Optional(Type.Array(base64('An image'), { description: 'Several images, one job each' })),
+    tensor: Type.Optional(base64('A float32 .npy, already preprocessed')),
+    ...SubmissionFields,
+    baseline: Type.Optional(Type.Union([MethodParamsSchema.properties.baseline, base64('The Integrated Gradients baseline .npy (uploaded)')], { description: 'A baseline name, or the baseline .npy itself' })),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The request body of POST /v1/explanations. Fastify cannot validate a multipart body that the
+ * handler streams (parts are read with their own limits), so submission.ts checks these fields with
+ * the same MethodParamsSchema; this is the body as the OpenAPI document describes it.
+ */
+export const SubmissionBody = {
+  description: 'Send multipart/form-data or application/json',
+  content: {
+    'multipart/form-data': { schema: MultipartSubmission },
+    'application/json': { schema: JsonSubmission },
+  },
+};
+
+const location = { location: Type.String({ description: 'The explanation’s URL, when one job was created' }) };
+const replayed = { 'idempotent-replayed': Type.String({ description: "'true' when this is the stored answer to an earlier request with the same Idempotency-Key" }) };
+export const SubmitResponses = {
+  200: { ...ExplanationListSchema, description: 'Every job finished within the wait', headers: { ...location, ...replayed } },
+  202: { ...ExplanationListSchema, description: 'Accepted; poll links.self or follow links.events', headers: { ...location, ...replayed } },
+  409: error('A request with this Idempotency-Key is still being processed', retryAfter),
+  413: error('The upload or the number of files is over the limit'),
+  415: error('Neither multipart/form-data nor application/json, or an unsupported image format'),
+  422: error('This Idempotency-Key was used with another request body'),
+  ...V1Errors,
+};
+
+// --- Operations
+export const HealthSchema = Type.Object({ status: Type.Literal('ok') });
+const Readiness = Type.Object({
+  status: StringEnum(['ready', 'not ready'] as const),
+  mode: Type.String({ description: "'embedded' or 'distributed'" }),
+  backend: Type.Boolean({ description: 'The job backend answers' }),
+  workers: Type.Integer({ description: 'Workers seen' }),
+  models: Type.Integer({ description: 'Installed models' }),
+});
+export const ReadinessResponses = {
+  200: { ...Readiness, description: 'Ready: backend reachable, models loaded, workers seen' },
+  503: { ...Readiness, description: 'Not ready', headers: retryAfter },
+};
+export const MetricsResponse = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } };
+/** Every route can answer a 4xx for a malformed request (an undecodable URL, a bad header). */
+export const CommonErrors = { '4xx': error('Malformed request') };

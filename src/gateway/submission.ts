@@ -25,7 +25,7 @@ export interface Submission {
 }
 
 const PARAM_KEYS = Object.keys(MethodParamsSchema.properties);
-const OTHER_KEYS = ['model', 'target'];
+const OTHER_KEYS = ['model', 'target', 'webhook'];
 
 const FILE_FIELDS = ['image', 'tensor', 'baseline'];
 

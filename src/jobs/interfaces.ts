@@ -5,6 +5,8 @@ import { type JobEvent, type JobPayload, type JobResult, type JobStatus, type Pr
 export interface BlobStore {
   put(key: string, value: Uint8Array, ttlSeconds: number): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
+  /** Stores only when the key holds nothing (atomically); whether it stored. */
+  putIfAbsent(key: string, value: Uint8Array, ttlSeconds: number): Promise<boolean>;
   delete(...keys: string[]): Promise<void>;
   /** Deletes every key starting with this prefix (a job's renderings). */
   deletePrefix(prefix: string): Promise<void>;

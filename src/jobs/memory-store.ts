@@ -84,6 +84,13 @@ export class MemoryBlobStore implements BlobStore {
     return Promise.resolve();
   }
 
+  putIfAbsent(key: string, value: Uint8Array, ttlSeconds: number): Promise<boolean> {
+    // Check and store in one synchronous step: nothing else runs in between on this thread.
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt > this.now()) return Promise.resolve(false);
+    return this.put(key, value, ttlSeconds).then(() => true);
+  }
+
   get(key: string): Promise<Buffer | undefined> {
     const entry = this.entries.get(key);
     if (!entry) return Promise.resolve(undefined);

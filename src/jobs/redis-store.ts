@@ -51,6 +51,12 @@ export class RedisBlobStore implements BlobStore {
     return this.prefix + key;
   }
 
+  async putIfAbsent(key: string, value: Uint8Array, ttlSeconds: number): Promise<boolean> {
+    const buffer = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    const stored = await this.call('SET NX', () => this.client.set(this.prefix + key, buffer, 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX'));
+    return stored === 'OK';
+  }
+
   async get(key: string): Promise<Buffer | undefined> {
     const value = await this.call('GET', () => this.client.getBuffer(this.prefix + key));
     return value ?? undefined;

@@ -273,7 +273,7 @@ describe('content negotiation', () => {
       assert.equal(png.status, 303);
       assert.equal(png.headers.get('location'), `${e.links['heatmap']}?colormap=gray`);
       const followed = await fetch(`${service.url}${e.links['self']}`, { headers: { accept: 'application/x-npy' } });
-      assert.equal(followed.headers.get('content-type'), 'application/octet-stream');
+      assert.equal(followed.headers.get('content-type'), 'application/x-npy');
       const plain = await json(await fetch(`${service.url}${e.links['self']}`, { headers: { accept: 'application/json' } }));
       assert.equal(plain.body['status'], 'completed');
     } finally {

@@ -4,8 +4,12 @@ import { isJobId, type JobEvent, type JobPayload, type JobStatus, keys } from '.
 import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js';
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
+import { eventStreams } from '../event-stream.js';
+import { Idempotency } from '../idempotency.js';
+import { ResultCache } from '../result-cache.js';
+import { Webhooks } from '../webhooks.js';
 import { links, toExplanation } from '../explanation-view.js';
-import { ErrorSchema, ExplanationListSchema, ExplanationSchema, IdParams } from '../schemas.js';
+import { ErrorSchema, EventsHeaders, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
 import {
   type Submission,
   checkImage,
@@ -115,6 +119,11 @@ function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: 
 
 export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics: Metrics): void {
   const { config, queue, store, registry } = deps;
+  const streamEvents = eventStreams(app, deps);
+  const idempotency = new Idempotency(store, config.IDEMPOTENCY_TTL_SECONDS);
+  const resultCache = new ResultCache(store, queue, config.RESULT_TTL_SECONDS, config.RESULT_CACHE);
+  const webhooks = new Webhooks(config, queue, app.log);
+  app.addHook('onClose', async () => webhooks.close());
 
   app.post(
     '/v1/explanations',
@@ -122,10 +131,14 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       schema: {
         summary: 'Explain one or more images (or a preprocessed tensor)',
         description:
-          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.",
-        consumes: ['multipart/form-data', 'application/json'],
-        response: { 200: ExplanationListSchema, 202: ExplanationListSchema, '4xx': ErrorSchema, '5xx': ErrorSchema },
+          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time. `Idempotency-Key` makes retries safe; an exact repeat with the same seed is answered by the earlier job (`cached: true`); a `webhook` URL is called when each job ends.",
+        querystring: SubmitQuery,
+        headers: SubmitHeaders,
+        bodyReadByHandler: SubmissionBody,
+        response: SubmitResponses,
       },
+      // A submission refused before any job existed leaves its Idempotency-Key free.
+      onError: idempotency.onError,
     },
     async (request, reply) => {
       const wait = waitSeconds(request);
@@ -133,7 +146,11 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       if (request.isMultipart()) submission = await readMultipart(request, config);
       else if (String(request.headers['content-type'] ?? '').startsWith('application/json')) submission = readJson(request.body, config);
       else throw apiError('SALIENCY_UNSUPPORTED_MEDIA_TYPE', [String(request.headers['content-type'] ?? 'no content type')]);
+      // Idempotency-Key: a retry of an answered request gets that answer again, and no new jobs.
+      const replay = await idempotency.begin(request, submission);
+      if (replay) return reply.code(replay.statusCode).headers(replay.headers).send(replay.body);
 
+      const webhook = webhooks.check(submission.fields['webhook']);
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
       checkSubmission(submission, entry, params, config);
@@ -150,9 +167,17 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const kind = submission.tensor ? 'tensor' : 'image';
       const statuses: JobStatus[] = [];
       const stored: JobPayload[] = [];
+      const cached = new Set<string>();
       try {
         if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
         for (const input of inputs) {
+          const cacheKey = resultCache.key(request.owner, { modelHash: entry.hash, kind, input: input.bytes, ...(submission.baseline ? { baseline: submission.baseline.bytes } : {}), resolved, target });
+          const hit = await resultCache.lookup(request, cacheKey);
+          if (hit) {
+            statuses.push(hit);
+            cached.add(hit.id);
+            continue;
+          }
           const payload = newPayload(entry, params, target, kind, request.owner, input.filename);
           stored.push(payload);
           await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
@@ -161,6 +186,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
           metrics.submitted.inc({ method: params.method, model: entry.id });
           recordOutcome(deps, metrics, payload.id, params.method, entry.id);
           statuses.push({ id: payload.id, state: 'queued', payload, attempts: 0, submittedAt: payload.submittedAt });
+          idempotency.accepted(request);
+          await resultCache.remember(request, cacheKey, payload.id);
         }
       } catch (err) {
         // All or nothing: the request is refused, so none of its jobs may run or keep blobs.
@@ -174,13 +201,16 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         throw apiError('SALIENCY_UNAVAILABLE', [], { 'retry-after': '5' });
       }
       request.log.info({ jobs: statuses.map((s) => s.id), model: entry.id, method: params.method }, 'explanations queued');
+      if (webhook) for (const s of statuses) webhooks.watch(s.id, webhook);
 
       await waitForFinal(deps, statuses.map((s) => s.id), wait);
       const latest = await Promise.all(statuses.map(async (s) => (wait > 0 ? ((await queue.status(s.id).catch(() => undefined)) ?? s) : s)));
       const allDone = latest.every((s) => FINAL.has(s.state));
       reply.code(wait > 0 && allDone ? 200 : 202);
       if (latest.length === 1) reply.header('location', `/v1/explanations/${latest[0]?.id}`);
-      return { explanations: latest.map((s) => toExplanation(s, resolved)) };
+      const body = { explanations: latest.map((s) => ({ ...toExplanation(s, resolved), ...(cached.has(s.id) ? { cached: true } : {}) })) };
+      await idempotency.complete(request, reply, body);
+      return body;
     },
   );
 
@@ -191,7 +221,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         summary: 'Status, progress, prediction and result summary of one explanation',
         description: 'JSON by default. With Accept: image/png, application/x-npy or text/event-stream it redirects (303) to heatmap.png, attribution.npy or events, keeping the query.',
         params: IdParams,
-        response: { 200: ExplanationSchema, '4xx': ErrorSchema },
+        response: { 200: ExplanationSchema, 303: { description: 'See Other: the rendering the Accept header asked for', type: 'null' }, '4xx': ErrorSchema },
       },
     },
     async (request, reply) => {
@@ -212,17 +242,19 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
     {
       schema: {
         summary: 'Server-Sent Events: progress, then the final state',
-        description: "text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends.",
+        description:
+          'text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends. A job that already ended gets `status` and its final event. Every event has an `id:` naming the state it reports; reconnecting with `Last-Event-ID` skips what was already seen, and 204 answers a client that saw the final event. Comment lines are heartbeats.',
         params: IdParams,
-        produces: ['text/event-stream'],
+        headers: EventsHeaders,
+        response: { 200: EventStreamResponse, 204: { description: 'The final event was already delivered (Last-Event-ID): stop reconnecting', type: 'null' }, '4xx': ErrorSchema },
       },
     },
-    async (request, reply) => streamEvents(deps, request, reply),
+    async (request, reply) => streamEvents(request, reply, await loadOwnedStatus(deps, request, (request.params as { id: string }).id)),
   );
 
   app.delete(
     '/v1/explanations/:id',
-    { schema: { summary: 'Cancel (a running job stops at its next graph run) and delete', params: IdParams, response: { 204: { type: 'null' }, '4xx': ErrorSchema } } },
+    { schema: { summary: 'Cancel (a running job stops at its next graph run) and delete', params: IdParams, response: { 204: { description: 'Deleted', type: 'null' }, '4xx': ErrorSchema } } },
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const status = await loadOwnedStatus(deps, request, id);
@@ -236,43 +268,4 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       return reply.code(204).send();
     },
   );
-}
-
-async function streamEvents(deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const { id } = request.params as { id: string };
-  const status = await loadOwnedStatus(deps, request, id);
-  reply.hijack();
-  const out = reply.raw;
-  out.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-  const send = (event: string, data: unknown) => out.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  send('status', toExplanation(status));
-  if (FINAL.has(status.state)) {
-    out.end();
-    return;
-  }
-  const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), 15_000);
-  const close = () => {
-    clearInterval(heartbeat);
-    stop();
-    if (!out.writableEnded) out.end();
-  };
-  const stop = deps.queue.subscribe(id, (event) => {
-    if (event.type === 'progress') {
-      send('progress', event.progress);
-      return;
-    }
-    // The final event carries the whole explanation as GET would show it.
-    void deps.queue
-      .status(id)
-      .then((s) => send(event.type, s ? toExplanation(s) : event))
-      .catch(() => send(event.type, event))
-      .finally(close);
-  });
-  request.raw.on('close', close);
-  // It may have finished between the status read and the subscription.
-  const again = await deps.queue.status(id).catch(() => undefined);
-  if (again && FINAL.has(again.state)) {
-    send(again.state, toExplanation(again));
-    close();
-  }
 }

@@ -1,11 +1,12 @@
 // /healthz, /readyz and /metrics: what an operator and an orchestrator ask.
 import { type FastifyInstance } from 'fastify';
 import { type GatewayDeps, type Metrics } from '../deps.js';
+import { HealthSchema, MetricsResponse, ReadinessResponses } from '../schemas.js';
 
 export function operationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics: Metrics): void {
-  app.get('/healthz', { schema: { summary: 'The process is up', hide: false } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { summary: 'The process is up', response: { 200: HealthSchema } } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { schema: { summary: 'Ready to accept work: backend reachable, models loaded, workers seen' } }, async (_request, reply) => {
+  app.get('/readyz', { schema: { summary: 'Ready to accept work: backend reachable, models loaded, workers seen', response: ReadinessResponses } }, async (_request, reply) => {
     const backend = await deps.queue.ready().catch(() => false);
     const workers = backend ? await deps.queue.workers().catch(() => 0) : 0;
     const models = deps.registry.list().length;
@@ -15,7 +16,7 @@ export function operationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics
     return { status: ready ? 'ready' : 'not ready', mode: deps.mode, backend, workers, models };
   });
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_request, reply) =>
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', response: { 200: MetricsResponse } } }, async (_request, reply) =>
     reply.header('content-type', 'text/plain; version=0.0.4').send(await metrics.registry.render()),
   );
 }

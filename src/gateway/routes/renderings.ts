@@ -11,7 +11,7 @@ import { type JobStatus, keys } from '../../jobs/contract.js';
 import { type GatewayDeps } from '../deps.js';
 import { apiError, codedError } from '../errors.js';
 import { type CachedRendering, RenderCache } from '../render-cache.js';
-import { ErrorSchema, IdParams, RenderQuery } from '../schemas.js';
+import { ErrorSchema, IdParams, MapQuery, MapSchema, NpyResponse, PngResponse, RenderQuery } from '../schemas.js';
 import { loadOwnedStatus } from './explanations.js';
 
 interface Loaded {
@@ -83,9 +83,10 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
             "Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.",
           params: IdParams,
           querystring: RenderQuery,
-          produces: ['image/png'],
-          response: { '4xx': ErrorSchema, 503: ErrorSchema },
+          response: { 200: PngResponse, '4xx': ErrorSchema, 503: ErrorSchema },
         },
+        // resolveRenderOptions validates the query (SALIENCY_BAD_RENDER_PARAM, saying what is allowed).
+        attachValidation: true,
       },
       async (request, reply) => {
         const { status, source } = await loadAttribution(deps, request);
@@ -106,11 +107,11 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
 
   app.get(
     '/v1/explanations/:id/attribution.npy',
-    { schema: { summary: 'The raw attribution: float32 .npy, unreduced, with the model input’s shape', params: IdParams, produces: ['application/octet-stream'], response: { '4xx': ErrorSchema } } },
+    { schema: { summary: 'The raw attribution: float32 .npy, unreduced, with the model input’s shape', params: IdParams, response: { 200: NpyResponse, '4xx': ErrorSchema } } },
     async (request, reply) => {
       const { status, source } = await loadAttribution(deps, request);
       return reply
-        .header('content-type', 'application/octet-stream')
+        .header('content-type', 'application/x-npy')
         .header('content-disposition', `attachment; filename="${status.id}.npy"`)
         .send(Buffer.from(encodeNpy({ data: source.raw.data, shape: [...source.raw.shape] })));
     },
@@ -123,9 +124,10 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
         summary: 'The reduced, clipped 2-D map as numbers (for dashboards)',
         description: 'Query: reduce, sign, clip, scale (see heatmap.png). Always at model resolution.',
         params: IdParams,
-        querystring: RenderQuery,
-        response: { '4xx': ErrorSchema, 503: ErrorSchema },
+        querystring: MapQuery,
+        response: { 200: MapSchema, '4xx': ErrorSchema, 503: ErrorSchema },
       },
+      attachValidation: true,
     },
     async (request) => {
       const { status, source } = await loadAttribution(deps, request);
