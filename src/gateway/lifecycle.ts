@@ -28,7 +28,7 @@ export class Lifecycle {
 /** Refuses new work while draining; drains when the app closes (if nothing drained it before). */
 export function registerLifecycle(app: FastifyInstance, lifecycle: Lifecycle): void {
   app.addHook('preClose', async () => lifecycle.drain());
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     if (!lifecycle.draining) return;
     // The matched route, not the URL string: every spelling of the path is the same route.
     if (request.method !== 'POST' && request.routeOptions.url !== '/readyz') return;
