@@ -71,7 +71,7 @@ export interface paths {
         };
         /**
          * Heatmap PNG of the attribution
-         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used.
+         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.
          */
         get: operations["getHeatmap"];
         put?: never;
@@ -91,7 +91,7 @@ export interface paths {
         };
         /**
          * Heatmap over a grayscale copy of the original image (PNG)
-         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used.
+         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.
          */
         get: operations["getOverlay"];
         put?: never;
@@ -146,7 +146,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Installed models */
+        /** Installed models: those that serve, and folders that cannot (with the reason) */
         get: operations["listModels"];
         put?: never;
         post?: never;
@@ -163,7 +163,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One model: input spec, labels, methods, default Grad-CAM layer */
+        /** One model: input spec, labels, methods, default Grad-CAM layer; or, for a model that cannot serve, status 'unavailable' and why */
         get: operations["getModel"];
         put?: never;
         post?: never;
@@ -352,6 +352,11 @@ export interface components {
         };
         Model: {
             id: string;
+            /**
+             * @description 'ready': jobs may be submitted; 'unavailable': the model folder cannot serve (see error) and submissions get that error
+             * @enum {string}
+             */
+            status: "ready" | "unavailable";
             name?: string;
             description?: string;
             input: {
@@ -373,7 +378,23 @@ export interface components {
             bytes: number;
         };
         ModelList: {
+            /** @description Models that serve */
             models: components["schemas"]["Model"][];
+            /** @description Model folders that cannot serve, with the reason */
+            unavailable: components["schemas"]["UnavailableModel"][];
+        };
+        UnavailableModel: {
+            id: string;
+            /** @enum {string} */
+            status: "unavailable";
+            error: {
+                code: string;
+                message: string;
+            };
+            name?: string;
+            description?: string;
+            hash?: string;
+            bytes?: number;
         };
     };
     responses: never;
@@ -945,11 +966,9 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The job backend is unavailable or the queue is full */
+            /** @description Every error: a stable code and a message that says what to do */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying */
-                    "retry-after"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1036,11 +1055,9 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The job backend is unavailable or the queue is full */
+            /** @description Every error: a stable code and a message that says what to do */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying */
-                    "retry-after"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1189,11 +1206,9 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The job backend is unavailable or the queue is full */
+            /** @description Every error: a stable code and a message that says what to do */
             503: {
                 headers: {
-                    /** @description Seconds to wait before retrying */
-                    "retry-after"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1307,7 +1322,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Model"];
+                    "application/json": components["schemas"]["Model"] | components["schemas"]["UnavailableModel"];
                 };
             };
             /** @description No or an unknown API key (only when the server has API keys configured) */

@@ -28,11 +28,12 @@ export class Lifecycle {
 /** Refuses new work while draining; drains when the app closes (if nothing drained it before). */
 export function registerLifecycle(app: FastifyInstance, lifecycle: Lifecycle): void {
   app.addHook('preClose', async () => lifecycle.drain());
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     if (!lifecycle.draining) return;
     // The matched route, not the URL string: every spelling of the path is the same route.
     if (request.method !== 'POST' && request.routeOptions.url !== '/readyz') return;
-    reply.header('connection', 'close');
+    // No `connection: close`: the client may still be sending its body, and a socket closed under
+    // it reads as a reset instead of this answer. Node reads and drops the rest of the body.
     throw apiError('SALIENCY_SHUTTING_DOWN', [SHUTDOWN_RETRY_AFTER_S], { 'retry-after': String(SHUTDOWN_RETRY_AFTER_S) });
   });
 }

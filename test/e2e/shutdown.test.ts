@@ -45,6 +45,8 @@ const baseEnv = {
   ORT_THREADS: '1',
   RATE_LIMIT_PER_MINUTE: '0',
   LOG_LEVEL: 'info',
+  // Where a per-job cost limit is configured, it must admit LONG_JOB.
+  MAX_JOB_POINTS: '1000000',
 };
 
 /** Starts `saliency serve` and reads its address from the 'listening' log line. */

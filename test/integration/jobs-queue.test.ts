@@ -269,18 +269,39 @@ for (const backend of backends) {
 }
 
 describe('memory store', () => {
-  test('evicts the soonest-expiring blobs beyond its byte cap', async () => {
+  test('never evicts an accepted job\'s blobs: a full store rejects with StoreFullError', async () => {
     let now = 0;
-    const store = new MemoryBlobStore({ maxBytes: 10, now: () => now });
-    await store.put('long', new Uint8Array(4), 100);
-    await store.put('short', new Uint8Array(4), 10);
-    await store.put('new', new Uint8Array(4), 50);
-    assert.equal(await store.get('short'), undefined);
-    assert.ok(await store.get('long'));
-    assert.equal(store.size, 8);
-    now = 60_000;
-    assert.equal(await store.get('new'), undefined);
-    await assert.rejects(store.put('huge', new Uint8Array(11), 10));
+    const store = new MemoryBlobStore({ maxBytes: 16, now: () => now });
+    await store.put(keys.input('a'), new Uint8Array(8), 100);
+    await store.put(keys.attribution('a'), new Uint8Array(6), 100);
+    // Inputs may use at most 7/8 of the cap (14 bytes): the rest is kept for results.
+    await assert.rejects(store.put(keys.input('b'), new Uint8Array(6), 100), { name: 'StoreFullError' });
+    assert.ok(await store.get(keys.input('a')), 'an accepted input was evicted');
+    assert.ok(await store.get(keys.attribution('a')));
+    // Markers never count against the cap.
+    await store.put(keys.deleted('a'), new Uint8Array(1), 100);
+    // Expired blobs make room.
+    now = 200_000;
+    await store.put(keys.input('c'), new Uint8Array(12), 100);
+    assert.equal(store.size, 12);
+    await assert.rejects(store.put('huge', new Uint8Array(17), 10), { name: 'BlobTooLargeError' });
+    await store.close();
+  });
+
+  test('evicts cached renderings and released inputs, soonest-expiring first; a rendering that does not fit is not cached', async () => {
+    const store = new MemoryBlobStore({ maxBytes: 16 });
+    await store.put(keys.rendering('a', 'x'), new Uint8Array(4), 10);
+    await store.put(keys.input('done'), new Uint8Array(4), 50);
+    await store.put(keys.input('running'), new Uint8Array(4), 5);
+    store.release(keys.input('done'));
+    await store.put(keys.input('new'), new Uint8Array(7), 100);
+    assert.equal(await store.get(keys.rendering('a', 'x')), undefined, 'the rendering went first');
+    assert.equal(await store.get(keys.input('done')), undefined, 'then the released input');
+    assert.ok(await store.get(keys.input('running')), 'the accepted input stays, though it expires soonest');
+    await store.put(keys.attribution('new'), new Uint8Array(5), 100);
+    await store.put(keys.rendering('new', 'y'), new Uint8Array(4), 10);
+    assert.equal(await store.get(keys.rendering('new', 'y')), undefined);
+    assert.equal(store.size, 16);
     await store.close();
   });
 });
@@ -329,7 +350,7 @@ describe('redis outage', () => {
     const cfg = config({ REDIS_URL: 'redis://127.0.0.1:1' });
     const queue = new BullmqJobQueue(cfg);
     const store = new RedisBlobStore('redis://127.0.0.1:1', RUN);
-    for (const call of [() => queue.submit(payload('ok')), () => queue.status('x'), () => store.put('k', new Uint8Array(1), 10), () => store.get('k')]) {
+    for (const call of [() => queue.submit(payload('ok')), () => queue.status(randomUUID()), () => store.put('k', new Uint8Array(1), 10), () => store.get('k')]) {
       const t0 = Date.now();
       await assert.rejects(call(), QueueUnavailableError);
       assert.ok(Date.now() - t0 < 2000, `rejected after ${Date.now() - t0} ms`);

@@ -9,6 +9,7 @@ import { Idempotency } from '../idempotency.js';
 import { ResultCache } from '../result-cache.js';
 import { Webhooks } from '../webhooks.js';
 import { links, toExplanation } from '../explanation-view.js';
+import { SHUTDOWN_RETRY_AFTER_S } from '../lifecycle.js';
 import { ErrorSchema, EventsHeaders, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
 import {
   type Submission,
@@ -193,6 +194,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         // All or nothing: the request is refused, so none of its jobs may run or keep blobs.
         await rollBack(deps, stored).catch((cause: unknown) => request.log.warn({ err: cause }, 'roll-back of a refused submission failed'));
         if (err instanceof QueueFullError) throw apiError('SALIENCY_QUEUE_FULL', [config.MAX_QUEUE_DEPTH], { 'retry-after': '10' });
+        // Its upload began before the server started draining.
+        if (deps.lifecycle?.draining === true) throw apiError('SALIENCY_SHUTTING_DOWN', [SHUTDOWN_RETRY_AFTER_S], { 'retry-after': String(SHUTDOWN_RETRY_AFTER_S) });
         if (err instanceof Error && (err.name === 'StoreFullError' || err.name === 'BlobTooLargeError')) {
           throw apiError('SALIENCY_STORE_FULL', [STORE_RETRY_AFTER_S], { 'retry-after': String(STORE_RETRY_AFTER_S) });
         }
