@@ -94,6 +94,10 @@ export function readJson(body: unknown, config: Config): Submission {
   if (image !== undefined && images !== undefined) throw apiError('SALIENCY_VALIDATION', ["send either 'image' or 'images', not both"]);
   const list = images === undefined ? (image === undefined ? [] : [image]) : Array.isArray(images) ? images : [images];
   if (list.length > config.MAX_FILES) throw apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
+  // An upper bound from the lengths first (line breaks of MIME-style base64 add under 3 %), so a
+  // clearly oversized upload is refused without decoding any of it; the exact sum follows.
+  const encoded = [...list, tensor, baseline].reduce<number>((sum, v) => sum + (typeof v === 'string' ? v.length : 0), 0);
+  if ((encoded * 3) / 4 > config.MAX_UPLOAD_BYTES * 1.03 + 4096) throw apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
   const submission: Submission = {
     fields,
     images: list.map((v, i) => ({ bytes: base64(v, images === undefined ? 'image' : `images[${i}]`) })),

@@ -282,18 +282,24 @@ for (const mode of ['embedded', 'redis'] as const) {
     });
 
     test('normal use passes the cost limit: defaults of every method, IG with 1000 steps, SmoothGrad with 1000 samples', async () => {
+      // target 99 is out of range for the test model, and is checked after the cost: a
+      // SALIENCY_BAD_TARGET answer shows the cost passed, without running a 20 000-point job.
       const normal: Record<string, string>[] = [
         { method: 'smoothgrad', base: 'integrated-gradients' },
         { method: 'integrated-gradients', steps: '1000' },
         { method: 'smoothgrad', samples: '1000' },
         { method: 'smoothdiff', samples: '1000' },
         { method: 'vargrad', samples: '200', base: 'integrated-gradients', steps: '100' },
+        { method: 'guided-grad-cam' },
       ];
       for (const fields of normal) {
-        const r = await post(url, fields, png());
-        assert.equal(r.status, 202, `${JSON.stringify(fields)}: ${JSON.stringify(r.body)}`);
-        await fetch(`${url}/v1/explanations/${first(r).id}`, { method: 'DELETE' });
+        const r = await post(url, { ...fields, target: '99' }, png());
+        assert.equal(code(r), 'SALIENCY_BAD_TARGET', `${JSON.stringify(fields)}: ${JSON.stringify(r.body)}`);
       }
+      const over = await post(url, { method: 'vargrad', samples: '201', base: 'integrated-gradients', steps: '100', target: '99' }, png());
+      assert.equal(code(over), 'SALIENCY_LIMIT_EXCEEDED', 'one point over the limit');
+      const accepted = await post(url, { method: 'smoothgrad', samples: '4' }, png());
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
     });
 
     test('JSON with base64 over MAX_UPLOAD_BYTES (decoded) is 413 before decoding, like multipart', async () => {
