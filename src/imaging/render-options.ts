@@ -1,4 +1,4 @@
-// Rendering parameters and their defaults (shared/METHODS.md, "Rendering"), validated once so
+// Rendering parameters and their defaults (docs/methods.md, "Rendering"), validated once so
 // renderers can trust them.
 import { COLORMAPS, type ColormapName } from './colormaps.js';
 import { ImageError } from './errors.js';

@@ -1,4 +1,4 @@
-// Raw attribution → heatmap PNG, overlay PNG, numeric map, colour bar (METHODS.md "Rendering").
+// Raw attribution → heatmap PNG, overlay PNG, numeric map, colour bar (docs/methods.md, "Rendering").
 // Order: reduce channels → clip and scale at model resolution (so the reported scale does not
 // depend on the output size) → optional bilinear projection to the original → colormap.
 import sharp from 'sharp';
@@ -25,7 +25,7 @@ export interface RenderedPng {
   png: Buffer;
   width: number;
   height: number;
-  /** The divisor used (METHODS.md: "the value used is reported"). */
+  /** The divisor used (docs/methods.md: the value used is reported). */
   scale: number;
   clipValue: number;
   colormap: ColormapName;

@@ -1,4 +1,4 @@
-// Renderings of a stored raw attribution, on demand, with METHODS.md's rendering parameters as
+// Renderings of a stored raw attribution, on demand, with the rendering parameters of docs/methods.md as
 // query parameters: compute once, view many ways. Rendered PNGs are cached per job and parameters.
 import { createHash } from 'node:crypto';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';

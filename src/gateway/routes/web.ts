@@ -1,4 +1,4 @@
-// GET / and /web/*: the web page (issue 5), static files built only on the public API. tsc copies
+// GET / and /web/*: the web page, static files built only on the public API. tsc copies
 // nothing but .ts into dist/, so the files are read from <package root>/src/gateway/web, and only
 // the ones named below: a fixed allow-list, so no request path ever reaches the file system.
 import { readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// The web page (issue 5): upload, explain, compare, tune. Built only on the public API (api.js);
+// The web page: upload, explain, compare, tune. Built only on the public API (api.js);
 // renderings are new URLs over a stored attribution, so changing how a map looks never starts a job.
 import {
   ApiError,
