@@ -2,6 +2,7 @@
 // from it), and handed down as one object. Nothing else reads process.env.
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +41,9 @@ export const ConfigSchema = Type.Object({
   API_KEYS: Type.String({ default: '', description: 'Comma-separated API keys; empty disables authentication' }),
   RATE_LIMIT_PER_MINUTE: Int(600, 0, 1_000_000, 'Requests per minute per client (API key or address); 0 disables'),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),
+  METRICS_TOKEN: Type.String({ default: '', description: 'When set, /metrics (gateway and workers) needs Authorization: Bearer <token>' }),
+  WORKER_METRICS_PORT: Int(0, 0, 65535, 'Port on which a worker process serves /metrics; 0: none'),
+  WORKER_HEARTBEAT_FILE: Type.String({ default: join(tmpdir(), 'saliency-worker.heartbeat'), description: 'File a worker process rewrites while connected to Redis; `saliency worker --health` checks its age' }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -41,7 +41,9 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
   registerRateLimit(app, config.RATE_LIMIT_PER_MINUTE);
 
   app.addHook('onResponse', async (request, reply) => {
-    metrics.requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    // The route pattern, never the URL: ids in paths would make one series per job.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requestDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
@@ -58,15 +60,16 @@ export async function buildApp(deps: GatewayDeps, options: AppOptions = {}): Pro
       error = apiError('SALIENCY_INTERNAL', [request.id]);
     }
     if (error.statusCode >= 500) request.log.warn({ code: error.code }, error.message);
+    metrics.errors.inc({ code: error.code, status_code: String(error.statusCode) });
     return reply
       .code(error.statusCode)
       .headers(error.headers)
       .send({ error: { code: error.code, message: error.message, requestId: request.id } });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'SALIENCY_NO_ROUTE', message: `no route ${request.method} ${request.url}; see /docs`, requestId: request.id } }),
-  );
+  app.setNotFoundHandler((request) => {
+    throw apiError('SALIENCY_NO_ROUTE', [request.method, request.url]);
+  });
 
   explanationRoutes(app, deps, metrics);
   renderingRoutes(app, deps);

@@ -24,6 +24,7 @@ export const ERRORS = {
   SALIENCY_RATE_LIMITED: { status: 429, message: 'too many requests; retry after %s s' },
   SALIENCY_QUEUE_FULL: { status: 503, message: 'the queue is full (%s jobs waiting); retry later' },
   SALIENCY_UNAVAILABLE: { status: 503, message: 'the job backend is unavailable; retry later' },
+  SALIENCY_NO_ROUTE: { status: 404, message: 'no route %s %s; GET /docs lists the API' },
   SALIENCY_NOT_ACCEPTABLE: { status: 406, message: 'this resource is available as %s' },
   SALIENCY_INTERNAL: { status: 500, message: 'internal error; the server log has the details (request id %s)' },
 } as const;

@@ -4,7 +4,10 @@ import pino from 'pino';
 import { type Config, loadConfig } from '../config/config.js';
 import { startBullmqWorker } from '../jobs/index.js';
 import { ModelRegistry } from '../models/registry.js';
+import { observeAttempts } from '../jobs/job-metrics.js';
+import { startHeartbeat } from './heartbeat.js';
 import { PROCESSOR_FILE } from './index.js';
+import { createWorkerMetrics, serveWorkerMetrics } from './metrics-server.js';
 
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const logger = pino({ level: config.LOG_LEVEL, name: 'worker' });
@@ -12,12 +15,19 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
   // Fail at start, not at the first job, when a manifest is broken.
   const registry = ModelRegistry.load(config.MODELS_DIR);
   const worker = startBullmqWorker(config, PROCESSOR_FILE, logger);
+  const metrics = createWorkerMetrics();
+  observeAttempts(worker.worker, metrics.jobs);
+  const metricsServer = config.WORKER_METRICS_PORT > 0 ? await serveWorkerMetrics(metrics, config.WORKER_METRICS_PORT, config.METRICS_TOKEN) : undefined;
+  const stopHeartbeat = startHeartbeat(config.WORKER_HEARTBEAT_FILE, async () => worker.worker.isRunning() && (await worker.worker.client).status === 'ready');
   logger.info({ queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, provider: config.EXECUTION_PROVIDER, models: registry.list().map((m) => m.id) }, 'worker started');
+  if (metricsServer) logger.info({ port: metricsServer.port }, 'worker metrics on /metrics');
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'worker stopping: finishing in-flight jobs');
       const timer = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
       timer.unref();
+      stopHeartbeat();
+      metricsServer?.server.close();
       void worker.close().then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
