@@ -1,6 +1,8 @@
 // Every error a client can see: a stable code, an HTTP status and a message that says what to do.
 // Routes throw `apiError(code, …)`; the one error handler in app.ts turns anything else into a
-// 500 that leaks no internals.
+// 500 that leaks no internals. The catalogue is closed: codes raised by the imaging layer and the
+// codes a failed job reports (GET /v1/explanations/:id, state 'failed' or 'cancelled') are listed
+// here too, and a test checks that no other SALIENCY_ code appears anywhere in src/.
 
 export const ERRORS = {
   SALIENCY_BAD_REQUEST: { status: 400, message: 'the request is malformed: %s' },
@@ -27,6 +29,17 @@ export const ERRORS = {
   SALIENCY_NO_ROUTE: { status: 404, message: 'no route %s %s; GET /docs lists the API' },
   SALIENCY_NOT_ACCEPTABLE: { status: 406, message: 'this resource is available as %s' },
   SALIENCY_INTERNAL: { status: 500, message: 'internal error; the server log has the details (request id %s)' },
+  // A model's manifest is wrong, not the request: the operator has to fix the model folder.
+  SALIENCY_BAD_PREPROCESS_SPEC: { status: 500, message: '%s' },
+
+  // Codes of failed jobs (the job's `error.code`; the status is what a client would map it to).
+  SALIENCY_INPUT_EXPIRED: { status: 410, message: '%s' },
+  SALIENCY_BAD_BASELINE: { status: 400, message: '%s' },
+  SALIENCY_BAD_LAYER: { status: 400, message: '%s' },
+  SALIENCY_METHOD_UNSUPPORTED: { status: 422, message: '%s' },
+  SALIENCY_JOB_FAILED: { status: 500, message: '%s' },
+  SALIENCY_JOB_CANCELLED: { status: 409, message: '%s' },
+  SALIENCY_WORKER_CRASHED: { status: 500, message: '%s' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -51,7 +64,6 @@ export function apiError(code: ErrorCode, args: (string | number)[] = [], header
 }
 
 /** For codes raised elsewhere (imaging, workers) that carry their own message. */
-export function codedError(code: string, message: string, fallbackStatus = 400): ApiError {
-  const known = (ERRORS as Record<string, { status: number } | undefined>)[code];
-  return new ApiError(code, known?.status ?? fallbackStatus, message);
+export function codedError(code: ErrorCode, message: string): ApiError {
+  return new ApiError(code, ERRORS[code].status, message);
 }
