@@ -9,7 +9,7 @@ import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
 import { type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
-import { ApiError, apiError, codedError } from './errors.js';
+import { apiError, codedError } from './errors.js';
 
 export interface Upload {
   bytes: Buffer;
