@@ -2,7 +2,7 @@
 // where the worker families are aggregated in-process), METRICS_TOKEN, and a worker process's
 // metrics server and heartbeat.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +10,7 @@ import { createJobMetrics } from '../../src/jobs/job-metrics.js';
 import { HEARTBEAT_STALE_MS, checkHeartbeat, startHeartbeat } from '../../src/worker/heartbeat.js';
 import { createWorkerMetrics, serveWorkerMetrics } from '../../src/worker/metrics-server.js';
 import { submit, testImage, waitFor } from '../helpers/http.js';
+import { ROOT } from '../helpers/paths.js';
 import { type TestService, startService } from '../helpers/service.js';
 
 const TOKEN = 'scrape-me';
@@ -71,6 +72,19 @@ describe('gateway /metrics', () => {
     assert.ok((sample(text, 'saliency_job_compute_seconds_sum', { method: 'gradient' }) ?? 0) > 0);
     assert.ok((sample(text, 'saliency_workers') ?? 0) >= 1);
     assert.equal(sample(text, 'saliency_models'), 1);
+  });
+
+  test('the Grafana dashboard charts only metrics the service exports', async () => {
+    const exported = new Set([...(await scrape()).matchAll(/^# TYPE (\S+) (\w+)$/gm)].map((m) => m[1] as string));
+    const dashboard = JSON.parse(readFileSync(join(ROOT, 'docs', 'grafana-dashboard.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr);
+    assert.ok(exprs.length >= 10);
+    for (const expr of exprs) {
+      for (const m of expr.matchAll(/\b(saliency_\w+|process_\w+|nodejs_\w+)/g)) {
+        const name = (m[1] as string).replace(/_(bucket|count|sum)$/, '');
+        assert.ok(exported.has(name), `the dashboard queries ${m[1]}, which /metrics does not export`);
+      }
+    }
   });
 });
 
