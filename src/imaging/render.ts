@@ -29,6 +29,8 @@ export interface RenderedPng {
   scale: number;
   clipValue: number;
   colormap: ColormapName;
+  /** Whether colour 0 is −scale (signed maps and diverging colour maps) rather than 0. */
+  centred: boolean;
 }
 
 export interface MapExport {
@@ -55,7 +57,7 @@ export async function renderHeatmap(source: RenderSource, options: RenderOptions
     rgba[4 * p + 3] = 255;
   });
   const png = await encodePng(rgba, unit.width, unit.height, 4);
-  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap };
+  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap, centred: isCentred(options) };
 }
 
 /** RGB PNG: the heatmap at opacity `options.overlay` over a grayscale copy of the image. */
@@ -71,7 +73,7 @@ export async function renderOverlay(source: RenderSource, image: DecodedImage, o
     for (let c = 0; c < 3; c++) rgb[3 * p + c] = heat === undefined ? grey : Math.round((1 - alpha) * grey + alpha * (heat[c] ?? 0));
   });
   const png = await encodePng(rgb, unit.width, unit.height, 3);
-  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap };
+  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap, centred: isCentred(options) };
 }
 
 /** The reduced, clipped map as numbers for dashboards, always at model resolution (it is small). */
@@ -113,9 +115,8 @@ function unitMap(source: RenderSource, options: RenderOptions): { scaled: Scaled
   const signed = isSignedMap(options.reduce, options.sign);
   const scaled = clipAndScale(map, options.clip, options.scale, signed);
   // Zero sits at the centre of a diverging colormap even for a non-negative map, so "no evidence"
-  // always reads as the neutral colour; a signed map on a sequential colormap is centred too.
-  const centred = signed || isDiverging(options.colormap);
-  const data = scaled.data.map((v) => toUnit(v, centred));
+  // always reads as the neutral colour (signed maps are only drawn on diverging maps).
+  const data = scaled.data.map((v) => toUnit(v, isCentred(options)));
   if (options.size === 'input') return { scaled, unit: { data, width: map.width, height: map.height } };
   const geometry = requireGeometry(source.geometry, map.width, map.height);
   return { scaled, unit: { data: projectToOriginal(data, geometry), width: geometry.original.width, height: geometry.original.height } };
@@ -146,4 +147,9 @@ async function backdropFor(image: DecodedImage, geometry: Geometry | undefined, 
 
 function encodePng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4): Promise<Buffer> {
   return sharp(pixels, { raw: { width, height, channels } }).png().toBuffer();
+}
+
+/** Colour 0.5 is zero: signed maps, and any map drawn on a diverging colour map. */
+function isCentred(options: RenderOptions): boolean {
+  return isSignedMap(options.reduce, options.sign) || isDiverging(options.colormap);
 }
