@@ -60,7 +60,12 @@ export class ApiError extends Error {
 export function apiError(code: ErrorCode, args: (string | number)[] = [], headers: Record<string, string> = {}): ApiError {
   const { status, message } = ERRORS[code];
   let i = 0;
-  return new ApiError(code, status, message.replace(/%s/g, () => String(args[i++] ?? '')), headers);
+  return new ApiError(
+    code,
+    status,
+    message.replace(/%s/g, () => String(args[i++] ?? '')),
+    headers,
+  );
 }
 
 /** For codes raised elsewhere (imaging, workers) that carry their own message. */

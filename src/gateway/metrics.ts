@@ -33,10 +33,32 @@ export function createMetrics(sources: MetricsSources) {
     }),
     errors: new Counter({ name: 'saliency_http_errors_total', help: 'Error responses by code and status', labelNames: ['code', 'status_code'], registers }),
     submitted: new Counter({ name: 'saliency_jobs_submitted_total', help: 'Jobs accepted, by method and model', labelNames: jobLabels, registers }),
-    finished: new Counter({ name: 'saliency_jobs_finished_total', help: 'Submitted jobs seen finishing, by state, method and model', labelNames: ['state', ...jobLabels], registers }),
-    failures: new Counter({ name: 'saliency_job_failures_total', help: 'Submitted jobs that failed, by error code and method', labelNames: ['code', 'method'], registers }),
-    queueWait: new Histogram({ name: 'saliency_job_queue_wait_seconds', help: 'Time from submission to the start of the last attempt', labelNames: jobLabels, buckets: DURATION_BUCKETS, registers }),
-    compute: new Histogram({ name: 'saliency_job_compute_seconds', help: 'Compute time of completed jobs, by method and model', labelNames: jobLabels, buckets: DURATION_BUCKETS, registers }),
+    finished: new Counter({
+      name: 'saliency_jobs_finished_total',
+      help: 'Submitted jobs seen finishing, by state, method and model',
+      labelNames: ['state', ...jobLabels],
+      registers,
+    }),
+    failures: new Counter({
+      name: 'saliency_job_failures_total',
+      help: 'Submitted jobs that failed, by error code and method',
+      labelNames: ['code', 'method'],
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: 'saliency_job_queue_wait_seconds',
+      help: 'Time from submission to the start of the last attempt',
+      labelNames: jobLabels,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    compute: new Histogram({
+      name: 'saliency_job_compute_seconds',
+      help: 'Compute time of completed jobs, by method and model',
+      labelNames: jobLabels,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
     /** The worker threads' own families, in embedded mode only. */
     worker: sources.mode === 'embedded' ? createJobMetrics(register, 'saliency_worker') : undefined,
     gauges: [

@@ -15,7 +15,9 @@ export function isDiverging(name: ColormapName): boolean {
   return (DIVERGING_COLORMAPS as readonly string[]).includes(name);
 }
 
-const LUTS = Object.fromEntries(Object.entries(COLORMAP_TABLES).map(([name, hex]) => [name, Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16))])) as Record<ColormapName, Lut>;
+const LUTS = Object.fromEntries(
+  Object.entries(COLORMAP_TABLES).map(([name, hex]) => [name, Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16))]),
+) as Record<ColormapName, Lut>;
 
 export function getLut(name: ColormapName): Lut {
   return LUTS[name];

@@ -38,7 +38,11 @@ async function legendLayers(legend: Legend, left: number, top: number, width: nu
   const ticks = [legend.low, (legend.low + legend.high) / 2, legend.high];
   return [
     { input: await renderColourBar(legend.colormap, { width, height: BAR_HEIGHT }), left, top },
-    ...ticks.map((v, i) => ({ input: svgText({ text: tickLabel(v), width: third, height: TICK_HEIGHT, fontSize: 10 }), left: left + (i === 2 ? width - third : i * Math.floor((width - third) / 2)), top: top + BAR_HEIGHT + 2 })),
+    ...ticks.map((v, i) => ({
+      input: svgText({ text: tickLabel(v), width: third, height: TICK_HEIGHT, fontSize: 10 }),
+      left: left + (i === 2 ? width - third : i * Math.floor((width - third) / 2)),
+      top: top + BAR_HEIGHT + 2,
+    })),
   ];
 }
 
@@ -57,7 +61,9 @@ export async function renderComparisonGrid(
   maps: readonly GridPanel[],
   { panelSize = 224, gap = 8, labelHeight = 28, originalTitle = 'original' }: GridLayout & { originalTitle?: string } = {},
 ): Promise<Buffer> {
-  const originalPng = await sharp(original.data, { raw: { width: original.width, height: original.height, channels: 3 } }).png().toBuffer();
+  const originalPng = await sharp(original.data, { raw: { width: original.width, height: original.height, channels: 3 } })
+    .png()
+    .toBuffer();
   const panels: GridPanel[] = [{ title: originalTitle, png: originalPng }, ...maps];
   const legends = panels.some((p) => p.legend) ? LEGEND_HEIGHT + gap : 0;
   const width = panels.length * panelSize + (panels.length + 1) * gap;
@@ -69,7 +75,10 @@ export async function renderComparisonGrid(
     layers.push({ input: await fitPanel(panel.png, panelSize), left, top: gap + labelHeight });
     if (panel.legend) layers.push(...(await legendLayers(panel.legend, left, gap + labelHeight + panelSize + gap, panelSize)));
   }
-  return sharp({ create: { width, height, channels: 3, background: WHITE } }).composite(layers).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: WHITE } })
+    .composite(layers)
+    .png()
+    .toBuffer();
 }
 
 export interface SweepGrid {
@@ -106,7 +115,11 @@ export async function renderSweepGrid(grid: SweepGrid, { panelSize = 128, gap = 
   ];
   grid.columnLabels.forEach((label, c) => layers.push({ input: svgText({ text: label, width: panelSize, height: labelHeight }), left: cellLeft(c), top: 0 }));
   grid.rowLabels.forEach((label, r) =>
-    layers.push({ input: svgText({ text: label, width: rowLabelWidth, height: panelSize, fontSize: Math.round(labelHeight * 0.55) }), left: 0, top: cellTop(r) }),
+    layers.push({
+      input: svgText({ text: label, width: rowLabelWidth, height: panelSize, fontSize: Math.round(labelHeight * 0.55) }),
+      left: 0,
+      top: cellTop(r),
+    }),
   );
   for (const [r, row] of grid.cells.entries()) {
     for (const [c, cell] of row.entries()) {
@@ -115,7 +128,10 @@ export async function renderSweepGrid(grid: SweepGrid, { panelSize = 128, gap = 
       if (legend) layers.push(...(await legendLayers(legend, cellLeft(c), cellTop(r) + panelSize + gap, panelSize)));
     }
   }
-  return sharp({ create: { width, height, channels: 3, background: WHITE } }).composite(layers).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: WHITE } })
+    .composite(layers)
+    .png()
+    .toBuffer();
 }
 
 /**

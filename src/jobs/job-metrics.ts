@@ -27,10 +27,32 @@ export interface JobMetrics {
 
 export function createJobMetrics(registry: Registry, prefix: string): JobMetrics {
   const registers = [registry];
-  const attempts = new Counter({ name: `${prefix}_jobs_total`, help: 'Finished job attempts by state, method and model', labelNames: ['state', 'method', 'model'], registers });
-  const failures = new Counter({ name: `${prefix}_job_failures_total`, help: 'Failed or cancelled job attempts by error code', labelNames: ['code', 'method'], registers });
-  const wait = new Histogram({ name: `${prefix}_queue_wait_seconds`, help: 'Time from submission to the start of the attempt', labelNames: ['method', 'model'], buckets: DURATION_BUCKETS, registers });
-  const compute = new Histogram({ name: `${prefix}_job_compute_seconds`, help: 'Compute time of completed jobs by method and model', labelNames: ['method', 'model'], buckets: DURATION_BUCKETS, registers });
+  const attempts = new Counter({
+    name: `${prefix}_jobs_total`,
+    help: 'Finished job attempts by state, method and model',
+    labelNames: ['state', 'method', 'model'],
+    registers,
+  });
+  const failures = new Counter({
+    name: `${prefix}_job_failures_total`,
+    help: 'Failed or cancelled job attempts by error code',
+    labelNames: ['code', 'method'],
+    registers,
+  });
+  const wait = new Histogram({
+    name: `${prefix}_queue_wait_seconds`,
+    help: 'Time from submission to the start of the attempt',
+    labelNames: ['method', 'model'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const compute = new Histogram({
+    name: `${prefix}_job_compute_seconds`,
+    help: 'Compute time of completed jobs by method and model',
+    labelNames: ['method', 'model'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
   return {
     observe(o) {
       attempts.inc({ state: o.state, method: o.method, model: o.model });

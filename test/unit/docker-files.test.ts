@@ -74,7 +74,11 @@ for (const [name, service] of ours) {
     assert.ok(CLI_COMMANDS.has(command as string), `unknown command ${command}`);
     for (const key of Object.keys(service.environment ?? {})) assert.ok(CONFIG_KEYS.has(key), `${name}: ${key} is not a configuration variable`);
     if (service.build) assert.ok(existsSync(join(ROOT, service.build.context, service.build.dockerfile)));
-    else assert.ok(ours.some(([, s]) => s.build && s.image === service.image), `${name}: its image ${service.image} is built by another service`);
+    else
+      assert.ok(
+        ours.some(([, s]) => s.build && s.image === service.image),
+        `${name}: its image ${service.image} is built by another service`,
+      );
 
     const models = (service.volumes ?? []).find((v) => typeof v === 'object' && v.target === '/app/models');
     assert.ok(models && typeof models === 'object', `${name}: ./models is mounted at the images' MODELS_DIR`);
@@ -114,7 +118,8 @@ for (const file of DOCKERFILES) {
       assert.ok(stages.has(ref) || /@sha256:[0-9a-f]{64}$/.test(ref), `${file}: FROM ${m[1]} is neither a stage nor pinned by digest`);
     }
     assert.match(args.get('NODE_IMAGE') ?? '', /^node:24-/, 'images run the current Node LTS');
-    if (file.endsWith('.cuda')) assert.match(args.get('CUDA_IMAGE') ?? '', /^nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-/, "onnxruntime-node's cuda12 provider: CUDA 12 + cuDNN 9");
+    if (file.endsWith('.cuda'))
+      assert.match(args.get('CUDA_IMAGE') ?? '', /^nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-/, "onnxruntime-node's cuda12 provider: CUDA 12 + cuDNN 9");
     // Each stage that installs dependencies does so before any source is copied.
     for (const stage of text.split(/^FROM /m).slice(1)) {
       const install = stage.search(/npm ci/);
