@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type FastifyInstance, type FastifyReply } from 'fastify';
 import { PACKAGE_ROOT } from '../../config/config.js';
+import { COLORMAP_TABLES } from '../../imaging/colormap-tables.js';
 
 export const WEB_DIR = join(PACKAGE_ROOT, 'src', 'gateway', 'web');
 
@@ -32,13 +33,19 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** Modules built from the server's own code, so the page and the server share one copy. */
+const GENERATED: Readonly<Record<string, string>> = {
+  'colormap-tables.js': `// The server's colour tables (src/imaging/colormap-tables.ts).\nexport const COLORMAP_TABLES = ${JSON.stringify(COLORMAP_TABLES)};\n`,
+};
+
 async function sendFile(reply: FastifyReply, name: string): Promise<FastifyReply> {
-  const type = Object.hasOwn(TYPES, name) ? TYPES[name] : undefined;
+  const generated = Object.hasOwn(GENERATED, name) ? GENERATED[name] : undefined;
+  const type = generated !== undefined ? 'text/javascript; charset=utf-8' : Object.hasOwn(TYPES, name) ? TYPES[name] : undefined;
   if (type === undefined) {
     reply.callNotFound();
     return reply;
   }
-  const body = await readFile(join(WEB_DIR, name));
+  const body = generated ?? (await readFile(join(WEB_DIR, name)));
   return reply
     .header('content-type', type)
     // Small files, and a restarted server may serve new ones: revalidate rather than cache blindly.

@@ -396,13 +396,18 @@ function setupRenderControls() {
 
 // ---------------------------------------------------------------- renderings
 
-/** Query of a rendering URL: only what differs from the server's defaults. */
-function renderQuery(kind) {
+/**
+ * Query of a rendering URL: only what differs from the server's defaults. A sequential colour map
+ * chosen on the Tune controls never reaches a signed map: those are always drawn on a diverging
+ * map centred at zero (the server refuses anything else), RdBu unless vik was chosen.
+ */
+function renderQuery(kind, attributionKind = 'sensitivity') {
   const { render } = state.catalogue;
   const q = {};
   if ($('r-reduce').value) q.reduce = $('r-reduce').value;
   if ($('r-sign').value) q.sign = $('r-sign').value;
-  if ($('r-colormap').value) q.colormap = $('r-colormap').value;
+  const chosen = $('r-colormap').value;
+  if (chosen) q.colormap = effectiveRender(attributionKind).signed && !DIVERGING.has(chosen) ? 'RdBu' : chosen;
   if (Number($('r-clip').value) !== render.clip.default) q.clip = $('r-clip').value;
   if ($('r-scale').value.trim()) q.scale = $('r-scale').value.trim();
   if (kind === 'overlay.png' && Number($('r-overlay').value) !== render.overlay.default) q.overlay = $('r-overlay').value;
@@ -417,7 +422,8 @@ function effectiveRender(kind) {
   const reduce = givenReduce ?? (givenSign === 'all' ? 'sum' : kind === 'sensitivity' ? 'l2' : 'sum');
   const sign = givenSign ?? (magnitude(reduce) || kind === 'sensitivity' ? 'abs' : 'all');
   const signed = sign === 'all' && !magnitude(reduce);
-  const colormap = $('r-colormap').value || (signed ? 'RdBu' : 'viridis');
+  const chosen = $('r-colormap').value;
+  const colormap = chosen && (!signed || DIVERGING.has(chosen)) ? chosen : signed ? 'RdBu' : 'viridis';
   return { reduce, sign, signed, colormap, centred: signed || DIVERGING.has(colormap) };
 }
 
@@ -524,8 +530,9 @@ function showExplanation(e) {
 async function renderExplain() {
   const e = state.explain?.explanation;
   if (!e) return;
-  const heatUrl = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png'));
-  const overlayUrl = renderingUrl(e, 'overlay.png', renderQuery('overlay.png'));
+  const kind = e.attribution?.kind ?? 'sensitivity';
+  const heatUrl = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png', kind));
+  const overlayUrl = renderingUrl(e, 'overlay.png', renderQuery('overlay.png', kind));
   const [heat] = await Promise.all([showRendering($('img-heatmap'), heatUrl), showRendering($('img-overlay'), overlayUrl)]);
   clearError($('explain-error'));
   if (heat) drawLegend(e, heat);
@@ -534,7 +541,7 @@ async function renderExplain() {
     ['Heatmap PNG', heatUrl, `${e.method}-${short}-heatmap.png`],
     ['Overlay PNG', overlayUrl, `${e.method}-${short}-overlay.png`],
     ['Attribution .npy', renderingUrl(e, 'attribution.npy'), `${e.method}-${short}.npy`],
-    ['Map JSON', renderingUrl(e, 'map.json', renderQuery('map.json')), `${e.method}-${short}-map.json`],
+    ['Map JSON', renderingUrl(e, 'map.json', renderQuery('map.json', kind)), `${e.method}-${short}-map.json`],
   ];
   $('downloads').replaceChildren('Download: ', ...links.flatMap(([text, href, name], i) => [i ? ' · ' : '', h('a', { href, download: name, onclick: downloadWithKey }, text)]));
 }
@@ -557,7 +564,7 @@ function curlExample(e) {
   const auth = getApiKey() ? ` -H "Authorization: Bearer $SALIENCY_API_KEY"` : '';
   const fields = Object.entries(state.explain.fields).filter(([, v]) => v !== '' && v !== undefined);
   const form = fields.map(([k, v]) => ` -F ${k}=${/^[\w.+-]+$/.test(v) ? v : `'${v}'`}`).join('');
-  const heat = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png'));
+  const heat = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png', e.attribution?.kind ?? 'sensitivity'));
   return [
     `# submit and wait up to 30 s (answers the explanation, with its links)`,
     `curl${auth} -F image=@${state.file?.name?.replace(/[^\w.+-]/g, '_') || 'photo.png'}${form} '${origin}/v1/explanations?wait=30'`,
@@ -586,19 +593,32 @@ async function downloadWithKey(event) {
 
 // ---------------------------------------------------------------- grids (Compare and Tune)
 
-/** One result cell: title, image, a note; `explanation` once its job completed. */
+/** One result cell: title, image, its colour bar, a note; `explanation` once its job completed. */
 function makeCell(title, alt) {
   const img = h('img', { alt, class: 'cell-img' });
+  const bar = h('canvas', { class: 'cell-bar', width: 128, height: 8, role: 'img' });
+  const ticks = h('div', { class: 'ticks', 'aria-hidden': 'true' });
+  const legend = h('div', { class: 'colourbar cell-legend', hidden: true }, bar, ticks);
   const note = h('p', { class: 'note' }, 'queued');
-  const figure = h('figure', { class: 'cell' }, h('figcaption', {}, title), h('div', { class: 'cell-frame' }, img), note);
-  return { title, img, note, figure, explanation: undefined, fraction: 0 };
+  const figure = h('figure', { class: 'cell' }, h('figcaption', {}, title), h('div', { class: 'cell-frame' }, img), legend, note);
+  return { title, img, bar, ticks, legend, note, figure, explanation: undefined, fraction: 0 };
 }
 
 async function renderCell(cell) {
   if (!cell.explanation) return;
   const kind = $('r-grid').value;
-  const rendering = await showRendering(cell.img, renderingUrl(cell.explanation, kind, renderQuery(kind)));
-  if (rendering) cell.note.textContent = [`scale ${fmt(rendering.scale)}`, `${cell.explanation.timings.computeMs ?? '?'} ms`, ...(cell.extra ?? [])].join(' · ');
+  const attributionKind = cell.explanation.attribution?.kind ?? 'sensitivity';
+  const rendering = await showRendering(cell.img, renderingUrl(cell.explanation, kind, renderQuery(kind, attributionKind)));
+  if (!rendering) return;
+  // Each cell is scaled on its own: its bar carries its own numbers.
+  const r = effectiveRender(attributionKind);
+  const s = rendering.scale;
+  const ticks = r.centred ? [-s, 0, s] : [0, s / 2, s];
+  drawColourBar(cell.bar, r.colormap);
+  cell.bar.setAttribute('aria-label', `Colour bar, ${r.colormap}: ${fmt(ticks[0])} to ${fmt(ticks[2])}`);
+  cell.ticks.replaceChildren(...ticks.map((t) => h('span', {}, fmt(t))));
+  cell.legend.hidden = false;
+  cell.note.textContent = [`${r.colormap}`, `scale ${fmt(s)}`, `${cell.explanation.timings.computeMs ?? '?'} ms`, ...(cell.extra ?? [])].join(' · ');
 }
 
 function overallProgress(run, cells) {
