@@ -9,14 +9,31 @@ import { COLORMAP_TABLES } from '../../imaging/colormap-tables.js';
 
 export const WEB_DIR = join(PACKAGE_ROOT, 'src', 'gateway', 'web');
 
+/** The page's ES modules (index.html loads app.js; it imports the rest). */
+export const WEB_MODULES = [
+  'app.js',
+  'api.js',
+  'cells.js',
+  'colormaps.js',
+  'compare-tab.js',
+  'dom.js',
+  'explain-tab.js',
+  'feedback.js',
+  'image-input.js',
+  'method-form.js',
+  'models.js',
+  'plot.js',
+  'renderings.js',
+  'similarity.js',
+  'state.js',
+  'tabs.js',
+  'tune-tab.js',
+] as const;
+
 const TYPES: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'api.js': 'text/javascript; charset=utf-8',
-  'colormaps.js': 'text/javascript; charset=utf-8',
-  'similarity.js': 'text/javascript; charset=utf-8',
-  'plot.js': 'text/javascript; charset=utf-8',
+  ...Object.fromEntries(WEB_MODULES.map((name) => [name, 'text/javascript; charset=utf-8'])),
 };
 
 // Everything comes from us (the page works offline): no inline scripts, no outside origins.
