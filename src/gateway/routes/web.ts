@@ -63,14 +63,16 @@ async function sendFile(reply: FastifyReply, name: string): Promise<FastifyReply
     return reply;
   }
   const body = generated ?? (await readFile(join(WEB_DIR, name)));
-  return reply
-    .header('content-type', type)
-    // Small files, and a restarted server may serve new ones: revalidate rather than cache blindly.
-    .header('cache-control', 'no-cache')
-    .header('content-security-policy', CSP)
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
-    .send(body);
+  return (
+    reply
+      .header('content-type', type)
+      // Small files, and a restarted server may serve new ones: revalidate rather than cache blindly.
+      .header('cache-control', 'no-cache')
+      .header('content-security-policy', CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .send(body)
+  );
 }
 
 export function webRoutes(app: FastifyInstance): void {

@@ -20,7 +20,8 @@ async function main() {
   runs.tune = new Run('tune');
   const key = $('api-key');
   key.value = getApiKey();
-  if (key.value) key.closest('details').open = true;
+  const details = /** @type {HTMLDetailsElement} */ (key.closest('details'));
+  if (key.value) details.open = true;
   key.addEventListener('change', () => setApiKey(key.value));
   $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -40,7 +41,7 @@ async function main() {
   } catch (err) {
     showError($('setup-error'), err);
     if (err instanceof ApiError && err.code === 'SALIENCY_UNAUTHORIZED') {
-      key.closest('details').open = true;
+      details.open = true;
       key.addEventListener('change', () => location.reload(), { once: true });
     }
   }

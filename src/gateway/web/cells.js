@@ -25,7 +25,7 @@ export async function renderCell(cell) {
   if (!rendering) return;
   // Each cell is scaled on its own: its bar carries its own numbers.
   const r = effectiveRender(attributionKind);
-  const s = rendering.scale;
+  const s = rendering.scale ?? NaN;
   const ticks = r.centred ? [-s, 0, s] : [0, s / 2, s];
   drawColourBar(cell.bar, r.colormap);
   cell.bar.setAttribute('aria-label', `Colour bar, ${r.colormap}: ${fmt(ticks[0])} to ${fmt(ticks[2])}`);
@@ -58,7 +58,8 @@ export async function runCells(run, cells, fieldsOf) {
       if (run.cancelled) return;
       failures++;
       cell.failed = true;
-      cell.note.replaceChildren(h('strong', { class: 'code' }, err.code ?? 'ERROR'), ' ', err.message);
+      const e = /** @type {{ code?: string, message?: string }} */ (err);
+      cell.note.replaceChildren(h('strong', { class: 'code' }, e.code ?? 'ERROR'), ' ', e.message ?? String(err));
       cell.figure.classList.add('failed');
       overallProgress(run, cells);
     }

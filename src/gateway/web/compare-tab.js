@@ -8,7 +8,10 @@ import { runs, state } from './state.js';
 export async function runCompare(event) {
   event.preventDefault();
   const run = runs.compare;
-  const chosen = [...$('compare-methods').querySelectorAll('input:checked')].map((c) => state.compareEntries.find((e) => e.key === c.value));
+  const entries = state.compareEntries ?? [];
+  const chosen = [...$('compare-methods').querySelectorAll('input:checked')].flatMap((c) =>
+    entries.filter((e) => e.key === /** @type {HTMLInputElement} */ (c).value),
+  );
   if (chosen.length === 0) {
     showError(run.error, new UserError('Tick at least one method.'));
     return;

@@ -13,6 +13,13 @@ export const $ = (id) => {
   return /** @type {HTMLInputElement} */ (node);
 };
 
+/**
+ * A canvas of index.html by id.
+ * @param {string} id
+ * @returns {HTMLCanvasElement}
+ */
+export const canvas = (id) => /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ($(id)));
+
 /** document.createElement with properties and children. */
 export function h(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -28,7 +35,12 @@ export function h(tag, props = {}, ...children) {
   return node;
 }
 
-export const fmt = (v, digits = 3) => (v === undefined || !Number.isFinite(v) ? '–' : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : Number(v.toPrecision(digits)).toString());
+export const fmt = (v, digits = 3) =>
+  v === undefined || !Number.isFinite(v)
+    ? '–'
+    : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0)
+      ? v.toExponential(2)
+      : Number(v.toPrecision(digits)).toString();
 export const percent = (p) => `${(p * 100).toFixed(p >= 0.995 || p < 0.001 ? 0 : 1)} %`;
 export const debounce = (fn, ms) => {
   let timer;

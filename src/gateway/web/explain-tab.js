@@ -2,7 +2,7 @@
 // The Explain tab: one job, its heatmap and overlay, the colour bar, downloads, a curl example.
 import { getApiKey, renderingUrl, request } from './api.js';
 import { drawColourBar } from './colormaps.js';
-import { $, fmt, h, percent } from './dom.js';
+import { $, canvas, fmt, h, percent } from './dom.js';
 import { clearError, setProgress, showError } from './feedback.js';
 import { paramValues } from './method-form.js';
 import { chooseTarget } from './models.js';
@@ -23,7 +23,7 @@ export async function runExplain(event) {
     });
     if (signal.aborted) return;
     state.explain = { explanation, fields, fileUrl };
-    $('img-original').src = fileUrl;
+    $('img-original').src = fileUrl ?? '';
     showExplanation(explanation);
     await renderExplain();
     $('render').disabled = false;
@@ -71,7 +71,7 @@ export function showExplanation(e) {
       ),
     ),
   );
-  for (const fill of $('top5').querySelectorAll('.fill')) fill.style.width = `${Math.round(Number(fill.dataset.w) * 100)}%`;
+  for (const fill of $('top5').querySelectorAll('.fill')) if (fill instanceof HTMLElement) fill.style.width = `${Math.round(Number(fill.dataset.w) * 100)}%`;
   const a = e.attribution;
   $('explain-meta').textContent = [
     `Explained: ${p.label ?? `class ${p.target}`} (index ${p.target}, score ${percent(p.score)})`,
@@ -101,26 +101,30 @@ export async function renderExplain() {
     ['Attribution .npy', renderingUrl(e, 'attribution.npy'), `${e.method}-${short}.npy`],
     ['Map JSON', renderingUrl(e, 'map.json', renderQuery('map.json', kind)), `${e.method}-${short}-map.json`],
   ];
-  $('downloads').replaceChildren('Download: ', ...links.flatMap(([text, href, name], i) => [i ? ' · ' : '', h('a', { href, download: name, onclick: downloadWithKey }, text)]));
+  $('downloads').replaceChildren(
+    'Download: ',
+    ...links.flatMap(([text, href, name], i) => [i ? ' · ' : '', h('a', { href, download: name, onclick: downloadWithKey }, text)]),
+  );
 }
 
 /** Colour bar from the colormap's anchors; the numbers are the scale the server reported. */
 export function drawLegend(e, rendering) {
   const r = effectiveRender(e.attribution?.kind ?? 'sensitivity');
-  drawColourBar($('colourbar-canvas'), r.colormap);
+  drawColourBar(canvas('colourbar-canvas'), r.colormap);
   const s = rendering.scale;
   const ticks = r.centred ? [-s, 0, s] : [0, s / 2, s];
   $('colourbar-ticks').replaceChildren(...ticks.map((t) => h('span', {}, fmt(t))));
   const what = r.signed ? 'signed attribution' : r.sign === 'negative' ? 'negative part' : r.sign === 'positive' ? 'positive part' : 'magnitude';
   const scaleText = $('r-scale').value.trim() ? `fixed scale ${fmt(s)}` : `scale ${fmt(s)} (the ${$('r-clip').value}th percentile of |map|)`;
   $('colourbar-canvas').setAttribute('aria-label', `Colour bar, ${r.colormap}: ${fmt(ticks[0])} to ${fmt(ticks[2])}`);
-  $('colourbar-text').textContent = `${r.colormap}, ${what} (reduce ${r.reduce}, sign ${r.sign}); ${scaleText}; ${r.signed ? `values beyond ±${fmt(rendering.clip)}` : `values above ${fmt(rendering.clip)}`} saturate.`;
+  $('colourbar-text').textContent =
+    `${r.colormap}, ${what} (reduce ${r.reduce}, sign ${r.sign}); ${scaleText}; ${r.signed ? `values beyond ±${fmt(rendering.clip)}` : `values above ${fmt(rendering.clip)}`} saturate.`;
 }
 
 export function curlExample(e) {
   const origin = location.origin;
   const auth = getApiKey() ? ` -H "Authorization: Bearer $SALIENCY_API_KEY"` : '';
-  const fields = Object.entries(state.explain.fields).filter(([, v]) => v !== '' && v !== undefined);
+  const fields = Object.entries(state.explain?.fields ?? {}).filter(([, v]) => v !== '' && v !== undefined);
   const form = fields.map(([k, v]) => ` -F ${k}=${/^[\w.+-]+$/.test(v) ? v : `'${v}'`}`).join('');
   const heat = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png', e.attribution?.kind ?? 'sensitivity'));
   return [

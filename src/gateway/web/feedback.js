@@ -93,11 +93,15 @@ export class Run {
   /** Submits one job and follows it to its end; failures become errors with the job's code. */
   async job(fields, onProgress) {
     if (!state.file) throw new UserError('Choose an image first: use the file picker, drop an image on the page, or paste one.');
-    const signal = this.controller.signal;
+    const signal = this.controller?.signal;
     const queued = await submitExplanation(state.file, fields, signal);
     this.ids.add(queued.id);
     onProgress(0, 'queued');
-    const done = await watchExplanation(queued, (p) => onProgress(p.total > 0 ? p.done / p.total : 0, p.total > 0 ? `${p.done} of ${p.total} ${p.stage}` : p.stage), signal);
+    const done = await watchExplanation(
+      queued,
+      (p) => onProgress(p.total > 0 ? p.done / p.total : 0, p.total > 0 ? `${p.done} of ${p.total} ${p.stage}` : p.stage),
+      signal,
+    );
     this.ids.delete(queued.id);
     if (done.status === 'failed') throw new ApiError(done.error?.code ?? 'SALIENCY_JOB_FAILED', done.error?.message ?? 'the job failed');
     if (done.status === 'cancelled') throw new ApiError('CANCELLED', 'the job was cancelled');

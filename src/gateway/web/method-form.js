@@ -28,7 +28,13 @@ export function paramField(method, name) {
   const def = defaultOf(method, name);
   const values = enumValues(schema);
   const range =
-    schema.minimum !== undefined && schema.maximum !== undefined ? `${schema.minimum} – ${schema.maximum}` : schema.minimum !== undefined ? `≥ ${schema.minimum}` : schema.maximum !== undefined ? `≤ ${schema.maximum}` : undefined;
+    schema.minimum !== undefined && schema.maximum !== undefined
+      ? `${schema.minimum} – ${schema.maximum}`
+      : schema.minimum !== undefined
+        ? `≥ ${schema.minimum}`
+        : schema.maximum !== undefined
+          ? `≤ ${schema.maximum}`
+          : undefined;
   // Descriptions may already name the defaults of several methods; say this method's one.
   const helpText = [
     schema.description?.replace(/\s*\(default[^)]*\)/, ''),
@@ -59,13 +65,31 @@ export function paramField(method, name) {
       placeholder: PLACEHOLDERS[name],
     });
   } else {
-    control = h('input', { id, type: 'text', value: def !== undefined ? String(def) : '', placeholder: name === 'layer' ? (state.model?.gradCamLayer ?? PLACEHOLDERS.layer) : PLACEHOLDERS[name], spellcheck: 'false' });
+    control = h('input', {
+      id,
+      type: 'text',
+      value: def !== undefined ? String(def) : '',
+      placeholder: name === 'layer' ? (state.model?.gradCamLayer ?? PLACEHOLDERS.layer) : PLACEHOLDERS[name],
+      spellcheck: 'false',
+    });
   }
   control.setAttribute('aria-describedby', `${id}-help`);
   control.dataset.default = def === undefined ? '' : String(def);
-  const wrapper = schema.type === 'boolean'
-    ? h('div', { class: 'field check', dataset: { param: name } }, h('label', { for: id }, control, ' ', h('code', {}, name)), h('p', { class: 'help', id: `${id}-help` }, helpText))
-    : h('div', { class: 'field', dataset: { param: name } }, h('label', { for: id }, h('code', {}, name)), control, h('p', { class: 'help', id: `${id}-help` }, helpText));
+  const wrapper =
+    schema.type === 'boolean'
+      ? h(
+          'div',
+          { class: 'field check', dataset: { param: name } },
+          h('label', { for: id }, control, ' ', h('code', {}, name)),
+          h('p', { class: 'help', id: `${id}-help` }, helpText),
+        )
+      : h(
+          'div',
+          { class: 'field', dataset: { param: name } },
+          h('label', { for: id }, h('code', {}, name)),
+          control,
+          h('p', { class: 'help', id: `${id}-help` }, helpText),
+        );
   return wrapper;
 }
 
@@ -82,17 +106,17 @@ export function buildParamForm() {
 export function updateParamVisibility() {
   const method = $('method').value;
   const ig = method === 'integrated-gradients' || $('p-base')?.value === 'integrated-gradients';
-  for (const field of $('params-fields').children) field.hidden = IG_ONLY.has(field.dataset.param) && !ig;
+  for (const field of fieldsOf($('params-fields'))) field.hidden = IG_ONLY.has(field.dataset.param ?? '') && !ig;
 }
 
 /** Fields to send: only the values changed from their defaults (a preset fills the rest). */
 export function paramValues() {
   const fields = {};
-  for (const field of $('params-fields').children) {
-    if (field.hidden) continue;
-    const control = field.querySelector('input, select');
+  for (const field of fieldsOf($('params-fields'))) {
+    const control = /** @type {HTMLInputElement | null} */ (field.querySelector('input, select'));
+    if (field.hidden || !control) continue;
     const value = control.type === 'checkbox' ? String(control.checked) : control.value.trim();
-    if (value !== '' && value !== control.dataset.default) fields[field.dataset.param] = value;
+    if (value !== '' && value !== control.dataset.default) fields[field.dataset.param ?? ''] = value;
   }
   return fields;
 }
@@ -107,7 +131,8 @@ export function setupMethods() {
   // Compare: every method, plus SmoothGrad over Integrated Gradients.
   const entries = methods.flatMap((m) => {
     const own = [{ key: m.name, title: m.name, fields: { method: m.name } }];
-    if (m.name === 'smoothgrad') own.push({ key: 'smoothgrad+ig', title: 'smoothgrad over integrated-gradients', fields: { method: 'smoothgrad', base: 'integrated-gradients' } });
+    if (m.name === 'smoothgrad')
+      own.push({ key: 'smoothgrad+ig', title: 'smoothgrad over integrated-gradients', fields: { method: 'smoothgrad', base: 'integrated-gradients' } });
     return own;
   });
   const defaults = new Set(['gradient', 'integrated-gradients', 'smoothgrad', 'smoothgrad+ig', 'smoothdiff', 'grad-cam']);
@@ -123,7 +148,8 @@ export function setupMethods() {
 
 export function setupRenderControls() {
   const { render } = state.catalogue;
-  const options = (select, values, defaultText) => select.replaceChildren(h('option', { value: '' }, defaultText), ...values.map((v) => h('option', { value: v }, v)));
+  const options = (select, values, defaultText) =>
+    select.replaceChildren(h('option', { value: '' }, defaultText), ...values.map((v) => h('option', { value: v }, v)));
   options($('r-reduce'), render.reduce.values, `auto (${render.reduce.default.sensitivity} or ${render.reduce.default.attribution})`);
   options($('r-sign'), render.sign.values, `auto (${render.sign.default.sensitivity} or ${render.sign.default.attribution})`);
   options($('r-colormap'), render.colormap.values, `auto (${render.colormap.default.sequential} or ${render.colormap.default.signed})`);
@@ -140,4 +166,13 @@ export function setupRenderControls() {
     rerender();
   });
   $('r-scale').addEventListener('change', renderAll);
+}
+
+/**
+ * The parameter fields of the form (one element per parameter, data-param naming it).
+ * @param {HTMLElement} container
+ * @returns {HTMLElement[]}
+ */
+function fieldsOf(container) {
+  return [...container.children].filter((c) => c instanceof HTMLElement);
 }

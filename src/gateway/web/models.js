@@ -18,19 +18,22 @@ export async function selectModel(id) {
   const model = await getModel(id);
   state.model = model;
   const [height, width] = model.input.size;
-  $('model-help').textContent = [model.description, `${width}×${height} input`, model.classes ? `${model.classes} classes` : undefined].filter(Boolean).join(' · ');
+  $('model-help').textContent = [model.description, `${width}×${height} input`, model.classes ? `${model.classes} classes` : undefined]
+    .filter(Boolean)
+    .join(' · ');
   const classes = model.labels ?? (model.classes ? Array.from({ length: model.classes }, (_, i) => String(i)) : []);
   $('target').replaceChildren(
     h('option', { value: '' }, 'Predicted class'),
     ...classes.map((label, i) => h('option', { value: String(i) }, model.labels ? `${i}: ${label}` : `class ${i}`)),
   );
-  const layer = document.querySelector('[data-param="layer"] input');
+  const layer = /** @type {HTMLInputElement | null} */ (document.querySelector('[data-param="layer"] input'));
   if (layer) layer.placeholder = model.gradCamLayer ?? 'model default';
 }
 
 /** Makes sure the class select can show `index` (models without labels or a class count). */
 export function chooseTarget(index, label) {
-  const select = $('target');
-  if (![...select.options].some((o) => o.value === String(index))) select.append(h('option', { value: String(index) }, label ? `${index}: ${label}` : `class ${index}`));
+  const select = /** @type {HTMLSelectElement} */ (/** @type {unknown} */ ($('target')));
+  if (![...select.options].some((o) => o.value === String(index)))
+    select.append(h('option', { value: String(index) }, label ? `${index}: ${label}` : `class ${index}`));
   select.value = String(index);
 }

@@ -12,7 +12,10 @@ import { runs, state } from './state.js';
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9']; // Okabe–Ito, colour-blind safe
 
 export function parseList(text, what, integer) {
-  const values = text.split(/[\s,;]+/).filter(Boolean).map(Number);
+  const values = text
+    .split(/[\s,;]+/)
+    .filter(Boolean)
+    .map(Number);
   if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v < 0 || (integer && (!Number.isInteger(v) || v < 1)))) {
     throw new UserError(`${what}: enter comma-separated ${integer ? 'whole numbers ≥ 1' : 'numbers ≥ 0'}.`);
   }
@@ -35,7 +38,9 @@ export async function runTune(event) {
   }
   const signal = run.start();
   const method = $('tune-method').value;
-  const cells = noises.flatMap((noise) => samples.map((n) => Object.assign(makeCell(`σ ${noise}, n ${n}`, `${method} heatmap, noise ${noise}, ${n} samples`), { noise, samples: n })));
+  const cells = noises.flatMap((noise) =>
+    samples.map((n) => Object.assign(makeCell(`σ ${noise}, n ${n}`, `${method} heatmap, noise ${noise}, ${n} samples`), { noise, samples: n })),
+  );
   state.tune = { cells, noises, samples, method };
   buildSweepTable(method, noises, samples, cells);
   $('tune-plot').replaceChildren();
@@ -63,7 +68,9 @@ export function buildSweepTable(method, noises, samples, cells) {
     h(
       'tbody',
       {},
-      ...noises.map((noise, r) => h('tr', {}, h('th', { scope: 'row' }, String(noise)), ...samples.map((_, c) => h('td', {}, cells[r * samples.length + c].figure)))),
+      ...noises.map((noise, r) =>
+        h('tr', {}, h('th', { scope: 'row' }, String(noise)), ...samples.map((_, c) => h('td', {}, cells[r * samples.length + c].figure))),
+      ),
     ),
   );
   $('tune-grid').replaceChildren(h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Sweep results' }, table));
@@ -126,12 +133,30 @@ export async function drawSimilarity() {
       'table',
       { class: 'numbers' },
       h('thead', {}, h('tr', {}, ...['σ', 'n', 'reference n', 'cosine', 'SSIM'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, ...rows.map((r) => h('tr', {}, h('td', {}, String(r.noise)), h('td', {}, String(r.x)), h('td', {}, String(r.reference)), h('td', {}, r.cos.toFixed(4)), h('td', {}, r.ssim.toFixed(4))))),
+      h(
+        'tbody',
+        {},
+        ...rows.map((r) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, String(r.noise)),
+            h('td', {}, String(r.x)),
+            h('td', {}, String(r.reference)),
+            h('td', {}, r.cos.toFixed(4)),
+            h('td', {}, r.ssim.toFixed(4)),
+          ),
+        ),
+      ),
     ),
   );
   $('tune-plot').replaceChildren(
     h('h3', {}, 'Convergence'),
-    h('p', { class: 'help' }, 'How close each map is to the one with the most samples at the same σ (1 = identical). SSIM: Wang et al. 2004, 11×11 gaussian window, σ 1.5, maps scaled to [0, 1].'),
+    h(
+      'p',
+      { class: 'help' },
+      'How close each map is to the one with the most samples at the same σ (1 = identical). SSIM: Wang et al. 2004, 11×11 gaussian window, σ 1.5, maps scaled to [0, 1].',
+    ),
     svg,
     legend,
     table,
