@@ -231,7 +231,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
+        /** Prometheus metrics (Authorization: Bearer <METRICS_TOKEN> when one is set) */
         get: operations["metrics"];
         put?: never;
         post?: never;

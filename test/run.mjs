@@ -1,3 +1,4 @@
+// @ts-check
 // Runs every compiled test file with Node's built-in runner. Node 20's `--test` does not expand
 // globs, so the list is built here; the runner's own summary lines are what CI reads.
 import { spawnSync } from 'node:child_process';

@@ -1,3 +1,4 @@
+// @ts-check
 // Compares our compiled gradients of the full-size torchvision models with PyTorch autograd.
 // Run by hand (not in CI; the models are 2 GB):
 //   /usr/bin/python3 tools/fixtures/make_gradient_fixtures.py --full .cache/full

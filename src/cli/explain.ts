@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { decodeNpy, encodeNpy } from '../imaging/npy.js';
 import { explain } from '../methods/explain.js';
-import { type RenderParams, renderComparisonGrid, renderSweepGrid } from '../imaging/index.js';
+import { type Legend, type RenderParams, renderComparisonGrid, renderSweepGrid } from '../imaging/index.js';
 import { BASE_METHODS, BASELINES, METHODS, type MethodName, type MethodParams, NOISY_METHODS as NOISY, PRESETS, methodKind } from '../methods/params.js';
 import { pixelRange } from '../worker/manifest-mapping.js';
 import { type ImageInput, RENDER_FLAGS, findManifest, imageInput, renderPng } from './image-input.js';
@@ -135,7 +135,8 @@ async function comparisonGrid(ctx: OwnedContext, image: ImageInput, methods: Met
   const panels = [];
   for (const method of methods) {
     const r = await explain(ctx, { x: image.x, params: { ...params, method }, targets });
-    panels.push({ title: method, png: (await renderPng(r.attribution, methodKind(method, r.params.base), image, render)).png });
+    const { png, legend } = await renderPng(r.attribution, methodKind(method, r.params.base), image, render);
+    panels.push({ title: method, png, legend });
   }
   return renderComparisonGrid(image.image, panels);
 }
@@ -148,15 +149,20 @@ async function sweepGrid(ctx: OwnedContext, image: ImageInput, params: MethodPar
   const counts = list(samplesText, [5, 10, 25, 50], 'sweep-samples');
   const method = NOISY.has(params.method) ? params.method : 'smoothgrad';
   const cells: Uint8Array[][] = [];
+  const legends: Legend[][] = [];
   for (const noise of noises) {
     const row: Uint8Array[] = [];
+    const rowLegends: Legend[] = [];
     for (const samples of counts) {
       const r = await explain(ctx, { x: image.x, params: { ...params, method, noise, samples, sigma: undefined }, targets });
-      row.push((await renderPng(r.attribution, methodKind(method, r.params.base), image, render)).png);
+      const { png, legend } = await renderPng(r.attribution, methodKind(method, r.params.base), image, render);
+      row.push(png);
+      rowLegends.push(legend);
     }
     cells.push(row);
+    legends.push(rowLegends);
   }
-  return renderSweepGrid({ rowLabels: noises.map((n) => `noise ${n}`), columnLabels: counts.map((n) => `n = ${n}`), cells, corner: method });
+  return renderSweepGrid({ rowLabels: noises.map((n) => `noise ${n}`), columnLabels: counts.map((n) => `n = ${n}`), cells, legends, corner: method });
 }
 
 function npyTensor(path: string, what: string): { data: Float32Array; dims: number[] } {

@@ -6,35 +6,23 @@ import { runCompile } from './compile.js';
 import { runExplain } from './explain.js';
 import { runModels } from './models.js';
 import { UsageError, parseFlags } from './flags.js';
-
-const USAGE = `usage: saliency <command> [options]
-
-commands:
-  serve
-      the HTTP API (port 8080; environment variables in README); jobs run in-process unless REDIS_URL is set
-  worker
-      a worker process consuming the queue at REDIS_URL
-  openapi [--output openapi/openapi.json]
-      write the OpenAPI document generated from the routes
-  compile --model M.onnx --output G.onnx [--input-shape 3,224,224]
-      write the gradient model (inputs: the model input and 'seed'; outputs: logits and grad_<input>)
-  explain --model M.onnx --input X.npy --method gradient [--target 3 | --target 3,7] --output A.npy
-      gradient of the target logit per sample (default target: argmax per sample); prints one JSON line
-  models add PATH.onnx [--name N] [--labels F] [--size H,W] [--models-dir D] [--force]
-      install a model: infer its manifest, compile it, self-check its gradient; prints what to edit
-  models check [--models-dir D]
-      compile and self-check every installed model, one line each; exit code 1 if any fails
-  bench [gradient]
-      time the gradient graph against the forward pass (see README)
-`;
+import { COMMAND_HELP, USAGE, version, wantsHelp } from './help.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  serve: async () => {
+  serve: async (args) => {
+    parseBooleanFlags(args, []);
     const { serveUntilSignalled } = await import('../gateway/server.js');
     await serveUntilSignalled();
     return 0;
   },
-  worker: async () => {
+  worker: async (args) => {
+    const flags = parseBooleanFlags(args, ['health']);
+    if (flags.has('health')) {
+      const [{ loadConfig }, { checkHeartbeat }] = await Promise.all([import('../config/config.js'), import('../worker/heartbeat.js')]);
+      const problem = checkHeartbeat(loadConfig().WORKER_HEARTBEAT_FILE);
+      if (problem) process.stderr.write(`saliency worker: unhealthy: ${problem}\n`);
+      return problem ? 1 : 0;
+    }
     const { runWorker } = await import('../worker/run-worker.js');
     await runWorker();
     return 0;
@@ -56,13 +44,22 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
+    const topic = command === 'help' ? rest[0] : undefined;
+    process.stdout.write((topic && COMMAND_HELP[topic]) || USAGE);
     return command ? 0 : 1;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
   }
   const run = COMMANDS[command];
   if (!run) {
-    process.stderr.write(`saliency: unknown command '${command}'\n${USAGE}`);
+    process.stderr.write(`saliency: unknown command '${command}'; run saliency --help\n`);
     return 2;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(COMMAND_HELP[command] ?? USAGE);
+    return 0;
   }
   try {
     return await run(rest);
@@ -73,4 +70,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`saliency ${command}: ${e.name === 'Error' ? '' : `${e.name}: `}${text}\n`);
     return e instanceof UsageError ? 2 : 1;
   }
+}
+
+/** Boolean flags only (serve and worker take their settings from the environment). */
+function parseBooleanFlags(args: string[], names: readonly string[]): Set<string> {
+  const set = new Set<string>();
+  for (const arg of args) {
+    const name = arg.replace(/^--/, '');
+    if (!arg.startsWith('--') || !names.includes(name)) throw new UsageError(`unknown option '${arg}'; run saliency --help`);
+    set.add(name);
+  }
+  return set;
 }

@@ -2,6 +2,7 @@
 // from it), and handed down as one object. Nothing else reads process.env.
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -58,6 +59,9 @@ export const ConfigSchema = Type.Object({
   RENDER_CACHE_MB: Int(64, 0, 1 << 20, 'Rendered PNGs kept per gateway process (least recently used dropped first); 0: no cache'),
   REQUEST_TIMEOUT_MS: Int(120_000, 1000, 3_600_000, 'Longest time to receive one whole request (uploads included); slower ones get 408'),
   EMBEDDED_STORE_MB: Int(512, 1, 1 << 20, 'Embedded mode: memory for inputs and results; when it is full of accepted jobs, submissions get 503 with Retry-After'),
+  METRICS_TOKEN: Type.String({ default: '', description: 'When set, /metrics (gateway and workers) needs Authorization: Bearer <token>' }),
+  WORKER_METRICS_PORT: Int(0, 0, 65535, 'Port on which a worker process serves /metrics; 0: none'),
+  WORKER_HEARTBEAT_FILE: Type.String({ default: join(tmpdir(), 'saliency-worker.heartbeat'), description: 'File a worker process rewrites while connected to Redis; `saliency worker --health` checks its age' }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

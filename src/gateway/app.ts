@@ -62,7 +62,9 @@ export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Pr
   app.addHook('onClose', async () => renderer.close());
 
   app.addHook('onResponse', async (request, reply) => {
-    metrics.requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    // The route pattern, never the URL: ids in paths would make one series per job.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requestDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
@@ -79,15 +81,15 @@ export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Pr
       error = apiError('SALIENCY_INTERNAL', [request.id]);
     }
     if (error.statusCode >= 500) request.log.warn({ code: error.code }, error.message);
+    metrics.errors.inc({ code: error.code, status_code: String(error.statusCode) });
     return reply
       .code(error.statusCode)
       .headers(error.headers)
       .send({ error: { code: error.code, message: error.message, requestId: request.id } });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const error = apiError('SALIENCY_NO_ROUTE', [`${request.method} ${request.url}`]);
-    return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message, requestId: request.id } });
+  app.setNotFoundHandler((request) => {
+    throw apiError('SALIENCY_NO_ROUTE', [request.method, request.url]);
   });
 
   // Every /v1 route lives in this one encapsulated scope, so its access hook (API key, then the

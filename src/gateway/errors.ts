@@ -1,6 +1,8 @@
 // Every error a client can see: a stable code, an HTTP status and a message that says what to do.
 // Routes throw `apiError(code, …)`; the one error handler in app.ts turns anything else into a
-// 500 that leaks no internals.
+// 500 that leaks no internals. The catalogue is closed: codes raised by the imaging layer and the
+// codes a failed job reports (GET /v1/explanations/:id, state 'failed' or 'cancelled') are listed
+// here too, and a test checks that no other SALIENCY_ code appears anywhere in src/.
 
 export const ERRORS = {
   SALIENCY_BAD_REQUEST: { status: 400, message: 'the request is malformed: %s' },
@@ -29,13 +31,24 @@ export const ERRORS = {
   SALIENCY_QUEUE_FULL: { status: 503, message: 'the queue is full (%s jobs waiting); retry later' },
   SALIENCY_UNAVAILABLE: { status: 503, message: 'the job backend is unavailable; retry later' },
   SALIENCY_RENDER_BUSY: { status: 503, message: 'every renderer is busy; retry in a few seconds' },
+  SALIENCY_NO_ROUTE: { status: 404, message: 'no route %s %s; GET /docs lists the API' },
   SALIENCY_NOT_ACCEPTABLE: { status: 406, message: 'this resource is available as %s' },
-  SALIENCY_NO_ROUTE: { status: 404, message: 'no route %s; see /docs' },
   SALIENCY_STORE_FULL: { status: 503, message: 'the in-memory store is full with the inputs and results of accepted jobs; retry after %s s' },
   SALIENCY_SHUTTING_DOWN: { status: 503, message: 'this server is shutting down and accepts no new work; retry after %s s (another replica may answer)' },
   SALIENCY_REQUEST_TIMEOUT: { status: 408, message: 'the request was not received completely within %s s; send it again, faster or smaller' },
   SALIENCY_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than the server accepts; send fewer or shorter headers' },
   SALIENCY_INTERNAL: { status: 500, message: 'internal error; the server log has the details (request id %s)' },
+  // A model's manifest is wrong, not the request: the operator has to fix the model folder.
+  SALIENCY_BAD_PREPROCESS_SPEC: { status: 500, message: '%s' },
+
+  // Codes of failed jobs (the job's `error.code`; the status is what a client would map it to).
+  SALIENCY_INPUT_EXPIRED: { status: 410, message: '%s' },
+  SALIENCY_BAD_BASELINE: { status: 400, message: '%s' },
+  SALIENCY_BAD_LAYER: { status: 400, message: '%s' },
+  SALIENCY_METHOD_UNSUPPORTED: { status: 422, message: '%s' },
+  SALIENCY_JOB_FAILED: { status: 500, message: '%s' },
+  SALIENCY_JOB_CANCELLED: { status: 409, message: '%s' },
+  SALIENCY_WORKER_CRASHED: { status: 500, message: '%s' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -56,11 +69,15 @@ export class ApiError extends Error {
 export function apiError(code: ErrorCode, args: (string | number)[] = [], headers: Record<string, string> = {}): ApiError {
   const { status, message } = ERRORS[code];
   let i = 0;
-  return new ApiError(code, status, message.replace(/%s/g, () => String(args[i++] ?? '')), headers);
+  return new ApiError(
+    code,
+    status,
+    message.replace(/%s/g, () => String(args[i++] ?? '')),
+    headers,
+  );
 }
 
 /** For codes raised elsewhere (imaging, workers) that carry their own message. */
-export function codedError(code: string, message: string, fallbackStatus = 400): ApiError {
-  const known = (ERRORS as Record<string, { status: number } | undefined>)[code];
-  return new ApiError(code, known?.status ?? fallbackStatus, message);
+export function codedError(code: ErrorCode, message: string): ApiError {
+  return new ApiError(code, ERRORS[code].status, message);
 }

@@ -1,89 +1,96 @@
-// A small Prometheus registry (text exposition format 0.0.4): counters, gauges read at scrape
-// time, and histograms, with labels. Enough for this service without another dependency.
-type Labels = Record<string, string>;
+// The gateway's Prometheus metrics (prom-client): Node's process metrics, request latency by
+// route and status, API errors by code, and the jobs this gateway submitted (queue wait, compute,
+// outcomes). In embedded mode the worker threads are this process's, so the worker families
+// (`saliency_worker_*`) are exported here too; in distributed mode each worker process serves them.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { type JobMetrics, DURATION_BUCKETS, createJobMetrics } from '../jobs/job-metrics.js';
+import { type JobQueue } from '../jobs/interfaces.js';
+import { type ModelRegistry } from '../models/registry.js';
 
-const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
-const format = (labels: Labels) => {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
-  return parts.length ? `{${parts.join(',')}}` : '';
-};
-
-interface Metric {
-  render(): Promise<string>;
+export interface MetricsSources {
+  queue: JobQueue;
+  registry: ModelRegistry;
+  mode: 'embedded' | 'redis';
 }
 
-export class Counter implements Metric {
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-  inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels);
-    const entry = this.values.get(k) ?? { labels, value: 0 };
-    entry.value += by;
-    this.values.set(k, entry);
-  }
-  async render(): Promise<string> {
-    const lines = [...this.values.values()].map((e) => `${this.name}${format(e.labels)} ${e.value}`);
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, ...lines].join('\n');
-  }
+/** Request latency buckets: from a cached rendering (milliseconds) to a `?wait=60` submission. */
+const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createMetrics(sources: MetricsSources) {
+  const register = new Registry();
+  collectDefaultMetrics({ register });
+  const registers = [register];
+  const jobLabels = ['method', 'model'] as const;
+  return {
+    register,
+    requestDuration: new Histogram({
+      name: 'saliency_http_request_duration_seconds',
+      help: 'HTTP request duration by method, route (the route pattern) and status code',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: REQUEST_BUCKETS,
+      registers,
+    }),
+    errors: new Counter({ name: 'saliency_http_errors_total', help: 'Error responses by code and status', labelNames: ['code', 'status_code'], registers }),
+    submitted: new Counter({ name: 'saliency_jobs_submitted_total', help: 'Jobs accepted, by method and model', labelNames: jobLabels, registers }),
+    finished: new Counter({
+      name: 'saliency_jobs_finished_total',
+      help: 'Submitted jobs seen finishing, by state, method and model',
+      labelNames: ['state', ...jobLabels],
+      registers,
+    }),
+    failures: new Counter({
+      name: 'saliency_job_failures_total',
+      help: 'Submitted jobs that failed, by error code and method',
+      labelNames: ['code', 'method'],
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: 'saliency_job_queue_wait_seconds',
+      help: 'Time from submission to the start of the last attempt',
+      labelNames: jobLabels,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    compute: new Histogram({
+      name: 'saliency_job_compute_seconds',
+      help: 'Compute time of completed jobs, by method and model',
+      labelNames: jobLabels,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    /** The worker threads' own families, in embedded mode only. */
+    worker: sources.mode === 'embedded' ? createJobMetrics(register, 'saliency_worker') : undefined,
+    gauges: [
+      gauge(register, 'saliency_queue_depth', 'Jobs waiting to run', () => sources.queue.depth()),
+      gauge(register, 'saliency_workers', 'Workers connected to the queue (embedded: its threads)', () => sources.queue.workers()),
+      gauge(register, 'saliency_models', 'Models installed', async () => sources.registry.list().length),
+    ],
+  };
 }
 
-/** A gauge whose values are read when scraped. */
-export class Gauge implements Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    private readonly read: () => Promise<{ labels?: Labels; value: number }[]>,
-  ) {}
-  async render(): Promise<string> {
-    let values: { labels?: Labels; value: number }[] = [];
-    try {
-      values = await this.read();
-    } catch {
-      values = []; // A backend outage shows as a missing sample, not a failed scrape.
-    }
-    const lines = values.map((v) => `${this.name}${format(v.labels ?? {})} ${v.value}`);
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, ...lines].join('\n');
-  }
+export type Metrics = ReturnType<typeof createMetrics>;
+export type { JobMetrics };
+
+/** A gauge read at scrape time; a backend outage shows as a missing sample, not a failed scrape. */
+function gauge(register: Registry, name: string, help: string, read: () => Promise<number>): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [register],
+    async collect() {
+      try {
+        this.set(await read());
+      } catch {
+        this.reset();
+      }
+    },
+  });
 }
 
-export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: number[],
-  ) {}
-  observe(labels: Labels, value: number): void {
-    const k = key(labels);
-    const s = this.series.get(k) ?? { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-    this.buckets.forEach((b, i) => {
-      if (value <= b) s.counts[i] = (s.counts[i] as number) + 1;
-    });
-    s.sum += value;
-    s.count += 1;
-    this.series.set(k, s);
-  }
-  async render(): Promise<string> {
-    const lines: string[] = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const s of this.series.values()) {
-      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${format({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
-      lines.push(`${this.name}_bucket${format({ ...s.labels, le: '+Inf' })} ${s.count}`);
-      lines.push(`${this.name}_sum${format(s.labels)} ${s.sum}`, `${this.name}_count${format(s.labels)} ${s.count}`);
-    }
-    return lines.join('\n');
-  }
-}
-
-export class MetricsRegistry {
-  private readonly metrics: Metric[] = [];
-  register<M extends Metric>(metric: M): M {
-    this.metrics.push(metric);
-    return metric;
-  }
-  async render(): Promise<string> {
-    return `${(await Promise.all(this.metrics.map((m) => m.render()))).join('\n')}\n`;
-  }
+/** Whether a /metrics request may read: no token configured, or `Authorization: Bearer <token>`. */
+export function metricsAuthorized(token: string, authorization: string | undefined): boolean {
+  if (token === '') return true;
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return authorization !== undefined && timingSafeEqual(digest(authorization), digest(`Bearer ${token}`));
 }

@@ -266,7 +266,3 @@ export function newPayload(entry: ModelEntry, params: MethodParams, target: numb
     submittedAt: Date.now(),
   };
 }
-
-export function isApiError(err: unknown): err is ApiError {
-  return err instanceof ApiError;
-}

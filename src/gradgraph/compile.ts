@@ -9,7 +9,7 @@ import { type Dim, type TensorFacts } from '../onnx/shapes.js';
 import { DataType, tensorValues } from '../onnx/tensor.js';
 import { type BackwardPolicy } from './policy.js';
 import { CompileError, type GradRule, type Region, type RuleContext } from './rule.js';
-import { NON_DIFFERENTIABLE, RULES, lookupRule } from './rules/index.js';
+import { NON_DIFFERENTIABLE, lookupRule } from './rules/index.js';
 
 export interface CompileOptions {
   /** Tensor facts (shapes, small constant values) from the shape probe. */

@@ -9,5 +9,5 @@ export { clipAndScale, percentile, type ScaledMap } from './scale.js';
 export { COLORMAPS, SEQUENTIAL_COLORMAPS, DIVERGING_COLORMAPS, getLut, type ColormapName } from './colormaps.js';
 export { resolveRenderOptions, type RenderOptions, type RenderParams, type MethodKind } from './render-options.js';
 export { renderHeatmap, renderOverlay, renderMap, renderColourBar, type RenderSource, type RenderedPng, type MapExport } from './render.js';
-export { renderComparisonGrid, renderSweepGrid, type GridPanel, type SweepGrid } from './grid.js';
+export { renderComparisonGrid, renderSweepGrid, tickLabel, type GridPanel, type Legend, type SweepGrid } from './grid.js';
 export { encodeNpy, decodeNpy, NpyError, type NpyArray } from './npy.js';

@@ -1,6 +1,6 @@
-// Rendering parameters and their defaults (shared/METHODS.md, "Rendering"), validated once so
+// Rendering parameters and their defaults (docs/methods.md, "Rendering"), validated once so
 // renderers can trust them.
-import { COLORMAPS, type ColormapName } from './colormaps.js';
+import { COLORMAPS, DIVERGING_COLORMAPS, isDiverging, type ColormapName } from './colormaps.js';
 import { ImageError } from './errors.js';
 import { isMagnitudeReduction, isSignedMap, REDUCTIONS, SIGNS, type Reduction, type Sign } from './reduce.js';
 
@@ -50,8 +50,13 @@ export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}
     if (!(scale > 0)) bad(`scale must be 'image' or a positive number, got ${scale}`);
   }
 
-  const colormap =
-    params.colormap === undefined ? (isSignedMap(reduce, sign) ? 'RdBu' : 'viridis') : oneOf('colormap', params.colormap, COLORMAPS, true);
+  const signed = isSignedMap(reduce, sign);
+  const colormap = params.colormap === undefined ? (signed ? 'RdBu' : 'viridis') : oneOf('colormap', params.colormap, COLORMAPS, true);
+  // Negative and positive evidence must be told apart and zero must read as "nothing": a signed
+  // map is only ever drawn on a diverging map, centred at zero.
+  if (signed && !isDiverging(colormap)) {
+    bad(`a signed map (sign 'all' with reduce '${reduce}') is drawn on a diverging colormap centred at zero: use colormap ${DIVERGING_COLORMAPS.map((c) => `'${c}'`).join(' or ')}, or sign 'abs', 'positive' or 'negative'`);
+  }
 
   const overlay = params.overlay === undefined ? 0.5 : number('overlay', params.overlay);
   if (!(overlay >= 0 && overlay <= 1)) bad(`overlay is an opacity in [0, 1], got ${overlay}`);

@@ -1,4 +1,4 @@
-// Raw attribution → heatmap PNG, overlay PNG, numeric map, colour bar (METHODS.md "Rendering").
+// Raw attribution → heatmap PNG, overlay PNG, numeric map, colour bar (docs/methods.md, "Rendering").
 // Order: reduce channels → clip and scale at model resolution (so the reported scale does not
 // depend on the output size) → optional bilinear projection to the original → colormap.
 // These loops are CPU work: the gateway runs them in render-pool.ts's worker threads.
@@ -26,10 +26,12 @@ export interface RenderedPng {
   png: Buffer;
   width: number;
   height: number;
-  /** The divisor used (METHODS.md: "the value used is reported"). */
+  /** The divisor used (docs/methods.md: the value used is reported). */
   scale: number;
   clipValue: number;
   colormap: ColormapName;
+  /** Whether colour 0 is −scale (signed maps and diverging colour maps) rather than 0. */
+  centred: boolean;
 }
 
 export interface RenderLimits {
@@ -64,7 +66,7 @@ export async function renderHeatmap(source: RenderSource, options: RenderOptions
     rgba[4 * p + 3] = 255;
   });
   const png = await encodePng(rgba, unit.width, unit.height, 4);
-  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap };
+  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap, centred: isCentred(options) };
 }
 
 /** RGB PNG: the heatmap at opacity `options.overlay` over a grayscale copy of the image. */
@@ -80,7 +82,7 @@ export async function renderOverlay(source: RenderSource, image: DecodedImage, o
     for (let c = 0; c < 3; c++) rgb[3 * p + c] = heat === undefined ? grey : Math.round((1 - alpha) * grey + alpha * (heat[c] ?? 0));
   });
   const png = await encodePng(rgb, unit.width, unit.height, 3);
-  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap };
+  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap, centred: isCentred(options) };
 }
 
 /** The reduced, clipped map as numbers for dashboards, always at model resolution (it is small). */
@@ -122,9 +124,8 @@ function unitMap(source: RenderSource, options: RenderOptions, limits: RenderLim
   const signed = isSignedMap(options.reduce, options.sign);
   const scaled = clipAndScale(map, options.clip, options.scale, signed);
   // Zero sits at the centre of a diverging colormap even for a non-negative map, so "no evidence"
-  // always reads as the neutral colour; a signed map on a sequential colormap is centred too.
-  const centred = signed || isDiverging(options.colormap);
-  const data = scaled.data.map((v) => toUnit(v, centred));
+  // always reads as the neutral colour (signed maps are only drawn on diverging maps).
+  const data = scaled.data.map((v) => toUnit(v, isCentred(options)));
   if (options.size === 'input') return { scaled, unit: { data, width: map.width, height: map.height } };
   const full = requireGeometry(source.geometry, map.width, map.height);
   // Projecting onto a uniformly shrunk original is the same mapping at a coarser pixel pitch.
@@ -172,4 +173,9 @@ async function backdropFor(image: DecodedImage, geometry: Geometry | undefined, 
 
 function encodePng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4): Promise<Buffer> {
   return sharp(pixels, { raw: { width, height, channels } }).png().toBuffer();
+}
+
+/** Colour 0.5 is zero: signed maps, and any map drawn on a diverging colour map. */
+function isCentred(options: RenderOptions): boolean {
+  return isSignedMap(options.reduce, options.sign) || isDiverging(options.colormap);
 }

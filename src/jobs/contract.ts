@@ -14,7 +14,7 @@ const literals = <T extends string>(values: readonly T[], options: Record<string
 
 export const MethodName = literals(METHOD_NAMES, { description: 'Explanation method (see GET /v1/methods)' });
 
-/** Method parameters as a client sends them (METHODS.md); every one optional. */
+/** Method parameters as a client sends them (docs/methods.md); every one optional. */
 export const MethodParamsSchema = Type.Object(
   {
     method: MethodName,

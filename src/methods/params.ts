@@ -1,4 +1,4 @@
-// Method names, parameters and their defaults (../shared/METHODS.md), and the parity presets.
+// Method names, parameters and their defaults (docs/methods.md), and the parity presets.
 import { type IgRule } from './quadrature.js';
 import { type Tensor } from './runner.js';
 
@@ -79,7 +79,7 @@ export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParam
 export function usedParams(p: ResolvedParams): Partial<ResolvedParams> {
   let keys = METHOD_PARAMETERS[p.method];
   if (keys.includes('base') && p.base !== 'integrated-gradients') keys = keys.filter((k) => k !== 'steps' && k !== 'rule' && k !== 'baseline');
-  // The seed is always reported (METHODS.md), even where nothing random happened.
+  // The seed is always reported (docs/methods.md), even where nothing random happened.
   const used: Partial<ResolvedParams> = { method: p.method, seed: p.seed };
   for (const key of keys) if (p[key] !== undefined) (used as Record<string, unknown>)[key] = p[key];
   if (p.sigma !== undefined && keys.includes('sigma')) delete (used as Record<string, unknown>)['noise'];
@@ -89,7 +89,7 @@ export function usedParams(p: ResolvedParams): Partial<ResolvedParams> {
 
 export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff']);
 
-/** Sensitivity maps are rendered as magnitudes; attributions keep their sign (METHODS.md). */
+/** Sensitivity maps are rendered as magnitudes; attributions keep their sign (docs/methods.md). */
 export function methodKind(method: MethodName, base: BaseMethod = 'gradient'): 'sensitivity' | 'attribution' {
   if (method === 'gradient-x-input' || method === 'integrated-gradients') return 'attribution';
   if (method === 'smoothgrad' && (base === 'gradient-x-input' || base === 'integrated-gradients')) return 'attribution';

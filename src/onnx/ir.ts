@@ -142,16 +142,3 @@ export function producers(graph: Graph): Map<string, Node> {
   return map;
 }
 
-/** Nodes that read each tensor. */
-export function consumers(graph: Graph): Map<string, Node[]> {
-  const map = new Map<string, Node[]>();
-  for (const node of graph.nodes) {
-    for (const input of node.inputs) {
-      if (!input) continue;
-      const list = map.get(input) ?? [];
-      list.push(node);
-      map.set(input, list);
-    }
-  }
-  return map;
-}

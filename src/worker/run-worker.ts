@@ -5,7 +5,10 @@ import { type Config, loadConfig } from '../config/config.js';
 import { startBullmqWorker } from '../jobs/index.js';
 import { ModelRegistry } from '../models/registry.js';
 import { announceRescan } from '../models/rescan-signal.js';
+import { observeAttempts } from '../jobs/job-metrics.js';
+import { startHeartbeat } from './heartbeat.js';
 import { PROCESSOR_FILE } from './index.js';
+import { createWorkerMetrics, serveWorkerMetrics } from './metrics-server.js';
 
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const logger = pino({ level: config.LOG_LEVEL, name: 'worker' });
@@ -17,6 +20,11 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
     for (const u of registry.unavailable()) logger.warn({ id: u.id, code: u.code, reason: u.reason }, 'model unavailable');
   };
   const worker = startBullmqWorker(config, PROCESSOR_FILE, logger);
+  const metrics = createWorkerMetrics();
+  observeAttempts(worker.worker, metrics.jobs);
+  const metricsServer = config.WORKER_METRICS_PORT > 0 ? await serveWorkerMetrics(metrics, config.WORKER_METRICS_PORT, config.METRICS_TOKEN) : undefined;
+  const stopHeartbeat = startHeartbeat(config.WORKER_HEARTBEAT_FILE, async () => worker.worker.isRunning() && (await worker.worker.client).status === 'ready');
+  if (metricsServer) logger.info({ port: metricsServer.port }, 'worker metrics on /metrics');
   logModels('worker started');
   // SIGHUP: the job threads read MODELS_DIR again before their next job.
   const reload = () => {
@@ -35,6 +43,8 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
       logger.info({ signal }, 'worker stopping: finishing in-flight jobs');
       const timer = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
       timer.unref();
+      stopHeartbeat();
+      metricsServer?.server.close();
       void worker.close().then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -1,4 +1,4 @@
-// The web page end to end (issue 5): the real service with the embedded queue and the tiny
+// The web page end to end: the real service with the embedded queue and the tiny
 // fixture model, driven by a headless Chromium. Screenshots go to test-artifacts/web/.
 // In-page code is passed as strings: the tests compile without the DOM typings.
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // Every explanation method against PyTorch references computed from the definitions in
-// METHODS.md: fixtures from tools/fixtures/make_method_fixtures.py (two conditioned ReLU/MaxPool
+// docs/methods.md: fixtures from tools/fixtures/make_method_fixtures.py (two conditioned ReLU/MaxPool
 // networks, batch of 2 with targets [3, 7]). The noisy methods are fed the same explicit noise
 // block as PyTorch, so they are compared exactly, not statistically. Each network runs twice: as
 // exported at opset 13, and re-exported at opset 11 (tools/fixtures/make_opset_fixtures.py), where

@@ -1,4 +1,4 @@
-// SmoothDiff against its own definition (METHODS.md): counts/n at ReLUs, per-window win
+// SmoothDiff against its own definition (docs/methods.md): counts/n at ReLUs, per-window win
 // fractions at MaxPool (with planted ties), equality with SmoothGrad for one nonlinear layer,
 // separate statistics per call site, and that it runs on every architecture.
 import assert from 'node:assert/strict';

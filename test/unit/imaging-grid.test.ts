@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { type DecodedImage } from '../../src/imaging/decode.js';
-import { renderComparisonGrid, renderSweepGrid } from '../../src/imaging/grid.js';
+import { LEGEND_HEIGHT, renderComparisonGrid, renderSweepGrid, tickLabel } from '../../src/imaging/grid.js';
 import { escapeXml } from '../../src/imaging/svg-text.js';
 
 function solidPng(size: number, r: number, g: number, b: number): Promise<Buffer> {
@@ -58,4 +58,31 @@ test('sweep grid: rows = noise levels, columns = sample counts, labelled', async
 
 test('titles are escaped, never markup', () => {
   assert.equal(escapeXml(`<script>&"'`), '&lt;script&gt;&amp;&quot;&apos;');
+});
+
+test('every map panel carries its colour bar, with its range in numbers', async () => {
+  const original: DecodedImage = { data: new Uint8Array(64 * 64 * 3).fill(200), width: 64, height: 64, format: 'png' };
+  const maps = [
+    { title: 'gradient', png: await solidPng(64, 255, 0, 0), legend: { colormap: 'viridis' as const, low: 0, high: 0.25 } },
+    { title: 'integrated-gradients', png: await solidPng(64, 0, 0, 255), legend: { colormap: 'RdBu' as const, low: -3, high: 3 } },
+  ];
+  const grid = await raw(await renderComparisonGrid(original, maps, { panelSize: 64, gap: 8, labelHeight: 20 }));
+  assert.deepEqual([grid.width, grid.height], [3 * 64 + 4 * 8, 20 + 64 + 16 + LEGEND_HEIGHT + 8]);
+  const barTop = 8 + 20 + 64 + 8 + 2;
+  assert.deepEqual(at(grid, 8 + 72, barTop), [68, 1, 84], "viridis's low end under the first map");
+  assert.deepEqual(at(grid, 8 + 72 + 63, barTop), [253, 231, 37], "viridis's high end");
+  const middle = at(grid, 8 + 144 + 32, barTop); // an even-width bar has no centre pixel: one step off
+  assert.ok(middle.every((v) => Math.abs(v - 247) <= 6), `RdBu's white zero in the middle of the second bar, got ${middle.join(',')}`);
+  assert.deepEqual(at(grid, 8 + 32, barTop), [255, 255, 255], 'no bar under the original');
+  assert.ok(inked(grid, 8 + 72, barTop + 8, 64, LEGEND_HEIGHT - 8) > 5, 'tick numbers drawn');
+  assert.deepEqual(['0', '0.25', '-3', '1.2e-5', '4.6e+3'], [0, 0.25, -3, 0.0000123, 4567].map(tickLabel));
+});
+
+test('sweep cells carry their colour bars', async () => {
+  const cells = [[await solidPng(32, 10, 20, 30)]];
+  const legends = [[{ colormap: 'inferno' as const, low: 0, high: 1 }]];
+  const grid = await raw(await renderSweepGrid({ rowLabels: ['σ 0.1'], columnLabels: ['n 10'], cells, legends }, { panelSize: 32, gap: 4, labelHeight: 16 }));
+  assert.deepEqual([grid.width, grid.height], [32 + 36 + 4, 16 + 32 + LEGEND_HEIGHT + 4 + 4 + 4]);
+  assert.deepEqual(at(grid, 36, 16 + 4 + 32 + 4 + 2), [0, 0, 4], "inferno's low end");
+  await assert.rejects(renderSweepGrid({ rowLabels: ['a'], columnLabels: ['b'], cells, legends: [] }), /1×1 legends/);
 });

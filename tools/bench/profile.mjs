@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Where does a method's time go? Runs one explanation with ONNX Runtime's profiler on every graph
 // the method builds and prints the kernel time per op type and the slowest nodes, per graph.
 //
@@ -21,7 +22,7 @@ import { modelToProto } from '../../dist/src/onnx/ir.js';
 import { encodeModel } from '../../dist/src/onnx/proto.js';
 
 const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []),
+  process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), /** @type {[string, string | undefined][]} */ ([])),
 );
 const modelPath = args.model ?? '.cache/bench/resnet50-op17.onnx';
 const method = args.method ?? 'gradient';

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch timing reference for `npm run bench` (/work/shared/METHODS.md).
+"""PyTorch timing reference for `npm run bench` (docs/methods.md).
 
 Times ONE explanation of ONE 3x224x224 image (or --batch images) per method, written the way an
 efficient PyTorch user would (batched like Captum with internal_batch_size=None):
@@ -16,7 +16,7 @@ efficient PyTorch user would (batched like Captum with internal_batch_size=None)
                            ReLU backward g * p-hat and MaxPool backward scattering g * fraction
 
 The SmoothDiff code here is OUR straightforward reference implementation of the definition in
-METHODS.md (Hill et al., NeurIPS 2025), not the authors' code: modules replace nn.ReLU /
+docs/methods.md (Hill et al., NeurIPS 2025), not the authors' code: modules replace nn.ReLU /
 nn.MaxPool2d and custom autograd Functions inject the statistics.
 
 Models are torchvision's resnet50() / vit_b_16() with random weights (no network), eval mode,
@@ -70,7 +70,7 @@ from make_method_fixtures import InjectMaxPoolFn, InjectReluFn  # noqa: E402
 METHODS = ("gradient", "integrated-gradients", "smoothgrad", "smoothdiff")
 MODELS = ("resnet50", "vit_b_16")
 SHAPE = (3, 224, 224)
-SMOOTHGRAD_NOISE = 0.15     # METHODS.md defaults: sigma = noise * (max(x) - min(x))
+SMOOTHGRAD_NOISE = 0.15     # docs/methods.md defaults: sigma = noise * (max(x) - min(x))
 SMOOTHDIFF_NOISE = 0.1
 
 
@@ -118,7 +118,7 @@ class SmoothDiffReLU(nn.Module):
 def winner_offsets(z, k, s, p):
     """Offset (raster order in the k x k window) of each window's winner, [N, C, Ho*Wo].
     PyTorch's CPU max_pool2d keeps the first maximum in raster order and never picks padding,
-    which is exactly the winner METHODS.md asks for."""
+    which is exactly the winner docs/methods.md defines."""
     _, idx = F.max_pool2d(z, k, s, p, return_indices=True)            # flat h*W + w, unpadded
     N, C, Ho, Wo = idx.shape
     W = z.shape[3]
@@ -340,7 +340,7 @@ def main(argv):
             continue
         for n in args.smoothdiff_samples:
             key = f"smoothdiff-{n}"
-            if state is None:       # ViT has no ReLU / MaxPool; METHODS.md's other rules not here
+            if state is None:       # ViT has no ReLU / MaxPool; docs/methods.md's other rules not here
                 results[key] = None
                 log(f"  {key}: not implemented for {args.model} (null)")
             else:

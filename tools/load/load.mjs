@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Bounded load test of saliency-server in its distributed mode (gateway + BullMQ workers on the
 // local Redis). Run it after `npm run build` (`npm run load` does both); README.md next to this
 // file explains the scenarios and the report.
@@ -39,7 +40,7 @@ const USAGE = `usage: node tools/load/load.mjs [--scenario a|b|all] [--duration 
 The whole run stops itself after ${HARD_CAP_MS / 1000} s. Environment: REDIS_URL (default redis://127.0.0.1:6379).`;
 
 function fail(message) {
-  const error = new Error(message);
+  const error = /** @type {Error & { expected?: boolean }} */ (new Error(message));
   error.expected = true;
   return error;
 }
@@ -119,7 +120,7 @@ async function freePort() {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolvePort(port));
     });
   });
@@ -203,7 +204,7 @@ function assertAlive(records) {
 async function stopProcesses(records, graceMs = 3000) {
   const running = [...records].filter((r) => !r.exited);
   if (running.length === 0) return;
-  const exits = running.map((r) => new Promise((res) => (r.exited ? res() : r.child.once('exit', res))));
+  const exits = running.map((r) => new Promise((/** @type {(value?: unknown) => void} */ res) => (r.exited ? res() : r.child.once('exit', res))));
   for (const r of running) r.child.kill('SIGTERM');
   const all = Promise.all(exits);
   const timedOut = await Promise.race([all.then(() => false), sleep(graceMs).then(() => true)]);
@@ -451,7 +452,7 @@ async function scenarioA(opts, modelsDir, image) {
       gatewayCores: gatewayCpu0 !== undefined && gatewayCpu1 !== undefined ? (gatewayCpu1 - gatewayCpu0) / elapsedS : undefined,
       clientCores: (selfCpu.user + selfCpu.system) / 1e6 / elapsedS,
       redisCores: redisCpu0 !== undefined && redisCpu1 !== undefined ? (redisCpu1 - redisCpu0) / elapsedS : undefined,
-      otherCores: otherCores(machine0, machine1, [gatewayCpu1 - gatewayCpu0, (selfCpu.user + selfCpu.system) / 1e6, redisCpu1 - redisCpu0], elapsedS),
+      otherCores: otherCores(machine0, machine1, [(gatewayCpu1 ?? NaN) - (gatewayCpu0 ?? NaN), (selfCpu.user + selfCpu.system) / 1e6, (redisCpu1 ?? NaN) - (redisCpu0 ?? NaN)], elapsedS),
       failed: accepted === 0 || errors.size > 0 || other.length > 0,
     };
   } finally {
@@ -571,7 +572,7 @@ async function scenarioB(opts, modelsDir, image, workers, budgetMs) {
     const done = jobs.filter((j) => j.state);
     const completed = done.filter((j) => j.state === 'completed');
     const failed = done.filter((j) => j.state !== 'completed');
-    const times = completed.map(serverTimes).filter(Boolean);
+    const times = completed.flatMap((j) => serverTimes(j) ?? []);
     const lastFinish = times.length > 0 ? Math.max(...times.map((t) => t.finished)) : NaN;
     const lastObserved = done.length > 0 ? Math.max(...done.map((j) => j.observedAt)) : NaN;
     const spanS = (lastFinish - firstSubmit) / 1000;
@@ -613,7 +614,7 @@ async function scenarioB(opts, modelsDir, image, workers, budgetMs) {
       gatewayCores: gatewayCpu0 !== undefined && gatewayCpu1 !== undefined ? (gatewayCpu1 - gatewayCpu0) / spanForCpu : undefined,
       redisCores: redisCpu0 !== undefined && redisCpu1 !== undefined ? (redisCpu1 - redisCpu0) / spanForCpu : undefined,
       clientCores: (selfCpu.user + selfCpu.system) / 1e6 / spanForCpu,
-      otherCores: otherCores(machine0, machine1, [...workerCpu1.map((c, i) => c - workerCpu0[i]), gatewayCpu1 - gatewayCpu0, redisCpu1 - redisCpu0, (selfCpu.user + selfCpu.system) / 1e6], spanForCpu),
+      otherCores: otherCores(machine0, machine1, [...workerCpu1.map((c, i) => (c ?? NaN) - (workerCpu0[i] ?? NaN)), (gatewayCpu1 ?? NaN) - (gatewayCpu0 ?? NaN), (redisCpu1 ?? NaN) - (redisCpu0 ?? NaN), (selfCpu.user + selfCpu.system) / 1e6], spanForCpu),
       failedRun: left > 0 || failed.length > 0 || completed.length === 0,
     };
   } finally {

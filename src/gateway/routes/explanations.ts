@@ -1,7 +1,8 @@
 // POST /v1/explanations, GET /v1/explanations/:id, its Server-Sent Events, and DELETE.
-import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isJobId, type JobEvent, type JobPayload, type JobStatus, keys } from '../../jobs/contract.js';
 import { QueueFullError, QueueUnavailableError } from '../../jobs/interfaces.js';
+import { JOB_CANCELLED } from '../../jobs/job-errors.js';
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
 import { eventStreams } from '../event-stream.js';
@@ -114,7 +115,19 @@ function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: 
     if (event.type === 'progress') return;
     stop();
     metrics.finished.inc({ state: event.type, method, model });
-    if (event.type === 'completed') metrics.compute.observe({ method, model }, event.result.timings.computeMs / 1000);
+    const code = event.type === 'failed' ? event.error.code : event.type === 'cancelled' ? JOB_CANCELLED : undefined;
+    if (event.type === 'failed') metrics.failures.inc({ code: event.error.code, method });
+    const computeSeconds = event.type === 'completed' ? event.result.timings.computeMs / 1000 : undefined;
+    if (computeSeconds !== undefined) metrics.compute.observe({ method, model }, computeSeconds);
+    // The queue wait needs the job's timestamps: one status read per finished job.
+    void deps.queue.status(id).then(
+      (status) => {
+        const waitSeconds = status?.startedAt !== undefined ? (status.startedAt - status.submittedAt) / 1000 : undefined;
+        if (waitSeconds !== undefined) metrics.queueWait.observe({ method, model }, waitSeconds);
+        metrics.worker?.observe({ method, model, state: event.type, ...(code !== undefined && { code }), ...(waitSeconds !== undefined && { waitSeconds }), ...(computeSeconds !== undefined && { computeSeconds }) });
+      },
+      () => undefined,
+    );
   });
 }
 

@@ -2,6 +2,8 @@
 import { type FastifyInstance } from 'fastify';
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { HealthSchema, MetricsResponse, ReadinessResponses } from '../schemas.js';
+import { apiError } from '../errors.js';
+import { metricsAuthorized } from '../metrics.js';
 
 export function operationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics: Metrics): void {
   app.get('/healthz', { schema: { summary: 'The process is up', response: { 200: HealthSchema } } }, async () => ({ status: 'ok' }));
@@ -16,7 +18,8 @@ export function operationRoutes(app: FastifyInstance, deps: GatewayDeps, metrics
     return { status: ready ? 'ready' : 'not ready', mode: deps.mode, backend, workers, models };
   });
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', response: { 200: MetricsResponse } } }, async (_request, reply) =>
-    reply.header('content-type', 'text/plain; version=0.0.4').send(await metrics.registry.render()),
-  );
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (Authorization: Bearer <METRICS_TOKEN> when one is set)', response: { 200: MetricsResponse } } }, async (request, reply) => {
+    if (!metricsAuthorized(deps.config.METRICS_TOKEN, request.headers.authorization)) throw apiError('SALIENCY_UNAUTHORIZED');
+    return reply.header('content-type', metrics.register.contentType).send(await metrics.register.metrics());
+  });
 }

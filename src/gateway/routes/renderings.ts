@@ -1,4 +1,4 @@
-// Renderings of a stored raw attribution, on demand, with METHODS.md's rendering parameters as
+// Renderings of a stored raw attribution, on demand, with the rendering parameters of docs/methods.md as
 // query parameters: compute once, view many ways. Colouring runs in the render pool's worker
 // threads (never on this event loop); rendered PNGs are cached per job and parameters in a
 // byte-bounded LRU of this process.

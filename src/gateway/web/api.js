@@ -1,3 +1,4 @@
+// @ts-check
 // A small client of the public HTTP API (see /docs): everything the page does goes through here,
 // so it doubles as an example of how to use the API from a browser.
 
@@ -30,8 +31,8 @@ export async function request(url, init = {}) {
   try {
     response = await fetch(url, { ...init, headers });
   } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new ApiError('NETWORK', `the server could not be reached (${err.message}); is it running?`);
+    if (err instanceof Error && err.name === 'AbortError') throw err;
+    throw new ApiError('NETWORK', `the server could not be reached (${err instanceof Error ? err.message : String(err)}); is it running?`);
   }
   if (response.ok) return response;
   let body;
@@ -78,6 +79,7 @@ const FINAL = new Set(['completed', 'failed', 'cancelled']);
  */
 async function* readEvents(url, signal) {
   const response = await request(url, { headers: { accept: 'text/event-stream' }, signal });
+  if (!response.body) throw new ApiError('NETWORK', 'the event stream has no body');
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   try {

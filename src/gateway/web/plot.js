@@ -1,3 +1,4 @@
+// @ts-check
 // A small inline-SVG line plot (no library: the page works offline).
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -43,17 +44,33 @@ export function linePlot({ series, xLabel, yLabel, title, description, logX = fa
   axes.append(el('line', { x1: m.left, x2: width - m.right, y1: height - m.bottom, y2: height - m.bottom, class: 'axis' }));
   axes.append(el('line', { x1: m.left, x2: m.left, y1: m.top, y2: height - m.bottom, class: 'axis' }));
   axes.append(el('text', { x: (m.left + width - m.right) / 2, y: height - 6, 'text-anchor': 'middle', class: 'label' }, xLabel));
-  axes.append(el('text', { x: 14, y: (m.top + height - m.bottom) / 2, 'text-anchor': 'middle', transform: `rotate(-90 14 ${(m.top + height - m.bottom) / 2})`, class: 'label' }, yLabel));
+  axes.append(
+    el(
+      'text',
+      { x: 14, y: (m.top + height - m.bottom) / 2, 'text-anchor': 'middle', transform: `rotate(-90 14 ${(m.top + height - m.bottom) / 2})`, class: 'label' },
+      yLabel,
+    ),
+  );
   svg.append(axes);
 
   for (const s of series) {
     const points = s.points.filter((p) => Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
     const g = el('g', { class: 'series' });
-    g.append(el('polyline', { points: points.map((p) => `${px(p.x)},${py(p.y)}`).join(' '), fill: 'none', stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dash ?? 'none', class: 'line' }));
+    g.append(
+      el('polyline', {
+        points: points.map((p) => `${px(p.x)},${py(p.y)}`).join(' '),
+        fill: 'none',
+        stroke: s.colour,
+        'stroke-width': 2,
+        'stroke-dasharray': s.dash ?? 'none',
+        class: 'line',
+      }),
+    );
     for (const p of points) {
-      const marker = s.marker === 'square'
-        ? el('rect', { x: px(p.x) - 4, y: py(p.y) - 4, width: 8, height: 8, fill: s.colour })
-        : el('circle', { cx: px(p.x), cy: py(p.y), r: 4, fill: s.colour });
+      const marker =
+        s.marker === 'square'
+          ? el('rect', { x: px(p.x) - 4, y: py(p.y) - 4, width: 8, height: 8, fill: s.colour })
+          : el('circle', { cx: px(p.x), cy: py(p.y), r: 4, fill: s.colour });
       marker.append(el('title', {}, `${s.label}: ${fmt(p.x)} → ${p.y.toFixed(3)}`));
       g.append(marker);
     }

@@ -1,3 +1,4 @@
+// @ts-check
 // Similarity of two saliency maps (map.json `values`: rows of the reduced 2-D map), computed in
 // the browser for the Tune view's convergence plot.
 

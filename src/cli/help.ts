@@ -1,0 +1,84 @@
+// `saliency --help`, `saliency <command> --help` and `saliency --version`: the text lives here so
+// each subcommand's file stays about doing the work.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../config/config.js';
+
+export const COMMAND_HELP: Record<string, string> = {
+  serve: `usage: saliency serve
+
+The HTTP API and web page (PORT, default 8080). Without REDIS_URL jobs run in worker threads of
+this process; with it they go to the queue that \`saliency worker\` processes consume.
+Configuration: environment variables, listed in docs/operations.md.
+`,
+  worker: `usage: saliency worker [--health]
+
+A worker process consuming the queue at REDIS_URL until SIGTERM (in-flight jobs finish or are
+handed back). WORKER_METRICS_PORT serves its Prometheus metrics; it rewrites
+WORKER_HEARTBEAT_FILE while connected.
+
+  --health   check the heartbeat of the worker running beside this process: exit 0 when it
+             is recent, else 1 with the reason on stderr (for container healthchecks)
+`,
+  openapi: `usage: saliency openapi [--output openapi/openapi.json]
+
+Writes the OpenAPI document generated from the routes (stdout without --output).
+`,
+  compile: `usage: saliency compile --model M.onnx --output G.onnx [--input-shape 3,224,224]
+
+Writes the gradient model: inputs are the model input and 'seed' (the cotangent of the logits),
+outputs the logits and grad_<input> = d(sum seed*logits)/d input. One model serves any batch.
+  --input-shape   per-sample input shape, for models whose input has no fixed size
+`,
+  explain: `usage: saliency explain --model M.onnx --input X.npy|photo.jpg --method M[,M…] --output OUT.npy|OUT.png [flags]
+
+Runs a method on a float32 .npy batch (N×C×H×W) or an image (preprocessed with the model's
+manifest, found beside the model or given with --manifest) and prints one JSON line: targets,
+top-5 logits per sample, timings.
+  --target 3 | 3,7                class index for every sample, or one per sample (default: argmax)
+  --samples --noise --sigma --seed --steps --rule --baseline --base --layer --relu --preset
+                                  the method's parameters (docs/methods.md)
+  --threads N                     ONNX Runtime threads
+  --reduce --sign --clip --scale --colormap --overlay --size
+                                  rendering of .png outputs (docs/methods.md, "Rendering")
+  --method a,b,c                  several methods: a comparison grid with a colour bar
+  --sweep-noise 0.05,0.1 --sweep-samples 5,25
+                                  a noise × samples grid of one method
+`,
+  models: `usage: saliency models add PATH.onnx [--name N] [--labels F] [--size H,W] [--models-dir D] [--force]
+       saliency models check [--models-dir D]
+
+add     installs a model: infers its manifest (input, layout, size, output, Grad-CAM layer; ImageNet
+        normalisation and class names for 1000-class models), compiles it once, self-checks its
+        gradient against finite differences, and prints what it found and what to edit
+check   compiles and self-checks every installed model, one line each; exit code 1 if any fails
+`,
+  bench: `usage: saliency bench [gradient|methods] [--models a,b] [--batches 1,16] [--repeat 3] [--threads N] [--budget-mb MB] [--torch-blas LIB]
+
+Times the gradient graph against the forward pass (gradient) and the methods against PyTorch
+(methods; needs Debian's python3-torch). Without a suite, both. See docs/performance.md.
+`,
+};
+
+export const USAGE = `usage: saliency <command> [options]
+
+commands:
+  serve      the HTTP API and web page
+  worker     a worker process consuming the queue at REDIS_URL
+  openapi    write the OpenAPI document
+  compile    write the gradient model of an ONNX classifier
+  explain    explain a tensor or an image from the command line
+  models     install a model (models add) or check the installed ones (models check)
+  bench      time the gradient graph and the methods
+
+saliency <command> --help describes a command; saliency --version prints the version.
+`;
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function wantsHelp(args: readonly string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
+}
