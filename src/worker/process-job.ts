@@ -23,7 +23,11 @@ import { ModelContexts } from './model-contexts.js';
 const config = loadConfig();
 const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
 let registry: ModelRegistry | undefined;
-const contexts = new ModelContexts(config, (message, err) => log.warn({ err }, message));
+const contexts = new ModelContexts(
+  config,
+  (message, err) => log.warn({ err }, message),
+  (message, fields) => log.info(fields, message),
+);
 
 function modelEntry(id: string): ModelEntry {
   registry ??= ModelRegistry.load(config.MODELS_DIR);
@@ -59,6 +63,11 @@ function softmax(logits: Float32Array): Float64Array {
   const exp = Float64Array.from(logits, (v) => Math.exp(v - max));
   const total = exp.reduce((a, b) => a + b, 0);
   return exp.map((v) => v / total);
+}
+
+/** JSON has no Infinity: an error not known (one sample) is left out. */
+function finiteOrUndefined(value: number | undefined): number | undefined {
+  return value !== undefined && Number.isFinite(value) ? value : undefined;
 }
 
 /** Errors of the methods that are the request's fault become coded, non-retried input errors. */
@@ -128,6 +137,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       ...(result.completenessGap ? { completenessGap: result.completenessGap[0] } : {}),
       ...(result.layer ? { layer: result.layer } : {}),
       ...(result.sigma ? { sigma: result.sigma[0] } : {}),
+      ...(result.samplesUsed ? { samplesUsed: result.samplesUsed[0], relativeError: finiteOrUndefined(result.relativeError?.[0]) } : {}),
       ...(image ? { image: { width: image.width, height: image.height, format: image.format }, geometry } : {}),
       timings: { computeMs: result.timings.computeMs, totalMs: performance.now() - t0 },
     };

@@ -1,0 +1,182 @@
+// One copy of a model's weights for all of its sessions. Every method variant of a model (the
+// fused gradient graph, Guided Backprop's, Grad-CAM's, SmoothDiff's statistics and backward
+// graphs, the forward pass) is its own ONNX Runtime session, and a session given its weights
+// inline copies them into memory it owns: seven methods on VGG-16 held seven copies of 553 MB.
+// Here the large initializers are written once to `weights.bin` and every graph refers to them as
+// ONNX external data. ONNX Runtime maps an external-data file into memory (read-only, shared pages)
+// when it loads a model from a file path, so all sessions read the same physical pages; what a
+// session still owns is what its optimiser derives (blocked-layout convolution filters) and its
+// activations. Derived tensors the compiler emits (the flipped filters of transposed convolutions)
+// are stored the same way, once per content, whichever variant needs them first (each variant's
+// compile names them differently).
+//
+// Sessions that share weights must not pre-pack them (ort.ts `prepack`), which would copy them
+// again; on ResNet-50 that costs ~4% of a gradient run's CPU time (docs/performance.md).
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Model, modelToProto } from '../onnx/ir.js';
+import { type TensorProto, encodeModel } from '../onnx/proto.js';
+
+/** Tensors at least this large live in the shared file; smaller ones stay inline (shapes, biases). */
+export const EXTERNAL_MIN_BYTES = 64 * 1024;
+/** Offsets are page-aligned: ONNX Runtime maps a tensor in place only at such offsets. */
+const ALIGN = 4096;
+const FILE = 'weights.bin';
+const EXTERNAL = 1; // TensorProto.DataLocation.EXTERNAL
+
+export interface PreparedGraph {
+  /** What to create the session from: the graph file (weights shared), or bytes (none to share). */
+  source: string | Uint8Array;
+  shared: boolean;
+  /** Initializer bytes inside the graph itself (copied into the session). */
+  inlineBytes: number;
+  /** Initializer bytes the graph reads from the shared file. */
+  sharedBytes: number;
+}
+
+interface Stored {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+export class WeightStore {
+  private dir: string | undefined;
+  private fd: number | undefined;
+  private size = 0;
+  private graphs = 0;
+  /** Stored tensors by a key of their content (length and sampled bytes); equal keys are compared in full. */
+  private readonly stored = new Map<string, Stored[]>();
+
+  /** `parent`: where the store's private folder goes (default: the OS temp dir). */
+  constructor(private readonly parent: string = tmpdir()) {}
+
+  /** Bytes in the shared file: what the model's sessions map, once. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** Number of distinct tensors stored. */
+  get tensors(): number {
+    let n = 0;
+    for (const list of this.stored.values()) n += list.length;
+    return n;
+  }
+
+  /**
+   * The model with every large raw-data initializer replaced by a reference into the shared file
+   * (stored on first sight). The returned model shares everything else with `model`.
+   */
+  externalize(model: Model): Model {
+    let changed = false;
+    const initializers = new Map<string, TensorProto>();
+    for (const [name, t] of model.graph.initializers) {
+      const raw = t.rawData;
+      if (!raw || raw.byteLength < EXTERNAL_MIN_BYTES || t.dataLocation === EXTERNAL) {
+        initializers.set(name, t);
+        continue;
+      }
+      const { offset } = this.store(raw);
+      const { rawData: _inline, ...rest } = t;
+      initializers.set(name, {
+        ...rest,
+        dataLocation: EXTERNAL,
+        externalData: [
+          { key: 'location', value: FILE },
+          { key: 'offset', value: String(offset) },
+          { key: 'length', value: String(raw.byteLength) },
+        ],
+      });
+      changed = true;
+    }
+    return changed ? { ...model, graph: { ...model.graph, initializers } } : model;
+  }
+
+  /**
+   * Writes `model` (its large weights externalized) as a file in the store's folder and returns
+   * its path, or the model's bytes when it has no large weights (nothing to share). Remove the file
+   * with `discard` once the session exists.
+   */
+  prepare(model: Model): PreparedGraph {
+    const external = this.externalize(model);
+    let inlineBytes = 0;
+    let sharedBytes = 0;
+    for (const t of external.graph.initializers.values()) {
+      if (t.dataLocation === EXTERNAL) sharedBytes += Number(t.externalData?.find((e) => e.key === 'length')?.value ?? 0);
+      else inlineBytes += t.rawData?.byteLength ?? 0;
+    }
+    const bytes = encodeModel(modelToProto(external));
+    if (external === model) return { source: bytes, shared: false, inlineBytes, sharedBytes };
+    const path = join(this.folder(), `graph-${this.graphs++}.onnx`);
+    writeFileSync(path, bytes);
+    return { source: path, shared: true, inlineBytes, sharedBytes };
+  }
+
+  discard(source: string | Uint8Array): void {
+    if (typeof source === 'string') rmSync(source, { force: true });
+  }
+
+  /** Deletes the shared file (sessions that mapped it keep their pages until released). */
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+    this.stored.clear();
+    this.size = 0;
+  }
+
+  private folder(): string {
+    if (!this.dir) {
+      mkdirSync(this.parent, { recursive: true });
+      this.dir = mkdtempSync(join(this.parent, 'weights-'));
+    }
+    return this.dir;
+  }
+
+  private store(bytes: Uint8Array): Stored {
+    const key = contentKey(bytes);
+    const list = this.stored.get(key) ?? [];
+    const same = list.find((s) => s.bytes.byteLength === bytes.byteLength && Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength).equals(bytes));
+    if (same) return same;
+    if (this.fd === undefined) {
+      const path = join(this.folder(), FILE);
+      this.fd = openSync(path, 'w');
+      // The file stays open and is appended to; graphs written later can refer to new tensors.
+      unlinkOnExit(path);
+    }
+    const offset = Math.ceil(this.size / ALIGN) * ALIGN;
+    writeSync(this.fd, bytes, 0, bytes.byteLength, offset);
+    this.size = offset + bytes.byteLength;
+    const entry = { offset, bytes };
+    list.push(entry);
+    this.stored.set(key, list);
+    return entry;
+  }
+}
+
+/** Length and an FNV-1a hash of at most 4096 evenly spaced bytes: cheap, and equal for equal tensors. */
+function contentKey(bytes: Uint8Array): string {
+  const step = Math.max(1, Math.floor(bytes.byteLength / 4096));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.byteLength; i += step) h = Math.imul(h ^ (bytes[i] as number), 0x01000193) >>> 0;
+  return `${bytes.byteLength}:${h.toString(16)}`;
+}
+
+/** Weight files of stores never closed (a crashed test, an aborted CLI run) go with the process. */
+const pending = new Set<string>();
+let hooked = false;
+function unlinkOnExit(path: string): void {
+  pending.add(path);
+  if (hooked) return;
+  hooked = true;
+  process.once('exit', () => {
+    for (const p of pending) {
+      try {
+        unlinkSync(p);
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
