@@ -23,6 +23,8 @@ export interface ContextOptions extends SessionOptions {
   label?: string;
   /** Folder for the shared weight file (default: the OS temp dir); removed on close. */
   weightsDir?: string;
+  /** false: every session gets its own inline copy of the weights (the bench's comparison). Default true. */
+  shareWeights?: boolean;
   /** Called after the pool evicted (closed) this whole context: its owner must forget it. */
   onEvicted?: () => void;
   /** Called for every session created: its graph key, the provider it got, whether it shares the weights. */
@@ -189,7 +191,7 @@ function contextFor(loaded: LoadedModel, options: ContextOptions): OwnedContext 
 
   const state: ContextState = {
     pool: options.pool ?? new SessionPool(0),
-    store: new WeightStore(options.weightsDir),
+    store: new WeightStore(options.weightsDir, options.shareWeights === false ? Infinity : undefined),
     modelBytes,
     budgetBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES,
     options,

@@ -48,8 +48,14 @@ export class WeightStore {
   /** Stored tensors by a key of their content (length and sampled bytes); equal keys are compared in full. */
   private readonly stored = new Map<string, Stored[]>();
 
-  /** `parent`: where the store's private folder goes (default: the OS temp dir). */
-  constructor(private readonly parent: string = tmpdir()) {}
+  /**
+   * `parent`: where the store's private folder goes (default: the OS temp dir). `minBytes`: the
+   * smallest tensor stored (Infinity: none, every graph keeps its weights inline).
+   */
+  constructor(
+    private readonly parent: string = tmpdir(),
+    private readonly minBytes: number = EXTERNAL_MIN_BYTES,
+  ) {}
 
   /** Bytes in the shared file: what the model's sessions map, once. */
   get bytes(): number {
@@ -72,7 +78,7 @@ export class WeightStore {
     const initializers = new Map<string, TensorProto>();
     for (const [name, t] of model.graph.initializers) {
       const raw = t.rawData;
-      if (!raw || raw.byteLength < EXTERNAL_MIN_BYTES || t.dataLocation === EXTERNAL) {
+      if (!raw || raw.byteLength < this.minBytes || t.dataLocation === EXTERNAL) {
         initializers.set(name, t);
         continue;
       }
