@@ -19,6 +19,7 @@ import { TargetError } from '../methods/targets.js';
 import { type ModelEntry, ModelRegistry } from '../models/registry.js';
 import { preprocessSpec } from './manifest-mapping.js';
 import { ModelContexts } from './model-contexts.js';
+import { warmUp as warmUpModels, warmupMethods } from './warm-up.js';
 
 const config = loadConfig();
 const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
@@ -151,6 +152,23 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     throw mapped;
   }
 };
+
+/** Compiles and runs WARMUP_METHODS once per model (called before the thread reports ready). */
+export async function warmUp(): Promise<void> {
+  let methods;
+  try {
+    methods = warmupMethods(config.WARMUP_METHODS);
+  } catch (err) {
+    log.error({ err }, 'no warm-up');
+    return;
+  }
+  if (methods.length === 0) return;
+  registry ??= ModelRegistry.load(config.MODELS_DIR);
+  for (const r of await warmUpModels(registry.list(), methods, (entry) => contexts.get(entry))) {
+    if (r.error) log.warn({ model: r.model, method: r.method, err: r.error }, 'warm-up failed; jobs of this method will report the error');
+    else log.info({ model: r.model, method: r.method, ms: Math.round(r.ms) }, 'warmed up');
+  }
+}
 
 /** Closes the thread's ONNX sessions (called when the thread shuts down). */
 export async function closeProcessor(): Promise<void> {
