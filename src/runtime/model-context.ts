@@ -9,7 +9,7 @@ import { type TensorFacts } from '../onnx/shapes.js';
 import { type LoadedModel, loadModel, prepareModel } from './gradient-model.js';
 import { type Feeds, Session, type SessionOptions } from './ort.js';
 import { type PoolEntry, SessionPool } from './session-pool.js';
-import { type PreparedGraph, WeightStore } from './weight-store.js';
+import { EXTERNAL_MIN_BYTES, type PreparedGraph, WeightStore } from './weight-store.js';
 
 export interface ContextOptions extends SessionOptions {
   inputShape?: number[];
@@ -53,7 +53,7 @@ export interface OwnedContext extends ModelContext {
 
 export async function openModelContext(path: string, options: ContextOptions = {}): Promise<OwnedContext> {
   const { inputShape, threads, facts, input } = options;
-  return contextFor(await loadModel(path, { inputShape, threads, facts, input }), options);
+  return contextFor(await loadModel(path, { inputShape, threads, facts, input }), options, true);
 }
 
 /** A context for a model already in memory (tests build tiny graphs this way). */
@@ -61,19 +61,21 @@ export async function contextForModel(model: Model, options: ContextOptions = {}
   return contextFor(await prepareModel(model, { inputShape: options.inputShape, threads: options.threads }), options);
 }
 
-function initializerBytes(model: Model): number {
+/** Bytes of the model's weights still held in JavaScript (those not in the shared file). */
+function heldBytes(model: Model, store: WeightStore): number {
   let total = 0;
-  for (const t of model.graph.initializers.values()) total += t.rawData?.byteLength ?? 0;
+  for (const t of model.graph.initializers.values()) if (t.rawData !== undefined && store.tensorBytes(t) < EXTERNAL_MIN_BYTES) total += store.tensorBytes(t);
   return total;
 }
 
 /** Bytes of convolution filters a graph reads from the shared file: the optimiser's blocked-layout copies. */
-function filterBytes(model: Model, prepared: PreparedGraph): number {
+function filterBytes(model: Model, prepared: PreparedGraph, store: WeightStore): number {
   if (!prepared.shared) return 0;
   let total = 0;
   for (const node of model.graph.nodes) {
     if (node.opType !== 'Conv' && node.opType !== 'ConvTranspose') continue;
-    total += model.graph.initializers.get(node.inputs[1] ?? '')?.rawData?.byteLength ?? 0;
+    const filter = model.graph.initializers.get(node.inputs[1] ?? '');
+    if (filter) total += store.tensorBytes(filter);
   }
   return total;
 }
@@ -139,7 +141,7 @@ class PooledSession implements GraphRunner, PoolEntry {
       const graph = this.build();
       const prepared = owner.store.prepare(graph);
       this.info = prepared;
-      this.bytes = prepared.inlineBytes + filterBytes(graph, prepared) + owner.budgetBytes;
+      this.bytes = prepared.inlineBytes + filterBytes(graph, prepared, owner.store) + owner.budgetBytes;
       // The model's charge grows with derived tensors stored for this graph.
       owner.entry.bytes = owner.modelBytes + owner.store.bytes;
       await owner.pool.admit(owner.entry);
@@ -173,10 +175,15 @@ interface ContextState {
   options: ContextOptions;
 }
 
-function contextFor(loaded: LoadedModel, options: ContextOptions): OwnedContext {
+/** `owned`: the model was loaded for this context alone, so its weights may leave JavaScript's heap. */
+function contextFor(given: LoadedModel, options: ContextOptions, owned = false): OwnedContext {
   const handles = new Map<string, Promise<PooledSession>>();
   const label = options.label ?? 'model';
-  const modelBytes = initializerBytes(loaded.model);
+  const store = new WeightStore(options.weightsDir, options.shareWeights === false ? Infinity : undefined);
+  // The model's large weights go to the shared file now, and out of JavaScript's heap; the decoded
+  // file's own tensor list is dropped so that nothing keeps its buffer alive.
+  const loaded: LoadedModel = owned ? { ...given, model: { ...store.offloadModel(given.model), proto: { ...given.model.proto, graph: undefined } } } : given;
+  const modelBytes = heldBytes(loaded.model, store);
   let closed = false;
 
   const close = async (): Promise<void> => {
@@ -191,7 +198,7 @@ function contextFor(loaded: LoadedModel, options: ContextOptions): OwnedContext 
 
   const state: ContextState = {
     pool: options.pool ?? new SessionPool(0),
-    store: new WeightStore(options.weightsDir, options.shareWeights === false ? Infinity : undefined),
+    store,
     modelBytes,
     budgetBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES,
     options,

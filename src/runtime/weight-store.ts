@@ -10,9 +10,13 @@
 // are stored the same way, once per content, whichever variant needs them first (each variant's
 // compile names them differently).
 //
+// A stored tensor's bytes leave JavaScript's heap too: its `rawData` becomes a getter that reads
+// them back from the file (the compiler reads filters to flip them, a few times per model), so the
+// process holds the weights once, in the mapped file, instead of once more in the decoded model.
+//
 // Sessions that share weights must not pre-pack them (ort.ts `prepack`), which would copy them
-// again; on ResNet-50 that costs ~4% of a gradient run's CPU time (docs/performance.md).
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+// again; on ResNet-50 that costs ~4% of a gradient run's CPU time (README, Performance).
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Model, modelToProto } from '../onnx/ir.js';
@@ -37,7 +41,7 @@ export interface PreparedGraph {
 
 interface Stored {
   offset: number;
-  bytes: Uint8Array;
+  length: number;
 }
 
 export class WeightStore {
@@ -45,8 +49,11 @@ export class WeightStore {
   private fd: number | undefined;
   private size = 0;
   private graphs = 0;
+  private offloading = false;
   /** Stored tensors by a key of their content (length and sampled bytes); equal keys are compared in full. */
   private readonly stored = new Map<string, Stored[]>();
+  /** Tensors whose bytes now live in the file (their rawData reads them back). */
+  private readonly located = new WeakMap<TensorProto, Stored>();
 
   /**
    * `parent`: where the store's private folder goes (default: the OS temp dir). `minBytes`: the
@@ -77,25 +84,45 @@ export class WeightStore {
     let changed = false;
     const initializers = new Map<string, TensorProto>();
     for (const [name, t] of model.graph.initializers) {
-      const raw = t.rawData;
-      if (!raw || raw.byteLength < this.minBytes || t.dataLocation === EXTERNAL) {
-        initializers.set(name, t);
-        continue;
+      let entry = this.located.get(t);
+      if (!entry) {
+        const raw = t.rawData;
+        if (!raw || raw.byteLength < this.minBytes || t.dataLocation === EXTERNAL) {
+          initializers.set(name, t);
+          continue;
+        }
+        entry = this.store(raw);
+        if (this.offloading) this.offload(t, entry);
       }
-      const { offset } = this.store(raw);
-      const { rawData: _inline, ...rest } = t;
       initializers.set(name, {
-        ...rest,
+        name: t.name,
+        dims: t.dims,
+        dataType: t.dataType,
         dataLocation: EXTERNAL,
         externalData: [
           { key: 'location', value: FILE },
-          { key: 'offset', value: String(offset) },
-          { key: 'length', value: String(raw.byteLength) },
+          { key: 'offset', value: String(entry.offset) },
+          { key: 'length', value: String(entry.length) },
         ],
       });
       changed = true;
     }
     return changed ? { ...model, graph: { ...model.graph, initializers } } : model;
+  }
+
+  /**
+   * Stores the model's large weights now and turns their rawData into reads from the file (see the
+   * top of this file). Only for a model this store's owner alone holds: once the store is closed,
+   * those tensors cannot be read any more.
+   */
+  offloadModel(model: Model): Model {
+    this.offloading = true;
+    try {
+      this.externalize(model);
+    } finally {
+      this.offloading = false;
+    }
+    return model;
   }
 
   /**
@@ -116,6 +143,11 @@ export class WeightStore {
     const path = join(this.folder(), `graph-${this.graphs++}.onnx`);
     writeFileSync(path, bytes);
     return { source: path, shared: true, inlineBytes, sharedBytes };
+  }
+
+  /** Bytes of a tensor's data, without reading back a stored one. */
+  tensorBytes(t: TensorProto): number {
+    return this.located.get(t)?.length ?? t.rawData?.byteLength ?? 0;
   }
 
   discard(source: string | Uint8Array): void {
@@ -140,21 +172,35 @@ export class WeightStore {
     return this.dir;
   }
 
+  /** The tensor's rawData now reads its bytes back from the file; its own copy can be collected. */
+  private offload(t: TensorProto, entry: Stored): void {
+    this.located.set(t, entry);
+    Object.defineProperty(t, 'rawData', { get: () => this.read(entry), enumerable: true, configurable: true });
+  }
+
+  private read(entry: Stored): Buffer {
+    if (this.fd === undefined) throw new Error('the weight store was closed');
+    const out = Buffer.allocUnsafe(entry.length);
+    readSync(this.fd, out, 0, entry.length, entry.offset);
+    return out;
+  }
+
   private store(bytes: Uint8Array): Stored {
     const key = contentKey(bytes);
     const list = this.stored.get(key) ?? [];
-    const same = list.find((s) => s.bytes.byteLength === bytes.byteLength && Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength).equals(bytes));
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const same = list.find((s) => s.length === bytes.byteLength && this.read(s).equals(view));
     if (same) return same;
     if (this.fd === undefined) {
       const path = join(this.folder(), FILE);
-      this.fd = openSync(path, 'w');
+      this.fd = openSync(path, 'w+');
       // The file stays open and is appended to; graphs written later can refer to new tensors.
       unlinkOnExit(path);
     }
     const offset = Math.ceil(this.size / ALIGN) * ALIGN;
     writeSync(this.fd, bytes, 0, bytes.byteLength, offset);
     this.size = offset + bytes.byteLength;
-    const entry = { offset, bytes };
+    const entry = { offset, length: bytes.byteLength };
     list.push(entry);
     this.stored.set(key, list);
     return entry;

@@ -106,7 +106,8 @@ test('the LRU evicts idle sessions past the limit and rebuilds them on their nex
 
 test('the LRU closes the least recently used model when another needs the room', async () => {
   const budget = 1 << 20;
-  const pool = new SessionPool(2 * budget);
+  // Room for one model and its session, not for two models: evicting a's session is not enough.
+  const pool = new SessionPool(1.5 * budget);
   let evicted = 0;
   const a = await contextForModel(convModel(), { threads: 1, weightsDir: dir, pool, budgetBytes: budget, label: 'a', onEvicted: () => evicted++ });
   const b = await contextForModel(convModel(), { threads: 1, weightsDir: dir, pool, budgetBytes: budget, label: 'b' });
