@@ -61,7 +61,7 @@ export class WeightStore {
    */
   constructor(
     private readonly parent: string = tmpdir(),
-    private readonly minBytes: number = EXTERNAL_MIN_BYTES,
+    private minBytes: number = EXTERNAL_MIN_BYTES,
   ) {}
 
   /** Bytes in the shared file: what the model's sessions map, once. */
@@ -119,10 +119,21 @@ export class WeightStore {
     this.offloading = true;
     try {
       this.externalize(model);
+    } catch (err) {
+      this.unwritable(err);
     } finally {
       this.offloading = false;
     }
     return model;
+  }
+
+  /** Why the store could not write (then every graph keeps its weights inline), if it could not. */
+  failure: Error | undefined;
+
+  private unwritable(err: unknown): void {
+    // A read-only cache folder costs memory, not service: sessions get their weights inline.
+    this.failure = err as Error;
+    this.minBytes = Infinity;
   }
 
   /**
@@ -131,7 +142,13 @@ export class WeightStore {
    * with `discard` once the session exists.
    */
   prepare(model: Model): PreparedGraph {
-    const external = this.externalize(model);
+    let external: Model;
+    try {
+      external = this.externalize(model);
+    } catch (err) {
+      this.unwritable(err);
+      external = model;
+    }
     let inlineBytes = 0;
     let sharedBytes = 0;
     for (const t of external.graph.initializers.values()) {
