@@ -3,7 +3,7 @@
 // model reads the same stored tensors, derived tensors equal in content are stored once, an
 // evicted session is rebuilt and gives the same numbers, an evicted model is closed.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -143,4 +143,17 @@ test('the pool never evicts an entry that is busy, and admits one larger than th
   await pool.admit(huge);
   assert.deepEqual(evictions, ['b', 'c']);
   assert.deepEqual(pool.labels(), ['a', 'huge']);
+});
+
+test('a weight folder that cannot be created leaves the weights inline, and the method runs', async () => {
+  const blocked = join(dir, 'not-a-folder');
+  writeFileSync(blocked, '');
+  const ctx = await contextForModel(convModel(), { threads: 1, weightsDir: join(blocked, 'weights') });
+  try {
+    const r = await explain(ctx, { x, params: { method: 'gradient' }, targets: [1] });
+    assert.ok(r.attribution.data.some((v) => v !== 0));
+    assert.deepEqual(ctx.sessionInfo().map((s) => s.shared), [false]);
+  } finally {
+    await ctx.close();
+  }
 });
