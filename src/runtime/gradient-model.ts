@@ -23,6 +23,8 @@ export interface PrepareOptions {
   facts?: TensorFacts;
   /** Graph input to explain; default the first. */
   input?: string;
+  /** Makes the shape probe's session (see shape-probe.ts). */
+  probeSession?: (model: Model) => Promise<Session>;
 }
 
 export async function loadModel(path: string, options: PrepareOptions = {}): Promise<LoadedModel> {
@@ -32,7 +34,7 @@ export async function loadModel(path: string, options: PrepareOptions = {}): Pro
 /** Probes an in-memory model's shapes once (unless facts are given). */
 export async function prepareModel(model: Model, options: PrepareOptions = {}): Promise<LoadedModel> {
   const input = options.input ?? model.graph.inputs[0]?.name ?? '';
-  const facts = options.facts ?? (await probeShapes(model, { input, inputShape: options.inputShape, threads: options.threads }));
+  const facts = options.facts ?? (await probeShapes(model, { input, inputShape: options.inputShape, threads: options.threads, session: options.probeSession }));
   const sampleShape = (facts.shapes.get(input) ?? []).slice(1) as number[];
   return { model, facts, input, sampleShape };
 }

@@ -4,9 +4,10 @@
 // sessions (rebuilt on their next run) and whole contexts under a memory limit.
 import { DEFAULT_BUDGET_BYTES, type ModelContext } from '../methods/context.js';
 import { type GraphRunner, type Tensor } from '../methods/runner.js';
-import { type Model } from '../onnx/ir.js';
 import { type TensorFacts } from '../onnx/shapes.js';
-import { type LoadedModel, loadModel, prepareModel } from './gradient-model.js';
+import { type Model, modelFromProto } from '../onnx/ir.js';
+import { readModel } from '../onnx/proto.js';
+import { type LoadedModel, prepareModel } from './gradient-model.js';
 import { type Feeds, Session, type SessionOptions } from './ort.js';
 import { type PoolEntry, SessionPool } from './session-pool.js';
 import { EXTERNAL_MIN_BYTES, type PreparedGraph, WeightStore } from './weight-store.js';
@@ -53,12 +54,35 @@ export interface OwnedContext extends ModelContext {
 
 export async function openModelContext(path: string, options: ContextOptions = {}): Promise<OwnedContext> {
   const { inputShape, threads, facts, input } = options;
-  return contextFor(await loadModel(path, { inputShape, threads, facts, input }), options, true);
+  // The model's large weights go to the shared file first, and out of JavaScript's heap; the
+  // decoded file's own tensor list is dropped so that nothing keeps its buffer alive. The shape
+  // probe then maps them too: an inline probe session left its freed copy in the allocator.
+  const store = newStore(options);
+  const model = store.offloadModel(modelFromProto(readModel(path)));
+  const probeSession = async (probe: Model): Promise<Session> => {
+    const prepared = store.prepare(probe);
+    try {
+      return await Session.create(prepared.source, { threads, prepack: !prepared.shared });
+    } finally {
+      store.discard(prepared.source);
+    }
+  };
+  try {
+    const loaded = await prepareModel({ ...model, proto: { ...model.proto, graph: undefined } }, { inputShape, threads, facts, input, probeSession });
+    return contextFor(loaded, options, store);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
 }
 
-/** A context for a model already in memory (tests build tiny graphs this way). */
+/** A context for a model already in memory (tests build tiny graphs this way); the caller keeps its weights. */
 export async function contextForModel(model: Model, options: ContextOptions = {}): Promise<OwnedContext> {
-  return contextFor(await prepareModel(model, { inputShape: options.inputShape, threads: options.threads }), options);
+  return contextFor(await prepareModel(model, { inputShape: options.inputShape, threads: options.threads }), options, newStore(options));
+}
+
+function newStore(options: ContextOptions): WeightStore {
+  return new WeightStore(options.weightsDir, options.shareWeights === false ? Infinity : undefined);
 }
 
 /** Bytes of the model's weights still held in JavaScript (those not in the shared file). */
@@ -175,14 +199,9 @@ interface ContextState {
   options: ContextOptions;
 }
 
-/** `owned`: the model was loaded for this context alone, so its weights may leave JavaScript's heap. */
-function contextFor(given: LoadedModel, options: ContextOptions, owned = false): OwnedContext {
+function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightStore): OwnedContext {
   const handles = new Map<string, Promise<PooledSession>>();
   const label = options.label ?? 'model';
-  const store = new WeightStore(options.weightsDir, options.shareWeights === false ? Infinity : undefined);
-  // The model's large weights go to the shared file now, and out of JavaScript's heap; the decoded
-  // file's own tensor list is dropped so that nothing keeps its buffer alive.
-  const loaded: LoadedModel = owned ? { ...given, model: { ...store.offloadModel(given.model), proto: { ...given.model.proto, graph: undefined } } } : given;
   const modelBytes = heldBytes(loaded.model, store);
   let closed = false;
 

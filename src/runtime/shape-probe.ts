@@ -37,7 +37,15 @@ export function sampleShape(model: Model, input: string, given?: number[]): numb
   return dims as number[];
 }
 
-export async function probeShapes(model: Model, options: { input?: string; inputShape?: number[]; threads?: number } = {}): Promise<TensorFacts> {
+export interface ProbeOptions {
+  input?: string;
+  inputShape?: number[];
+  threads?: number;
+  /** Makes the probe's session (a model context shares its weight file with it); default: weights inline. */
+  session?: (model: Model) => Promise<Session>;
+}
+
+export async function probeShapes(model: Model, options: ProbeOptions = {}): Promise<TensorFacts> {
   const input = options.input ?? model.graph.inputs[0]?.name;
   if (!input) throw new ShapeProbeError('the model has no input');
   const perSample = sampleShape(model, input, options.inputShape);
@@ -46,11 +54,8 @@ export async function probeShapes(model: Model, options: { input?: string; input
 
   // Every node output becomes a graph output (by name only; ORT infers their types).
   const tensors = [...new Set(model.graph.nodes.flatMap((n) => n.outputs).filter(Boolean))];
-  const probe = modelToProto({
-    ...model,
-    graph: { ...model.graph, outputs: tensors.map((name) => ({ name, elemType: 0, dims: undefined })) },
-  });
-  const session = await Session.create(encodeModel(probe), { threads: options.threads });
+  const probe: Model = { ...model, graph: { ...model.graph, outputs: tensors.map((name) => ({ name, elemType: 0, dims: undefined })) } };
+  const session = options.session ? await options.session(probe) : await Session.create(encodeModel(modelToProto(probe)), { threads: options.threads });
   try {
     const runs: Record<string, RawOutput>[] = [];
     for (const batch of [1, 2]) {
