@@ -124,6 +124,13 @@ export class WeightStore {
     } finally {
       this.offloading = false;
     }
+    // Decoded bytes are views into the file's buffer: one small tensor left as a view would keep
+    // the whole file alive. They get buffers of their own.
+    const own = (t: TensorProto | null | undefined) => {
+      if (t && !this.located.has(t) && t.rawData) t.rawData = Uint8Array.prototype.slice.call(t.rawData);
+    };
+    for (const t of model.graph.initializers.values()) own(t);
+    for (const node of model.graph.nodes) for (const a of Object.values(node.attrs)) own(a.t);
     return model;
   }
 
