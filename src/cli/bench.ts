@@ -1,11 +1,17 @@
-// `saliency bench [gradient|methods]` (npm run bench): timings measured in one run, as ratios.
+// `saliency bench [gradient|methods|memory|service]` (npm run bench): timings measured in one run, as ratios.
 // - gradient: the gradient graph (forward + backward) over the original model's forward pass, per
 //   model and batch size;
 // - methods: one explanation per method against the same methods in PyTorch (Debian python3-torch,
-//   tools/bench/pytorch_methods.py, same thread count), plus SmoothDiff over our SmoothGrad.
+//   tools/bench/pytorch_methods.py, same thread count) at PyTorch's fastest batch size of
+//   --torch-chunks, with the resident memory after each method; plus SmoothDiff over our
+//   SmoothGrad and samples=auto against a fixed n=50;
+// - memory: resident memory (RSS and PSS: shared weight pages counted once) after one job of each
+//   method, one model per process, weights shared and (--compare) not shared;
+// - service: a `gradient` job through the HTTP API (embedded queue) against the same explanation
+//   in-process.
 // Full-size models (ResNet-50, ViT-B/16) are exported once by tools/fixtures into .cache/bench/.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
@@ -117,41 +123,133 @@ const METHOD_CASES: MethodCase[] = [
   { label: 'smoothdiff (n=50)', params: { method: 'smoothdiff', samples: 50, seed: 1 }, torch: 'smoothdiff-50' },
 ];
 
+interface TorchRun {
+  results: Record<string, number | null>;
+  chunks: Record<string, { best: string; ms: Record<string, number> }>;
+}
+
 /** Runs the committed PyTorch reference (Debian python3-torch) for the same methods and threads. */
-function pytorchTimes(model: string, threads: number, repeat: number, blas: string | undefined): Record<string, number | null> {
+function pytorchTimes(model: string, threads: number, repeat: number, blas: string | undefined, chunks: string): TorchRun {
   const r = spawnSync(
     '/usr/bin/python3',
     [
       'tools/bench/pytorch_methods.py', '--model', model, '--methods', 'gradient,integrated-gradients,smoothgrad,smoothdiff', '--samples', '50', '--steps', '50',
-      '--smoothdiff-samples', '20,50', '--threads', String(threads), '--repeat', String(repeat), '--batch', '1', ...(blas ? ['--blas', blas] : []),
+      '--smoothdiff-samples', '20,50', '--threads', String(threads), '--repeat', String(repeat), '--batch', '1', '--chunks', chunks, ...(blas ? ['--blas', blas] : []),
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
   );
   if (r.status !== 0) throw new Error(`the PyTorch reference failed (exit ${r.status}); it needs apt-get install -y python3-torch python3-torchvision`);
-  return (JSON.parse(r.stdout) as { results: Record<string, number | null> }).results;
+  const out = JSON.parse(r.stdout) as Partial<TorchRun>;
+  return { results: out.results ?? {}, chunks: out.chunks ?? {} };
 }
 
-async function benchMethods(models: string[], repeat: number, threads: number, budgetMb: number, blas: string | undefined): Promise<void> {
+/** This process's resident memory in MB: RSS, and PSS where Linux reports it (mapped weights counted once). */
+export function residentMb(): { rss: number; pss: number | undefined } {
+  const rss = Math.round(process.memoryUsage().rss / 2 ** 20);
+  try {
+    const pss = /Pss:\s+(\d+) kB/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1];
+    return { rss, pss: pss === undefined ? undefined : Math.round(Number(pss) / 1024) };
+  } catch {
+    return { rss, pss: undefined };
+  }
+}
+
+const mb = (m: { rss: number; pss: number | undefined }) => `${m.rss}${m.pss === undefined ? '' : ` (${m.pss})`}`;
+
+async function benchMethods(models: string[], repeat: number, threads: number, budgetMb: number, blas: string | undefined, chunks: string): Promise<void> {
   ensureModels(models);
-  const rows: string[][] = [['model', 'method', 'ours ms', 'PyTorch ms', 'ours / PyTorch']];
+  const rows: string[][] = [['model', 'method', 'ours ms', 'RSS (PSS) MB', 'PyTorch best ms', 'PyTorch batch', 'ours / PyTorch', 'faster']];
   for (const name of models) {
     const ctx = await openModelContext(modelFile(name), { threads, budgetBytes: budgetMb * 1024 * 1024 });
     const x = { data: randomBatch(1, ctx.sampleShape), dims: [1, ...ctx.sampleShape] };
     const ours: Record<string, number> = {};
+    const memory: Record<string, string> = {};
     for (const c of METHOD_CASES) {
       ours[c.label] = await median(repeat, () => explain(ctx, { x, params: c.params, targets: [0] }));
-      process.stderr.write(`bench: ${name} ${c.label}: ${ours[c.label]?.toFixed(0)} ms\n`);
+      memory[c.label] = mb(residentMb());
+      process.stderr.write(`bench: ${name} ${c.label}: ${ours[c.label]?.toFixed(0)} ms, ${memory[c.label]} MB\n`);
     }
+    // samples=auto at the default tolerance against the fixed n=50 above.
+    const auto = await explain(ctx, { x, params: { method: 'smoothgrad', samples: 'auto', maxSamples: 50, seed: 1 }, targets: [0] });
+    const autoMs = await median(repeat, () => explain(ctx, { x, params: { method: 'smoothgrad', samples: 'auto', maxSamples: 50, seed: 1 }, targets: [0] }));
     await ctx.close();
-    const torch = pytorchTimes(name, threads, repeat, blas);
+    const torch = pytorchTimes(name, threads, repeat, blas, chunks);
     for (const c of METHOD_CASES) {
-      const t = torch[c.torch];
+      const t = torch.results[c.torch];
       const o = ours[c.label] as number;
-      rows.push([name, c.label, o.toFixed(0), t ? t.toFixed(0) : 'n/a', t ? (o / t).toFixed(2) : 'n/a']);
+      const batch = torch.chunks[c.torch]?.best ?? 'all';
+      rows.push([name, c.label, o.toFixed(0), memory[c.label] ?? '', t ? t.toFixed(0) : 'n/a', t ? batch : '', t ? (o / t).toFixed(2) : 'n/a', t ? (o < t ? 'ours' : 'PyTorch') : '']);
     }
     const sg = ours['smoothgrad (n=50)'] as number;
     const sd = ours['smoothdiff (n=50)'] as number;
-    rows.push([name, 'smoothdiff n=50 / our smoothgrad n=50', '', '', (sd / sg).toFixed(2)]);
+    rows.push([name, 'smoothdiff n=50 / our smoothgrad n=50', '', '', '', '', (sd / sg).toFixed(2), '']);
+    rows.push([name, `smoothgrad samples=auto: ${auto.samplesUsed?.[0]} samples, error ${auto.relativeError?.[0]?.toFixed(3)}`, autoMs.toFixed(0), '', '', '', (autoMs / sg).toFixed(2), 'vs n=50']);
+    for (const [method, { ms }] of Object.entries(torch.chunks)) {
+      process.stdout.write(`PyTorch ${name} ${method} by batch size: ${Object.entries(ms).map(([k, v]) => `${k}: ${v.toFixed(0)} ms`).join(', ')}\n`);
+    }
+  }
+  printTable(rows);
+}
+
+const MEMORY_METHODS: MethodParams[] = [
+  { method: 'gradient' },
+  { method: 'integrated-gradients' },
+  { method: 'smoothgrad' },
+  { method: 'vargrad' },
+  { method: 'smoothdiff' },
+  { method: 'guided-backprop' },
+  { method: 'grad-cam' },
+];
+
+/** One model in this process: resident memory after one job of each method (default parameters). */
+async function memoryChild(model: string, threads: number | undefined, share: boolean): Promise<void> {
+  const before = residentMb();
+  const ctx = await openModelContext(modelFile(model), { threads, shareWeights: share });
+  const x = { data: randomBatch(1, ctx.sampleShape), dims: [1, ...ctx.sampleShape] };
+  const rows: Record<string, unknown>[] = [{ step: 'start', ...before }, { step: 'opened', ...residentMb() }];
+  for (const params of MEMORY_METHODS) {
+    const t0 = performance.now();
+    await explain(ctx, { x, params: { ...params, seed: 1 }, targets: [0] });
+    rows.push({ step: params.method, ms: Math.round(performance.now() - t0), ...residentMb() });
+  }
+  rows.push({ step: 'weight file', mb: Math.round(ctx.weightFile().bytes / 2 ** 20), sessions: ctx.sessionInfo().length });
+  await ctx.close();
+  process.stdout.write(`${JSON.stringify(rows)}\n`);
+}
+
+async function benchMemory(models: string[], threads: number | undefined, compare: boolean): Promise<void> {
+  ensureModels(models);
+  const table: string[][] = [['model', 'after', ...(compare ? ['not shared: RSS MB'] : []), 'shared: RSS (PSS) MB', 'ms']];
+  for (const name of models) {
+    const run = (share: boolean) => {
+      const r = spawnSync(process.execPath, [process.argv[1] ?? 'bin/saliency.js', 'bench', 'memory-child', '--models', name, '--share', String(share), ...(threads ? ['--threads', String(threads)] : [])], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      if (r.status !== 0) throw new Error(`memory run for ${name} failed (exit ${r.status})`);
+      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as { step: string; rss?: number; pss?: number; ms?: number; mb?: number; sessions?: number }[];
+    };
+    const shared = run(true);
+    const unshared = compare ? run(false) : [];
+    for (const [i, row] of shared.entries()) {
+      if (row.step === 'weight file') {
+        table.push([name, `weight file ${row.mb} MB, ${row.sessions} sessions`, ...(compare ? [''] : []), '', '']);
+        continue;
+      }
+      table.push([name, row.step, ...(compare ? [String(unshared[i]?.rss ?? '')] : []), `${row.rss} (${row.pss ?? '?'})`, row.ms === undefined ? '' : String(row.ms)]);
+    }
+  }
+  printTable(table);
+}
+
+/** A `gradient` job through the HTTP API (embedded queue, a .npy tensor, Prefer: wait) against explain() in-process. */
+async function benchService(models: string[], repeat: number, threads: number | undefined): Promise<void> {
+  ensureModels(models);
+  const { runServiceBench } = await import('./bench-service.js');
+  const rows: string[][] = [['model', 'in-process ms', 'through the API ms', 'overhead ms (median of pairs)']];
+  for (const name of models) {
+    const r = await runServiceBench(modelFile(name), repeat, threads, alternate);
+    rows.push([name, r.inProcess.toFixed(1), r.api.toFixed(1), r.overhead.toFixed(1)]);
   }
   printTable(rows);
 }
@@ -170,13 +268,17 @@ export async function runBench(args: string[]): Promise<number> {
   }
   // --torch-blas: a BLAS for PyTorch to preload (Debian's torch otherwise uses the slow netlib one).
   // --budget-mb: the methods' memory budget; default the service's, so the times are what users get.
-  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb', 'torch-blas'], []);
+  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb', 'torch-blas', 'torch-chunks', 'share', 'compare'], []);
   const models = flags['models']?.split(',') ?? DEFAULT_MODELS;
   const batches = (flags['batches'] ?? '1,16').split(',').map(Number);
   const repeat = Number(flags['repeat'] ?? 3);
   const threads = flags['threads'] ? Number(flags['threads']) : undefined;
   if (suite === 'gradient') await benchGradient(models, batches, repeat, threads);
-  else if (suite === 'methods') await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? DEFAULT_BUDGET_BYTES / 2 ** 20), flags['torch-blas']);
-  else throw new UsageError(`unknown bench suite '${suite}'; available: gradient, methods`);
+  else if (suite === 'methods') {
+    await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? DEFAULT_BUDGET_BYTES / 2 ** 20), flags['torch-blas'], flags['torch-chunks'] ?? '1,5,10,25,all');
+  } else if (suite === 'memory') await benchMemory(flags['models']?.split(',') ?? ['vgg16'], threads, flags['compare'] === 'true');
+  else if (suite === 'memory-child') await memoryChild(models[0] as string, threads, flags['share'] !== 'false');
+  else if (suite === 'service') await benchService(models, repeat, threads);
+  else throw new UsageError(`unknown bench suite '${suite}'; available: gradient, methods, memory, service`);
   return 0;
 }

@@ -26,6 +26,8 @@ export const ConfigSchema = Type.Object({
   ORT_THREADS: Int(0, 0, 256, 'Intra-op threads per ONNX Runtime session (0: one per core)'),
   ORT_SPIN: Type.Optional(Type.Boolean({ description: 'ONNX Runtime threads spin between the kernels of a run (faster alone, wasteful when runs share the cores); default: on when WORKER_CONCURRENCY is 1' })),
   MEMORY_BUDGET_MB: Int(1024, 16, 1 << 20, 'Activation memory for one graph run; methods cut their samples into runs under it'),
+  WORKER_MEMORY_MB: Int(8192, 0, 1 << 22, 'Memory the models and sessions of one worker thread or process may hold (weights once per model, plus per session its own copies and MEMORY_BUDGET_MB of activations); the least recently used are closed beyond it; 0: no limit'),
+  WARMUP_METHODS: Type.String({ default: 'gradient,smoothgrad', description: 'Comma-separated methods each worker compiles and runs once per model before it reports ready (empty: none)' }),
   INPUT_TTL_SECONDS: Int(3600, 10, 30 * 86400, 'How long uploaded inputs are kept'),
   RESULT_TTL_SECONDS: Int(86400, 10, 30 * 86400, 'How long results are kept'),
   EMBEDDED_RESULT_CAP: Int(256, 1, 100000, 'Most jobs the embedded queue keeps in memory (oldest finished dropped first)'),

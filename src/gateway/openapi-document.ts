@@ -7,7 +7,8 @@ import { PROCESSOR_FILE } from '../worker/index.js';
 import { buildApp } from './app.js';
 
 export async function generateOpenapi(): Promise<string> {
-  const config = loadConfig({});
+  // No warm-up: the backend must start nothing.
+  const config = loadConfig({}, { WARMUP_METHODS: '' });
   const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE });
   const app = await buildApp({ config, registry: ModelRegistry.of([]), queue: backend.queue, store: backend.store, mode: backend.mode });
   try {

@@ -7,7 +7,7 @@ import { type Config } from '../config/config.js';
 import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
-import { METHOD_PARAMETERS, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
+import { ADAPTIVE_METHODS, METHOD_PARAMETERS, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
 import { jobCost } from './job-cost.js';
@@ -132,7 +132,9 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
  */
 function convertField(key: string, value: unknown): unknown {
   if (typeof value !== 'string') return value;
-  const type = (MethodParamsSchema.properties as Record<string, { type?: string }>)[key]?.type;
+  const schema = (MethodParamsSchema.properties as Record<string, { type?: string; anyOf?: { type?: string }[] }>)[key];
+  // A union (samples: integer | 'auto') converts like its numeric member.
+  const type = schema?.type ?? schema?.anyOf?.find((s) => s.type === 'integer' || s.type === 'number')?.type;
   if ((type === 'integer' || type === 'number') && DECIMAL.test(value.trim())) return Number(value);
   if (type === 'boolean' && (value === 'true' || value === 'false')) return value === 'true';
   return value;
@@ -160,8 +162,12 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
       }; it reads ${reads.length ? reads.join(', ') : 'no parameters besides target, preset and seed'}`,
     ]);
   }
-  if (params.samples !== undefined && params.samples > config.MAX_SAMPLES) {
-    throw apiError('SALIENCY_LIMIT_EXCEEDED', [`samples ${params.samples} exceeds the limit of ${config.MAX_SAMPLES}`]);
+  if (params.samples === 'auto' && !ADAPTIVE_METHODS.has(params.method)) {
+    throw apiError('SALIENCY_VALIDATION', [`samples=auto is for smoothgrad, smoothgrad-squared and vargrad; give ${params.method} a number of samples`]);
+  }
+  const samples = params.samples === 'auto' ? (params.maxSamples ?? 0) : params.samples;
+  if (samples !== undefined && samples > config.MAX_SAMPLES) {
+    throw apiError('SALIENCY_LIMIT_EXCEEDED', [`samples ${samples} exceeds the limit of ${config.MAX_SAMPLES}`]);
   }
   if (params.steps !== undefined && params.steps > config.MAX_STEPS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [`steps ${params.steps} exceeds the limit of ${config.MAX_STEPS}`]);

@@ -19,7 +19,13 @@ export const MethodParamsSchema = Type.Object(
   {
     method: MethodName,
     base: Type.Optional(literals(BASE_NAMES, { description: 'SmoothGrad family: the method averaged over noisy copies', default: 'gradient' })),
-    samples: Type.Optional(Type.Integer({ minimum: 1, description: 'Noisy copies n (default 50; SmoothDiff 20)' })),
+    samples: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
+        description: "Noisy copies n (default 50; SmoothDiff 20), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples`",
+      }),
+    ),
+    maxSamples: Type.Optional(Type.Integer({ minimum: 2, description: 'samples=auto: the most copies drawn (default 50)' })),
+    tolerance: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'samples=auto: stop when ‖standard error of the mean map‖ / ‖mean map‖ ≤ this (default 0.05)' })),
     noise: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'σ as a fraction of the input range (default 0.15; SmoothDiff 0.1)' })),
     sigma: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'σ in model-input units; overrides noise' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'RNG seed; random when absent (always reported)' })),
@@ -84,6 +90,8 @@ export const JobResultSchema = Type.Object({
   completenessGap: Type.Optional(Type.Number({ description: 'Integrated Gradients: Σ attribution − (y(x) − y(x₀))' })),
   layer: Type.Optional(Type.String()),
   sigma: Type.Optional(Type.Number()),
+  samplesUsed: Type.Optional(Type.Integer({ description: 'SmoothGrad family: noisy copies drawn (samples=auto may stop before maxSamples)' })),
+  relativeError: Type.Optional(Type.Number({ description: 'SmoothGrad family: ‖standard error of the mean map‖ / ‖mean map‖ reached' })),
   image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),
   /** Where the model input sits in the uploaded image (to render at the original size). */
   geometry: Type.Optional(Type.Unknown()),

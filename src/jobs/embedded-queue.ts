@@ -25,6 +25,8 @@ export interface EmbeddedQueueConfig {
   MAX_QUEUE_DEPTH: number;
   JOB_ATTEMPTS: number;
   SHUTDOWN_TIMEOUT_MS: number;
+  /** Non-empty: the threads start with the queue and warm up (the processor's warmUp) before they count as workers. */
+  WARMUP_METHODS?: string;
 }
 
 /** First retry delay; doubled for each further attempt (BullMQ's exponential backoff). */
@@ -48,6 +50,8 @@ interface Slot {
   worker: Worker;
   cancelFlag: Int32Array;
   jobId?: string;
+  /** Still loading and warming up its processor. */
+  warming: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -79,6 +83,9 @@ export class EmbeddedJobQueue implements JobQueue {
     private readonly logger?: JobsLogger,
   ) {
     this.events.setMaxListeners(0);
+    if (config.WARMUP_METHODS?.trim()) {
+      for (let i = 0; i < config.WORKER_CONCURRENCY; i++) this.spawn().worker.unref();
+    }
   }
 
   submit(payload: JobPayload): Promise<void> {
@@ -146,9 +153,14 @@ export class EmbeddedJobQueue implements JobQueue {
     return Promise.resolve(this.waiting.length + this.delayed);
   }
 
-  /** The pool's capacity: threads start on demand, so counting live ones would say 0 when idle. */
+  /**
+   * The pool's capacity less the threads still warming up: threads start on demand (or, with a
+   * warm-up, with the queue), so counting live ones would say 0 when idle.
+   */
   workers(): Promise<number> {
-    return Promise.resolve(this.draining ? 0 : this.config.WORKER_CONCURRENCY);
+    let warming = 0;
+    for (const slot of this.slots) if (slot.warming) warming++;
+    return Promise.resolve(this.draining ? 0 : this.config.WORKER_CONCURRENCY - warming);
   }
 
   ready(): Promise<boolean> {
@@ -240,7 +252,7 @@ export class EmbeddedJobQueue implements JobQueue {
   private spawn(): Slot {
     const cancelFlag = new SharedArrayBuffer(4);
     const worker = new Worker(this.threadUrl, { workerData: { processorFile: this.processorFile, cancelFlag } satisfies ThreadData });
-    const slot: Slot = { worker, cancelFlag: new Int32Array(cancelFlag) };
+    const slot: Slot = { worker, cancelFlag: new Int32Array(cancelFlag), warming: true };
     this.slots.add(slot);
     worker.on('message', (msg: FromThread) => this.onMessage(slot, msg));
     // An uncaught error in the thread ends it; 'exit' follows and handles the job.
@@ -250,6 +262,10 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   private onMessage(slot: Slot, msg: FromThread): void {
+    if (msg.type === 'ready') {
+      slot.warming = false;
+      return;
+    }
     if (msg.type === 'read' || msg.type === 'write') {
       this.serveIo(slot, msg);
       return;

@@ -18,6 +18,7 @@ export type ToThread =
   | { type: 'shutdown' };
 
 export type FromThread =
+  | { type: 'ready' }
   | { type: 'progress'; jobId: string; progress: unknown }
   | { type: 'result'; jobId: string; result: unknown }
   | { type: 'error'; jobId: string; error: SerializedError }
@@ -34,10 +35,22 @@ let nextRequest = 0;
 
 const post = (msg: FromThread) => port.postMessage(msg);
 
+// The queue counts this thread once it is warm; a job posted meanwhile waits for the warm-up (a
+// thread runs one job at a time, and the warm-up counts as one).
+const warm = (async () => {
+  try {
+    await processor.warmUp?.();
+  } catch {
+    // The processor logs what failed; the thread serves jobs all the same.
+  } finally {
+    post({ type: 'ready' });
+  }
+})();
+
 port.on('message', (msg: ToThread) => {
   switch (msg.type) {
     case 'run':
-      void run(msg.jobId, msg.payload);
+      void warm.then(() => run(msg.jobId, msg.payload));
       break;
     case 'io-reply': {
       const request = pending.get(msg.requestId);

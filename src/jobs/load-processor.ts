@@ -8,11 +8,17 @@ export interface ProcessorModule {
   processJob: JobProcessor;
   /** Optional: releases the thread's resources (ONNX sessions) before the thread ends. */
   closeProcessor?: () => Promise<void>;
+  /** Optional: prepares the thread (compiles and runs configured methods) before it reports ready. */
+  warmUp?: () => Promise<void>;
 }
 
 export async function loadProcessorModule(file: string): Promise<ProcessorModule> {
   const url = isAbsolute(file) ? pathToFileURL(file).href : file;
   const mod = (await import(url)) as Partial<ProcessorModule>;
   if (typeof mod.processJob !== 'function') throw new Error(`processor module ${file} does not export a function processJob`);
-  return { processJob: mod.processJob, ...(typeof mod.closeProcessor === 'function' && { closeProcessor: mod.closeProcessor }) };
+  return {
+    processJob: mod.processJob,
+    ...(typeof mod.closeProcessor === 'function' && { closeProcessor: mod.closeProcessor }),
+    ...(typeof mod.warmUp === 'function' && { warmUp: mod.warmUp }),
+  };
 }

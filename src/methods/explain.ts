@@ -30,6 +30,10 @@ export interface ExplainResult {
   layer?: string;
   /** Integrated Gradients: Σ attribution − (y_c(x) − y_c(x₀)) per image. */
   completenessGap?: number[];
+  /** SmoothGrad family: noisy copies drawn per image (samples=auto may stop early). */
+  samplesUsed?: number[];
+  /** SmoothGrad family: ‖standard error of the mean map‖ / ‖mean map‖ reached per image. */
+  relativeError?: number[];
   timings: { computeMs: number };
 }
 
@@ -95,7 +99,8 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
     }
     default: {
       const r = await runGradientFamily(ctx, x, classes, targets, params, options);
-      const result = { attribution: r.attribution, sigma: params.method.startsWith('smooth') || params.method === 'vargrad' ? r.sigma : undefined };
+      const smoothing = params.method.startsWith('smooth') || params.method === 'vargrad';
+      const result = { attribution: r.attribution, ...(smoothing ? { sigma: r.sigma, samplesUsed: r.samplesUsed, relativeError: r.relativeError } : {}) };
       if (params.method !== 'integrated-gradients' || !r.baseline) return done(result);
       return done({ ...result, completenessGap: await completenessGap(ctx, x, r.baseline, r.attribution, targets, logits) });
     }

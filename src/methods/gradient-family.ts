@@ -1,13 +1,17 @@
 // Gradient, gradient×input, Integrated Gradients, Guided Backprop, and the SmoothGrad family over
 // any of them, all through one fused graph (fused-graph.ts), cut into runs under the memory budget.
+// samples=auto (SmoothGrad family): the samples go in chunks, and after each run the standard
+// error of the mean map is known from Σ B_s and Σ B_s²; an image stops drawing copies once
+// ‖SE‖₂ / ‖mean‖₂ ≤ tolerance (SmoothGrad² and VarGrad use the same criterion on the mean map).
 import { type BackwardPolicy } from '../gradgraph/index.js';
-import { makeBaseline, valueRange } from './baselines.js';
+import { makeBaseline } from './baselines.js';
 import { type ModelContext, type Progress, compileFor, pointsPerRun } from './context.js';
-import { FUSED, buildFusedGraph } from './fused-graph.js';
+import { FUSED, buildFusedGraph, fusedOutputs } from './fused-graph.js';
 import { guidedReluPolicy } from './guided.js';
+import { checkNoise, imageRng, imageSigmas, noiseSlice } from './noise.js';
 import { type BaseMethod, type ResolvedParams } from './params.js';
 import { quadrature } from './quadrature.js';
-import { Rng } from './rng.js';
+import { type Rng } from './rng.js';
 import { type GraphRunner, type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
 
@@ -25,6 +29,33 @@ export interface FamilyResult {
   baseline?: Float32Array;
   /** The explained output at each clean image [B, classes] (single-point methods only). */
   logits?: Tensor;
+  /** Noisy copies drawn per image (samples=auto may stop before the maximum). */
+  samplesUsed?: number[];
+  /** ‖standard error of the mean map‖ / ‖mean map‖ per image when it stopped (noisy methods). */
+  relativeError?: number[];
+}
+
+/** Copies per run when stopping adaptively: a fifth of the maximum (≥ 2), so a stop can come early. */
+export function adaptiveChunk(maximum: number): number {
+  return Math.max(2, Math.ceil(maximum / 5));
+}
+
+/**
+ * ‖SE‖₂ / ‖mean‖₂ of one image's mean map from n samples' Σx and Σx², SE² = s²/n with the
+ * unbiased sample variance s². Infinite below two samples (no variance known) or for a zero mean.
+ */
+export function relativeStandardError(sum: Float32Array, sumOfSquares: Float32Array, n: number): number {
+  if (n < 2) return Infinity;
+  let se2 = 0;
+  let mean2 = 0;
+  for (let i = 0; i < sum.length; i++) {
+    const mean = (sum[i] as number) / n;
+    const variance = Math.max(0, ((sumOfSquares[i] as number) - n * mean * mean) / (n - 1));
+    se2 += variance / n;
+    mean2 += mean * mean;
+  }
+  if (mean2 === 0) return se2 === 0 ? 0 : Infinity;
+  return Math.sqrt(se2 / mean2);
 }
 
 /** Methods whose only path point is the clean image: they can pick their targets in their own run. */
@@ -36,11 +67,6 @@ function baseOf(p: ResolvedParams): BaseMethod {
   if (SMOOTHING.has(p.method)) return p.base;
   if (p.method === 'guided-backprop' || p.method === 'gradient-x-input' || p.method === 'integrated-gradients') return p.method;
   return 'gradient';
-}
-
-/** A per-image noise stream: independent of how samples are cut into runs. */
-function imageRng(seed: number, image: number): Rng {
-  return new Rng((seed ^ Math.imul(image + 1, 0x9e3779b1)) >>> 0);
 }
 
 /**
@@ -63,25 +89,25 @@ export async function runGradientFamily(
   const noisy = SMOOTHING.has(p.method);
   const S = noisy ? p.samples : 1;
   const T = alphas.length;
-  const squares = p.method === 'smoothgrad-squared' || p.method === 'vargrad';
   const B = x.dims[0] as number;
   const sample = ctx.sampleShape;
   const size = x.data.length / B;
 
-  if (options.noise && options.noise.length !== B * S * size) {
-    throw new RangeError(`explicit noise must have shape [${B},${S},${sample.join(',')}]`);
-  }
-  const sigma = Array.from({ length: B }, (_, b) => {
-    if (!noisy) return 0;
-    if (p.sigma !== undefined) return p.sigma;
-    const [lo, hi] = valueRange(x.data.subarray(b * size, (b + 1) * size));
-    return p.noise * (hi - lo);
-  });
+  checkNoise(options.noise, B, S, sample);
+  const sigma = noisy ? imageSigmas(x, p) : new Array<number>(B).fill(0);
   const rngs = Array.from({ length: B }, (_, b) => imageRng(p.seed, b));
-  const noiseFor = (b: number, s0: number, count: number): Float32Array => {
-    if (options.noise) return options.noise.subarray((b * S + s0) * size, (b * S + s0 + count) * size);
-    const out = new Float32Array(count * size);
-    return noisy ? (rngs[b] as Rng).fillNormal(out, sigma[b] as number) : out;
+  const noiseFor = (b: number, s0: number, count: number): Float32Array =>
+    noiseSlice(options.noise, S, size, b, s0, count, () => {
+      const out = new Float32Array(count * size);
+      return noisy ? (rngs[b] as Rng).fillNormal(out, sigma[b] as number) : out;
+    });
+  const auto = noisy && p.auto;
+  const used = new Array<number>(B).fill(0);
+  const error = new Array<number>(B).fill(Infinity);
+  /** After a run: each image's error so far; true when every image of the group may stop. */
+  const converged = (group: number[]): boolean => {
+    for (const b of group) error[b] = relativeStandardError(sum.subarray(b * size, (b + 1) * size), sumSq.subarray(b * size, (b + 1) * size), used[b] as number);
+    return auto && group.every((b) => (error[b] as number) <= p.tolerance);
   };
 
   const policy: BackwardPolicy | undefined = guided ? guidedReluPolicy : undefined;
@@ -102,12 +128,15 @@ export async function runGradientFamily(
   const sumSq = new Float32Array(B * size);
   const image = (b: number) => ({ data: x.data.subarray(b * size, (b + 1) * size), base: baseline.subarray(b * size, (b + 1) * size) });
 
+  const outputs = fusedOutputs(multiply);
   if (T <= cap) {
-    const runner = await fusedRunner(ctx, variant, policy, multiply, squares);
+    const runner = await fusedRunner(ctx, variant, policy);
     // All images in one run when they fit, else image by image in sample chunks.
     const together = B * S * T <= cap;
     const groups = together ? [Array.from({ length: B }, (_, b) => b)] : Array.from({ length: B }, (_, b) => [b]);
-    const chunk = together ? S : Math.max(1, Math.floor(cap / T));
+    const fit = together ? S : Math.max(1, Math.floor(cap / T));
+    const chunk = auto ? Math.min(fit, adaptiveChunk(S)) : fit;
+    const fetches = [FUSED.logits, outputs.sum, outputs.sumOfSquares];
     for (const group of groups) {
       for (let s0 = 0; s0 < S; s0 += chunk) {
         const count = Math.min(chunk, S - s0);
@@ -120,18 +149,20 @@ export async function runGradientFamily(
           [FUSED.weights]: { data: weights, dims: [T] },
           [FUSED.seed]: seedFor(group),
           [FUSED.pick]: pick,
-        });
+        }, fetches);
         if (single) logits.set((out[FUSED.logits] as Tensor).data, (group[0] as number) * classes);
         group.forEach((b, i) => {
-          accumulate(sum, b * size, (out[FUSED.sum] as Tensor).data, i * size, size);
-          if (squares) accumulate(sumSq, b * size, (out[FUSED.sumOfSquares] as Tensor).data, i * size, size);
+          accumulate(sum, b * size, (out[outputs.sum] as Tensor).data, i * size, size);
+          accumulate(sumSq, b * size, (out[outputs.sumOfSquares] as Tensor).data, i * size, size);
+          used[b] = (used[b] as number) + count;
         });
         tick(group.length * count * T);
+        if (noisy && converged(group)) break;
       }
     }
   } else {
     // A quadrature longer than one run: per noisy copy, sum the step chunks, then finish in JS.
-    const runner = await fusedRunner(ctx, variant, policy, false, false);
+    const runner = await fusedRunner(ctx, variant, policy);
     for (let b = 0; b < B; b++) {
       const { data, base: x0 } = image(b);
       for (let s = 0; s < S; s++) {
@@ -156,13 +187,16 @@ export async function runGradientFamily(
           sum[b * size + i] = (sum[b * size + i] as number) + v;
           sumSq[b * size + i] = (sumSq[b * size + i] as number) + v * v;
         }
+        used[b] = s + 1;
+        if (noisy && (s + 1) % adaptiveChunk(S) === 0 && converged([b])) break;
       }
+      if (noisy) converged([b]);
     }
   }
 
   const attribution = new Float32Array(B * size);
-  const n = S;
   for (let i = 0; i < attribution.length; i++) {
+    const n = noisy ? (used[Math.floor(i / size)] as number) : S;
     const mean = (sum[i] as number) / n;
     if (p.method === 'smoothgrad-squared') attribution[i] = (sumSq[i] as number) / n;
     else if (p.method === 'vargrad') {
@@ -175,12 +209,13 @@ export async function runGradientFamily(
     sigma,
     baseline: base === 'integrated-gradients' ? baseline : undefined,
     logits: single ? { data: logits, dims: [B, classes] } : undefined,
+    ...(noisy ? { samplesUsed: used, relativeError: error } : {}),
   };
 }
 
-async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardPolicy | undefined, multiply: boolean, squares: boolean): Promise<GraphRunner> {
-  const key = `fused:${variant}:${multiply ? 'mul' : 'plain'}:${squares ? 'sq' : 'sum'}`;
-  return ctx.sessions(key, () => buildFusedGraph(compileFor(ctx, variant, policy), ctx.sampleShape, { multiply, squares }));
+/** One session per backward policy serves every combination of multiply and squares. */
+async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardPolicy | undefined): Promise<GraphRunner> {
+  return ctx.sessions(`fused:${variant}`, () => buildFusedGraph(compileFor(ctx, variant, policy), ctx.sampleShape));
 }
 
 function accumulate(into: Float32Array, offset: number, from: Float32Array, fromOffset: number, count: number): void {

@@ -29,7 +29,12 @@ export type Preset = (typeof PRESETS)[number];
 export interface MethodParams {
   method: MethodName;
   base?: BaseMethod;
-  samples?: number;
+  /** Noisy copies, or 'auto' (SmoothGrad family): stop once the mean map is known to `tolerance`. */
+  samples?: number | 'auto';
+  /** samples=auto: the most copies drawn (default: the fixed default, 50). */
+  maxSamples?: number;
+  /** samples=auto: stop when ‖standard error of the mean map‖ / ‖mean map‖ ≤ this (default 0.05). */
+  tolerance?: number;
   noise?: number;
   sigma?: number;
   seed?: number;
@@ -45,7 +50,11 @@ export interface MethodParams {
 export interface ResolvedParams {
   method: MethodName;
   base: BaseMethod;
+  /** Noisy copies; with `auto`, the most that are drawn. */
   samples: number;
+  /** Adaptive stopping (samples=auto, SmoothGrad family only). */
+  auto: boolean;
+  tolerance: number;
   /** σ relative to each image's value range, unless `sigma` (absolute) is set. */
   noise: number;
   sigma: number | undefined;
@@ -59,10 +68,15 @@ export interface ResolvedParams {
   preset: Preset | undefined;
 }
 
-const SMOOTHING_PARAMETERS = ['base', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline'] as const;
+const SMOOTHING_PARAMETERS = ['base', 'samples', 'maxSamples', 'tolerance', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline'] as const;
+
+/** Methods that accept samples=auto: their fused graph returns Σg and Σg², so the error of the mean is known after each run. */
+export const ADAPTIVE_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad']);
+
+export const DEFAULT_TOLERANCE = 0.05;
 
 /** The parameters each method reads (besides target and preset). */
-export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParams)[]> = {
+export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParams | 'maxSamples')[]> = {
   gradient: [],
   'gradient-x-input': [],
   'integrated-gradients': ['steps', 'rule', 'baseline'],
@@ -75,14 +89,18 @@ export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParam
   'guided-grad-cam': ['layer', 'relu'],
 };
 
+/** Parameters as reported: samples=auto shows as 'auto' with its maximum and tolerance. */
+export type ReportedParams = Partial<Omit<ResolvedParams, 'samples' | 'auto'>> & { samples?: number | 'auto'; maxSamples?: number };
+
 /** The resolved parameters a method actually used (IG's only over an IG base), for reports. */
-export function usedParams(p: ResolvedParams): Partial<ResolvedParams> {
+export function usedParams(p: ResolvedParams): ReportedParams {
   let keys = METHOD_PARAMETERS[p.method];
   if (keys.includes('base') && p.base !== 'integrated-gradients') keys = keys.filter((k) => k !== 'steps' && k !== 'rule' && k !== 'baseline');
   // The seed is always reported (docs/methods.md), even where nothing random happened.
-  const used: Partial<ResolvedParams> = { method: p.method, seed: p.seed };
-  for (const key of keys) if (p[key] !== undefined) (used as Record<string, unknown>)[key] = p[key];
+  const used: ReportedParams = { method: p.method, seed: p.seed };
+  for (const key of keys) if (key !== 'maxSamples' && key !== 'tolerance' && p[key] !== undefined) (used as Record<string, unknown>)[key] = p[key];
   if (p.sigma !== undefined && keys.includes('sigma')) delete (used as Record<string, unknown>)['noise'];
+  if (p.auto && keys.includes('maxSamples')) Object.assign(used, { samples: 'auto', maxSamples: p.samples, tolerance: p.tolerance });
   if (p.preset) used.preset = p.preset;
   return used;
 }
@@ -124,10 +142,15 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
   const preset = params.preset ? PRESET_DEFAULTS[params.preset](params.method) : {};
   const pick = <K extends keyof ResolvedParams>(key: K, fallback: ResolvedParams[K]): ResolvedParams[K] =>
     (params[key as keyof MethodParams] as ResolvedParams[K] | undefined) ?? (preset[key] as ResolvedParams[K] | undefined) ?? fallback;
+  const auto = params.samples === 'auto' && ADAPTIVE_METHODS.has(params.method);
+  const fixed = params.samples === 'auto' ? undefined : params.samples;
+  const defaultSamples = (preset.samples as number | undefined) ?? (smoothdiff ? 20 : 50);
   return {
     method: params.method,
     base: pick('base', 'gradient'),
-    samples: pick('samples', smoothdiff ? 20 : 50),
+    samples: auto ? (params.maxSamples ?? defaultSamples) : (fixed ?? defaultSamples),
+    auto,
+    tolerance: params.tolerance ?? DEFAULT_TOLERANCE,
     noise: pick('noise', smoothdiff ? 0.1 : 0.15),
     sigma: pick('sigma', undefined),
     seed: params.seed ?? seed,

@@ -10,10 +10,9 @@ import { GraphBuilder } from '../onnx/builder.js';
 import { type Model } from '../onnx/ir.js';
 import { pruneGraph } from '../onnx/prune.js';
 import { type Dim, batchMultiple, perSampleElements, product } from '../onnx/shapes.js';
-import { valueRange } from './baselines.js';
 import { type ModelContext, type Progress, activationSizes, compileFor } from './context.js';
+import { checkNoise, imageRng, imageSigmas, noiseSlice } from './noise.js';
 import { type ResolvedParams } from './params.js';
-import { Rng } from './rng.js';
 import { type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
 
@@ -129,28 +128,22 @@ export async function runSmoothDiff(
   // Its statistics pass runs the noisy copies as one batch, and its local derivatives are sized
   // by the batch: a graph that only runs at its own batch size cannot do either.
   if (ctx.fixedBatch !== undefined) throw new SmoothDiffError(`SmoothDiff needs a model that runs at any batch size; this one has its batch size ${ctx.fixedBatch} baked into its graph: re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={input: {0: 'N'}}))`);
-  if (options.noise && options.noise.length !== B * n * size) throw new RangeError(`explicit noise must have shape [${B},${n},${ctx.sampleShape.join(',')}]`);
+  checkNoise(options.noise, B, n, ctx.sampleShape);
   const stats = await ctx.sessions('smoothdiff:stats', () => statisticsGraph(ctx));
   const derivatives = compileFor(ctx, 'smoothdiff-expose', EXPOSE).derivatives;
   const sizes = derivatives.map(perImageElements);
   const means = sizes.map((e) => new Float32Array(B * e));
-  const sigma = Array.from({ length: B }, (_, b) => {
-    if (p.sigma !== undefined) return p.sigma;
-    const [lo, hi] = valueRange(x.data.subarray(b * size, (b + 1) * size));
-    return p.noise * (hi - lo);
-  });
+  const sigma = imageSigmas(x, p);
   const total = B * n + B;
   let done = 0;
   const chunk = copiesPerRun(ctx, derivatives);
   for (let b = 0; b < B; b++) {
-    const rng = new Rng((p.seed ^ Math.imul(b + 1, 0x9e3779b1)) >>> 0);
+    const rng = imageRng(p.seed, b);
     // Running Σ (1/n)·derivative for this image: zeros to start, then each run's output.
     let running = sizes.map((e, k) => (means[k] as Float32Array).subarray(b * e, (b + 1) * e));
     for (let s0 = 0; s0 < n; s0 += chunk) {
       const count = Math.min(chunk, n - s0);
-      const noise = options.noise
-        ? options.noise.subarray((b * n + s0) * size, (b * n + s0 + count) * size)
-        : rng.fillNormal(new Float32Array(count * size), sigma[b] as number);
+      const noise = noiseSlice(options.noise, n, size, b, s0, count, () => rng.fillNormal(new Float32Array(count * size), sigma[b] as number));
       const feeds: Record<string, Tensor> = {
         [IMAGE]: { data: x.data.subarray(b * size, (b + 1) * size), dims: [1, ...ctx.sampleShape] },
         [NOISE]: { data: noise, dims: [count, ...ctx.sampleShape] },

@@ -39,6 +39,8 @@ export interface PrepareOptions {
   facts?: TensorFacts;
   /** Graph input to explain; default the first. */
   input?: string;
+  /** Makes the shape probe's session (see shape-probe.ts). */
+  probeSession?: (model: Model) => Promise<Session>;
 }
 
 export async function loadModel(path: string, options: PrepareOptions = {}): Promise<LoadedModel> {
@@ -57,7 +59,7 @@ export async function prepareModel(source: Model, options: PrepareOptions = {}):
       `the model only runs at its batch size ${fixedBatch}, which is baked into its graph beyond its Reshape shapes; re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={input: {0: 'N'}})) or at batch size 1`,
     );
   }
-  const facts = options.facts ?? (await probeShapes(model, { input, inputShape, threads, fixedBatch }));
+  const facts = options.facts ?? (await probeShapes(model, { input, inputShape, threads, fixedBatch, session: options.probeSession }));
   const sampleShape = (facts.shapes.get(input) ?? []).slice(1) as number[];
   return { model, originalOpset, convertedFrom, batching, ...(fixedBatch !== undefined && { fixedBatch }), facts, input, sampleShape };
 }

@@ -1,12 +1,16 @@
 // Builds the methods' ModelContext for a model file: loads and probes it once, and turns the
-// methods' graphs into ORT sessions on demand, one per graph key, kept until `close()`.
+// methods' graphs into ORT sessions on demand, one per graph key. All sessions of a context read
+// the model's weights from one shared file (weight-store.ts); a SessionPool may evict idle
+// sessions (rebuilt on their next run) and whole contexts under a memory limit.
 import { DEFAULT_BUDGET_BYTES, type ModelContext } from '../methods/context.js';
-import { type GraphRunner } from '../methods/runner.js';
-import { type Model, modelToProto } from '../onnx/ir.js';
+import { type GraphRunner, type Tensor } from '../methods/runner.js';
 import { type TensorFacts } from '../onnx/shapes.js';
-import { encodeModel } from '../onnx/proto.js';
-import { type LoadedModel, loadModel, prepareModel } from './gradient-model.js';
-import { Session, type SessionOptions } from './ort.js';
+import { type Model, modelFromProto } from '../onnx/ir.js';
+import { readModel } from '../onnx/proto.js';
+import { type LoadedModel, prepareModel } from './gradient-model.js';
+import { type Feeds, Session, type SessionOptions } from './ort.js';
+import { type PoolEntry, SessionPool } from './session-pool.js';
+import { EXTERNAL_MIN_BYTES, type PreparedGraph, WeightStore } from './weight-store.js';
 
 export interface ContextOptions extends SessionOptions {
   inputShape?: number[];
@@ -14,43 +18,253 @@ export interface ContextOptions extends SessionOptions {
   input?: string;
   budgetBytes?: number;
   pixelRange?: ModelContext['pixelRange'];
+  /** Bounds this context's sessions (and the context itself) together with others'; default: unbounded. */
+  pool?: SessionPool;
+  /** Name in the pool's logs. */
+  label?: string;
+  /** Folder for the shared weight file (default: the OS temp dir); removed on close. */
+  weightsDir?: string;
+  /** false: every session gets its own inline copy of the weights (the bench's comparison). Default true. */
+  shareWeights?: boolean;
+  /** Called after the pool evicted (closed) this whole context: its owner must forget it. */
+  onEvicted?: () => void;
+  /** Called for every session created: its graph key, the provider it got, whether it shares the weights. */
+  onSession?: (info: { key: string; provider: 'cpu' | 'cuda'; shared: boolean }) => void;
+}
+
+/** What a session of the context holds, for tests and the bench. */
+export interface SessionInfo {
+  key: string;
+  resident: boolean;
+  /** Created from a graph file whose large weights live in the shared file. */
+  shared: boolean;
+  inlineBytes: number;
+  sharedBytes: number;
+  /** Times the session was (re)created. */
+  builds: number;
 }
 
 export interface OwnedContext extends ModelContext {
+  /** One entry per graph key. */
+  sessionInfo(): SessionInfo[];
+  /** Bytes in the shared weight file and the number of tensors in it. */
+  weightFile(): { bytes: number; tensors: number };
   close(): Promise<void>;
 }
 
 export async function openModelContext(path: string, options: ContextOptions = {}): Promise<OwnedContext> {
   const { inputShape, threads, facts, input } = options;
-  return contextFor(await loadModel(path, { inputShape, threads, facts, input }), options);
-}
-
-/** A context for a model already in memory (tests build tiny graphs this way). */
-export async function contextForModel(model: Model, options: ContextOptions = {}): Promise<OwnedContext> {
-  return contextFor(await prepareModel(model, { inputShape: options.inputShape, threads: options.threads }), options);
-}
-
-function contextFor(loaded: LoadedModel, options: ContextOptions): OwnedContext {
-  const sessions = new Map<string, Promise<Session>>();
-  const factory = (key: string, build: () => Model): Promise<GraphRunner> => {
-    let session = sessions.get(key);
-    if (!session) {
-      session = Session.create(encodeModel(modelToProto(build())), options);
-      sessions.set(key, session);
-      // A failed build must not poison the cache.
-      session.catch(() => sessions.delete(key));
+  // The model's large weights go to the shared file first, and out of JavaScript's heap; the
+  // decoded file's own tensor list is dropped so that nothing keeps its buffer alive. The shape
+  // probe then maps them too: an inline probe session left its freed copy in the allocator.
+  const store = newStore(options);
+  const model = store.offloadModel(modelFromProto(readModel(path)));
+  const probeSession = async (probe: Model): Promise<Session> => {
+    const prepared = store.prepare(probe);
+    try {
+      return await Session.create(prepared.source, { threads, prepack: !prepared.shared });
+    } finally {
+      store.discard(prepared.source);
     }
-    return session;
+  };
+  try {
+    const loaded = await prepareModel({ ...model, proto: { ...model.proto, graph: undefined } }, { inputShape, threads, facts, input, probeSession });
+    return contextFor(loaded, options, store);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** A context for a model already in memory (tests build tiny graphs this way); the caller keeps its weights. */
+export async function contextForModel(model: Model, options: ContextOptions = {}): Promise<OwnedContext> {
+  return contextFor(await prepareModel(model, { inputShape: options.inputShape, threads: options.threads }), options, newStore(options));
+}
+
+function newStore(options: ContextOptions): WeightStore {
+  return new WeightStore(options.weightsDir, options.shareWeights === false ? Infinity : undefined);
+}
+
+/** Bytes of the model's weights still held in JavaScript (those not in the shared file). */
+function heldBytes(model: Model, store: WeightStore): number {
+  let total = 0;
+  for (const t of model.graph.initializers.values()) if (t.rawData !== undefined && store.tensorBytes(t) < EXTERNAL_MIN_BYTES) total += store.tensorBytes(t);
+  return total;
+}
+
+/** Bytes of convolution filters a graph reads from the shared file: the optimiser's blocked-layout copies. */
+function filterBytes(model: Model, prepared: PreparedGraph, store: WeightStore): number {
+  if (!prepared.shared) return 0;
+  let total = 0;
+  for (const node of model.graph.nodes) {
+    if (node.opType !== 'Conv' && node.opType !== 'ConvTranspose') continue;
+    const filter = model.graph.initializers.get(node.inputs[1] ?? '');
+    if (filter) total += store.tensorBytes(filter);
+  }
+  return total;
+}
+
+/** One graph key's session: created on first use, rebuilt after an eviction. */
+class PooledSession implements GraphRunner, PoolEntry {
+  bytes = 0;
+  builds = 0;
+  info: PreparedGraph | undefined;
+  private session: Promise<Session> | undefined;
+  private inFlight = 0;
+
+  constructor(
+    readonly label: string,
+    readonly key: string,
+    private readonly build: () => Model,
+    private readonly owner: ContextState,
+  ) {}
+
+  get resident(): boolean {
+    return this.session !== undefined;
+  }
+
+  busy(): boolean {
+    return this.inFlight > 0;
+  }
+
+  /** The session, created (or recreated) when missing. */
+  ready(): Promise<Session> {
+    if (!this.session) {
+      const session = this.create();
+      this.session = session;
+      // A failed build must not poison the handle: the next run tries again.
+      session.catch(() => {
+        if (this.session === session) this.session = undefined;
+      });
+    }
+    return this.session;
+  }
+
+  async run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
+    this.inFlight++;
+    try {
+      const session = await this.ready();
+      return await session.run(feeds as Feeds, fetches);
+    } finally {
+      this.inFlight--;
+      this.owner.pool.touch(this);
+      this.owner.pool.touch(this.owner.entry);
+    }
+  }
+
+  async evict(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    if (session) await (await session.catch(() => undefined))?.release();
+  }
+
+  private async create(): Promise<Session> {
+    const { owner } = this;
+    this.inFlight++;
+    try {
+      const graph = this.build();
+      const prepared = owner.store.prepare(graph);
+      this.info = prepared;
+      this.bytes = prepared.inlineBytes + filterBytes(graph, prepared, owner.store) + owner.budgetBytes;
+      // The model's charge grows with derived tensors stored for this graph.
+      owner.entry.bytes = owner.modelBytes + owner.store.bytes;
+      await owner.pool.admit(owner.entry);
+      await owner.pool.admit(this, [owner.entry]);
+      try {
+        const session = await Session.create(prepared.source, {
+          ...owner.options,
+          prepack: prepared.shared ? false : owner.options.prepack,
+          onProvider: (provider) => owner.options.onSession?.({ key: this.key, provider, shared: prepared.shared }),
+        });
+        this.builds++;
+        return session;
+      } catch (err) {
+        owner.pool.remove(this);
+        throw err;
+      } finally {
+        owner.store.discard(prepared.source);
+      }
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+interface ContextState {
+  pool: SessionPool;
+  store: WeightStore;
+  entry: PoolEntry;
+  modelBytes: number;
+  budgetBytes: number;
+  options: ContextOptions;
+}
+
+function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightStore): OwnedContext {
+  const handles = new Map<string, Promise<PooledSession>>();
+  const label = options.label ?? 'model';
+  const modelBytes = heldBytes(loaded.model, store);
+  let closed = false;
+
+  const close = async (): Promise<void> => {
+    closed = true;
+    const all = await Promise.allSettled(handles.values());
+    handles.clear();
+    for (const h of all) if (h.status === 'fulfilled') state.pool.remove(h.value);
+    state.pool.remove(state.entry);
+    await Promise.all(all.map((h) => (h.status === 'fulfilled' ? h.value.evict() : undefined)));
+    state.store.close();
+  };
+
+  const state: ContextState = {
+    pool: options.pool ?? new SessionPool(0),
+    store,
+    modelBytes,
+    budgetBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES,
+    options,
+    entry: {
+      label: `model:${label}`,
+      bytes: modelBytes,
+      busy: () => !closed && [...handlesSettled()].some((h) => h.busy()),
+      evict: async () => {
+        await close();
+        options.onEvicted?.();
+      },
+    },
+  };
+  // Handles whose creation finished (a pending one belongs to the job that is admitting).
+  const settled = new Map<string, PooledSession>();
+  const handlesSettled = () => settled.values();
+
+  const factory = (key: string, build: () => Model): Promise<GraphRunner> => {
+    if (closed) return Promise.reject(new Error(`the context of ${label} was closed`));
+    let handle = handles.get(key);
+    if (!handle) {
+      const h = new PooledSession(`${label}/${key}`, key, build, state);
+      handle = h.ready().then(() => {
+        settled.set(key, h);
+        return h;
+      });
+      handles.set(key, handle);
+      // A failed build must not poison the cache.
+      handle.catch(() => handles.delete(key));
+    }
+    return handle;
   };
   return {
     ...loaded,
     sessions: factory,
-    budgetBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES,
+    budgetBytes: state.budgetBytes,
     pixelRange: options.pixelRange,
-    async close() {
-      const all = await Promise.allSettled(sessions.values());
-      sessions.clear();
-      await Promise.all(all.map((s) => (s.status === 'fulfilled' ? s.value.release() : undefined)));
-    },
+    sessionInfo: () =>
+      [...settled.values()].map((h) => ({
+        key: h.key,
+        resident: h.resident,
+        shared: h.info?.shared ?? false,
+        inlineBytes: h.info?.inlineBytes ?? 0,
+        sharedBytes: h.info?.sharedBytes ?? 0,
+        builds: h.builds,
+      })),
+    weightFile: () => ({ bytes: state.store.bytes, tensors: state.store.tensors }),
+    close,
   };
 }

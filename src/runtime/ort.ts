@@ -27,6 +27,14 @@ export interface SessionOptions {
   profilePrefix?: string;
   /** Log nothing below fatal: for runs that are expected to fail (the fixed-batch check). */
   quiet?: boolean;
+  /**
+   * Pre-pack constant MatMul/Gemm weights into the kernels' own layout (default: true). A
+   * pre-packed weight is a private copy per session; sessions that share their weights through a
+   * mapped file (weight-store.ts) turn it off, or each would hold the weights again.
+   */
+  prepack?: boolean;
+  /** Called once the session exists, with the execution provider it got ('cpu' or 'cuda'). */
+  onProvider?: (provider: 'cpu' | 'cuda') => void;
 }
 
 export interface RawOutput {
@@ -39,7 +47,11 @@ export interface RawOutput {
 export class Session {
   private constructor(private readonly inner: ort.InferenceSession) {}
 
-  static async create(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
+  /**
+   * `model` as bytes, or as the path of an .onnx file: only a file's external data (weights beside
+   * it) is mapped from disk instead of copied into the session.
+   */
+  static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       // Warnings (e.g. unused initializers removed) are not the user's concern; errors still throw.
@@ -51,19 +63,29 @@ export class Session {
       // each run (force_spinning_stop): without that, threads of the session that just ran spin on
       // while the next session runs (a method alternates sessions) and take its cores (measured on
       // 2 cores, ResNet-50 `gradient`: 218 ms, against 114 ms without spinning at all).
-      extra: { session: { intra_op: { allow_spinning: options.spin === false ? '0' : '1' }, force_spinning_stop: '1' } },
+      extra: {
+        session: {
+          intra_op: { allow_spinning: options.spin === false ? '0' : '1' },
+          force_spinning_stop: '1',
+          ...(options.prepack === false ? { disable_prepacking: '1' } : {}),
+        },
+      },
       ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
     };
     if (options.executionProvider === 'cuda') {
       try {
         const providers = [{ name: 'cuda', deviceId: options.deviceId ?? 0 }, 'cpu'];
-        return new Session(await ort.InferenceSession.create(model, { ...base, executionProviders: providers }));
+        const session = new Session(await create(model, { ...base, executionProviders: providers }));
+        options.onProvider?.('cuda');
+        return session;
       } catch (err) {
         // No CUDA build of onnxruntime-node, or no GPU: keep serving on the CPU.
         options.onFallback?.(err as Error);
       }
     }
-    return new Session(await ort.InferenceSession.create(model, { ...base, executionProviders: ['cpu'] }));
+    const session = new Session(await create(model, { ...base, executionProviders: ['cpu'] }));
+    options.onProvider?.('cpu');
+    return session;
   }
 
   get inputNames(): readonly string[] {
@@ -103,6 +125,10 @@ export class Session {
   async release(): Promise<void> {
     await this.inner.release();
   }
+}
+
+function create(model: Uint8Array | string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
 /** ONNX element type of an ORT tensor type name. */

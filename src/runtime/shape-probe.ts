@@ -60,16 +60,16 @@ export interface ProbeOptions {
    * probe then runs once, at that size, and no dimension is symbolic.
    */
   fixedBatch?: number;
+  /** Makes the probe's session (a model context shares its weight file with it); default: weights inline. */
+  session?: (model: Model) => Promise<Session>;
 }
 
 /** Every node output of the model, and a session that fetches them all (by name; ORT infers types). */
-async function everythingSession(model: Model, threads: number | undefined): Promise<{ tensors: string[]; session: Session }> {
+async function everythingSession(model: Model, threads: number | undefined, makeSession?: (model: Model) => Promise<Session>): Promise<{ tensors: string[]; session: Session }> {
   const tensors = [...new Set(model.graph.nodes.flatMap((n) => n.outputs).filter(Boolean))];
-  const probe = modelToProto({
-    ...model,
-    graph: { ...model.graph, outputs: tensors.map((name) => ({ name, elemType: 0, dims: undefined })) },
-  });
-  return { tensors, session: await Session.create(encodeModel(probe), { threads }) };
+  const probe: Model = { ...model, graph: { ...model.graph, outputs: tensors.map((name) => ({ name, elemType: 0, dims: undefined })) } };
+  const session = makeSession ? await makeSession(probe) : await Session.create(encodeModel(modelToProto(probe)), { threads });
+  return { tensors, session };
 }
 
 function onlyInput(model: Model, input: string | undefined): string {
@@ -82,7 +82,7 @@ function onlyInput(model: Model, input: string | undefined): string {
 export async function probeShapes(model: Model, options: ProbeOptions = {}): Promise<TensorFacts> {
   const input = onlyInput(model, options.input ?? model.graph.inputs[0]?.name);
   const perSample = sampleShape(model, input, options.inputShape);
-  const { tensors, session } = await everythingSession(model, options.threads);
+  const { tensors, session } = await everythingSession(model, options.threads, options.session);
   try {
     const batches = options.fixedBatch === undefined ? [1, 2] : [options.fixedBatch];
     const runs: Record<string, RawOutput>[] = [];

@@ -1,16 +1,24 @@
 // Model contexts of one worker thread/process: opened once per model (probe facts from the disk
-// cache when present), kept for the thread's life so ONNX sessions are reused across jobs. After a
-// rescan, contexts of models that were removed or changed are closed between jobs (`retain`).
+// cache when present) and kept so ONNX sessions are reused across jobs, within WORKER_MEMORY_MB:
+// one SessionPool bounds every model's weights and sessions, least recently used closed first.
+// After a rescan, contexts of models that were removed or changed are closed between jobs (`retain`).
+import { join } from 'node:path';
 import { type Config, ortSpin } from '../config/config.js';
 import { readCachedFacts, writeCachedFacts } from '../models/compile-cache.js';
 import { type ModelEntry } from '../models/registry.js';
-import { type OwnedContext, openModelContext } from '../runtime/model-context.js';
+import { type ContextOptions, type OwnedContext, openModelContext } from '../runtime/model-context.js';
+import { type PoolEvent, SessionPool } from '../runtime/session-pool.js';
 import { pixelRange } from './manifest-mapping.js';
 
 const keyOf = (entry: ModelEntry) => `${entry.id}:${entry.hash}`;
 
-/** Opens one installed model as the service runs it: manifest input and size, config's runtime settings. */
-export async function openEntry(config: Config, entry: ModelEntry, warn: (message: string, err: Error) => void = () => {}): Promise<OwnedContext> {
+type Warn = (message: string, err: Error) => void;
+
+/**
+ * Opens one installed model as the service runs it: manifest input and size, config's runtime
+ * settings, weights shared through CACHE_DIR. `extra` adds the worker's pool and logging hooks.
+ */
+export async function openEntry(config: Config, entry: ModelEntry, warn: Warn = () => {}, extra: Partial<ContextOptions> = {}): Promise<OwnedContext> {
   const [H, W] = entry.manifest.input.size;
   const { channels, layout } = entry.manifest.input;
   const inputShape = layout === 'NCHW' ? [channels, H, W] : [H, W, channels];
@@ -24,8 +32,11 @@ export async function openEntry(config: Config, entry: ModelEntry, warn: (messag
     executionProvider: config.EXECUTION_PROVIDER,
     deviceId: config.CUDA_DEVICE_ID,
     onFallback: (err) => warn('CUDA execution provider unavailable, running on the CPU', err),
+    label: entry.id,
+    weightsDir: join(config.CACHE_DIR, 'weights'),
     budgetBytes: config.MEMORY_BUDGET_MB * 1024 * 1024,
     pixelRange: pixelRange(entry.manifest),
+    ...extra,
   });
   if (!cached) {
     try {
@@ -39,17 +50,27 @@ export async function openEntry(config: Config, entry: ModelEntry, warn: (messag
 
 export class ModelContexts {
   private readonly open = new Map<string, Promise<OwnedContext>>();
+  readonly pool: SessionPool;
 
   constructor(
     private readonly config: Config,
-    private readonly warn: (message: string, err: Error) => void = () => {},
-  ) {}
+    private readonly warn: Warn = () => {},
+    private readonly info: (message: string, fields: Record<string, unknown>) => void = () => {},
+  ) {
+    this.pool = new SessionPool(config.WORKER_MEMORY_MB * 1024 * 1024, (e: PoolEvent) => this.info('closed to stay within WORKER_MEMORY_MB', { entry: e.label, mb: Math.round(e.bytes / 2 ** 20) }));
+  }
 
   get(entry: ModelEntry): Promise<OwnedContext> {
     const key = keyOf(entry);
     let ctx = this.open.get(key);
     if (!ctx) {
-      ctx = openEntry(this.config, entry, this.warn);
+      ctx = openEntry(this.config, entry, this.warn, {
+        onSession: (session) => this.info('session created', { model: entry.id, graph: session.key, provider: session.provider, sharedWeights: session.shared }),
+        pool: this.pool,
+        onEvicted: () => {
+          if (this.open.get(key) === ctx) this.open.delete(key);
+        },
+      });
       this.open.set(key, ctx);
       ctx.catch(() => this.open.delete(key));
     }

@@ -20,11 +20,16 @@ import { type ModelEntry, ModelRegistry } from '../models/registry.js';
 import { onRescan } from '../models/rescan-signal.js';
 import { preprocessSpec } from './manifest-mapping.js';
 import { ModelContexts } from './model-contexts.js';
+import { warmUp as warmUpModels, warmupMethods } from './warm-up.js';
 
 const config = loadConfig();
 const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
 let registry: ModelRegistry | undefined;
-const contexts = new ModelContexts(config, (message, err) => log.warn({ err }, message));
+const contexts = new ModelContexts(
+  config,
+  (message, err) => log.warn({ err }, message),
+  (message, fields) => log.info(fields, message),
+);
 // SIGHUP in this process: read MODELS_DIR again before the next job, and close what went away.
 let rescanned = false;
 onRescan(() => (rescanned = true));
@@ -97,6 +102,11 @@ function softmax(logits: Float32Array): Float64Array {
   const exp = Float64Array.from(logits, (v) => Math.exp(v - max));
   const total = exp.reduce((a, b) => a + b, 0);
   return exp.map((v) => v / total);
+}
+
+/** JSON has no Infinity: an error not known (one sample) is left out. */
+function finiteOrUndefined(value: number | undefined): number | undefined {
+  return value !== undefined && Number.isFinite(value) ? value : undefined;
 }
 
 /** Errors of the methods that are the request's fault become coded, non-retried input errors. */
@@ -182,6 +192,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       ...(result.completenessGap ? { completenessGap: result.completenessGap[0] } : {}),
       ...(result.layer ? { layer: result.layer } : {}),
       ...(result.sigma ? { sigma: result.sigma[0] } : {}),
+      ...(result.samplesUsed ? { samplesUsed: result.samplesUsed[0], relativeError: finiteOrUndefined(result.relativeError?.[0]) } : {}),
       ...(image ? { image: { width: image.width, height: image.height, format: image.format }, geometry } : {}),
       timings: { computeMs: result.timings.computeMs, totalMs: performance.now() - t0 },
     };
@@ -195,6 +206,23 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     throw mapped;
   }
 };
+
+/** Compiles and runs WARMUP_METHODS once per model (called before the thread reports ready). */
+export async function warmUp(): Promise<void> {
+  let methods;
+  try {
+    methods = warmupMethods(config.WARMUP_METHODS);
+  } catch (err) {
+    log.error({ err }, 'no warm-up');
+    return;
+  }
+  if (methods.length === 0) return;
+  registry ??= ModelRegistry.load(config.MODELS_DIR);
+  for (const r of await warmUpModels(registry.list(), methods, (entry) => contexts.get(entry))) {
+    if (r.error) log.warn({ model: r.model, method: r.method, err: r.error }, 'warm-up failed; jobs of this method will report the error');
+    else log.info({ model: r.model, method: r.method, ms: Math.round(r.ms) }, 'warmed up');
+  }
+}
 
 /** Closes the thread's ONNX sessions (called when the thread shuts down). */
 export async function closeProcessor(): Promise<void> {

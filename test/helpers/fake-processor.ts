@@ -19,7 +19,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
   const input = (await io.read(payload.input.key)) ?? new Uint8Array();
   const steps = payload.params.steps ?? 3;
   for (let done = 0; done < steps; done++) {
-    await sleep(payload.params.samples ?? 20);
+    await sleep(typeof payload.params.samples === 'number' ? payload.params.samples : 20);
     if (io.cancelled()) throw new JobCancelledError('cancelled');
     io.progress({ done: done + 1, total: steps, stage: 'run' });
   }

@@ -29,6 +29,8 @@ export async function startService(mode: 'embedded' | 'redis', overrides: Partia
     LOG_LEVEL: 'silent',
     ORT_THREADS: '1',
     RATE_LIMIT_PER_MINUTE: '0',
+    // Threads start on demand unless a test asks for a warm-up (warm-up.test.ts).
+    WARMUP_METHODS: '',
     QUEUE_NAME: unique,
     KEY_PREFIX: unique,
     JOB_LOCK_MS: '5000',

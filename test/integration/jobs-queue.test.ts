@@ -33,6 +33,8 @@ const config = (overrides: Partial<ReturnType<typeof loadConfig>> = {}) =>
     {
       QUEUE_NAME: 'jobs',
       KEY_PREFIX: RUN,
+      // Threads on demand: warm-up.test.ts covers threads that start warm.
+      WARMUP_METHODS: '',
       WORKER_CONCURRENCY: 1,
       JOB_ATTEMPTS: ATTEMPTS,
       MAX_QUEUE_DEPTH: MAX_DEPTH,

@@ -9,6 +9,8 @@ efficient PyTorch user would (batched like Captum with internal_batch_size=None)
                            batch, backward of the sum of target logits, (x - x0) * sum_k w_k g_k
     smoothgrad             `samples` noisy copies (sigma = 0.15 (max - min)) in ONE batch,
                            forward + backward, mean of the gradients
+    (--chunks 1,5,10,25,all times smoothgrad and integrated-gradients at each batch size and
+    reports the fastest: PyTorch's best setting, not one fixed batch)
     smoothdiff-<n>         resnet50 only (null for vit_b_16): n noisy copies (sigma = 0.1 (max -
                            min), SmoothDiff's default) in ONE batch of forward passes
                            under torch.no_grad() collect per call site ReLU p-hat and MaxPool
@@ -171,8 +173,19 @@ def make_smoothdiff_ready(model):
 # Methods (each returns the attribution, shape of x)
 # --------------------------------------------------------------------------------------------
 
+CHUNK = None    # points per forward/backward (None: all in one batch); set by --chunks
+
+
 def input_grad(model, points, targets):
-    """d(sum_i logits[i, t_i]) / d points; targets is a LongTensor [len(points)]."""
+    """d(sum_i logits[i, t_i]) / d points; targets is a LongTensor [len(points)]. With CHUNK set,
+    the points go through in batches of CHUNK (Captum's internal_batch_size)."""
+    if CHUNK is not None and CHUNK < len(points):
+        return torch.cat([input_grad_all(model, points[i:i + CHUNK], targets[i:i + CHUNK])
+                          for i in range(0, len(points), CHUNK)])
+    return input_grad_all(model, points, targets)
+
+
+def input_grad_all(model, points, targets):
     pts = points.detach().requires_grad_(True)
     logits = model(pts)
     (g,) = torch.autograd.grad(logits.gather(1, targets.view(-1, 1)).sum(), pts)
@@ -250,6 +263,9 @@ def parse_args(argv):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--chunks", type=csv, default=["all"],
+                    help="points per forward/backward to try for smoothgrad and integrated-gradients "
+                         "(e.g. 1,5,10,25,all); each is timed, the fastest is reported with its size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--blas", metavar="LIBBLAS_SO",
                     help="re-run with this libblas.so.3 preloaded (e.g. OpenBLAS extracted from "
@@ -333,8 +349,20 @@ def main(argv):
         "integrated-gradients": lambda: integrated_gradients(model, x, targets, args.steps),
         "smoothgrad": lambda: smoothgrad(model, x, targets, args.samples, gen),
     }
+    global CHUNK
     results = {}
+    chunks = {}
     for method in args.methods:
+        if method in ("smoothgrad", "integrated-gradients"):
+            by_chunk = {}
+            for c in args.chunks:
+                CHUNK = None if c == "all" else int(c)
+                by_chunk[c] = time_ms(f"{method} (chunk {c})", runs[method], args.warmup, args.repeat)
+            CHUNK = None
+            best = min(by_chunk, key=by_chunk.get)
+            results[method] = by_chunk[best]
+            chunks[method] = {"best": best, "ms": by_chunk}
+            continue
         if method != "smoothdiff":
             results[method] = time_ms(method, runs[method], args.warmup, args.repeat)
             continue
@@ -348,7 +376,7 @@ def main(argv):
                                        args.warmup, args.repeat)
 
     print(json.dumps({"model": args.model, "threads": args.threads, "torch": torch.__version__,
-                      "blas": blas, "results": results}))
+                      "blas": blas, "results": results, "chunks": chunks}))
 
 
 if __name__ == "__main__":

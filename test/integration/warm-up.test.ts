@@ -1,0 +1,73 @@
+// Warm-up: with WARMUP_METHODS set, the embedded queue starts its threads at once and counts a
+// thread as a worker only after its processor's warm-up, so /readyz answers 503 until then. The
+// real processor's warm-up compiles and runs each method once per model.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../../src/config/config.js';
+import { buildApp } from '../../src/gateway/app.js';
+import { EmbeddedJobQueue, MemoryBlobStore } from '../../src/jobs/index.js';
+import { ModelRegistry } from '../../src/models/registry.js';
+import { openModelContext } from '../../src/runtime/model-context.js';
+import { warmUp, warmupMethods } from '../../src/worker/warm-up.js';
+import { SERVICE_MODELS } from '../helpers/service.js';
+
+const PROCESSOR = fileURLToPath(new URL('../helpers/gated-warmup-processor.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'saliency-warmup-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('/readyz waits until the worker threads have warmed up', async () => {
+  const gate = join(dir, 'gate');
+  process.env['SALIENCY_TEST_WARMUP_GATE'] = gate;
+  const config = loadConfig({ MODELS_DIR: SERVICE_MODELS, LOG_LEVEL: 'silent', WORKER_CONCURRENCY: '2', WARMUP_METHODS: 'gradient', RATE_LIMIT_PER_MINUTE: '0' });
+  const store = new MemoryBlobStore();
+  const queue = new EmbeddedJobQueue(config, PROCESSOR, store);
+  const app = await buildApp({ config, registry: ModelRegistry.load(config.MODELS_DIR), queue, store, mode: 'embedded' });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const res = await app.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json<{ workers: number }>().workers, 0);
+      await sleep(50);
+    }
+    writeFileSync(gate, '');
+    let status = 0;
+    // Threads load the processor first: slow on a loaded machine.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && status !== 200; ) {
+      status = (await app.inject({ method: 'GET', url: '/readyz' })).statusCode;
+      if (status !== 200) await sleep(25);
+    }
+    assert.equal(status, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).json<{ workers: number }>().workers, 2);
+  } finally {
+    await app.close();
+    await queue.close();
+  }
+});
+
+test('the warm-up compiles and runs each configured method once per model', async () => {
+  assert.deepEqual(warmupMethods(' gradient, smoothgrad ,'), ['gradient', 'smoothgrad']);
+  assert.throws(() => warmupMethods('gradient,smoothgrid'), /smoothgrid/);
+  const models = ModelRegistry.load(SERVICE_MODELS).list();
+  const contexts = new Map<string, Awaited<ReturnType<typeof openModelContext>>>();
+  try {
+    const reports = await warmUp(models, ['gradient', 'smoothgrad'], async (entry) => {
+      let ctx = contexts.get(entry.id);
+      if (!ctx) {
+        const [H, W] = entry.manifest.input.size;
+        ctx = await openModelContext(entry.onnxPath, { threads: 1, input: entry.manifest.input.name, inputShape: [entry.manifest.input.channels, H, W] });
+        contexts.set(entry.id, ctx);
+      }
+      return ctx;
+    });
+    assert.equal(reports.length, 2 * models.length);
+    for (const r of reports) assert.equal(r.error, undefined, `${r.model} ${r.method}: ${r.error?.message}`);
+    for (const ctx of contexts.values()) assert.deepEqual(ctx.sessionInfo().map((s) => s.key).sort(), ['forward', 'fused:standard']);
+  } finally {
+    for (const ctx of contexts.values()) await ctx.close();
+  }
+});
