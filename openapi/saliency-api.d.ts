@@ -452,8 +452,12 @@ export interface operations {
                      * @enum {string}
                      */
                     base?: "gradient" | "gradient-x-input" | "integrated-gradients" | "guided-backprop";
-                    /** @description Noisy copies n (default 50; SmoothDiff 20) */
-                    samples?: number;
+                    /** @description Noisy copies n (default 50; SmoothDiff 20), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples` */
+                    samples?: number | "auto";
+                    /** @description samples=auto: the most copies drawn (default 50) */
+                    maxSamples?: number;
+                    /** @description samples=auto: stop when ‖standard error of the mean map‖ / ‖mean map‖ ≤ this (default 0.05) */
+                    tolerance?: number;
                     /** @description σ as a fraction of the input range (default 0.15; SmoothDiff 0.1) */
                     noise?: number;
                     /** @description σ in model-input units; overrides noise */
@@ -521,8 +525,12 @@ export interface operations {
                      * @enum {string}
                      */
                     base?: "gradient" | "gradient-x-input" | "integrated-gradients" | "guided-backprop";
-                    /** @description Noisy copies n (default 50; SmoothDiff 20) */
-                    samples?: number;
+                    /** @description Noisy copies n (default 50; SmoothDiff 20), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples` */
+                    samples?: number | "auto";
+                    /** @description samples=auto: the most copies drawn (default 50) */
+                    maxSamples?: number;
+                    /** @description samples=auto: stop when ‖standard error of the mean map‖ / ‖mean map‖ ≤ this (default 0.05) */
+                    tolerance?: number;
                     /** @description σ as a fraction of the input range (default 0.15; SmoothDiff 0.1) */
                     noise?: number;
                     /** @description σ in model-input units; overrides noise */
@@ -1506,7 +1514,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not ready */
+            /** @description Not ready, or shutting down (SALIENCY_SHUTTING_DOWN) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1525,7 +1533,7 @@ export interface operations {
                         workers: number;
                         /** @description Installed models */
                         models: number;
-                    };
+                    } | components["schemas"]["Error"];
                 };
             };
             /** @description Malformed request */

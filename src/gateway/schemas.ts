@@ -273,7 +273,8 @@ const Readiness = Type.Object({
 });
 export const ReadinessResponses = {
   200: { ...Readiness, description: 'Ready: backend reachable, models loaded, workers seen' },
-  503: { ...Readiness, description: 'Not ready', headers: retryAfter },
+  // Not ready: the readiness report, or the shutdown error once the server is draining.
+  503: { ...Type.Union([Readiness, ErrorSchema]), description: 'Not ready, or shutting down (SALIENCY_SHUTTING_DOWN)', headers: retryAfter },
 };
 export const MetricsResponse = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } };
 /** Every route can answer a 4xx for a malformed request (an undecodable URL, a bad header). */

@@ -368,9 +368,9 @@ for (const mode of ['embedded', 'redis'] as const) {
           () => post(url, { method: 'integrated-gradients' }, [...png(), { field: 'baseline', bytes: new Uint8Array(16), name: 'b.npy' }]),
           /'baseline' file was sent but baseline is not 'uploaded'/,
         ],
-        ['?wait=61', () => post(url, { method: 'gradient' }, png(), '?wait=61'), /wait must be a number of seconds from 0 to 60/],
-        ['?wait twice', () => post(url, { method: 'gradient' }, png(), '?wait=1&wait=2'), /wait is sent more than once/],
-        ['an unknown query parameter', () => post(url, { method: 'gradient' }, png(), '?sampels=3'), /unknown query parameter\(s\) sampels/],
+        ['?wait=61', () => post(url, { method: 'gradient' }, png(), '?wait=61'), /wait must be <= 60/],
+        ['?wait twice', () => post(url, { method: 'gradient' }, png(), '?wait=1&wait=2'), /wait must be number/],
+        ['an unknown query parameter', () => post(url, { method: 'gradient' }, png(), '?sampels=3'), /unknown querystring parameter 'sampels'/],
         [
           'image and images in JSON',
           async () => json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: image.toString('base64'), images: [image.toString('base64')] }) })),
