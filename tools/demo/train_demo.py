@@ -14,7 +14,7 @@ gradients, faint stripes, soft blobs and thin curved strokes, none of them one o
 Scenes are parametric and rendered with analytic anti-aliasing, so the same scene can be drawn at
 64x64 (training) or 256x256 (samples, downscaled by the service like any photo).
 
-Deterministic: fixed seeds, 2 CPU threads. Run with Debian's PyTorch:
+Deterministic: fixed seeds, one CPU thread (a reduction order that does not depend on scheduling). Run with Debian's PyTorch:
 
     /usr/bin/python3 tools/demo/train_demo.py
 """
@@ -23,7 +23,9 @@ import argparse
 import json
 import math
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,7 +52,19 @@ EPOCHS, BATCH, LR = 30, 64, 4e-3
 # loss: it keeps the class features off the clutter, so the gradients and Grad-CAM maps of the demo
 # concentrate on the shape (30 epochs, validation set, ring band as its mask: ~27% of the gradient
 # energy in the object mask without it, ~34% with it; 100% accuracy either way).
-L1 = 1.0
+L1 = 2.0
+# Gaussian input-noise augmentation (SmoothGrad, Smilkov et al. 2017, section 5: training with noise
+# makes the maps cleaner). Each training image gets sigma ~ U(0, NOISE_MAX) times its own value range
+# in model space -- the scale SmoothGrad's `noise` parameter uses (service default 0.15).
+NOISE_MAX = 0.2
+# Every method is scored at the service's defaults: the share of its map's energy (sum over
+# channels of a^2) on the shape grown by DILATE_PX pixels, on every bundled sample and on average
+# over the validation set. The smoothed and class-discriminative methods must reach ENERGY_MIN
+# everywhere. The single-point gradient methods (gradient, gradient x input, integrated
+# gradients) are reported but not held to it: their maps are the noisy baseline SmoothGrad exists
+# to improve on, and on this model they still fall below it on some samples (tools/demo/README.md).
+ENERGY_MIN, DILATE_PX, CHECK_SEED = 0.6, 2, 1
+UNSMOOTHED = {"gradient", "gradient-x-input", "integrated-gradients"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -255,11 +269,18 @@ def to_tensor(images_u8):
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
-def augment(x, gen):
-    """Random flips and 90-degree rotations (every class is invariant to them)."""
+def augment(x, gen, noise_max=NOISE_MAX):
+    """Random flips and 90-degree rotations (every class is invariant to them), then Gaussian noise
+    with a per-image sigma drawn uniformly in [0, noise_max] times the image's value range."""
     if torch.rand(1, generator=gen).item() < 0.5:
         x = x.flip(3)
-    return torch.rot90(x, int(torch.randint(4, (1,), generator=gen).item()), (2, 3))
+    x = torch.rot90(x, int(torch.randint(4, (1,), generator=gen).item()), (2, 3))
+    if noise_max <= 0:
+        return x
+    flat = x.flatten(1)
+    spread = (flat.max(1).values - flat.min(1).values).view(-1, 1, 1, 1)
+    sigma = torch.rand(len(x), 1, 1, 1, generator=gen) * noise_max * spread
+    return x + sigma * torch.randn(x.shape, generator=gen)
 
 
 def evaluate(model, x, y, batch=200):
@@ -271,7 +292,7 @@ def evaluate(model, x, y, batch=200):
     return correct / len(x)
 
 
-def train(model, xtr, ytr, xval, yval, epochs, batch=BATCH, lr=LR):
+def train(model, xtr, ytr, xval, yval, epochs, batch=BATCH, lr=LR, noise_max=NOISE_MAX):
     gen = torch.Generator().manual_seed(SEED_TORCH)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     steps = epochs * (len(xtr) // batch)
@@ -283,7 +304,7 @@ def train(model, xtr, ytr, xval, yval, epochs, batch=BATCH, lr=LR):
         total, n = 0.0, 0
         for i in range(0, len(xtr) - batch + 1, batch):
             idx = perm[i:i + batch]
-            xb = augment(xtr[idx], gen)
+            xb = augment(xtr[idx], gen, noise_max)
             feats = model.features(xb)
             logits = model.classifier(torch.flatten(model.pool(feats), 1))
             loss = F.cross_entropy(logits, ytr[idx], label_smoothing=0.05) + L1 * feats.mean()
@@ -335,29 +356,66 @@ def dilate(masks, px):
     return F.max_pool2d(m, 2 * px + 1, 1, px)[:, 0].numpy() > 0
 
 
-def gradient_energy(model, x, targets, masks, dil_px=2, batch=200):
-    """Plain input gradient of the target logit, per-pixel L2 over channels. Per image: the share of
-    gradient energy (sum of squares) inside the object mask and inside the mask grown by `dil_px`
-    pixels (the object with its boundary, where the gradient of edge features sits), and the share
-    of L2 mass inside the mask; with the area fractions of both masks."""
-    model.eval()
-    grads = []
-    for i in range(0, len(x), batch):
-        xb = x[i:i + batch].clone().requires_grad_(True)
-        logits = model(xb)
-        logits.gather(1, targets[i:i + batch, None]).sum().backward()
-        grads.append(xb.grad.norm(dim=1).numpy().astype(np.float64))
-    g = np.concatenate(grads)
-    e = g ** 2
-    dil = dilate(masks, dil_px)
-    frac = lambda v, m: (v * m).sum((1, 2)) / v.sum((1, 2))
-    return {"area": masks.mean((1, 2)), "energy": frac(e, masks), "mass": frac(g, masks),
-            "area_dil": dil.mean((1, 2)), "energy_dil": frac(e, dil)}
+def method_maps(model_dir, targets, x=None, images=None, seed=CHECK_SEED):
+    """Every method's raw attribution at the service's defaults, computed by the service's own code
+    (tools/demo/method-maps.mjs over dist/), for a preprocessed batch `x` or for image files (decoded
+    and resized as the service does for an upload). Returns {method: float32 [N,C,H,W]}, {method: ms}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cmd = ["node", str(REPO / "tools" / "demo" / "method-maps.mjs"), "--model-dir", str(model_dir),
+               "--targets", ",".join(str(int(t)) for t in targets), "--seed", str(seed), "--out", str(tmp / "maps")]
+        if x is not None:
+            np.save(tmp / "x.npy", np.ascontiguousarray(x, np.float32))
+            cmd += ["--input", str(tmp / "x.npy")]
+        else:
+            cmd += ["--images", ",".join(str(p) for p in images)]
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if run.returncode != 0:
+            raise SystemExit(f"method-maps.mjs failed ({run.returncode}): {run.stderr.strip()}")
+        done = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
+        maps = {d["method"]: np.load(tmp / "maps" / f"{d['method']}.npy") for d in done}
+        return maps, {d["method"]: d["ms"] for d in done}
 
 
-def samples_and_saliency(model, out_dir):
-    """One 256x256 scene per class (validation generator), the model's prediction on it after the
-    service's resize, and its gradient-energy shares."""
+def energy_on_shape(maps, masks, px=DILATE_PX):
+    """Per image: the share of the map's energy (sum over channels of a^2) on the shape's footprint
+    grown by `px` pixels (the shape with its boundary, where edge features' gradients sit)."""
+    grown = dilate(masks, px)
+    energy = (maps.astype(np.float64) ** 2).sum(1)
+    total = energy.sum((1, 2))
+    return np.where(total > 0, (energy * grown).sum((1, 2)) / np.where(total > 0, total, 1), 0.0)
+
+
+def check_methods(model_dir, val_x, val_y, val_masks):
+    """Every method's energy share on the validation set (mean) and on each bundled sample, the
+    samples' predictions, and whether everything passes ENERGY_MIN."""
+    rng = np.random.default_rng(SEED_SAMPLES)
+    scenes = [make_scene(rng, label) for label in LABELS]
+    sample_masks = np.stack([render(scene, SIZE)[1] >= 0.5 for scene in scenes])
+    sample_paths = [model_dir / "samples" / f"{label}.png" for label in LABELS]
+    sample_maps, _ = method_maps(model_dir, range(len(LABELS)), images=sample_paths)
+    val_maps, times = method_maps(model_dir, val_y, x=val_x)
+    rows = []
+    for method, maps in val_maps.items():
+        val = energy_on_shape(maps, val_masks)
+        per_sample = energy_on_shape(sample_maps[method], sample_masks)
+        rows.append({"method": method, "val": float(val.mean()), "val_min": float(val.min()),
+                     "samples": [float(v) for v in per_sample], "ms": times[method]})
+    return rows, float(dilate(val_masks, DILATE_PX).mean())
+
+
+def print_method_table(rows, area):
+    print(f"\nshare of each map's energy on the shape + {DILATE_PX} px (seed {CHECK_SEED}; "
+          f"the shape + {DILATE_PX} px covers {area:.3f} of a validation image on average):\n")
+    print("| method | validation mean | validation min | " + " | ".join(LABELS) + " |")
+    print("|---|---|---|" + "---|" * len(LABELS))
+    for r in rows:
+        print(f"| {r['method']} | {r['val']:.2f} | {r['val_min']:.2f} | " + " | ".join(f"{v:.2f}" for v in r["samples"]) + " |")
+
+
+def samples(model, out_dir):
+    """One 256x256 scene per class (its own generator), written as PNG; the model's prediction on it
+    after the service's resize."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED_SAMPLES)
     model.eval()
@@ -371,11 +429,8 @@ def samples_and_saliency(model, out_dir):
         with torch.no_grad():
             prob = torch.softmax(model(x), 1)[0]
         top = int(prob.argmax())
-        _, cover = render(scene, SIZE)
-        en = gradient_energy(model, x, torch.tensor([k]), (cover >= 0.5)[None])
         previews.append(preview_pair(model, x, k))
-        rows.append({"label": label, "top1": LABELS[top], "prob": float(prob[top]),
-                     **{key: float(v[0]) for key, v in en.items()}})
+        rows.append({"label": label, "top1": LABELS[top], "prob": float(prob[top])})
     return rows, np.concatenate(previews, 0)
 
 
@@ -389,39 +444,54 @@ def preview_pair(model, x, target):
     return np.concatenate([to_uint8(img), to_uint8(np.repeat(g[..., None], 3, 2))], 1)
 
 
-def print_table(rows):
-    print("\n| sample | top-1 | prob | mask area | energy in mask | ratio | L2 mass in mask "
-          "| mask+2px area | energy in mask+2px | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+def check_and_report(model_dir, xval, yval, va_masks):
+    """Score every method on the model in `model_dir`; assert ENERGY_MIN. Returns the failures."""
+    t0 = time.time()
+    rows, area = check_methods(model_dir, xval.numpy(), yval.numpy(), va_masks)
+    print_method_table(rows, area)
+    print(f"(method maps in {time.time() - t0:.0f} s)")
+    failures = []
     for r in rows:
-        print(f"| {r['label']} | {r['top1']} | {r['prob']:.3f} | {r['area']:.3f} | {r['energy']:.3f} | "
-              f"{r['energy'] / r['area']:.1f} | {r['mass']:.3f} | {r['area_dil']:.3f} | {r['energy_dil']:.3f} | "
-              f"{r['energy_dil'] / r['area_dil']:.1f} |")
+        if r["method"] in UNSMOOTHED:
+            continue
+        if r["val"] < ENERGY_MIN:
+            failures.append(f"{r['method']}: validation mean {r['val']:.2f}")
+        failures += [f"{r['method']}: {label} {v:.2f}" for label, v in zip(LABELS, r["samples"]) if v < ENERGY_MIN]
+    return failures
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--noise-max", type=float, default=NOISE_MAX,
+                    help="input-noise augmentation: sigma up to this times each image's value range (0: off)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--preview", type=Path, help="also write a PNG of each sample beside its input-gradient map")
+    ap.add_argument("--check-only", action="store_true",
+                    help="train nothing: score every method on the model already in --out")
     args = ap.parse_args()
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     torch.manual_seed(SEED_TORCH)
     np.random.seed(SEED_TORCH)
     t_start = time.time()
     print(f"torch {torch.__version__}, onnx {onnx.__version__}, numpy {np.__version__}", flush=True)
 
     t0 = time.time()
-    tr_img, tr_y, _ = make_dataset(SEED_TRAIN, N_TRAIN)
     va_img, va_y, va_masks = make_dataset(SEED_VAL, N_VAL)
+    xval, yval = to_tensor(va_img), torch.from_numpy(va_y)
+    if args.check_only:
+        failures = check_and_report(args.out, xval, yval, va_masks)
+        print("\n" + ("every method passes" if not failures else f"below {ENERGY_MIN}: " + "; ".join(failures)))
+        return 1 if failures else 0
+
+    tr_img, tr_y, _ = make_dataset(SEED_TRAIN, N_TRAIN)
     print(f"dataset: {N_TRAIN} train + {N_VAL} val images in {time.time() - t0:.1f} s", flush=True)
     xtr, ytr = to_tensor(tr_img), torch.from_numpy(tr_y)
-    xval, yval = to_tensor(va_img), torch.from_numpy(va_y)
 
     model = ShapesNet()
     t0 = time.time()
-    acc = train(model, xtr, ytr, xval, yval, args.epochs)
+    acc = train(model, xtr, ytr, xval, yval, args.epochs, noise_max=args.noise_max)
     t_train = time.time() - t0
     print(f"validation accuracy {acc:.4f} ({round(acc * N_VAL)}/{N_VAL}); training {t_train:.0f} s", flush=True)
     assert acc >= 0.95, acc
@@ -435,7 +505,7 @@ def main():
     manifest = {
         "name": "demo-shapes",
         "description": ("Demo classifier of coloured shapes (" + ", ".join(LABELS) + ") on cluttered "
-                        "backgrounds: a 4-block CNN trained on synthetic 64x64 images by "
+                        "backgrounds: a 4-block CNN trained with input noise on synthetic 64x64 images by "
                         f"tools/demo/train_demo.py ({acc * 100:.1f}% on {N_VAL} held-out synthetic images)."),
         "input": {"name": "input", "layout": "NCHW", "size": [SIZE, SIZE], "channels": 3,
                   "resize": {"mode": "resize", "shorter": None}, "range": [0, 1], "mean": MEAN, "std": STD},
@@ -448,20 +518,17 @@ def main():
     assert json.loads(text) == manifest
     (args.out / "manifest.json").write_text(text + "\n")
 
-    en = gradient_energy(model, xval, yval, va_masks)
-    print(f"\nvalidation set ({N_VAL} images), mean share of the true-class input-gradient energy:\n"
-          f"  in the object mask {en['energy'].mean():.3f} (mask area {en['area'].mean():.3f}); "
-          f"in the mask grown by 2 px {en['energy_dil'].mean():.3f} (area {en['area_dil'].mean():.3f}); "
-          f"L2 mass in the mask {en['mass'].mean():.3f}")
-
-    rows, preview = samples_and_saliency(model, args.out / "samples")
-    print_table(rows)
+    rows, preview = samples(model, args.out / "samples")
+    print("\n| sample | top-1 | prob |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r['label']} | {r['top1']} | {r['prob']:.3f} |")
     if args.preview:
         Image.fromarray(preview).resize((preview.shape[1] * 3, preview.shape[0] * 3), Image.NEAREST).save(args.preview)
     wrong = [r["label"] for r in rows if r["top1"] != r["label"]]
     assert not wrong, f"samples misclassified: {wrong}"
-    assert en["energy"].mean() > 2 * en["area"].mean(), "gradient energy not concentrated on the objects"
-    assert all(r["energy_dil"] > 1.5 * r["area_dil"] for r in rows), "a sample's gradient misses its object"
+
+    failures = check_and_report(args.out, xval, yval, va_masks)
+    assert not failures, f"maps off the shape (share of energy on the shape + {DILATE_PX} px below {ENERGY_MIN}): " + "; ".join(failures)
     print(f"\ntotal time {time.time() - t_start:.0f} s")
     return 0
 
