@@ -65,8 +65,9 @@ export async function main(argv: string[]): Promise<number> {
     return await run(rest);
   } catch (err) {
     const e = err as Error;
-    // Our compile errors are a few short lines (one per op type); anything else: its first line.
-    const text = e.name === 'CompileError' ? e.message : e.message.split('\n')[0];
+    // Our compile errors are a few short lines (one per op type), also when onboarding a model
+    // reports one; anything else: its first line.
+    const text = e.name === 'CompileError' || e.name === 'OnboardError' ? e.message : e.message.split('\n')[0];
     process.stderr.write(`saliency ${command}: ${e.name === 'Error' ? '' : `${e.name}: `}${text}\n`);
     return e instanceof UsageError ? 2 : 1;
   }

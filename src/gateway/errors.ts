@@ -49,6 +49,9 @@ export const ERRORS = {
   SALIENCY_JOB_FAILED: { status: 500, message: '%s' },
   SALIENCY_JOB_CANCELLED: { status: 409, message: '%s' },
   SALIENCY_WORKER_CRASHED: { status: 500, message: '%s' },
+  SALIENCY_JOB_TIMEOUT: { status: 504, message: '%s' },
+  SALIENCY_SHUT_DOWN: { status: 503, message: '%s' },
+  SALIENCY_NON_FINITE: { status: 422, message: '%s' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

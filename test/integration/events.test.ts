@@ -62,7 +62,7 @@ for (const mode of ['embedded', 'redis'] as const) {
     let url: string;
     let image: Buffer;
     before(async () => {
-      service = await startService(mode, { SSE_HEARTBEAT_SECONDS: '1', WORKER_CONCURRENCY: '1', CORS_ORIGINS: 'https://dash.example.test' });
+      service = await startService(mode, { SSE_HEARTBEAT_SECONDS: '1', WORKER_CONCURRENCY: '1', CORS_ORIGINS: 'https://dash.example.test', MAX_JOB_POINTS: '1000000' });
       url = service.url;
       image = await testImage();
     });
@@ -140,7 +140,7 @@ for (const mode of ['embedded', 'redis'] as const) {
 }
 
 test('open streams end when the gateway closes, so shutdown does not wait on clients', { timeout: 60_000 }, async () => {
-  const service = await startService('embedded', { SHUTDOWN_TIMEOUT_MS: '500' });
+  const service = await startService('embedded', { SHUTDOWN_TIMEOUT_MS: '500', MAX_JOB_POINTS: '1000000' });
   const image = await testImage();
   const busy = firstOf((await submit(service.url, { method: 'smoothgrad', base: 'integrated-gradients', samples: '200', steps: '200' }, [{ field: 'image', bytes: image, name: 'a.png' }])).body);
   const stream = blocks(await fetch(`${service.url}${busy.links['events']}`));
