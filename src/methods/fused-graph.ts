@@ -4,6 +4,7 @@
 //   p_st  = x₀ + α_t (x̃_s − x₀)                        path points (α = 1, x₀ = 0: the copy itself)
 //   P_s   = Σ_t w_t ∇y(p_st)                           gradient, or IG's quadrature
 //   B_s   = P_s ⊙ (x̃_s − x₀)  when `multiply`         gradient×input, IG
+//   B_s   = |B_s|              when `absolute`         Captum's Saliency (abs=True)
 //   out   = Σ_s B_s  and  Σ_s B_s²                    SmoothGrad, SmoothGrad², VarGrad moments
 //
 // Batch B, samples S and steps T are runtime dimensions: one session serves every chunk size.
@@ -35,6 +36,8 @@ export interface FusedOptions {
   multiply: boolean;
   /** Also return Σ_s B_s². */
   squares: boolean;
+  /** Take |B_s| of each sample before the sums (Captum's Saliency, abs=True). */
+  absolute?: boolean;
 }
 
 export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly number[], options: FusedOptions): Model {
@@ -77,7 +80,8 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
   const perPoint = b.reshape(gradient, b.op('Concat', [dimsBST, b.ints([...sampleShape])], { axis: attr.int(0) }));
   const weights = b.reshape(FUSED.weights, b.ints([-1, ...trailingOnes]));
   const P = b.reduceSum(b.mul(perPoint, weights), [2], false);
-  const B = options.multiply ? b.mul(P, delta) : P;
+  const signed = options.multiply ? b.mul(P, delta) : P;
+  const B = options.absolute ? b.op('Abs', [signed]) : signed;
   const outputs: ValueInfo[] = [{ name: FUSED.logits, elemType: 1, dims: ['P', classes] }];
   const emit = (from: string, to: string) => {
     b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });

@@ -64,6 +64,7 @@ export async function runGradientFamily(
   const S = noisy ? p.samples : 1;
   const T = alphas.length;
   const squares = p.method === 'smoothgrad-squared' || p.method === 'vargrad';
+  const absolute = p.output?.absolute === true;
   const B = x.dims[0] as number;
   const sample = ctx.sampleShape;
   const size = x.data.length / B;
@@ -103,7 +104,7 @@ export async function runGradientFamily(
   const image = (b: number) => ({ data: x.data.subarray(b * size, (b + 1) * size), base: baseline.subarray(b * size, (b + 1) * size) });
 
   if (T <= cap) {
-    const runner = await fusedRunner(ctx, variant, policy, multiply, squares);
+    const runner = await fusedRunner(ctx, variant, policy, multiply, squares, absolute);
     // All images in one run when they fit, else image by image in sample chunks.
     const together = B * S * T <= cap;
     const groups = together ? [Array.from({ length: B }, (_, b) => b)] : Array.from({ length: B }, (_, b) => [b]);
@@ -152,7 +153,8 @@ export async function runGradientFamily(
           tick(t1 - t0);
         }
         for (let i = 0; i < size; i++) {
-          const v = multiply ? (P[i] as number) * ((data[i] as number) + (noise[i] as number) - (x0[i] as number)) : (P[i] as number);
+          const signed = multiply ? (P[i] as number) * ((data[i] as number) + (noise[i] as number) - (x0[i] as number)) : (P[i] as number);
+          const v = absolute ? Math.abs(signed) : signed;
           sum[b * size + i] = (sum[b * size + i] as number) + v;
           sumSq[b * size + i] = (sumSq[b * size + i] as number) + v * v;
         }
@@ -178,9 +180,9 @@ export async function runGradientFamily(
   };
 }
 
-async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardPolicy | undefined, multiply: boolean, squares: boolean): Promise<GraphRunner> {
-  const key = `fused:${variant}:${multiply ? 'mul' : 'plain'}:${squares ? 'sq' : 'sum'}`;
-  return ctx.sessions(key, () => buildFusedGraph(compileFor(ctx, variant, policy), ctx.sampleShape, { multiply, squares }));
+async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardPolicy | undefined, multiply: boolean, squares: boolean, absolute = false): Promise<GraphRunner> {
+  const key = `fused:${variant}:${multiply ? 'mul' : 'plain'}:${squares ? 'sq' : 'sum'}${absolute ? ':abs' : ''}`;
+  return ctx.sessions(key, () => buildFusedGraph(compileFor(ctx, variant, policy), ctx.sampleShape, { multiply, squares, absolute }));
 }
 
 function accumulate(into: Float32Array, offset: number, from: Float32Array, fromOffset: number, count: number): void {
