@@ -1,7 +1,7 @@
 // Response shapes of the API: one schema each, used by the routes (serialisation), the OpenAPI
 // document and the tests.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { COLORMAPS, REDUCTIONS, SIGNS } from '../imaging/index.js';
+import { COLORMAPS, REDUCTIONS, SCALINGS, SIGNS } from '../imaging/index.js';
 import { JobErrorSchema, JobStateSchema, MethodName, MethodParamsSchema, ProgressSchema } from '../jobs/contract.js';
 
 /** A string enum as JSON Schema's `enum` (what generated clients turn into a union type). */
@@ -121,11 +121,17 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 const MapParams = {
   reduce: Type.Optional(StringEnum(REDUCTIONS, { description: "Reduction over channels; default 'l2' for sensitivity maps, 'sum' for attributions" })),
   sign: Type.Optional(StringEnum(SIGNS, { description: "Which values to show; default 'abs' for sensitivity maps, 'all' for attributions" })),
-  clip: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 99, description: 'Upper percentile where the map saturates (of |v| for signed maps)' })),
+  clip: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, description: "Upper percentile where the map saturates (of |v| for signed maps); default 99, or the preset visualiser's (captum 98, pair 99, xplique 99.9)" })),
   scale: Type.Optional(
     Type.Union([Type.Literal('image'), Type.Number({ exclusiveMinimum: 0 })], {
       default: 'image',
       description: "'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale",
+    }),
+  ),
+  scaling: Type.Optional(
+    StringEnum(SCALINGS, {
+      description:
+        "'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults",
     }),
   ),
 };

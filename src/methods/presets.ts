@@ -29,17 +29,6 @@ export interface PresetOutput {
   camNormalize?: boolean;
 }
 
-/** How the library's visualiser scales a map (src/imaging/scale.ts). */
-export type Scaling = 'service' | 'captum' | 'pair' | 'xplique';
-
-export interface PresetRender {
-  scaling: Scaling;
-  reduce: 'sum' | 'abs-sum' | 'mean';
-  sign: 'abs' | 'all';
-  clip: number;
-  colormap?: 'jet';
-}
-
 export type PresetSpec =
   | { supported: true; call: string; returns: string; params: Partial<ResolvedParams>; output: PresetOutput }
   | { supported: false; reason: string };
@@ -175,16 +164,8 @@ export function presetSpec(preset: Preset, method: MethodName, base: BaseMethod 
   return SPECS[preset](method, base);
 }
 
-/** The library's visualiser defaults, for a stored result computed under `preset`. */
-export const PRESET_RENDER: Record<Preset, PresetRender> = {
-  // visualize_image_attr(method='heat_map', sign='absolute_value', outlier_perc=2): |Σ_c| scaled by
-  // the value where the sorted cumulative sum reaches 98 % of the total, clipped to [0, 1].
-  captum: { scaling: 'captum', reduce: 'sum', sign: 'abs', clip: 98 },
-  // VisualizeImageGrayscale(percentile=99): Σ_c |·|, (v − min) / (p99 − min), clipped to [0, 1].
-  pair: { scaling: 'pair', reduce: 'abs-sum', sign: 'abs', clip: 99 },
-  // plot_attributions(clip_percentile=0.1): mean over channels, clipped to [p0.1, p99.9], min-max; cmap jet.
-  xplique: { scaling: 'xplique', reduce: 'mean', sign: 'all', clip: 99.9, colormap: 'jet' },
-};
+// Renderings of a result computed under a preset default to that library's visualiser: the
+// imaging layer's scaling of the same name (src/imaging/scale.ts, render-options.ts).
 
 export class PresetError extends Error {
   override name = 'PresetError';
