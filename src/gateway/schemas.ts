@@ -96,6 +96,18 @@ export const ModelListSchema = Type.Object(
   { $id: 'ModelList', 'x-component': 'ModelList' },
 );
 
+const PresetCallFields = {
+  supported: Type.Boolean({ description: 'Whether the library has this method; a request for it under this preset gets a 400 otherwise' }),
+  call: Type.Optional(Type.String({ description: 'The library call reproduced, with its defaults' })),
+  returns: Type.Optional(Type.String({ description: 'What that call returns' })),
+  defaults: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Parameter defaults the preset sets' })),
+  reason: Type.Optional(Type.String({ description: 'Why the preset refuses this method' })),
+};
+const PresetCallSchema = Type.Object({
+  ...PresetCallFields,
+  bases: Type.Optional(Type.Record(Type.String(), Type.Object(PresetCallFields), { description: 'SmoothGrad family: the same per base method' })),
+});
+
 export const MethodSchema = Type.Object(
   {
     name: Type.String(),
@@ -103,6 +115,7 @@ export const MethodSchema = Type.Object(
     description: Type.String(),
     parameters: Type.Array(Type.String({ description: 'Parameters this method reads' })),
     defaults: Type.Record(Type.String(), Type.Unknown()),
+    presets: Type.Optional(Type.Record(Type.String(), PresetCallSchema, { description: 'Per parity preset (captum, pair, xplique): the library call this method reproduces under it, or why it is refused' })),
   },
   { $id: 'Method', 'x-component': 'Method' },
 );
