@@ -71,7 +71,7 @@ export interface paths {
         };
         /**
          * Heatmap PNG of the attribution
-         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.
+         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scaling (service, captum, pair, xplique: a library visualiser's scaling; default: the preset the result was computed under, else service), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.
          */
         get: operations["getHeatmap"];
         put?: never;
@@ -91,7 +91,7 @@ export interface paths {
         };
         /**
          * Heatmap over a grayscale copy of the original image (PNG)
-         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.
+         * @description Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scaling (service, captum, pair, xplique: a library visualiser's scaling; default: the preset the result was computed under, else service), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.
          */
         get: operations["getOverlay"];
         put?: never;
@@ -128,7 +128,7 @@ export interface paths {
         };
         /**
          * The reduced, clipped 2-D map as numbers (for dashboards)
-         * @description Query: reduce, sign, clip, scale (see heatmap.png). Always at model resolution.
+         * @description Query: reduce, sign, clip, scale, scaling (see heatmap.png). Always at model resolution.
          */
         get: operations["getMap"];
         put?: never;
@@ -341,6 +341,40 @@ export interface components {
             parameters: string[];
             defaults: {
                 [key: string]: unknown;
+            };
+            /** @description Per parity preset (captum, pair, xplique): the library call this method reproduces under it, or why it is refused */
+            presets?: {
+                [key: string]: {
+                    /** @description Whether the library has this method; a request for it under this preset gets a 400 otherwise */
+                    supported: boolean;
+                    /** @description The library call reproduced, with its defaults */
+                    call?: string;
+                    /** @description What that call returns */
+                    returns?: string;
+                    /** @description Parameter defaults the preset sets */
+                    defaults?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description Why the preset refuses this method */
+                    reason?: string;
+                    /** @description SmoothGrad family: the same per base method */
+                    bases?: {
+                        [key: string]: {
+                            /** @description Whether the library has this method; a request for it under this preset gets a 400 otherwise */
+                            supported: boolean;
+                            /** @description The library call reproduced, with its defaults */
+                            call?: string;
+                            /** @description What that call returns */
+                            returns?: string;
+                            /** @description Parameter defaults the preset sets */
+                            defaults?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description Why the preset refuses this method */
+                            reason?: string;
+                        };
+                    };
+                };
             };
         };
         MethodList: {
@@ -921,10 +955,12 @@ export interface operations {
                 reduce?: "l2" | "abs-sum" | "abs-max" | "sum" | "mean";
                 /** @description Which values to show; default 'abs' for sensitivity maps, 'all' for attributions */
                 sign?: "abs" | "positive" | "negative" | "all";
-                /** @description Upper percentile where the map saturates (of |v| for signed maps) */
+                /** @description Upper percentile where the map saturates (of |v| for signed maps); default 99, or the preset visualiser's (captum 98, pair 99, xplique 99.9) */
                 clip?: number;
                 /** @description 'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale */
                 scale?: "image" | number;
+                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults */
+                scaling?: "service" | "captum" | "pair" | "xplique";
                 /** @description Default 'viridis' for one-signed maps, 'RdBu' for signed maps; 'jet' only on request */
                 colormap?: "viridis" | "inferno" | "magma" | "batlow" | "gray" | "RdBu" | "vik" | "jet";
                 /** @description overlay.png: heatmap opacity over a grayscale copy of the image */
@@ -1010,10 +1046,12 @@ export interface operations {
                 reduce?: "l2" | "abs-sum" | "abs-max" | "sum" | "mean";
                 /** @description Which values to show; default 'abs' for sensitivity maps, 'all' for attributions */
                 sign?: "abs" | "positive" | "negative" | "all";
-                /** @description Upper percentile where the map saturates (of |v| for signed maps) */
+                /** @description Upper percentile where the map saturates (of |v| for signed maps); default 99, or the preset visualiser's (captum 98, pair 99, xplique 99.9) */
                 clip?: number;
                 /** @description 'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale */
                 scale?: "image" | number;
+                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults */
+                scaling?: "service" | "captum" | "pair" | "xplique";
                 /** @description Default 'viridis' for one-signed maps, 'RdBu' for signed maps; 'jet' only on request */
                 colormap?: "viridis" | "inferno" | "magma" | "batlow" | "gray" | "RdBu" | "vik" | "jet";
                 /** @description overlay.png: heatmap opacity over a grayscale copy of the image */
@@ -1171,10 +1209,12 @@ export interface operations {
                 reduce?: "l2" | "abs-sum" | "abs-max" | "sum" | "mean";
                 /** @description Which values to show; default 'abs' for sensitivity maps, 'all' for attributions */
                 sign?: "abs" | "positive" | "negative" | "all";
-                /** @description Upper percentile where the map saturates (of |v| for signed maps) */
+                /** @description Upper percentile where the map saturates (of |v| for signed maps); default 99, or the preset visualiser's (captum 98, pair 99, xplique 99.9) */
                 clip?: number;
                 /** @description 'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale */
                 scale?: "image" | number;
+                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults */
+                scaling?: "service" | "captum" | "pair" | "xplique";
             };
             header?: never;
             path: {

@@ -111,7 +111,7 @@ export async function runExplain(args: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify({ methods, output, timings_ms: { prepare: Math.round(t1 - t0), compute: Math.round(performance.now() - t1) } })}\n`);
       return 0;
     }
-    const result = await explain(ctx, { x, params, targets });
+    const result = await explain(ctx, { x, params, targets, ...(image ? { layout: image.manifest.input.layout } : {}) });
     if (png) writeOutput(output, (await renderPng(result.attribution, methodKind(result.params.method, result.params.base), image, render)).png);
     else writeOutput(output, encodeNpy({ data: result.attribution.data, shape: result.attribution.dims }));
     const { seed, samples, steps, rule, base } = result.params;

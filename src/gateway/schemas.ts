@@ -1,7 +1,7 @@
 // Response shapes of the API: one schema each, used by the routes (serialisation), the OpenAPI
 // document and the tests.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { COLORMAPS, REDUCTIONS, SIGNS } from '../imaging/index.js';
+import { COLORMAPS, REDUCTIONS, SCALINGS, SIGNS } from '../imaging/index.js';
 import { JobErrorSchema, JobStateSchema, MethodName, MethodParamsSchema, ProgressSchema } from '../jobs/contract.js';
 
 /** A string enum as JSON Schema's `enum` (what generated clients turn into a union type). */
@@ -96,6 +96,18 @@ export const ModelListSchema = Type.Object(
   { $id: 'ModelList', 'x-component': 'ModelList' },
 );
 
+const PresetCallFields = {
+  supported: Type.Boolean({ description: 'Whether the library has this method; a request for it under this preset gets a 400 otherwise' }),
+  call: Type.Optional(Type.String({ description: 'The library call reproduced, with its defaults' })),
+  returns: Type.Optional(Type.String({ description: 'What that call returns' })),
+  defaults: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Parameter defaults the preset sets' })),
+  reason: Type.Optional(Type.String({ description: 'Why the preset refuses this method' })),
+};
+const PresetCallSchema = Type.Object({
+  ...PresetCallFields,
+  bases: Type.Optional(Type.Record(Type.String(), Type.Object(PresetCallFields), { description: 'SmoothGrad family: the same per base method' })),
+});
+
 export const MethodSchema = Type.Object(
   {
     name: Type.String(),
@@ -103,6 +115,7 @@ export const MethodSchema = Type.Object(
     description: Type.String(),
     parameters: Type.Array(Type.String({ description: 'Parameters this method reads' })),
     defaults: Type.Record(Type.String(), Type.Unknown()),
+    presets: Type.Optional(Type.Record(Type.String(), PresetCallSchema, { description: 'Per parity preset (captum, pair, xplique): the library call this method reproduces under it, or why it is refused' })),
   },
   { $id: 'Method', 'x-component': 'Method' },
 );
@@ -121,11 +134,17 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 const MapParams = {
   reduce: Type.Optional(StringEnum(REDUCTIONS, { description: "Reduction over channels; default 'l2' for sensitivity maps, 'sum' for attributions" })),
   sign: Type.Optional(StringEnum(SIGNS, { description: "Which values to show; default 'abs' for sensitivity maps, 'all' for attributions" })),
-  clip: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 99, description: 'Upper percentile where the map saturates (of |v| for signed maps)' })),
+  clip: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, description: "Upper percentile where the map saturates (of |v| for signed maps); default 99, or the preset visualiser's (captum 98, pair 99, xplique 99.9)" })),
   scale: Type.Optional(
     Type.Union([Type.Literal('image'), Type.Number({ exclusiveMinimum: 0 })], {
       default: 'image',
       description: "'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale",
+    }),
+  ),
+  scaling: Type.Optional(
+    StringEnum(SCALINGS, {
+      description:
+        "'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults",
     }),
   ),
 };

@@ -8,6 +8,7 @@ import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
 import { ADAPTIVE_METHODS, METHOD_PARAMETERS, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
+import { presetSpec } from '../methods/presets.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
 import { jobCost } from './job-cost.js';
@@ -161,6 +162,11 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
         params.base ? ` with base '${params.base}'` : ''
       }; it reads ${reads.length ? reads.join(', ') : 'no parameters besides target, preset and seed'}`,
     ]);
+  }
+  if (params.preset) {
+    // A preset reproduces a library's own call; where the library has none, say so, never guess.
+    const spec = presetSpec(params.preset, params.method, params.base ?? 'gradient');
+    if (!spec.supported) throw apiError('SALIENCY_VALIDATION', [`preset '${params.preset}': ${spec.reason}; GET /v1/methods lists what each preset reproduces`]);
   }
   if (params.samples === 'auto' && !ADAPTIVE_METHODS.has(params.method)) {
     throw apiError('SALIENCY_VALIDATION', [`samples=auto is for smoothgrad, smoothgrad-squared and vargrad; give ${params.method} a number of samples`]);

@@ -3,6 +3,7 @@
 import { COLORMAPS, DIVERGING_COLORMAPS, isDiverging, type ColormapName } from './colormaps.js';
 import { ImageError } from './errors.js';
 import { isMagnitudeReduction, isSignedMap, REDUCTIONS, SIGNS, type Reduction, type Sign } from './reduce.js';
+import { keepsSign, SCALINGS, type Scaling } from './scale.js';
 
 /** 'sensitivity': gradient, SmoothGrad family, SmoothDiff, guided backprop, Grad-CAM. 'attribution': gradient×input, IG. */
 export type MethodKind = 'sensitivity' | 'attribution';
@@ -19,29 +20,48 @@ export interface RenderOptions {
   overlay: number;
   /** 'input': model resolution; 'original': projected back onto the uploaded image. */
   size: 'input' | 'original';
+  /** 'service', or the scaling of a library's own visualiser (scale.ts). */
+  scaling: Scaling;
 }
+
+/**
+ * Each library visualiser's defaults, used with its scaling (a parity preset's renderings):
+ * Captum's visualize_image_attr (sum over channels, sign 'absolute_value', outlier_perc 2),
+ * PAIR's VisualizeImageGrayscale (Σ|·| over channels, 99th percentile) and Xplique's
+ * plot_attributions (mean over channels, no absolute value, clip_percentile 0.1, cmap jet).
+ */
+const SCALING_DEFAULTS: Record<Exclude<Scaling, 'service'>, { reduce: Reduction; sign: Sign; clip: number; colormap?: ColormapName }> = {
+  captum: { reduce: 'sum', sign: 'abs', clip: 98 },
+  pair: { reduce: 'abs-sum', sign: 'abs', clip: 99 },
+  xplique: { reduce: 'mean', sign: 'all', clip: 99.9, colormap: 'jet' },
+};
 
 /** What a caller may pass: anything, e.g. query-string values; numbers may arrive as strings. */
 export type RenderParams = { [K in keyof RenderOptions]?: unknown };
 
-const KEYS: readonly (keyof RenderOptions)[] = ['reduce', 'sign', 'clip', 'scale', 'colormap', 'overlay', 'size'];
+const KEYS: readonly (keyof RenderOptions)[] = ['reduce', 'sign', 'clip', 'scale', 'colormap', 'overlay', 'size', 'scaling'];
 
-export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}): RenderOptions {
+/** `defaultScaling`: the scaling when none is asked for (a result computed under a preset: its library's). */
+export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}, defaultScaling: Scaling = 'service'): RenderOptions {
   for (const key of Object.keys(params)) {
     if (!(KEYS as readonly string[]).includes(key)) bad(`unknown render parameter '${key}'; allowed: ${KEYS.join(', ')}`);
   }
   const givenReduce = params.reduce === undefined ? undefined : oneOf('reduce', params.reduce, REDUCTIONS);
   const givenSign = params.sign === undefined ? undefined : oneOf('sign', params.sign, SIGNS);
+  const scaling = params.scaling === undefined ? defaultScaling : oneOf('scaling', params.scaling, SCALINGS);
+  const library = scaling === 'service' ? undefined : SCALING_DEFAULTS[scaling];
 
-  // Defaults follow the method kind, but stay coherent with what was given: asking for sign 'all'
-  // on a sensitivity map means "show me the signed sum", and a magnitude reduction implies 'abs'.
-  const reduce = givenReduce ?? (givenSign === 'all' ? 'sum' : kind === 'sensitivity' ? 'l2' : 'sum');
-  const sign = givenSign ?? (isMagnitudeReduction(reduce) || kind === 'sensitivity' ? 'abs' : 'all');
+  // Defaults follow the method kind (or the library's visualiser), but stay coherent with what was
+  // given: asking for sign 'all' on a sensitivity map means "show me the signed sum", and a
+  // magnitude reduction implies 'abs'.
+  const reduce = givenReduce ?? (givenSign === 'all' && (!library || isMagnitudeReduction(library.reduce)) ? 'sum' : (library?.reduce ?? (kind === 'sensitivity' ? 'l2' : 'sum')));
+  const librarySign = library && !(library.sign === 'all' && isMagnitudeReduction(reduce)) ? library.sign : undefined;
+  const sign = givenSign ?? librarySign ?? (isMagnitudeReduction(reduce) || kind === 'sensitivity' ? 'abs' : 'all');
   if (sign === 'all' && isMagnitudeReduction(reduce)) {
     bad(`sign 'all' keeps negative values, but reduce '${reduce}' is never negative; use sign 'abs', 'positive' or 'negative', or reduce 'sum' or 'mean'`);
   }
 
-  const clip = params.clip === undefined ? 99 : number('clip', params.clip);
+  const clip = params.clip === undefined ? (library?.clip ?? 99) : number('clip', params.clip);
   if (!(clip > 0 && clip <= 100)) bad(`clip must be a percentile in (0, 100], got ${clip}`);
 
   let scale: 'image' | number = 'image';
@@ -50,8 +70,11 @@ export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}
     if (!(scale > 0)) bad(`scale must be 'image' or a positive number, got ${scale}`);
   }
 
-  const signed = isSignedMap(reduce, sign);
-  const colormap = params.colormap === undefined ? (signed ? 'RdBu' : 'viridis') : oneOf('colormap', params.colormap, COLORMAPS, true);
+  const signed = keepsSign(isSignedMap(reduce, sign), scaling);
+  if (typeof scale === 'number' && (scaling === 'xplique' || (scaling === 'pair' && !signed))) {
+    bad(`scaling '${scaling}' normalises each map by its own minimum and maximum; a fixed scale does not apply: use scale 'image' or scaling 'service' or 'captum'`);
+  }
+  const colormap = params.colormap === undefined ? (signed ? 'RdBu' : (library?.colormap ?? 'viridis')) : oneOf('colormap', params.colormap, COLORMAPS, true);
   // Negative and positive evidence must be told apart and zero must read as "nothing": a signed
   // map is only ever drawn on a diverging map, centred at zero.
   if (signed && !isDiverging(colormap)) {
@@ -62,7 +85,7 @@ export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}
   if (!(overlay >= 0 && overlay <= 1)) bad(`overlay is an opacity in [0, 1], got ${overlay}`);
 
   const size = params.size === undefined ? 'original' : oneOf('size', params.size, ['input', 'original'] as const);
-  return { reduce, sign, clip, scale, colormap, overlay, size };
+  return { reduce, sign, clip, scale, colormap, overlay, size, scaling };
 }
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], caseInsensitive = false): T {

@@ -10,7 +10,7 @@ import { projectToOriginal, type Geometry } from './geometry.js';
 import { luma, modelView } from './preprocess.js';
 import { isSignedMap, reduceChannels, type RawTensor } from './reduce.js';
 import { type RenderOptions } from './render-options.js';
-import { clipAndScale, toUnit, type ScaledMap } from './scale.js';
+import { clipAndScale, keepsSign, toUnit, type ScaledMap } from './scale.js';
 
 export interface RenderSource {
   /** The stored raw attribution, e.g. [N, C, H, W] float32. */
@@ -86,10 +86,11 @@ export async function renderOverlay(source: RenderSource, image: DecodedImage, o
 }
 
 /** The reduced, clipped map as numbers for dashboards, always at model resolution (it is small). */
-export function renderMap(source: RenderSource, options: Pick<RenderOptions, 'reduce' | 'sign' | 'clip' | 'scale'>): MapExport {
+export function renderMap(source: RenderSource, options: Pick<RenderOptions, 'reduce' | 'sign' | 'clip' | 'scale'> & Partial<Pick<RenderOptions, 'scaling'>>): MapExport {
   const map = reduceChannels(source.raw, options.reduce, options.sign, source.sample ?? 0, source.layout);
-  const signed = isSignedMap(options.reduce, options.sign);
-  const scaled = clipAndScale(map, options.clip, options.scale, signed);
+  const scaling = options.scaling ?? 'service';
+  const signed = keepsSign(isSignedMap(options.reduce, options.sign), scaling);
+  const scaled = clipAndScale(map, options.clip, options.scale, signed, scaling);
   const c = scaled.clipValue;
   const values = Array.from({ length: map.height }, (_, y) =>
     Array.from(map.data.subarray(y * map.width, (y + 1) * map.width), (v) => Math.min(Math.max(v, -c), c)),
@@ -121,8 +122,8 @@ interface UnitMap {
 
 function unitMap(source: RenderSource, options: RenderOptions, limits: RenderLimits): { scaled: ScaledMap; unit: UnitMap } {
   const map = reduceChannels(source.raw, options.reduce, options.sign, source.sample ?? 0, source.layout);
-  const signed = isSignedMap(options.reduce, options.sign);
-  const scaled = clipAndScale(map, options.clip, options.scale, signed);
+  const signed = keepsSign(isSignedMap(options.reduce, options.sign), options.scaling);
+  const scaled = clipAndScale(map, options.clip, options.scale, signed, options.scaling);
   // Zero sits at the centre of a diverging colormap even for a non-negative map, so "no evidence"
   // always reads as the neutral colour (signed maps are only drawn on diverging maps).
   const data = scaled.data.map((v) => toUnit(v, isCentred(options)));
@@ -177,5 +178,7 @@ function encodePng(pixels: Uint8Array, width: number, height: number, channels: 
 
 /** Colour 0.5 is zero: signed maps, and any map drawn on a diverging colour map. */
 function isCentred(options: RenderOptions): boolean {
+  // Xplique's min-max scaling has no zero: its [0, 1] runs across the whole colormap.
+  if (options.scaling === 'xplique') return false;
   return isSignedMap(options.reduce, options.sign) || isDiverging(options.colormap);
 }

@@ -30,7 +30,8 @@ export function percentile(values: ArrayLike<number>, p: number): number {
  * divide by `scale` ('image': the clip value, the per-image maximum after clipping). Zero stays
  * zero: we never subtract the minimum, since a saliency of 0 means "no evidence".
  */
-export function clipAndScale(map: Map2D, clip: number, scale: 'image' | number, signed: boolean): ScaledMap {
+export function clipAndScale(map: Map2D, clip: number, scale: 'image' | number, signed: boolean, scaling: Scaling = 'service'): ScaledMap {
+  if (scaling !== 'service') return libraryScale(map, clip, scale, signed, scaling);
   const magnitudes = signed ? map.data.map(Math.abs) : map.data;
   const clipValue = percentile(magnitudes, clip);
   const divisor = scale === 'image' ? clipValue : scale;
@@ -47,4 +48,68 @@ export function clipAndScale(map: Map2D, clip: number, scale: 'image' | number, 
 /** Colormap coordinate in [0, 1]: zero sits at 0.5 for signed maps and for diverging colormaps. */
 export function toUnit(v: number, centred: boolean): number {
   return centred ? (v + 1) / 2 : v;
+}
+
+/**
+ * How a map is scaled: the service's own (above), or the way a library's visualiser does it
+ * (the parity presets' rendering defaults, docs/methods.md):
+ * - 'captum': visualize_image_attr — divide by the value where the cumulative sum of the sorted
+ *   |values| reaches `clip` % of the total (outlier_perc = 100 − clip), clamp to [0, 1] or [−1, 1].
+ * - 'pair': VisualizeImageGrayscale — (v − min) / (p_clip − min), clamped to [0, 1]; signed maps
+ *   VisualizeImageDiverging — v / |p_clip| of the signed values, clamped to [−1, 1].
+ * - 'xplique': plot_attributions — clamp to [p_(100−clip), p_clip], then min-max to [0, 1].
+ */
+export const SCALINGS = ['service', 'captum', 'pair', 'xplique'] as const;
+export type Scaling = (typeof SCALINGS)[number];
+
+/** Whether a map under this scaling keeps its sign ([−1, 1], zero at the colormap's centre). */
+export function keepsSign(signedMap: boolean, scaling: Scaling): boolean {
+  return signedMap && scaling !== 'xplique';
+}
+
+/** Captum's _cumulative_sum_threshold: the first sorted value whose running sum reaches p % of the total. */
+export function cumulativeThreshold(values: ArrayLike<number>, p: number): number {
+  const sorted = Float64Array.from(values).sort();
+  let total = 0;
+  for (const v of sorted) total += v;
+  let running = 0;
+  for (const v of sorted) {
+    running += v;
+    if (running >= total * 0.01 * p) return v;
+  }
+  return sorted[sorted.length - 1] ?? 0;
+}
+
+function libraryScale(map: Map2D, clip: number, scale: 'image' | number, signed: boolean, scaling: Exclude<Scaling, 'service'>): ScaledMap {
+  const n = map.data.length;
+  const data = new Float32Array(n);
+  const at = (i: number) => map.data[i] ?? 0;
+  const finish = (clipValue: number, divisor: number) => ({ data, width: map.width, height: map.height, clipValue, scale: divisor });
+  if (scaling === 'captum' || (scaling === 'pair' && signed)) {
+    const threshold = scaling === 'captum' ? cumulativeThreshold(signed ? map.data.map(Math.abs) : map.data, clip) : Math.abs(percentile(map.data, clip));
+    const divisor = scale === 'image' ? threshold : scale;
+    const lower = signed ? -1 : 0;
+    for (let i = 0; i < n; i++) data[i] = divisor > 0 ? Math.min(Math.max(at(i) / divisor, lower), 1) : 0;
+    return finish(threshold, divisor);
+  }
+  if (scaling === 'pair') {
+    let min = Infinity;
+    for (let i = 0; i < n; i++) min = Math.min(min, at(i));
+    const top = percentile(map.data, clip);
+    const range = top - min;
+    for (let i = 0; i < n; i++) data[i] = range > 0 ? Math.min(Math.max((at(i) - min) / range, 0), 1) : 0;
+    return finish(top, range);
+  }
+  const lo = percentile(map.data, 100 - clip);
+  const hi = percentile(map.data, clip);
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = Math.min(Math.max(at(i), lo), hi);
+    data[i] = v;
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  for (let i = 0; i < n; i++) data[i] = max > min ? ((data[i] as number) - min) / (max - min) : 0;
+  return finish(hi, max - min);
 }

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { pruneGraph } from '../onnx/prune.js';
 import { type ModelContext, type Progress, compileFor } from './context.js';
 import { runGradCam } from './grad-cam.js';
+import { reduceOutputChannels } from './output-channels.js';
 import { SINGLE_POINT, runGradientFamily } from './gradient-family.js';
 import { type MethodParams, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
@@ -19,6 +20,8 @@ export interface ExplainRequest {
   /** Explicit noise block [B, samples, …] (tests compare against PyTorch fed the same noise). */
   noise?: Float32Array;
   progress?: Progress;
+  /** Where the channels are, for a preset that reduces them (default NCHW). */
+  layout?: 'NCHW' | 'NHWC';
 }
 
 export interface ExplainResult {
@@ -63,9 +66,17 @@ export async function logitsOf(ctx: ModelContext, x: Tensor): Promise<Tensor> {
 }
 
 export async function explain(ctx: ModelContext, request: ExplainRequest): Promise<ExplainResult> {
+  const params = resolveParams(request.params, randomSeed());
+  const result = await explainResolved(ctx, request, params);
+  // A preset whose library reduces channels returns its [N,1,H,W] map (presets.ts).
+  return params.output?.channels ? { ...result, attribution: reduceOutputChannels(result.attribution, params.output.channels, request.layout ?? 'NCHW') } : result;
+}
+
+async function explainResolved(ctx: ModelContext, request: ExplainRequest, params: ResolvedParams): Promise<ExplainResult> {
   const t0 = performance.now();
   const { x } = request;
-  const params = resolveParams(request.params, randomSeed());
+  // PAIR's magnitude=True SmoothGrad is a mean of squares: run the statistic the library takes.
+  const run: ResolvedParams = params.output?.runAs ? { ...params, method: params.output.runAs } : params;
   const options = { noise: request.noise, progress: request.progress };
   const finish = (fields: Omit<ExplainResult, 'params' | 'timings'>): ExplainResult => ({ ...fields, params, timings: { computeMs: performance.now() - t0 } });
 
@@ -74,7 +85,7 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
     // and, without given targets, seeds each image with its own argmax. No forward pass first.
     const classes = classCount(ctx.facts.shapes.get(compileFor(ctx, 'standard').explained));
     const given = request.targets?.length ? givenTargets(x.dims[0] as number, classes, request.targets) : undefined;
-    const r = await runGradientFamily(ctx, x, classes, given, params, options);
+    const r = await runGradientFamily(ctx, x, classes, given, run, options);
     const logits = r.logits as Tensor;
     return finish({ attribution: r.attribution, targets: given ?? resolveTargets(logits), logits });
   }
@@ -98,7 +109,7 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
       return done({ attribution: multiplyByMap(guided.attribution, cam.attribution), layer: cam.layer });
     }
     default: {
-      const r = await runGradientFamily(ctx, x, classes, targets, params, options);
+      const r = await runGradientFamily(ctx, x, classes, targets, run, options);
       const smoothing = params.method.startsWith('smooth') || params.method === 'vargrad';
       const result = { attribution: r.attribution, ...(smoothing ? { sigma: r.sigma, samplesUsed: r.samplesUsed, relativeError: r.relativeError } : {}) };
       if (params.method !== 'integrated-gradients' || !r.baseline) return done(result);

@@ -4,6 +4,7 @@
 //   p_st  = x₀ + α_t (x̃_s − x₀)                        path points (α = 1, x₀ = 0: the copy itself)
 //   P_s   = Σ_t w_t ∇y(p_st)                           gradient, or IG's quadrature
 //   B_s   = P_s ⊙ (x̃_s − x₀)  when `multiply`         gradient×input, IG
+//   B_s   = |B_s|              when `absolute`         Captum's Saliency (abs=True)
 //   out   = Σ_s B_s  and  Σ_s B_s²                    SmoothGrad, SmoothGrad², VarGrad moments
 //
 // One graph returns all four sums (P and P ⊙ (x̃ − x₀), each plain and squared): ONNX Runtime runs
@@ -42,7 +43,12 @@ export function fusedOutputs(multiply: boolean): { sum: string; sumOfSquares: st
   return multiply ? { sum: FUSED.productSum, sumOfSquares: FUSED.productSumOfSquares } : { sum: FUSED.sum, sumOfSquares: FUSED.sumOfSquares };
 }
 
-export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly number[]): Model {
+export interface FusedOptions {
+  /** Take |B_s| of each sample before the sums (Captum's Saliency, abs=True). */
+  absolute?: boolean;
+}
+
+export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly number[], options: FusedOptions = {}): Model {
   const source = compiled.model;
   const gradient = inputGradient(compiled);
   const graph = { ...source.graph, nodes: [] as Model['graph']['nodes'], initializers: new Map(source.graph.initializers) };
@@ -82,14 +88,16 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
   const perPoint = b.reshape(gradient, b.op('Concat', [dimsBST, b.ints([...sampleShape])], { axis: attr.int(0) }));
   const weights = b.reshape(FUSED.weights, b.ints([-1, ...trailingOnes]));
   const P = b.reduceSum(b.mul(perPoint, weights), [2], false);
-  const PD = b.mul(P, delta);
+  const signed = b.mul(P, delta);
+  const Pa = options.absolute ? b.op('Abs', [P]) : P;
+  const PD = options.absolute ? b.op('Abs', [signed]) : signed;
   const outputs: ValueInfo[] = [{ name: FUSED.logits, elemType: 1, dims: ['P', classes] }];
   const emit = (from: string, to: string) => {
     b.nodes.push({ name: `${to}/identity`, opType: 'Identity', domain: '', inputs: [from], outputs: [to], attrs: {} });
     outputs.push({ name: to, elemType: 1, dims: ['B', ...sampleShape] });
   };
-  emit(b.reduceSum(P, [1], false), FUSED.sum);
-  emit(b.reduceSum(b.mul(P, P), [1], false), FUSED.sumOfSquares);
+  emit(b.reduceSum(Pa, [1], false), FUSED.sum);
+  emit(b.reduceSum(b.mul(Pa, Pa), [1], false), FUSED.sumOfSquares);
   emit(b.reduceSum(PD, [1], false), FUSED.productSum);
   emit(b.reduceSum(b.mul(PD, PD), [1], false), FUSED.productSumOfSquares);
 

@@ -3,6 +3,7 @@
 // The backward sweep stops at A: nothing before the layer is differentiated.
 import { pruneGraph } from '../onnx/prune.js';
 import { gradName } from '../gradgraph/index.js';
+import { upsampleCam } from './cam-upsample.js';
 import { type ModelContext, compileFor, isBatchDim, pointsPerRun } from './context.js';
 import { type ResolvedParams } from './params.js';
 import { type Tensor } from './runner.js';
@@ -83,7 +84,13 @@ export async function runGradCam(ctx: ModelContext, x: Tensor, classes: number, 
         for (let i = 0; i < h * w; i++) map[i] = (map[i] as number) + alpha * (A[base + i] as number);
       }
       if (p.relu) map.forEach((v, i) => (map[i] = Math.max(0, v)));
-      cam.set(resizeBilinear(map, h, w, H, W), b * H * W);
+      // A preset's library may divide by the map's maximum (PAIR) and upsample its own way.
+      if (p.output?.camNormalize) {
+        const top = map.reduce((a, v) => Math.max(a, v), -Infinity);
+        if (top > 0) map.forEach((v, i) => (map[i] = v / top));
+      }
+      const mode = p.output?.camUpsample ?? 'bilinear';
+      cam.set(mode === 'bilinear' ? resizeBilinear(map, h, w, H, W) : upsampleCam(mode, map, h, w, H, W), b * H * W);
     }
   }
   return { attribution: { data: cam, dims: [B, 1, H, W] }, layer };

@@ -89,6 +89,7 @@ export async function runGradientFamily(
   const noisy = SMOOTHING.has(p.method);
   const S = noisy ? p.samples : 1;
   const T = alphas.length;
+  const absolute = p.output?.absolute === true;
   const B = x.dims[0] as number;
   const sample = ctx.sampleShape;
   const size = x.data.length / B;
@@ -130,7 +131,7 @@ export async function runGradientFamily(
 
   const outputs = fusedOutputs(multiply);
   if (T <= cap) {
-    const runner = await fusedRunner(ctx, variant, policy);
+    const runner = await fusedRunner(ctx, variant, policy, absolute);
     // All images in one run when they fit, else image by image in sample chunks.
     const together = B * S * T <= cap;
     const groups = together ? [Array.from({ length: B }, (_, b) => b)] : Array.from({ length: B }, (_, b) => [b]);
@@ -183,7 +184,8 @@ export async function runGradientFamily(
           tick(t1 - t0);
         }
         for (let i = 0; i < size; i++) {
-          const v = multiply ? (P[i] as number) * ((data[i] as number) + (noise[i] as number) - (x0[i] as number)) : (P[i] as number);
+          const signed = multiply ? (P[i] as number) * ((data[i] as number) + (noise[i] as number) - (x0[i] as number)) : (P[i] as number);
+          const v = absolute ? Math.abs(signed) : signed;
           sum[b * size + i] = (sum[b * size + i] as number) + v;
           sumSq[b * size + i] = (sumSq[b * size + i] as number) + v * v;
         }
@@ -213,9 +215,9 @@ export async function runGradientFamily(
   };
 }
 
-/** One session per backward policy serves every combination of multiply and squares. */
-async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardPolicy | undefined): Promise<GraphRunner> {
-  return ctx.sessions(`fused:${variant}`, () => buildFusedGraph(compileFor(ctx, variant, policy), ctx.sampleShape));
+/** One session per backward policy (and per |·| of Captum's Saliency) serves every combination of multiply and squares. */
+async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardPolicy | undefined, absolute = false): Promise<GraphRunner> {
+  return ctx.sessions(`fused:${variant}${absolute ? ':abs' : ''}`, () => buildFusedGraph(compileFor(ctx, variant, policy), ctx.sampleShape, { absolute }));
 }
 
 function accumulate(into: Float32Array, offset: number, from: Float32Array, fromOffset: number, count: number): void {

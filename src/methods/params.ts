@@ -1,4 +1,5 @@
 // Method names, parameters and their defaults (docs/methods.md), and the parity presets.
+import { PresetError, type PresetOutput, presetSpec } from './presets.js';
 import { type IgRule } from './quadrature.js';
 import { type Tensor } from './runner.js';
 
@@ -66,6 +67,8 @@ export interface ResolvedParams {
   layer: string | undefined;
   relu: boolean;
   preset: Preset | undefined;
+  /** What the preset's library does to the output beyond these parameters (presets.ts). */
+  output?: PresetOutput;
 }
 
 const SMOOTHING_PARAMETERS = ['base', 'samples', 'maxSamples', 'tolerance', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline'] as const;
@@ -114,32 +117,11 @@ export function methodKind(method: MethodName, base: BaseMethod = 'gradient'): '
   return 'sensitivity';
 }
 
-const PRESET_DEFAULTS: Record<Preset, (method: MethodName) => Partial<ResolvedParams>> = {
-  // Captum: NoiseTunnel nt_samples=5 with absolute stdevs=1.0; IG n_steps=50 gauss-legendre, zeros.
-  captum: (m) => ({
-    ...(NOISY_METHODS.has(m) ? { samples: 5, sigma: 1.0 } : {}),
-    steps: 50,
-    rule: 'gauss-legendre',
-    baseline: 'zeros',
-    unbiased: false,
-  }),
-  // PAIR saliency: stdev_spread 0.15 (relative), nsamples 25; IG x_steps 25 on a uniform grid
-  // including both ends, each point weighted 1/25.
-  pair: (m) => ({
-    ...(NOISY_METHODS.has(m) ? { samples: 25, noise: 0.15 } : {}),
-    steps: 25,
-    rule: 'uniform-inclusive',
-  }),
-  // Xplique: nb_samples 50 with absolute noise 0.2; VarGrad unbiased.
-  xplique: (m) => ({
-    ...(NOISY_METHODS.has(m) ? { samples: 50, sigma: 0.2 } : {}),
-    unbiased: true,
-  }),
-};
-
 export function resolveParams(params: MethodParams, seed: number): ResolvedParams {
   const smoothdiff = params.method === 'smoothdiff';
-  const preset = params.preset ? PRESET_DEFAULTS[params.preset](params.method) : {};
+  const spec = params.preset ? presetSpec(params.preset, params.method, params.base ?? 'gradient') : undefined;
+  if (spec && !spec.supported) throw new PresetError(spec.reason);
+  const preset: Partial<ResolvedParams> = spec?.supported ? spec.params : {};
   const pick = <K extends keyof ResolvedParams>(key: K, fallback: ResolvedParams[K]): ResolvedParams[K] =>
     (params[key as keyof MethodParams] as ResolvedParams[K] | undefined) ?? (preset[key] as ResolvedParams[K] | undefined) ?? fallback;
   const auto = params.samples === 'auto' && ADAPTIVE_METHODS.has(params.method);
@@ -159,7 +141,8 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
     baseline: pick('baseline', 'zeros'),
     unbiased: pick('unbiased', false),
     layer: params.layer,
-    relu: params.relu ?? true,
+    relu: pick('relu', true),
     preset: params.preset,
+    ...(spec?.supported && Object.keys(spec.output).length ? { output: spec.output } : {}),
   };
 }

@@ -153,6 +153,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     const result = await explain(ctx, {
       x,
       params,
+      layout: entry.manifest.input.layout,
       targets: payload.target === undefined ? undefined : [payload.target],
       progress: (done, total, stage) => {
         if (io.cancelled()) throw new JobCancelledError('cancelled');

@@ -75,8 +75,8 @@ test('an all-zero map stays zero with scale 0', () => {
 });
 
 test('render defaults follow docs/methods.md per method kind', () => {
-  assert.deepEqual(resolveRenderOptions('sensitivity'), { reduce: 'l2', sign: 'abs', clip: 99, scale: 'image', colormap: 'viridis', overlay: 0.5, size: 'original' });
-  assert.deepEqual(resolveRenderOptions('attribution'), { reduce: 'sum', sign: 'all', clip: 99, scale: 'image', colormap: 'RdBu', overlay: 0.5, size: 'original' });
+  assert.deepEqual(resolveRenderOptions('sensitivity'), { reduce: 'l2', sign: 'abs', clip: 99, scale: 'image', colormap: 'viridis', overlay: 0.5, size: 'original', scaling: 'service' });
+  assert.deepEqual(resolveRenderOptions('attribution'), { reduce: 'sum', sign: 'all', clip: 99, scale: 'image', colormap: 'RdBu', overlay: 0.5, size: 'original', scaling: 'service' });
   // Coherent partial choices: sign 'all' alone implies a signed reduction; a magnitude reduction implies 'abs'.
   assert.equal(resolveRenderOptions('sensitivity', { sign: 'all' }).reduce, 'sum');
   assert.equal(resolveRenderOptions('sensitivity', { sign: 'all' }).colormap, 'RdBu');

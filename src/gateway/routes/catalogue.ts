@@ -2,7 +2,8 @@
 import { Type } from '@sinclair/typebox';
 import { type FastifyInstance } from 'fastify';
 import { MethodParamsSchema } from '../../jobs/contract.js';
-import { METHOD_PARAMETERS, METHODS, type MethodName, methodKind, resolveParams } from '../../methods/params.js';
+import { BASE_METHODS, METHOD_PARAMETERS, METHODS, type MethodName, methodKind, PRESETS, resolveParams } from '../../methods/params.js';
+import { presetSpec } from '../../methods/presets.js';
 import { type ModelEntry, type UnavailableModel } from '../../models/registry.js';
 import { type GatewayDeps } from '../deps.js';
 import { apiError } from '../errors.js';
@@ -20,6 +21,25 @@ const DESCRIPTIONS: Record<MethodName, string> = {
   'grad-cam': 'ReLU(Σ_k α_k A^k) at a 4-D layer, α_k the spatial mean of ∂y_c/∂A^k, upsampled bilinearly (Selvaraju et al. 2017).',
   'guided-grad-cam': 'Guided Backprop ⊙ Grad-CAM.',
 };
+
+const SMOOTHING: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad']);
+
+/** One preset × method (× base) entry of GET /v1/methods: the library call, or why there is none. */
+function presetEntry(preset: (typeof PRESETS)[number], method: MethodName, base: (typeof BASE_METHODS)[number] = 'gradient') {
+  const spec = presetSpec(preset, method, base);
+  if (!spec.supported) return { supported: false, reason: spec.reason };
+  const defaults = Object.fromEntries(Object.entries(spec.params).filter(([, v]) => v !== undefined));
+  return { supported: true, call: spec.call, returns: spec.returns, defaults };
+}
+
+function presetsOf(method: MethodName) {
+  return Object.fromEntries(
+    PRESETS.map((preset) => [
+      preset,
+      SMOOTHING.has(method) ? { ...presetEntry(preset, method), bases: Object.fromEntries(BASE_METHODS.map((b) => [b, presetEntry(preset, method, b)])) } : presetEntry(preset, method),
+    ]),
+  );
+}
 
 function modelView(entry: ModelEntry, withLabels: boolean) {
   const { manifest } = entry;
@@ -95,6 +115,7 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         description,
         parameters: [...used],
         defaults: Object.fromEntries(Object.entries(defaults).filter(([k, v]) => used.has(k) && v !== undefined)),
+        presets: presetsOf(name),
       };
     }),
     parameters: MethodParamsSchema,
@@ -106,6 +127,15 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
       colormap: { values: ['viridis', 'inferno', 'magma', 'batlow', 'gray', 'RdBu', 'vik', 'jet'], default: { sequential: 'viridis', signed: 'RdBu' } },
       overlay: { description: 'heatmap opacity over a grayscale copy of the image', default: 0.5 },
       size: { values: ['input', 'original'], default: 'original' },
+      scaling: {
+        values: ['service', 'captum', 'pair', 'xplique'],
+        default: "the preset the result was computed under, else 'service'",
+        presets: {
+          captum: { call: "visualize_image_attr(attr, method='heat_map', sign='absolute_value', outlier_perc=2)", defaults: { reduce: 'sum', sign: 'abs', clip: 98 } },
+          pair: { call: 'VisualizeImageGrayscale(mask, percentile=99) (VisualizeImageDiverging for sign all)', defaults: { reduce: 'abs-sum', sign: 'abs', clip: 99 } },
+          xplique: { call: 'plot_attributions(explanations, images, clip_percentile=0.1)', defaults: { reduce: 'mean', sign: 'all', clip: 99.9, colormap: 'jet' } },
+        },
+      },
     },
   }));
 }

@@ -4,7 +4,7 @@
 // byte-bounded LRU of this process.
 import { createHash } from 'node:crypto';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { type Geometry, ImageError, type RenderOptions, type RenderSource, resolveRenderOptions } from '../../imaging/index.js';
+import { type Geometry, ImageError, type RenderOptions, type RenderSource, resolveRenderOptions, SCALINGS } from '../../imaging/index.js';
 import { encodeNpy } from '../../imaging/npy.js';
 import { RenderBusyError, type RenderPool } from '../../imaging/render-pool.js';
 import { type JobStatus, keys } from '../../jobs/contract.js';
@@ -37,7 +37,10 @@ async function loadAttribution(deps: GatewayDeps, request: FastifyRequest): Prom
 
 function options(status: JobStatus, query: unknown): RenderOptions {
   try {
-    return resolveRenderOptions(status.result?.attribution.kind === 'attribution' ? 'attribution' : 'sensitivity', (query ?? {}) as Record<string, unknown>);
+    // A result computed under a parity preset is drawn the way that library's visualiser draws it.
+    const preset = status.result?.params['preset'];
+    const scaling = SCALINGS.find((s) => s !== 'service' && s === preset) ?? 'service';
+    return resolveRenderOptions(status.result?.attribution.kind === 'attribution' ? 'attribution' : 'sensitivity', (query ?? {}) as Record<string, unknown>, scaling);
   } catch (err) {
     if (err instanceof ImageError) throw codedError(err.code, err.message);
     throw err;
@@ -80,7 +83,7 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
         schema: {
           summary: kind === 'heatmap' ? 'Heatmap PNG of the attribution' : 'Heatmap over a grayscale copy of the original image (PNG)',
           description:
-            "Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.",
+            "Query: reduce (l2, abs-sum, abs-max, sum, mean), sign (abs, positive, negative, all), clip (percentile), scaling (service, captum, pair, xplique: a library visualiser's scaling; default: the preset the result was computed under, else service), scale (image or a number), colormap (viridis, inferno, magma, batlow, gray, RdBu, vik, jet), overlay (alpha), size (input, original). Headers X-Saliency-Scale and X-Saliency-Clip report the values used. size=original renderings of images larger than the server's MAX_RENDER_PIXELS are drawn at the largest size within it that keeps the aspect ratio; 503 with Retry-After when the renderer is saturated.",
           params: IdParams,
           querystring: RenderQuery,
           response: { 200: PngResponse, '4xx': ErrorSchema, 503: ErrorSchema },
@@ -122,7 +125,7 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
     {
       schema: {
         summary: 'The reduced, clipped 2-D map as numbers (for dashboards)',
-        description: 'Query: reduce, sign, clip, scale (see heatmap.png). Always at model resolution.',
+        description: 'Query: reduce, sign, clip, scale, scaling (see heatmap.png). Always at model resolution.',
         params: IdParams,
         querystring: MapQuery,
         response: { 200: MapSchema, '4xx': ErrorSchema, 503: ErrorSchema },
