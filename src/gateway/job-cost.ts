@@ -28,6 +28,7 @@ export function jobCost(inputSize: readonly number[], params: MethodParams, imag
   if (NOISY_METHODS.has(p.method)) factors.push(p.method === 'smoothdiff' ? [p.samples + 1, `(${p.samples} samples + 1)`] : [p.samples, `${p.samples} samples`]);
   if (igBase) factors.push([p.steps, `${p.steps} steps`]);
   if (p.method === 'guided-grad-cam') factors.push([2, '2 passes']);
+  if (p.method === 'smooth-grad-cam-plus-plus') factors[0] = [p.samples + 1, `(${p.samples} samples + 1)`];
   const perImage = factors.reduce((product, [n]) => product * n, 1);
   const [height = 1, width = 1] = inputSize; // the manifest's [H, W]
   const points = images * perImage;

@@ -7,7 +7,7 @@ import { type Config } from '../config/config.js';
 import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
-import { METHOD_PARAMETERS, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
+import { METHOD_PARAMETERS, baseSpecific, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
 import { jobCost } from './job-cost.js';
@@ -162,6 +162,9 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
   if (params.steps !== undefined && params.steps > config.MAX_STEPS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [`steps ${params.steps} exceeds the limit of ${config.MAX_STEPS}`]);
   }
+  if (params.base === 'grad-cam' && params.method !== 'smoothgrad') {
+    throw apiError('SALIENCY_VALIDATION', [`base 'grad-cam' (Smooth Grad-CAM) combines only with method 'smoothgrad'; use smoothgrad, or another base`]);
+  }
   if (params.method === 'vargrad' && params.unbiased && params.samples === 1) {
     throw apiError('SALIENCY_VALIDATION', ['unbiased VarGrad needs samples ≥ 2']);
   }
@@ -170,12 +173,11 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
 
 /** Read by every method: what to run, a library preset, and the seed (always reported, METHODS.md). */
 const UNIVERSAL = ['method', 'preset', 'seed'];
-const IG_ONLY = ['steps', 'rule', 'baseline'];
 
-/** The parameters a method reads (GET /v1/methods lists them); IG's only over an IG base. */
+/** The parameters a method reads (GET /v1/methods lists them); IG's only over an IG base, CAM's over a CAM base. */
 function applicableParameters(params: MethodParams): Set<string> {
   let own: readonly string[] = METHOD_PARAMETERS[params.method];
-  if (own.includes('base') && (params.base ?? 'gradient') !== 'integrated-gradients') own = own.filter((k) => !IG_ONLY.includes(k));
+  if (own.includes('base')) own = own.filter((k) => !baseSpecific(k, params.base));
   return new Set([...UNIVERSAL, ...own]);
 }
 

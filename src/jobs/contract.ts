@@ -3,8 +3,8 @@
 import { type Static, Type } from '@sinclair/typebox';
 
 // Mirrors src/methods/params.ts (the jobs layer imports nothing; a unit test keeps them equal).
-export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam'] as const;
-export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'] as const;
+export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam', 'grad-cam-plus-plus', 'smooth-grad-cam-plus-plus'] as const;
+export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export const IG_RULE_NAMES = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'] as const;
 export const BASELINE_NAMES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean', 'uploaded'] as const;
 export const PRESET_NAMES = ['captum', 'pair', 'xplique'] as const;
@@ -18,8 +18,8 @@ export const MethodName = literals(METHOD_NAMES, { description: 'Explanation met
 export const MethodParamsSchema = Type.Object(
   {
     method: MethodName,
-    base: Type.Optional(literals(BASE_NAMES, { description: 'SmoothGrad family: the method averaged over noisy copies', default: 'gradient' })),
-    samples: Type.Optional(Type.Integer({ minimum: 1, description: 'Noisy copies n (default 50; SmoothDiff 20)' })),
+    base: Type.Optional(literals(BASE_NAMES, { description: 'SmoothGrad family: the method averaged over noisy copies (grad-cam: Smooth Grad-CAM, smoothgrad only)', default: 'gradient' })),
+    samples: Type.Optional(Type.Integer({ minimum: 1, description: 'Noisy copies n (default 50; SmoothDiff 20; Smooth Grad-CAM++ 25)' })),
     noise: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'σ as a fraction of the input range (default 0.15; SmoothDiff 0.1)' })),
     sigma: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'σ in model-input units; overrides noise' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'RNG seed; random when absent (always reported)' })),

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { pruneGraph } from '../onnx/prune.js';
 import { type ModelContext, type Progress, compileFor } from './context.js';
 import { runGradCam } from './grad-cam.js';
+import { isCamFamily, runCamFamily } from './grad-cam-plus.js';
 import { SINGLE_POINT, runGradientFamily } from './gradient-family.js';
 import { type MethodParams, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
@@ -79,6 +80,10 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
   const classes = logits.dims[1] as number;
   const done = (fields: Omit<ExplainResult, 'params' | 'targets' | 'logits' | 'timings'>): ExplainResult => finish({ ...fields, targets, logits });
 
+  if (isCamFamily(params) || params.base === 'grad-cam') {
+    const r = await runCamFamily(ctx, x, classes, targets, params, options);
+    return done({ attribution: r.attribution, layer: r.layer, sigma: params.method === 'grad-cam-plus-plus' ? undefined : r.sigma });
+  }
   switch (params.method) {
     case 'smoothdiff': {
       const r = await runSmoothDiff(ctx, x, classes, targets, params, options);

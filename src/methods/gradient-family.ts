@@ -39,7 +39,7 @@ function baseOf(p: ResolvedParams): BaseMethod {
 }
 
 /** A per-image noise stream: independent of how samples are cut into runs. */
-function imageRng(seed: number, image: number): Rng {
+export function imageRng(seed: number, image: number): Rng {
   return new Rng((seed ^ Math.imul(image + 1, 0x9e3779b1)) >>> 0);
 }
 

@@ -13,10 +13,13 @@ export const METHODS = [
   'guided-backprop',
   'grad-cam',
   'guided-grad-cam',
+  'grad-cam-plus-plus',
+  'smooth-grad-cam-plus-plus',
 ] as const;
 export type MethodName = (typeof METHODS)[number];
 
-export const BASE_METHODS = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'] as const;
+// 'grad-cam' only as SmoothGrad's base (Smooth Grad-CAM, grad-cam-plus.ts).
+export const BASE_METHODS = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export type BaseMethod = (typeof BASE_METHODS)[number];
 
 export const BASELINES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean'] as const;
@@ -66,19 +69,28 @@ export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParam
   gradient: [],
   'gradient-x-input': [],
   'integrated-gradients': ['steps', 'rule', 'baseline'],
-  smoothgrad: SMOOTHING_PARAMETERS,
+  smoothgrad: [...SMOOTHING_PARAMETERS, 'layer', 'relu'],
   'smoothgrad-squared': SMOOTHING_PARAMETERS,
   vargrad: [...SMOOTHING_PARAMETERS, 'unbiased'],
   smoothdiff: ['samples', 'noise', 'sigma', 'seed'],
   'guided-backprop': [],
   'grad-cam': ['layer', 'relu'],
   'guided-grad-cam': ['layer', 'relu'],
+  'grad-cam-plus-plus': ['layer', 'relu'],
+  'smooth-grad-cam-plus-plus': ['samples', 'noise', 'sigma', 'seed', 'layer', 'relu'],
 };
+
+/** Parameters a method lists that only apply over some bases (SmoothGrad's IG and CAM ones). */
+export function baseSpecific(key: string, base: string | undefined): boolean {
+  if (key === 'steps' || key === 'rule' || key === 'baseline') return (base ?? 'gradient') !== 'integrated-gradients';
+  if (key === 'layer' || key === 'relu') return (base ?? 'gradient') !== 'grad-cam';
+  return false;
+}
 
 /** The resolved parameters a method actually used (IG's only over an IG base), for reports. */
 export function usedParams(p: ResolvedParams): Partial<ResolvedParams> {
   let keys = METHOD_PARAMETERS[p.method];
-  if (keys.includes('base') && p.base !== 'integrated-gradients') keys = keys.filter((k) => k !== 'steps' && k !== 'rule' && k !== 'baseline');
+  if (keys.includes('base')) keys = keys.filter((k) => !baseSpecific(k, p.base));
   // The seed is always reported (METHODS.md), even where nothing random happened.
   const used: Partial<ResolvedParams> = { method: p.method, seed: p.seed };
   for (const key of keys) if (p[key] !== undefined) (used as Record<string, unknown>)[key] = p[key];
@@ -87,7 +99,7 @@ export function usedParams(p: ResolvedParams): Partial<ResolvedParams> {
   return used;
 }
 
-export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff']);
+export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'smooth-grad-cam-plus-plus']);
 
 /** Sensitivity maps are rendered as magnitudes; attributions keep their sign (METHODS.md). */
 export function methodKind(method: MethodName, base: BaseMethod = 'gradient'): 'sensitivity' | 'attribution' {
@@ -127,7 +139,7 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
   return {
     method: params.method,
     base: pick('base', 'gradient'),
-    samples: pick('samples', smoothdiff ? 20 : 50),
+    samples: pick('samples', smoothdiff ? 20 : params.method === 'smooth-grad-cam-plus-plus' ? 25 : 50),
     noise: pick('noise', smoothdiff ? 0.1 : 0.15),
     sigma: pick('sigma', undefined),
     seed: params.seed ?? seed,

@@ -1,0 +1,121 @@
+// The methods added after the core family against PyTorch references
+// (tools/fixtures/make_extra_method_fixtures.py): the same two networks, inputs, targets and
+// explicit noise block as methods-reference.test.ts, so the noisy methods compare exactly.
+// Each network also runs as re-exported at opset 11.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { decodeNpy } from '../../src/imaging/npy.js';
+import { explain } from '../../src/methods/explain.js';
+import { type MethodParams } from '../../src/methods/params.js';
+import { type Tensor } from '../../src/methods/runner.js';
+import { type OwnedContext, openModelContext } from '../../src/runtime/model-context.js';
+import { perSample } from '../helpers/compare.js';
+import { FIXTURES } from '../helpers/paths.js';
+
+interface Case {
+  name: string;
+  params: MethodParams;
+  expected: string;
+  noisy: boolean;
+}
+interface ModelFixture {
+  name: string;
+  onnx: string;
+  targets: number[];
+  layer: string;
+  cases: Case[];
+}
+interface Index {
+  inputs: { x: string; noise: string };
+  samples: number;
+  models: ModelFixture[];
+}
+
+const COSINE = 0.9999;
+const REL_ERR = 1e-3;
+const dir = join(FIXTURES, 'methods-extra');
+const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Index;
+const load = (file: string): Tensor => {
+  const { data, shape } = decodeNpy(readFileSync(join(dir, file)));
+  return { data, dims: shape };
+};
+const opsetIndex = JSON.parse(readFileSync(join(FIXTURES, 'opsets', 'index.json'), 'utf8')) as { methods: { name: string; file: string; opset: number }[] };
+const runs = index.models.flatMap((fixture) => [
+  { label: fixture.name, path: join(dir, fixture.onnx), fixture },
+  ...opsetIndex.methods.filter((v) => v.name === fixture.name).map((v) => ({ label: `${fixture.name}@opset${v.opset}`, path: join(FIXTURES, 'opsets', v.file), fixture })),
+]);
+
+const contexts = new Map<string, Promise<OwnedContext>>();
+const contextOf = (label: string, path: string): Promise<OwnedContext> => {
+  let ctx = contexts.get(label);
+  if (!ctx) contexts.set(label, (ctx = openModelContext(path, { threads: 1 })));
+  return ctx;
+};
+after(async () => {
+  const all = await Promise.allSettled(contexts.values());
+  await Promise.all(all.map((c) => (c.status === 'fulfilled' ? c.value.close() : undefined)));
+});
+
+test('extra method fixtures cover the CAM family on both networks', () => {
+  for (const model of index.models) {
+    assert.ok(model.cases.some((c) => c.name === 'smooth-grad-cam-plus-plus-inner'), `${model.name}: Smooth Grad-CAM++ at an inner layer`);
+    for (const m of ['grad-cam-plus-plus', 'smooth-grad-cam-plus-plus']) assert.ok(model.cases.some((c) => c.params.method === m), `${model.name}: ${m}`);
+    assert.ok(model.cases.some((c) => c.params.method === 'smoothgrad' && c.params.base === 'grad-cam'), `${model.name}: Smooth Grad-CAM`);
+  }
+});
+
+for (const { label, path, fixture } of runs) {
+  for (const c of fixture.cases) {
+    test(`${label}: ${c.name} matches PyTorch`, async () => {
+      const ctx = await contextOf(label, path);
+      const x = load(index.inputs.x);
+      const expected = load(c.expected);
+      const noise = c.noisy ? load(index.inputs.noise).data : undefined;
+      const r = await explain(ctx, { x, params: c.params, targets: fixture.targets, noise });
+      assert.deepEqual(r.targets, fixture.targets);
+      assert.deepEqual(r.attribution.dims, expected.dims);
+      assert.equal(r.layer, c.params.layer ?? fixture.layer);
+      const stats = perSample(r.attribution.data, expected.data, 2);
+      const detail = stats.map(({ cosine, relErr }, s) => `sample ${s}: cosine ${cosine}, relative L2 error ${relErr}`).join('; ');
+      stats.forEach(({ cosine, relErr }) => {
+        assert.ok(cosine >= COSINE, `${label} ${c.name}: ${detail}`);
+        assert.ok(relErr <= REL_ERR, `${label} ${c.name}: ${detail}`);
+      });
+    });
+  }
+}
+
+test('the noisy CAM methods are seeded: same seed, bit-identical; progress reaches the total', async () => {
+  const fixture = index.models[0] as ModelFixture;
+  const ctx = await contextOf(fixture.name, join(dir, fixture.onnx));
+  const x = load(index.inputs.x);
+  // At the last layer of these networks ∂y_c/∂A is constant: Smooth Grad-CAM++ at an inner one.
+  const inner = fixture.cases.find((c) => c.name.endsWith('-inner'))?.params.layer;
+  for (const params of [{ method: 'smoothgrad', base: 'grad-cam', samples: 5, seed: 11 }, { method: 'smooth-grad-cam-plus-plus', samples: 5, seed: 11, layer: inner }] as MethodParams[]) {
+    const seen: [number, number][] = [];
+    const a = await explain(ctx, { x, params, targets: fixture.targets, progress: (done, total) => seen.push([done, total]) });
+    const b = await explain(ctx, { x, params, targets: fixture.targets });
+    const c = await explain(ctx, { x, params: { ...params, seed: 12 }, targets: fixture.targets });
+    assert.deepEqual(a.attribution.data, b.attribution.data, params.method);
+    assert.notDeepEqual(a.attribution.data, c.attribution.data, params.method);
+    const last = seen.at(-1);
+    assert.ok(last && last[0] === last[1], `${params.method}: progress ${JSON.stringify(seen)}`);
+  }
+});
+
+test('Smooth Grad-CAM with zero noise is Grad-CAM; Smooth Grad-CAM++ with zero noise is Grad-CAM++', async () => {
+  const fixture = index.models[0] as ModelFixture;
+  const ctx = await contextOf(fixture.name, join(dir, fixture.onnx));
+  const x = load(index.inputs.x);
+  const zeros = new Float32Array(x.data.length * 3);
+  const layer = fixture.cases.find((c) => c.name.endsWith('-inner'))?.params.layer;
+  const cam = await explain(ctx, { x, params: { method: 'grad-cam', layer }, targets: fixture.targets });
+  const smooth = await explain(ctx, { x, params: { method: 'smoothgrad', base: 'grad-cam', samples: 3, layer }, targets: fixture.targets, noise: zeros });
+  const plus = await explain(ctx, { x, params: { method: 'grad-cam-plus-plus', layer }, targets: fixture.targets });
+  const smoothPlus = await explain(ctx, { x, params: { method: 'smooth-grad-cam-plus-plus', samples: 3, layer }, targets: fixture.targets, noise: zeros });
+  for (const [got, want] of [[smooth, cam], [smoothPlus, plus]] as const) {
+    perSample(got.attribution.data, want.attribution.data, 2).forEach(({ cosine, relErr }) => assert.ok(cosine >= 0.999999 && relErr <= 1e-5, `cosine ${cosine}, relative error ${relErr}`));
+  }
+});
