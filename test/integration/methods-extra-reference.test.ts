@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeNpy } from '../../src/imaging/npy.js';
 import { explain } from '../../src/methods/explain.js';
+import { explainTargets } from '../../src/methods/multi-target.js';
 import { type MethodParams } from '../../src/methods/params.js';
 import { type Tensor } from '../../src/methods/runner.js';
 import { type OwnedContext, openModelContext } from '../../src/runtime/model-context.js';
@@ -30,6 +31,7 @@ interface ModelFixture {
 interface Index {
   inputs: { x: string; noise: string };
   samples: number;
+  multiTargets: number[];
   models: ModelFixture[];
 }
 
@@ -67,7 +69,7 @@ test('extra method fixtures cover the CAM family on both networks', () => {
 });
 
 for (const { label, path, fixture } of runs) {
-  for (const c of fixture.cases) {
+  for (const c of fixture.cases.filter((k) => !k.name.startsWith('multi-'))) {
     test(`${label}: ${c.name} matches PyTorch`, async () => {
       const ctx = await contextOf(label, path);
       const x = load(index.inputs.x);
@@ -86,6 +88,45 @@ for (const { label, path, fixture } of runs) {
     });
   }
 }
+
+for (const { label, path, fixture } of runs) {
+  for (const c of fixture.cases.filter((k) => k.name.startsWith('multi-'))) {
+    test(`${label}: ${c.name} (classes ${index.multiTargets.join(',')} of one image in one job) matches PyTorch`, async () => {
+      const ctx = await contextOf(label, path);
+      const x = load(index.inputs.x);
+      const one = { data: x.data.subarray(0, x.data.length / 2), dims: [1, ...x.dims.slice(1)] };
+      const expected = load(c.expected);
+      const noise = c.noisy ? load(index.inputs.noise).data.subarray(0, (c.params.samples ?? 0) * one.data.length) : undefined;
+      const r = await explainTargets(ctx, { x: one, params: c.params, spec: { classes: index.multiTargets }, noise });
+      assert.deepEqual(r.targets, index.multiTargets);
+      assert.deepEqual(r.attribution.dims, expected.dims);
+      const K = index.multiTargets.length;
+      perSample(r.attribution.data, expected.data, K).forEach(({ cosine, relErr }, k) => {
+        assert.ok(cosine >= COSINE && relErr <= REL_ERR, `${label} ${c.name} class ${index.multiTargets[k]}: cosine ${cosine}, relative L2 error ${relErr}`);
+      });
+    });
+  }
+}
+
+test('several targets: each map equals the single-target job with the same seed; top-k takes the largest logits', async () => {
+  const fixture = index.models[1] as ModelFixture;
+  const ctx = await contextOf(fixture.name, join(dir, fixture.onnx));
+  const x = load(index.inputs.x);
+  const one = { data: x.data.subarray(0, x.data.length / 2), dims: [1, ...x.dims.slice(1)] };
+  for (const params of [{ method: 'smoothgrad', samples: 4, seed: 9 }, { method: 'gradient' }, { method: 'smooth-grad-cam-plus-plus', samples: 3, seed: 2 }] as MethodParams[]) {
+    const top = await explainTargets(ctx, { x: one, params, spec: { topK: 3 } });
+    const ranked = [...top.logits.data.subarray(0, top.logits.dims[1])].map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+    assert.deepEqual(top.targets, ranked.slice(0, 3).map(([, i]) => i), params.method);
+    const size = top.attribution.data.length / 3;
+    for (let k = 0; k < 3; k++) {
+      const single = await explain(ctx, { x: one, params, targets: [top.targets[k] as number] });
+      const [stat] = perSample(top.attribution.data.subarray(k * size, (k + 1) * size), single.attribution.data, 1);
+      assert.ok(stat && stat.cosine >= 0.999999 && stat.relErr <= 1e-5, `${params.method} class ${top.targets[k]}: ${JSON.stringify(stat)}`);
+    }
+  }
+  await assert.rejects(explainTargets(ctx, { x: one, params: { method: 'gradient' }, spec: { classes: [1, 1] } }), /repeat/);
+  await assert.rejects(explainTargets(ctx, { x: one, params: { method: 'gradient' }, spec: { topK: 0 } }), /top-0/);
+});
 
 test('the noisy CAM methods are seeded: same seed, bit-identical; progress reaches the total', async () => {
   const fixture = index.models[0] as ModelFixture;
