@@ -1,7 +1,7 @@
 // Response shapes of the API: one schema each, used by the routes (serialisation), the OpenAPI
 // document and the tests.
 import { type Static, Type } from '@sinclair/typebox';
-import { JobErrorSchema, JobStateSchema, ProgressSchema } from '../jobs/contract.js';
+import { JobErrorSchema, JobStateSchema, ProgressSchema, TargetMapSchema } from '../jobs/contract.js';
 
 export const ErrorSchema = Type.Object(
   { error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.Optional(Type.String()) }) },
@@ -33,6 +33,9 @@ export const ExplanationSchema = Type.Object(
     ),
     attribution: Type.Optional(
       Type.Object({ shape: Type.Array(Type.Integer()), min: Type.Number(), max: Type.Number(), kind: Type.String(), completenessGap: Type.Optional(Type.Number()), layer: Type.Optional(Type.String()), sigma: Type.Optional(Type.Number()) }),
+    ),
+    targets: Type.Optional(
+      Type.Array(TargetMapSchema, { description: 'Several-target jobs: one map per class, in the order of the attribution’s first axis; ?target=<index> on heatmap.png, overlay.png, map.json and attribution.npy picks one' }),
     ),
     image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),
     error: Type.Optional(JobErrorSchema),
@@ -115,6 +118,13 @@ export const RenderQuery = Type.Object(
     colormap: Type.Optional(Type.String()),
     overlay: Type.Optional(Type.String()),
     size: Type.Optional(Type.String()),
+    target: Type.Optional(Type.String({ description: 'Several-target jobs: the class whose map to render (default: the first)' })),
   },
+  { additionalProperties: false },
+);
+
+/** attribution.npy: a several-target job's one class, or (absent) every class stacked. */
+export const TargetQuery = Type.Object(
+  { target: Type.Optional(Type.String({ description: 'Several-target jobs: the class whose map to return (default: all, [K, …])' })) },
   { additionalProperties: false },
 );

@@ -25,7 +25,7 @@ export interface Submission {
 }
 
 const PARAM_KEYS = Object.keys(MethodParamsSchema.properties);
-const OTHER_KEYS = ['model', 'target'];
+const OTHER_KEYS = ['model', 'target', 'targets'];
 
 const FILE_FIELDS = ['image', 'tensor', 'baseline'];
 
@@ -185,11 +185,11 @@ function applicableParameters(params: MethodParams): Set<string> {
  * What the request asks beyond its parameters' own validity: a baseline file only with
  * baseline=uploaded, and a job cost (graph points and pixels, job-cost.ts) within the limits.
  */
-export function checkSubmission(submission: Submission, entry: ModelEntry, params: MethodParams, config: Config): void {
+export function checkSubmission(submission: Submission, entry: ModelEntry, params: MethodParams, config: Config, classes = 1): void {
   if (submission.baseline && params.baseline !== 'uploaded') {
     throw apiError('SALIENCY_VALIDATION', ["a 'baseline' file was sent but baseline is not 'uploaded'; send baseline=uploaded with it, or leave the file out"]);
   }
-  const cost = jobCost(entry.manifest.input.size, params);
+  const cost = jobCost(entry.manifest.input.size, params, 1, classes);
   if (cost.points > config.MAX_JOB_POINTS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [
       `each job of this request costs ${cost.points} graph points (${cost.formula}); the limit MAX_JOB_POINTS is ${config.MAX_JOB_POINTS}: lower samples or steps`,
@@ -225,6 +225,44 @@ export function targetIndex(entry: ModelEntry, target: unknown): number | undefi
   return index;
 }
 
+/** The most classes one job explains (each costs as much as a one-class job; the cost check multiplies). */
+export const MAX_TARGETS = 32;
+
+export type TargetsField = { targets: number[] } | { topK: number };
+
+/**
+ * `targets`: several classes in one job, as a list (`3,7,tabby`, or a JSON array of indices and
+ * labels) or `top-k` (the k largest logits). Absent: one target, as `target` says.
+ */
+export function targetsField(entry: ModelEntry, value: unknown, single: unknown): TargetsField | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (single !== undefined && single !== '') throw apiError('SALIENCY_VALIDATION', ["send either 'target' (one class) or 'targets' (several), not both"]);
+  const top = typeof value === 'string' ? /^top-(\d+)$/.exec(value.trim()) : null;
+  if (top) {
+    const k = Number(top[1]);
+    const classes = entry.labels?.length;
+    if (k < 1 || k > MAX_TARGETS || (classes !== undefined && k > classes)) {
+      throw apiError('SALIENCY_BAD_TARGET', [`targets=top-${k}: k must be in 1..${Math.min(MAX_TARGETS, classes ?? MAX_TARGETS)}`]);
+    }
+    return { topK: k };
+  }
+  let items: unknown[];
+  if (Array.isArray(value)) items = value;
+  else if (typeof value === 'string') items = value.split(',').map((v) => v.trim());
+  else throw apiError('SALIENCY_BAD_TARGET', ["targets must be a list of class indices or labels ('3,7' or a JSON array), or 'top-k'"]);
+  if (items.length === 0 || items.length > MAX_TARGETS) throw apiError('SALIENCY_BAD_TARGET', [`targets lists ${items.length} classes; give 1 to ${MAX_TARGETS}`]);
+  const indices = items.map((item) => targetIndex(entry, item) as number);
+  if (indices.some((i) => i === undefined)) throw apiError('SALIENCY_BAD_TARGET', ['targets has an empty entry']);
+  if (new Set(indices).size !== indices.length) throw apiError('SALIENCY_BAD_TARGET', [`targets names a class twice: ${indices.join(',')}`]);
+  return { targets: indices };
+}
+
+/** Classes a job explains: what its cost is multiplied by. */
+export function targetCount(field: TargetsField | undefined): number {
+  if (!field) return 1;
+  return 'topK' in field ? field.topK : field.targets.length;
+}
+
 /** Checks an uploaded image fully (corrupt, truncated, bombs) before anything is stored. */
 export async function checkImage(upload: Upload, config: Config): Promise<void> {
   try {
@@ -251,13 +289,22 @@ export function checkTensor(upload: Upload, entry: ModelEntry, what: string): vo
   }
 }
 
-export function newPayload(entry: ModelEntry, params: MethodParams, target: number | undefined, kind: 'image' | 'tensor', owner: string | undefined, filename?: string): JobPayload {
+export function newPayload(
+  entry: ModelEntry,
+  params: MethodParams,
+  target: number | undefined,
+  kind: 'image' | 'tensor',
+  owner: string | undefined,
+  filename?: string,
+  several?: TargetsField,
+): JobPayload {
   const id = randomUUID();
   return {
     id,
     model: entry.id,
     params,
     ...(target !== undefined ? { target } : {}),
+    ...(several ?? {}),
     input: { kind, key: keys.input(id), ...(filename ? { filename } : {}) },
     ...(params.baseline === 'uploaded' ? { baselineKey: keys.baseline(id) } : {}),
     ...(owner ? { owner } : {}),

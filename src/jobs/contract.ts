@@ -44,6 +44,10 @@ export const JobPayloadSchema = Type.Object({
   params: MethodParamsSchema,
   /** Class index, already resolved from a label by the gateway; absent: argmax. */
   target: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Several classes in one job (resolved by the gateway): one map per class, in this order. */
+  targets: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })),
+  /** Several classes in one job: the k largest logits of the clean input. */
+  topK: Type.Optional(Type.Integer({ minimum: 1 })),
   input: Type.Object({ kind: literals(['image', 'tensor'] as const), key: Type.String(), filename: Type.Optional(Type.String()) }),
   baselineKey: Type.Optional(Type.String()),
   /** Hash of the API key that created the job (jobs are visible only to it). */
@@ -66,6 +70,18 @@ const ClassScore = Type.Object({
   score: Type.Number({ description: 'softmax probability' }),
 });
 
+/** One class of a several-target job: its map is slice `k` of the stored attribution [K, …]. */
+export const TargetMapSchema = Type.Object({
+  index: Type.Integer(),
+  label: Type.Optional(Type.String()),
+  logit: Type.Number(),
+  score: Type.Number({ description: 'softmax probability' }),
+  min: Type.Number(),
+  max: Type.Number(),
+  completenessGap: Type.Optional(Type.Number()),
+});
+export type TargetMap = Static<typeof TargetMapSchema>;
+
 export const JobResultSchema = Type.Object({
   prediction: Type.Object({
     target: Type.Integer(),
@@ -82,6 +98,8 @@ export const JobResultSchema = Type.Object({
     kind: literals(['sensitivity', 'attribution'] as const),
   }),
   completenessGap: Type.Optional(Type.Number({ description: 'Integrated Gradients: Σ attribution − (y(x) − y(x₀))' })),
+  /** Several-target jobs: one entry per class, in the order of the attribution's first axis. */
+  targets: Type.Optional(Type.Array(TargetMapSchema)),
   layer: Type.Optional(Type.String()),
   sigma: Type.Optional(Type.Number()),
   image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),

@@ -17,7 +17,9 @@ import {
   readJson,
   readMultipart,
   resolvedParams,
+  targetCount,
   targetIndex,
+  targetsField,
 } from '../submission.js';
 
 const MAX_WAIT_S = 60;
@@ -122,7 +124,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       schema: {
         summary: 'Explain one or more images (or a preprocessed tensor)',
         description:
-          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.",
+          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) or `targets` (several classes in one job: `3,7,tabby`, a JSON array, or `top-k`; one map per class, chosen with ?target= on the renderings) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.",
         consumes: ['multipart/form-data', 'application/json'],
         response: { 200: ExplanationListSchema, 202: ExplanationListSchema, '4xx': ErrorSchema, '5xx': ErrorSchema },
       },
@@ -136,7 +138,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
 
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
-      checkSubmission(submission, entry, params, config);
+      const several = targetsField(entry, submission.fields['targets'], submission.fields['target']);
+      checkSubmission(submission, entry, params, config, targetCount(several));
       const target = targetIndex(entry, submission.fields['target']);
       const inputs = submission.tensor ? [submission.tensor] : submission.images;
       if (inputs.length === 0 || (submission.tensor && submission.images.length > 0)) throw apiError('SALIENCY_NO_INPUT');
@@ -153,7 +156,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       try {
         if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
         for (const input of inputs) {
-          const payload = newPayload(entry, params, target, kind, request.owner, input.filename);
+          const payload = newPayload(entry, params, target, kind, request.owner, input.filename, several);
           stored.push(payload);
           await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
           if (submission.baseline && payload.baselineKey) await store.put(payload.baselineKey, submission.baseline.bytes, config.INPUT_TTL_SECONDS);
