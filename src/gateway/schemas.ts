@@ -1,7 +1,7 @@
 // Response shapes of the API: one schema each, used by the routes (serialisation), the OpenAPI
 // document and the tests.
 import { type Static, Type } from '@sinclair/typebox';
-import { JobErrorSchema, JobStateSchema, ProgressSchema, TargetMapSchema } from '../jobs/contract.js';
+import { JobErrorSchema, JobStateSchema, ProgressSchema, QualityMetricsSchema, TargetMapSchema } from '../jobs/contract.js';
 
 export const ErrorSchema = Type.Object(
   { error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.Optional(Type.String()) }) },
@@ -37,6 +37,7 @@ export const ExplanationSchema = Type.Object(
     targets: Type.Optional(
       Type.Array(TargetMapSchema, { description: 'Several-target jobs: one map per class, in the order of the attribution’s first axis; ?target=<index> on heatmap.png, overlay.png, map.json and attribution.npy picks one' }),
     ),
+    metrics: Type.Optional(QualityMetricsSchema),
     image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),
     error: Type.Optional(JobErrorSchema),
     attempts: Type.Optional(Type.Integer()),
@@ -105,6 +106,7 @@ export const MethodListSchema = Type.Object({
   methods: Type.Array(MethodSchema),
   parameters: Type.Unknown({ description: 'JSON Schema of the method parameters (the one requests are validated with)' }),
   render: Type.Unknown({ description: 'Rendering parameters, values and defaults' }),
+  metrics: Type.Optional(Type.Unknown({ description: 'Quality metrics a job may ask for (metrics=…), with their cost' })),
 });
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });

@@ -8,6 +8,7 @@ import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
 import { METHOD_PARAMETERS, baseSpecific, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
+import { METRIC_NAMES, type MetricName } from '../metrics/evaluate.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
 import { jobCost } from './job-cost.js';
@@ -25,7 +26,7 @@ export interface Submission {
 }
 
 const PARAM_KEYS = Object.keys(MethodParamsSchema.properties);
-const OTHER_KEYS = ['model', 'target', 'targets'];
+const OTHER_KEYS = ['model', 'target', 'targets', 'metrics', 'flip_steps', 'imputation'];
 
 const FILE_FIELDS = ['image', 'tensor', 'baseline'];
 
@@ -257,6 +258,41 @@ export function targetsField(entry: ModelEntry, value: unknown, single: unknown)
   return { targets: indices };
 }
 
+/** Most pixel-flipping steps a job may ask for (each is two forward passes). */
+export const MAX_FLIP_STEPS = 256;
+
+/** `metrics=sparseness,complexity,pixel-flipping,random-logit` (a list, or a JSON array), with pixel flipping's `flip_steps` and `imputation`. */
+export function metricsField(fields: Record<string, unknown>): JobPayload['metrics'] {
+  const value = fields['metrics'];
+  const steps = fields['flip_steps'];
+  const imputation = fields['imputation'];
+  if (value === undefined || value === '') {
+    if ((steps !== undefined && steps !== '') || (imputation !== undefined && imputation !== '')) throw apiError('SALIENCY_VALIDATION', ["flip_steps and imputation apply to metrics=pixel-flipping; add it, or leave them out"]);
+    return undefined;
+  }
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((v) => v.trim()) : [];
+  const names: MetricName[] = [];
+  for (const item of items) {
+    if (!METRIC_NAMES.includes(item as MetricName)) throw apiError('SALIENCY_VALIDATION', [`metrics: '${String(item)}' is not one of ${METRIC_NAMES.join(', ')}`]);
+    if (!names.includes(item as MetricName)) names.push(item as MetricName);
+  }
+  if (names.length === 0) throw apiError('SALIENCY_VALIDATION', [`metrics must list some of ${METRIC_NAMES.join(', ')}`]);
+  const out: NonNullable<JobPayload['metrics']> = { names };
+  if (steps !== undefined && steps !== '') {
+    const n = Number(steps);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_FLIP_STEPS) throw apiError('SALIENCY_VALIDATION', [`flip_steps must be an integer in 1..${MAX_FLIP_STEPS}, got ${String(steps)}`]);
+    out.steps = n;
+  }
+  if (imputation !== undefined && imputation !== '') {
+    if (imputation !== 'zeros' && imputation !== 'mean') throw apiError('SALIENCY_VALIDATION', [`imputation must be 'zeros' or 'mean', got ${JSON.stringify(imputation)}`]);
+    out.imputation = imputation;
+  }
+  if ((out.steps !== undefined || out.imputation !== undefined) && !names.includes('pixel-flipping')) {
+    throw apiError('SALIENCY_VALIDATION', ['flip_steps and imputation apply to metrics=pixel-flipping; add it, or leave them out']);
+  }
+  return out;
+}
+
 /** Classes a job explains: what its cost is multiplied by. */
 export function targetCount(field: TargetsField | undefined): number {
   if (!field) return 1;
@@ -297,6 +333,7 @@ export function newPayload(
   owner: string | undefined,
   filename?: string,
   several?: TargetsField,
+  metrics?: JobPayload['metrics'],
 ): JobPayload {
   const id = randomUUID();
   return {
@@ -305,6 +342,7 @@ export function newPayload(
     params,
     ...(target !== undefined ? { target } : {}),
     ...(several ?? {}),
+    ...(metrics ? { metrics } : {}),
     input: { kind, key: keys.input(id), ...(filename ? { filename } : {}) },
     ...(params.baseline === 'uploaded' ? { baselineKey: keys.baseline(id) } : {}),
     ...(owner ? { owner } : {}),

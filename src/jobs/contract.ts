@@ -48,6 +48,14 @@ export const JobPayloadSchema = Type.Object({
   targets: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })),
   /** Several classes in one job: the k largest logits of the clean input. */
   topK: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Quality metrics to compute with the explanation (src/metrics/evaluate.ts). */
+  metrics: Type.Optional(
+    Type.Object({
+      names: Type.Array(literals(['sparseness', 'complexity', 'pixel-flipping', 'random-logit'] as const)),
+      steps: Type.Optional(Type.Integer({ minimum: 1 })),
+      imputation: Type.Optional(literals(['zeros', 'mean'] as const)),
+    }),
+  ),
   input: Type.Object({ kind: literals(['image', 'tensor'] as const), key: Type.String(), filename: Type.Optional(Type.String()) }),
   baselineKey: Type.Optional(Type.String()),
   /** Hash of the API key that created the job (jobs are visible only to it). */
@@ -69,6 +77,24 @@ const ClassScore = Type.Object({
   logit: Type.Number(),
   score: Type.Number({ description: 'softmax probability' }),
 });
+
+export const QualityMetricsSchema = Type.Object(
+  {
+    sparseness: Type.Optional(Type.Number({ description: 'Gini index of |map| (0: uniform, 1: one pixel)' })),
+    complexity: Type.Optional(Type.Number({ description: 'entropy of |map| / Σ|map| (natural log)' })),
+    pixelFlipping: Type.Optional(
+      Type.Object({
+        steps: Type.Integer(),
+        imputation: Type.String(),
+        morf: Type.Array(Type.Number(), { description: 'target softmax probability after steps 0..S, most relevant pixels first' }),
+        lerf: Type.Array(Type.Number(), { description: 'the same, least relevant pixels first' }),
+        srg: Type.Number({ description: 'symmetric relevance gain: mean over steps 1..S of LeRF − MoRF' }),
+      }),
+    ),
+    randomLogit: Type.Optional(Type.Object({ class: Type.Integer(), ssim: Type.Number({ description: 'SSIM of the map and the map for this other class' }) })),
+  },
+  { description: 'Explanation-quality metrics (requested with metrics=…)' },
+);
 
 /** One class of a several-target job: its map is slice `k` of the stored attribution [K, …]. */
 export const TargetMapSchema = Type.Object({
@@ -100,6 +126,8 @@ export const JobResultSchema = Type.Object({
   completenessGap: Type.Optional(Type.Number({ description: 'Integrated Gradients: Σ attribution − (y(x) − y(x₀))' })),
   /** Several-target jobs: one entry per class, in the order of the attribution's first axis. */
   targets: Type.Optional(Type.Array(TargetMapSchema)),
+  /** The quality metrics asked for, of the (first) target's map. */
+  metrics: Type.Optional(QualityMetricsSchema),
   layer: Type.Optional(Type.String()),
   sigma: Type.Optional(Type.Number()),
   image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),
@@ -108,6 +136,7 @@ export const JobResultSchema = Type.Object({
   timings: Type.Object({ computeMs: Type.Number(), totalMs: Type.Number() }),
 });
 export type JobResult = Static<typeof JobResultSchema>;
+export type QualityMetrics = Static<typeof QualityMetricsSchema>;
 
 export const JobErrorSchema = Type.Object({ code: Type.String(), message: Type.String() });
 export type JobError = Static<typeof JobErrorSchema>;

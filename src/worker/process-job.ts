@@ -12,6 +12,7 @@ import { JobCancelledError, JobInputError, type JobProcessor, type ProcessorIO }
 import { BaselineError } from '../methods/baselines.js';
 import { type ExplainResult, explain } from '../methods/explain.js';
 import { explainTargets } from '../methods/multi-target.js';
+import { evaluateMetrics } from '../metrics/evaluate.js';
 import { GradCamError } from '../methods/grad-cam.js';
 import { type MethodParams, methodKind, usedParams } from '../methods/params.js';
 import { type Tensor } from '../methods/runner.js';
@@ -152,6 +153,9 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     const result: ExplainResult = spec
       ? await explainTargets(ctx, { x, params, spec, progress })
       : await explain(ctx, { x, params, targets: payload.target === undefined ? undefined : [payload.target], progress });
+    const metrics = payload.metrics?.names.length
+      ? await evaluateMetrics(ctx, x, params, result, { metrics: payload.metrics.names, steps: payload.metrics.steps, imputation: payload.metrics.imputation }, progress)
+      : undefined;
     const attribution = result.attribution.data;
     assertFinite(result.logits.data, "the model's output (logits)", OVERFLOW_HINT);
     assertFinite(attribution, 'the attribution', OVERFLOW_HINT);
@@ -184,6 +188,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       attribution: { shape: result.attribution.dims, min, max, kind: methodKind(result.params.method, result.params.base) },
       ...(result.completenessGap ? { completenessGap: result.completenessGap[0] } : {}),
       ...(targets ? { targets } : {}),
+      ...(metrics ? { metrics } : {}),
       ...(result.layer ? { layer: result.layer } : {}),
       ...(result.sigma ? { sigma: result.sigma[0] } : {}),
       ...(image ? { image: { width: image.width, height: image.height, format: image.format }, geometry } : {}),

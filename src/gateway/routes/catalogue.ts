@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { type FastifyInstance } from 'fastify';
 import { MethodParamsSchema } from '../../jobs/contract.js';
+import { METRIC_COSTS, METRIC_NAMES } from '../../metrics/evaluate.js';
 import { METHOD_PARAMETERS, METHODS, type MethodName, methodKind, resolveParams } from '../../methods/params.js';
 import { type ModelEntry, type UnavailableModel } from '../../models/registry.js';
 import { type GatewayDeps } from '../deps.js';
@@ -100,6 +101,10 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
       };
     }),
     parameters: MethodParamsSchema,
+    metrics: {
+      description: 'metrics=a,b,… on a job computes these with the explanation (of its first target); flip_steps (default 32) and imputation (zeros | mean) set pixel flipping',
+      values: METRIC_NAMES.map((name) => ({ name, cost: METRIC_COSTS[name] })),
+    },
     render: {
       reduce: { values: ['l2', 'abs-sum', 'abs-max', 'sum', 'mean'], default: { sensitivity: 'l2', attribution: 'sum' } },
       sign: { values: ['abs', 'positive', 'negative', 'all'], default: { sensitivity: 'abs', attribution: 'all' } },

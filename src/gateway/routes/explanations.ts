@@ -20,6 +20,7 @@ import {
   targetCount,
   targetIndex,
   targetsField,
+  metricsField,
 } from '../submission.js';
 
 const MAX_WAIT_S = 60;
@@ -139,7 +140,9 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
       const several = targetsField(entry, submission.fields['targets'], submission.fields['target']);
-      checkSubmission(submission, entry, params, config, targetCount(several));
+      const quality = metricsField(submission.fields);
+      // random-logit explains the image once more.
+      checkSubmission(submission, entry, params, config, targetCount(several) * (quality?.names.includes('random-logit') ? 2 : 1));
       const target = targetIndex(entry, submission.fields['target']);
       const inputs = submission.tensor ? [submission.tensor] : submission.images;
       if (inputs.length === 0 || (submission.tensor && submission.images.length > 0)) throw apiError('SALIENCY_NO_INPUT');
@@ -156,7 +159,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       try {
         if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
         for (const input of inputs) {
-          const payload = newPayload(entry, params, target, kind, request.owner, input.filename, several);
+          const payload = newPayload(entry, params, target, kind, request.owner, input.filename, several, quality);
           stored.push(payload);
           await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
           if (submission.baseline && payload.baselineKey) await store.put(payload.baselineKey, submission.baseline.bytes, config.INPUT_TTL_SECONDS);

@@ -156,9 +156,12 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
       },
     },
     async (request) => {
-      const { status, source } = await loadAttribution(deps, request);
+      const { status, source, slot } = await loadAttribution(deps, request);
       const o = options(status, request.query);
-      return pooled(() => renderer.map(source, o));
+      const map = await pooled(() => renderer.map(source, o));
+      // The quality metrics are of the (first) target's map.
+      const metrics = slot <= 0 ? status.result?.metrics : undefined;
+      return metrics ? { ...map, metrics } : map;
     },
   );
 }
