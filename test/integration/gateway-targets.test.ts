@@ -94,3 +94,29 @@ test('the CAM family over HTTP: Smooth Grad-CAM, Grad-CAM++, Smooth Grad-CAM++',
   const names = (methods.body['methods'] as { name: string }[]).map((m) => m.name);
   for (const m of ['grad-cam-plus-plus', 'smooth-grad-cam-plus-plus']) assert.ok(names.includes(m), m);
 });
+
+test('metrics=…: computed with the explanation, in the job and in map.json; bad requests get 400', async () => {
+  const r = await submit(service.url, { method: 'gradient', target: '3', metrics: 'sparseness,complexity,pixel-flipping,random-logit', flip_steps: '4', imputation: 'mean' }, png(), '?wait=30');
+  const e = first(r);
+  assert.equal(e.status, 'completed', JSON.stringify(r.body));
+  const m = e['metrics'] as { sparseness: number; complexity: number; pixelFlipping: { steps: number; imputation: string; morf: number[]; lerf: number[]; srg: number }; randomLogit: { class: number; ssim: number } };
+  assert.equal(typeof m.sparseness, 'number');
+  assert.equal(typeof m.complexity, 'number');
+  assert.equal(m.pixelFlipping.steps, 4);
+  assert.equal(m.pixelFlipping.imputation, 'mean');
+  assert.equal(m.pixelFlipping.morf.length, 5);
+  assert.notEqual(m.randomLogit.class, 3);
+  const map = await json(await fetch(`${service.url}${e.links['map']}`));
+  assert.deepEqual(map.body['metrics'], m);
+  const plain = first(await submit(service.url, { method: 'gradient' }, png(), '?wait=30'));
+  assert.equal(plain['metrics'], undefined);
+  const methods = await json(await fetch(`${service.url}/v1/methods`));
+  const listed = (methods.body['metrics'] as { values: { name: string; cost: string }[] }).values.map((v) => v.name);
+  assert.deepEqual(listed, ['sparseness', 'complexity', 'pixel-flipping', 'random-logit']);
+  const bads: Record<string, string>[] = [{ metrics: 'beauty' }, { metrics: 'sparseness', flip_steps: '4' }, { metrics: 'pixel-flipping', flip_steps: '0' }, { metrics: 'pixel-flipping', imputation: 'noise' }, { flip_steps: '4' }];
+  for (const fields of bads) {
+    const bad = await submit(service.url, { method: 'gradient', ...fields }, png());
+    assert.equal(bad.status, 400, JSON.stringify(fields));
+    assert.equal(code(bad), 'SALIENCY_VALIDATION', JSON.stringify(fields));
+  }
+});
