@@ -3,7 +3,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 
 // Mirrors src/methods/params.ts (the jobs layer imports nothing; a unit test keeps them equal).
-export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam', 'grad-cam-plus-plus', 'smooth-grad-cam-plus-plus'] as const;
+export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam', 'grad-cam-plus-plus', 'smooth-grad-cam-plus-plus', 'adaptgrad'] as const;
 export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export const IG_RULE_NAMES = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'] as const;
 export const BASELINE_NAMES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean', 'uploaded'] as const;
@@ -29,6 +29,7 @@ export const MethodParamsSchema = Type.Object(
     unbiased: Type.Optional(Type.Boolean({ description: 'VarGrad: multiply by n/(n−1)', default: false })),
     layer: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Grad-CAM layer (tensor name); default from the model' })),
     relu: Type.Optional(Type.Boolean({ description: 'Grad-CAM: ReLU on the map', default: true })),
+    confidence: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'AdaptGrad: probability c that a noisy element stays in the valid input range (default 0.95)' })),
     preset: Type.Optional(literals(PRESET_NAMES, { description: 'Defaults matching a library' })),
   },
   { additionalProperties: false },

@@ -5,6 +5,7 @@ import { pruneGraph } from '../onnx/prune.js';
 import { type ModelContext, type Progress, compileFor } from './context.js';
 import { runGradCam } from './grad-cam.js';
 import { isCamFamily, runCamFamily } from './grad-cam-plus.js';
+import { runAdaptGrad } from './adapt-grad.js';
 import { SINGLE_POINT, runGradientFamily } from './gradient-family.js';
 import { type MethodParams, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
@@ -17,7 +18,7 @@ export interface ExplainRequest {
   params: MethodParams;
   /** One target for all samples, or one per sample; default: argmax of the clean logits. */
   targets?: number[];
-  /** Explicit noise block [B, samples, …] (tests compare against PyTorch fed the same noise). */
+  /** Explicit noise block [B, samples, …] (tests compare against PyTorch fed the same noise); AdaptGrad: standard normals [B, samples − 1, …]. */
   noise?: Float32Array;
   progress?: Progress;
 }
@@ -85,6 +86,10 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
     return done({ attribution: r.attribution, layer: r.layer, sigma: params.method === 'grad-cam-plus-plus' ? undefined : r.sigma });
   }
   switch (params.method) {
+    case 'adaptgrad': {
+      const r = await runAdaptGrad(ctx, x, classes, targets, params, { normals: options.noise, progress: options.progress });
+      return done({ attribution: r.attribution, sigma: r.sigma });
+    }
     case 'smoothdiff': {
       const r = await runSmoothDiff(ctx, x, classes, targets, params, options);
       return done({ attribution: r.attribution, sigma: r.sigma });

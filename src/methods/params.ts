@@ -15,6 +15,7 @@ export const METHODS = [
   'guided-grad-cam',
   'grad-cam-plus-plus',
   'smooth-grad-cam-plus-plus',
+  'adaptgrad',
 ] as const;
 export type MethodName = (typeof METHODS)[number];
 
@@ -42,6 +43,8 @@ export interface MethodParams {
   unbiased?: boolean;
   layer?: string;
   relu?: boolean;
+  /** AdaptGrad: the probability c that a noisy element stays in the valid range. */
+  confidence?: number;
   preset?: Preset;
 }
 
@@ -59,6 +62,7 @@ export interface ResolvedParams {
   unbiased: boolean;
   layer: string | undefined;
   relu: boolean;
+  confidence: number;
   preset: Preset | undefined;
 }
 
@@ -78,6 +82,7 @@ export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParam
   'guided-grad-cam': ['layer', 'relu'],
   'grad-cam-plus-plus': ['layer', 'relu'],
   'smooth-grad-cam-plus-plus': ['samples', 'noise', 'sigma', 'seed', 'layer', 'relu'],
+  adaptgrad: ['base', 'samples', 'confidence', 'seed', 'steps', 'rule', 'baseline'],
 };
 
 /** Parameters a method lists that only apply over some bases (SmoothGrad's IG and CAM ones). */
@@ -99,12 +104,12 @@ export function usedParams(p: ResolvedParams): Partial<ResolvedParams> {
   return used;
 }
 
-export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'smooth-grad-cam-plus-plus']);
+export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'smooth-grad-cam-plus-plus', 'adaptgrad']);
 
 /** Sensitivity maps are rendered as magnitudes; attributions keep their sign (METHODS.md). */
 export function methodKind(method: MethodName, base: BaseMethod = 'gradient'): 'sensitivity' | 'attribution' {
   if (method === 'gradient-x-input' || method === 'integrated-gradients') return 'attribution';
-  if (method === 'smoothgrad' && (base === 'gradient-x-input' || base === 'integrated-gradients')) return 'attribution';
+  if ((method === 'smoothgrad' || method === 'adaptgrad') && (base === 'gradient-x-input' || base === 'integrated-gradients')) return 'attribution';
   return 'sensitivity';
 }
 
@@ -149,6 +154,7 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
     unbiased: pick('unbiased', false),
     layer: params.layer,
     relu: params.relu ?? true,
+    confidence: params.confidence ?? 0.95,
     preset: params.preset,
   };
 }

@@ -29,7 +29,7 @@ interface ModelFixture {
   cases: Case[];
 }
 interface Index {
-  inputs: { x: string; noise: string };
+  inputs: { x: string; noise: string; adaptNormals: string };
   samples: number;
   multiTargets: number[];
   models: ModelFixture[];
@@ -62,6 +62,7 @@ after(async () => {
 
 test('extra method fixtures cover the CAM family on both networks', () => {
   for (const model of index.models) {
+    assert.ok(model.cases.some((c) => c.params.method === 'adaptgrad'), `${model.name}: AdaptGrad`);
     assert.ok(model.cases.some((c) => c.name === 'smooth-grad-cam-plus-plus-inner'), `${model.name}: Smooth Grad-CAM++ at an inner layer`);
     for (const m of ['grad-cam-plus-plus', 'smooth-grad-cam-plus-plus']) assert.ok(model.cases.some((c) => c.params.method === m), `${model.name}: ${m}`);
     assert.ok(model.cases.some((c) => c.params.method === 'smoothgrad' && c.params.base === 'grad-cam'), `${model.name}: Smooth Grad-CAM`);
@@ -74,11 +75,12 @@ for (const { label, path, fixture } of runs) {
       const ctx = await contextOf(label, path);
       const x = load(index.inputs.x);
       const expected = load(c.expected);
-      const noise = c.noisy ? load(index.inputs.noise).data : undefined;
+      // AdaptGrad takes standard normals (its σ is per element), the others the noise itself.
+      const noise = c.noisy ? load(c.params.method === 'adaptgrad' ? index.inputs.adaptNormals : index.inputs.noise).data : undefined;
       const r = await explain(ctx, { x, params: c.params, targets: fixture.targets, noise });
       assert.deepEqual(r.targets, fixture.targets);
       assert.deepEqual(r.attribution.dims, expected.dims);
-      assert.equal(r.layer, c.params.layer ?? fixture.layer);
+      if (r.attribution.dims[1] === 1) assert.equal(r.layer, c.params.layer ?? fixture.layer);
       const stats = perSample(r.attribution.data, expected.data, 2);
       const detail = stats.map(({ cosine, relErr }, s) => `sample ${s}: cosine ${cosine}, relative L2 error ${relErr}`).join('; ');
       stats.forEach(({ cosine, relErr }) => {
@@ -126,6 +128,26 @@ test('several targets: each map equals the single-target job with the same seed;
   }
   await assert.rejects(explainTargets(ctx, { x: one, params: { method: 'gradient' }, spec: { classes: [1, 1] } }), /repeat/);
   await assert.rejects(explainTargets(ctx, { x: one, params: { method: 'gradient' }, spec: { topK: 0 } }), /top-0/);
+});
+
+test('AdaptGrad: σ_i from the distance to the range, erfinv exact, seeded, the clean gradient one sample', async () => {
+  const { erfinv, adaptiveSigma } = await import('../../src/methods/adapt-grad.js');
+  assert.ok(Math.abs(erfinv(0.95) - 1.3859038243496777) < 1e-13, String(erfinv(0.95)));
+  assert.ok(Math.abs(erfinv(-0.5) + 0.4769362762044699) < 1e-13);
+  const fixture = index.models[0] as ModelFixture;
+  const ctx = await contextOf(fixture.name, join(dir, fixture.onnx));
+  const x: Tensor = { data: Float32Array.of(0, 0.25, 1, 0.5), dims: [1, 1, 2, 2] };
+  const s = adaptiveSigma({ ...ctx, pixelRange: { black: [0], white: [1] } }, x, 0.95);
+  const k = Math.SQRT2 * 1.3859038243496777;
+  [0, 0.25 / k, 0, 0.5 / k].forEach((want, i) => assert.ok(Math.abs((s[i] as number) - want) < 1e-7, `σ_${i} = ${s[i]}`));
+  const img = load(index.inputs.x);
+  // One sample: only the clean gradient.
+  const one = await explain(ctx, { x: img, params: { method: 'adaptgrad', samples: 1 }, targets: fixture.targets });
+  const g = await explain(ctx, { x: img, params: { method: 'gradient' }, targets: fixture.targets });
+  assert.deepEqual(one.attribution.data, g.attribution.data);
+  const a = await explain(ctx, { x: img, params: { method: 'adaptgrad', samples: 4, seed: 1 }, targets: fixture.targets });
+  const b = await explain(ctx, { x: img, params: { method: 'adaptgrad', samples: 4, seed: 1 }, targets: fixture.targets });
+  assert.deepEqual(a.attribution.data, b.attribution.data);
 });
 
 test('the noisy CAM methods are seeded: same seed, bit-identical; progress reaches the total', async () => {
