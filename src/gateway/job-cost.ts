@@ -29,6 +29,8 @@ export function jobCost(inputSize: readonly number[], params: MethodParams, imag
   if (igBase) factors.push([p.steps, `${p.steps} steps`]);
   if (p.method === 'guided-grad-cam') factors.push([2, '2 passes']);
   if (p.method === 'smooth-grad-cam-plus-plus') factors[0] = [p.samples + 1, `(${p.samples} samples + 1)`];
+  if (p.method === 'noisegrad' || p.method === 'fusiongrad') factors.push([p.models, `${p.models} models`]);
+  if (p.method === 'fusiongrad') factors.push([p.samples, `${p.samples} samples`]);
   if (targets > 1) factors.push([targets, `${targets} targets`]);
   const perImage = factors.reduce((product, [n]) => product * n, 1);
   const [height = 1, width = 1] = inputSize; // the manifest's [H, W]

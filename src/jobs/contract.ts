@@ -3,7 +3,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 
 // Mirrors src/methods/params.ts (the jobs layer imports nothing; a unit test keeps them equal).
-export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam', 'grad-cam-plus-plus', 'smooth-grad-cam-plus-plus', 'adaptgrad'] as const;
+export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam', 'grad-cam-plus-plus', 'smooth-grad-cam-plus-plus', 'adaptgrad', 'noisegrad', 'fusiongrad'] as const;
 export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export const IG_RULE_NAMES = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'] as const;
 export const BASELINE_NAMES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean', 'uploaded'] as const;
@@ -29,6 +29,9 @@ export const MethodParamsSchema = Type.Object(
     unbiased: Type.Optional(Type.Boolean({ description: 'VarGrad: multiply by n/(n−1)', default: false })),
     layer: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Grad-CAM layer (tensor name); default from the model' })),
     relu: Type.Optional(Type.Boolean({ description: 'Grad-CAM: ReLU on the map', default: true })),
+    models: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'NoiseGrad/FusionGrad: noisy models n (default 10)' })),
+    weightNoise: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'NoiseGrad/FusionGrad: σ_w of the multiplicative weight noise η ~ N(1, σ_w²) (default 0.2)' })),
+    head: Type.Optional(Type.Boolean({ description: 'NoiseGrad/FusionGrad: perturb the classifier head (the last Gemm/MatMul) too', default: true })),
     confidence: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'AdaptGrad: probability c that a noisy element stays in the valid input range (default 0.95)' })),
     preset: Type.Optional(literals(PRESET_NAMES, { description: 'Defaults matching a library' })),
   },

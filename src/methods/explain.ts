@@ -6,6 +6,7 @@ import { type ModelContext, type Progress, compileFor } from './context.js';
 import { runGradCam } from './grad-cam.js';
 import { isCamFamily, runCamFamily } from './grad-cam-plus.js';
 import { runAdaptGrad } from './adapt-grad.js';
+import { runNoiseGrad } from './noise-grad.js';
 import { SINGLE_POINT, runGradientFamily } from './gradient-family.js';
 import { type MethodParams, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
@@ -20,6 +21,8 @@ export interface ExplainRequest {
   targets?: number[];
   /** Explicit noise block [B, samples, …] (tests compare against PyTorch fed the same noise); AdaptGrad: standard normals [B, samples − 1, …]. */
   noise?: Float32Array;
+  /** NoiseGrad/FusionGrad: explicit multiplicative weight noise [models, Σ weight sizes] (tests). */
+  weightNoise?: Float32Array;
   progress?: Progress;
 }
 
@@ -86,6 +89,11 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
     return done({ attribution: r.attribution, layer: r.layer, sigma: params.method === 'grad-cam-plus-plus' ? undefined : r.sigma });
   }
   switch (params.method) {
+    case 'noisegrad':
+    case 'fusiongrad': {
+      const r = await runNoiseGrad(ctx, x, classes, targets, params, { noise: options.noise, weightNoise: request.weightNoise, progress: options.progress });
+      return done({ attribution: r.attribution, ...(params.method === 'fusiongrad' ? { sigma: r.sigma } : {}) });
+    }
     case 'adaptgrad': {
       const r = await runAdaptGrad(ctx, x, classes, targets, params, { normals: options.noise, progress: options.progress });
       return done({ attribution: r.attribution, sigma: r.sigma });

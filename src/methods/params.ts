@@ -16,6 +16,8 @@ export const METHODS = [
   'grad-cam-plus-plus',
   'smooth-grad-cam-plus-plus',
   'adaptgrad',
+  'noisegrad',
+  'fusiongrad',
 ] as const;
 export type MethodName = (typeof METHODS)[number];
 
@@ -45,6 +47,10 @@ export interface MethodParams {
   relu?: boolean;
   /** AdaptGrad: the probability c that a noisy element stays in the valid range. */
   confidence?: number;
+  /** NoiseGrad/FusionGrad: noisy models n, weight noise σ_w, whether the classifier head is perturbed. */
+  models?: number;
+  weightNoise?: number;
+  head?: boolean;
   preset?: Preset;
 }
 
@@ -63,6 +69,9 @@ export interface ResolvedParams {
   layer: string | undefined;
   relu: boolean;
   confidence: number;
+  models: number;
+  weightNoise: number;
+  head: boolean;
   preset: Preset | undefined;
 }
 
@@ -83,6 +92,8 @@ export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParam
   'grad-cam-plus-plus': ['layer', 'relu'],
   'smooth-grad-cam-plus-plus': ['samples', 'noise', 'sigma', 'seed', 'layer', 'relu'],
   adaptgrad: ['base', 'samples', 'confidence', 'seed', 'steps', 'rule', 'baseline'],
+  noisegrad: ['base', 'models', 'weightNoise', 'head', 'seed'],
+  fusiongrad: ['base', 'models', 'weightNoise', 'head', 'samples', 'noise', 'sigma', 'seed'],
 };
 
 /** Parameters a method lists that only apply over some bases (SmoothGrad's IG and CAM ones). */
@@ -144,7 +155,7 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
   return {
     method: params.method,
     base: pick('base', 'gradient'),
-    samples: pick('samples', smoothdiff ? 20 : params.method === 'smooth-grad-cam-plus-plus' ? 25 : 50),
+    samples: pick('samples', smoothdiff ? 20 : params.method === 'smooth-grad-cam-plus-plus' ? 25 : params.method === 'fusiongrad' ? 10 : 50),
     noise: pick('noise', smoothdiff ? 0.1 : 0.15),
     sigma: pick('sigma', undefined),
     seed: params.seed ?? seed,
@@ -155,6 +166,9 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
     layer: params.layer,
     relu: params.relu ?? true,
     confidence: params.confidence ?? 0.95,
+    models: params.models ?? 10,
+    weightNoise: params.weightNoise ?? 0.2,
+    head: params.head ?? true,
     preset: params.preset,
   };
 }

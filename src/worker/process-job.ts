@@ -17,6 +17,7 @@ import { GradCamError } from '../methods/grad-cam.js';
 import { type MethodParams, methodKind, usedParams } from '../methods/params.js';
 import { type Tensor } from '../methods/runner.js';
 import { SmoothDiffError } from '../methods/smoothdiff.js';
+import { NoiseGradError } from '../methods/noise-grad.js';
 import { TargetError } from '../methods/targets.js';
 import { type ModelEntry, ModelRegistry } from '../models/registry.js';
 import { onRescan } from '../models/rescan-signal.js';
@@ -107,7 +108,7 @@ function asInputError(err: unknown): unknown {
   if (err instanceof TargetError) return new JobInputError('SALIENCY_BAD_TARGET', err.message);
   if (err instanceof BaselineError) return new JobInputError('SALIENCY_BAD_BASELINE', err.message);
   if (err instanceof GradCamError) return new JobInputError('SALIENCY_BAD_LAYER', err.message);
-  if (err instanceof SmoothDiffError || err instanceof CompileError) return new JobInputError('SALIENCY_METHOD_UNSUPPORTED', err.message);
+  if (err instanceof SmoothDiffError || err instanceof CompileError || err instanceof NoiseGradError) return new JobInputError('SALIENCY_METHOD_UNSUPPORTED', err.message);
   return err;
 }
 

@@ -20,6 +20,8 @@ interface Case {
   params: MethodParams;
   expected: string;
   noisy: boolean;
+  /** NoiseGrad/FusionGrad: the multiplicative weight noise η [models, Σ weight sizes]. */
+  weightNoise?: string;
 }
 interface ModelFixture {
   name: string;
@@ -63,6 +65,8 @@ after(async () => {
 test('extra method fixtures cover the CAM family on both networks', () => {
   for (const model of index.models) {
     assert.ok(model.cases.some((c) => c.params.method === 'adaptgrad'), `${model.name}: AdaptGrad`);
+    for (const m of ['noisegrad', 'fusiongrad']) assert.ok(model.cases.some((c) => c.params.method === m), `${model.name}: ${m}`);
+    assert.ok(model.cases.some((c) => c.params.method === 'noisegrad' && c.params.head === false), `${model.name}: NoiseGrad without the head`);
     assert.ok(model.cases.some((c) => c.name === 'smooth-grad-cam-plus-plus-inner'), `${model.name}: Smooth Grad-CAM++ at an inner layer`);
     for (const m of ['grad-cam-plus-plus', 'smooth-grad-cam-plus-plus']) assert.ok(model.cases.some((c) => c.params.method === m), `${model.name}: ${m}`);
     assert.ok(model.cases.some((c) => c.params.method === 'smoothgrad' && c.params.base === 'grad-cam'), `${model.name}: Smooth Grad-CAM`);
@@ -77,7 +81,8 @@ for (const { label, path, fixture } of runs) {
       const expected = load(c.expected);
       // AdaptGrad takes standard normals (its σ is per element), the others the noise itself.
       const noise = c.noisy ? load(c.params.method === 'adaptgrad' ? index.inputs.adaptNormals : index.inputs.noise).data : undefined;
-      const r = await explain(ctx, { x, params: c.params, targets: fixture.targets, noise });
+      const weightNoise = c.weightNoise ? load(c.weightNoise).data : undefined;
+      const r = await explain(ctx, { x, params: c.params, targets: fixture.targets, noise, weightNoise });
       assert.deepEqual(r.targets, fixture.targets);
       assert.deepEqual(r.attribution.dims, expected.dims);
       if (r.attribution.dims[1] === 1) assert.equal(r.layer, c.params.layer ?? fixture.layer);
@@ -181,4 +186,22 @@ test('Smooth Grad-CAM with zero noise is Grad-CAM; Smooth Grad-CAM++ with zero n
   for (const [got, want] of [[smooth, cam], [smoothPlus, plus]] as const) {
     perSample(got.attribution.data, want.attribution.data, 2).forEach(({ cosine, relErr }) => assert.ok(cosine >= 0.999999 && relErr <= 1e-5, `cosine ${cosine}, relative error ${relErr}`));
   }
+});
+
+test('NoiseGrad: seeded; σ_w = 0 is the gradient; head=false leaves the last Gemm clean', async () => {
+  const { perturbedWeights } = await import('../../src/methods/noise-grad.js');
+  const fixture = index.models[1] as ModelFixture;
+  const ctx = await contextOf(fixture.name, join(dir, fixture.onnx));
+  const x = load(index.inputs.x);
+  const all = perturbedWeights(ctx, { head: true });
+  const body = perturbedWeights(ctx, { head: false });
+  assert.equal(all.length - body.length, 2, 'the head’s weight and bias');
+  const g = await explain(ctx, { x, params: { method: 'gradient' }, targets: fixture.targets });
+  const zero = await explain(ctx, { x, params: { method: 'noisegrad', models: 2, weightNoise: 0 }, targets: fixture.targets });
+  perSample(zero.attribution.data, g.attribution.data, 2).forEach(({ cosine, relErr }) => assert.ok(cosine >= 0.999999 && relErr <= 1e-5, `${cosine} ${relErr}`));
+  const a = await explain(ctx, { x, params: { method: 'fusiongrad', models: 2, samples: 2, seed: 4 }, targets: fixture.targets });
+  const b = await explain(ctx, { x, params: { method: 'fusiongrad', models: 2, samples: 2, seed: 4 }, targets: fixture.targets });
+  const c = await explain(ctx, { x, params: { method: 'fusiongrad', models: 2, samples: 2, seed: 5 }, targets: fixture.targets });
+  assert.deepEqual(a.attribution.data, b.attribution.data);
+  assert.notDeepEqual(a.attribution.data, c.attribution.data);
 });

@@ -21,6 +21,8 @@ const DESCRIPTIONS: Record<MethodName, string> = {
   'grad-cam': 'ReLU(Σ_k α_k A^k) at a 4-D layer, α_k the spatial mean of ∂y_c/∂A^k, upsampled bilinearly (Selvaraju et al. 2017).',
   'guided-grad-cam': 'Guided Backprop ⊙ Grad-CAM.',
   'grad-cam-plus-plus': 'Grad-CAM++ (Chattopadhyay et al. 2018): ReLU(Σ_k w_k A^k), w_k = Σ_ij α_ij ReLU(∂y_c/∂A^k_ij), α = g²/(2g² + Σ_ab A_ab g³) with g = ∂y_c/∂A (the logit form, exp(y_c) cancels), upsampled bilinearly. Cost: one gradient pass.',
+  noisegrad: 'NoiseGrad (Bykov et al. 2022): mean of the base method over n models with multiplicative weight noise η ~ N(1, σ_w²) per weight (Conv, Gemm, MatMul, BatchNormalization scale and bias; head=false leaves the classifier head clean), each drawn afresh from the clean weights. Cost: n gradient passes.',
+  fusiongrad: 'FusionGrad (Bykov et al. 2022): NoiseGrad × SmoothGrad, n noisy models × m noisy inputs. Cost: n·m gradient passes.',
   adaptgrad: 'AdaptGrad (arXiv 2410.07711): SmoothGrad with a per-element σ_i = min(|x_i − lo|, |x_i − hi|)/(√2·erfinv(c)), lo/hi the model-space black and white, so copies stay in range with confidence c; the clean gradient is one of the n samples. Cost: n gradient passes.',
   'smooth-grad-cam-plus-plus': 'Smooth Grad-CAM++ (Omeiza et al. 2019): Grad-CAM++ with g, g², g³ averaged over n noisy copies, A from the clean input. Cost: n + 1 gradient passes.',
 };
