@@ -83,6 +83,11 @@ test('bad several-target requests get 400 with a code', async () => {
 
 test('the CAM family over HTTP: Smooth Grad-CAM, Grad-CAM++, Smooth Grad-CAM++', async () => {
   const cams: Record<string, string>[] = [{ method: 'smoothgrad', base: 'grad-cam', samples: '3' }, { method: 'grad-cam-plus-plus' }, { method: 'smooth-grad-cam-plus-plus', samples: '3' }];
+  for (const fields of [{ method: 'noisegrad', models: '2', weightNoise: '0.1', head: 'false' }, { method: 'fusiongrad', models: '2', samples: '2' }, { method: 'adaptgrad', samples: '3', confidence: '0.9' }] as Record<string, string>[]) {
+    const r = await submit(service.url, fields, png(), '?wait=30');
+    assert.equal(first(r).status, 'completed', JSON.stringify(r.body));
+    assert.deepEqual((first(r)['attribution'] as { shape: number[] }).shape, [1, 3, 32, 32]);
+  }
   for (const fields of cams) {
     const r = await submit(service.url, fields, png(), '?wait=30');
     const e = first(r);
