@@ -12,7 +12,7 @@ export interface paths {
         put?: never;
         /**
          * Explain one or more images (or a preprocessed tensor)
-         * @description multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time. `Idempotency-Key` makes retries safe; an exact repeat with the same seed is answered by the earlier job (`cached: true`); a `webhook` URL is called when each job ends.
+         * @description multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) or `targets` (several classes in one job: `3,7,tabby`, a JSON array, or `top-k`; one map per class, chosen with ?target= on the renderings) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.
          */
         post: operations["createExplanations"];
         delete?: never;
@@ -109,7 +109,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The raw attribution: float32 .npy, unreduced, with the model input’s shape */
+        /** The raw attribution: float32 .npy, unreduced, with the model input’s shape ([K, …] for a several-target job; ?target= picks one) */
         get: operations["getAttribution"];
         put?: never;
         post?: never;
@@ -289,6 +289,39 @@ export interface components {
                 layer?: string;
                 sigma?: number;
             };
+            /** @description Several-target jobs: one map per class, in the order of the attribution’s first axis; ?target=<index> on heatmap.png, overlay.png, map.json and attribution.npy picks one */
+            targets?: {
+                index: number;
+                label?: string;
+                logit: number;
+                /** @description softmax probability */
+                score: number;
+                min: number;
+                max: number;
+                completenessGap?: number;
+            }[];
+            /** @description Explanation-quality metrics (requested with metrics=…) */
+            metrics?: {
+                /** @description Gini index of |map| (0: uniform, 1: one pixel) */
+                sparseness?: number;
+                /** @description entropy of |map| / Σ|map| (natural log) */
+                complexity?: number;
+                pixelFlipping?: {
+                    steps: number;
+                    imputation: string;
+                    /** @description target softmax probability after steps 0..S, most relevant pixels first */
+                    morf: number[];
+                    /** @description the same, least relevant pixels first */
+                    lerf: number[];
+                    /** @description symmetric relevance gain: mean over steps 1..S of LeRF − MoRF */
+                    srg: number;
+                };
+                randomLogit?: {
+                    class: number;
+                    /** @description SSIM of the map and the map for this other class */
+                    ssim: number;
+                };
+            };
             image?: {
                 width: number;
                 height: number;
@@ -383,6 +416,8 @@ export interface components {
             parameters: unknown;
             /** @description Rendering parameters, values and defaults */
             render: unknown;
+            /** @description Quality metrics a job may ask for (metrics=…), with their cost */
+            metrics?: unknown;
         };
         Model: {
             id: string;
@@ -469,6 +504,17 @@ export interface operations {
                     model?: string;
                     /** @description Class index or label to explain; default: the predicted class */
                     target?: number | string;
+                    /** @description Several classes in one job, one map each: indices or labels (`3,7,tabby` or a JSON array), or `top-k` (e.g. top-3); not with `target` */
+                    targets?: string | (number | string)[];
+                    /** @description Quality metrics to compute with the explanation, comma-separated (GET /v1/methods lists them and their cost) */
+                    metrics?: string;
+                    /** @description Pixel flipping: steps of each curve (default 32) */
+                    flip_steps?: number;
+                    /**
+                     * @description Pixel flipping: what flipped pixels become (default 'zeros' in model space)
+                     * @enum {string}
+                     */
+                    imputation?: "zeros" | "mean";
                     /**
                      * Format: uri
                      * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS
@@ -479,14 +525,14 @@ export interface operations {
                      * @default gradient
                      * @enum {string}
                      */
-                    method?: "gradient" | "gradient-x-input" | "integrated-gradients" | "smoothgrad" | "smoothgrad-squared" | "vargrad" | "smoothdiff" | "guided-backprop" | "grad-cam" | "guided-grad-cam";
+                    method?: "gradient" | "gradient-x-input" | "integrated-gradients" | "smoothgrad" | "smoothgrad-squared" | "vargrad" | "smoothdiff" | "guided-backprop" | "grad-cam" | "guided-grad-cam" | "grad-cam-plus-plus" | "smooth-grad-cam-plus-plus" | "adaptgrad" | "noisegrad" | "fusiongrad";
                     /**
-                     * @description SmoothGrad family: the method averaged over noisy copies
+                     * @description SmoothGrad family: the method averaged over noisy copies (grad-cam: Smooth Grad-CAM, smoothgrad only)
                      * @default gradient
                      * @enum {string}
                      */
-                    base?: "gradient" | "gradient-x-input" | "integrated-gradients" | "guided-backprop";
-                    /** @description Noisy copies n (default 50; SmoothDiff 20), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples` */
+                    base?: "gradient" | "gradient-x-input" | "integrated-gradients" | "guided-backprop" | "grad-cam";
+                    /** @description Noisy copies n (default 50; SmoothDiff 20; Smooth Grad-CAM++ 25), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples` */
                     samples?: number | "auto";
                     /** @description samples=auto: the most copies drawn (default 50) */
                     maxSamples?: number;
@@ -519,6 +565,17 @@ export interface operations {
                      * @default true
                      */
                     relu?: boolean;
+                    /** @description NoiseGrad/FusionGrad: noisy models n (default 10) */
+                    models?: number;
+                    /** @description NoiseGrad/FusionGrad: σ_w of the multiplicative weight noise η ~ N(1, σ_w²) (default 0.2) */
+                    weightNoise?: number;
+                    /**
+                     * @description NoiseGrad/FusionGrad: perturb the classifier head (the last Gemm/MatMul) too
+                     * @default true
+                     */
+                    head?: boolean;
+                    /** @description AdaptGrad: probability c that a noisy element stays in the valid input range (default 0.95) */
+                    confidence?: number;
                     /**
                      * @description Defaults matching a library
                      * @enum {string}
@@ -542,6 +599,17 @@ export interface operations {
                     model?: string;
                     /** @description Class index or label to explain; default: the predicted class */
                     target?: number | string;
+                    /** @description Several classes in one job, one map each: indices or labels (`3,7,tabby` or a JSON array), or `top-k` (e.g. top-3); not with `target` */
+                    targets?: string | (number | string)[];
+                    /** @description Quality metrics to compute with the explanation, comma-separated (GET /v1/methods lists them and their cost) */
+                    metrics?: string;
+                    /** @description Pixel flipping: steps of each curve (default 32) */
+                    flip_steps?: number;
+                    /**
+                     * @description Pixel flipping: what flipped pixels become (default 'zeros' in model space)
+                     * @enum {string}
+                     */
+                    imputation?: "zeros" | "mean";
                     /**
                      * Format: uri
                      * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS
@@ -552,14 +620,14 @@ export interface operations {
                      * @default gradient
                      * @enum {string}
                      */
-                    method?: "gradient" | "gradient-x-input" | "integrated-gradients" | "smoothgrad" | "smoothgrad-squared" | "vargrad" | "smoothdiff" | "guided-backprop" | "grad-cam" | "guided-grad-cam";
+                    method?: "gradient" | "gradient-x-input" | "integrated-gradients" | "smoothgrad" | "smoothgrad-squared" | "vargrad" | "smoothdiff" | "guided-backprop" | "grad-cam" | "guided-grad-cam" | "grad-cam-plus-plus" | "smooth-grad-cam-plus-plus" | "adaptgrad" | "noisegrad" | "fusiongrad";
                     /**
-                     * @description SmoothGrad family: the method averaged over noisy copies
+                     * @description SmoothGrad family: the method averaged over noisy copies (grad-cam: Smooth Grad-CAM, smoothgrad only)
                      * @default gradient
                      * @enum {string}
                      */
-                    base?: "gradient" | "gradient-x-input" | "integrated-gradients" | "guided-backprop";
-                    /** @description Noisy copies n (default 50; SmoothDiff 20), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples` */
+                    base?: "gradient" | "gradient-x-input" | "integrated-gradients" | "guided-backprop" | "grad-cam";
+                    /** @description Noisy copies n (default 50; SmoothDiff 20; Smooth Grad-CAM++ 25), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples` */
                     samples?: number | "auto";
                     /** @description samples=auto: the most copies drawn (default 50) */
                     maxSamples?: number;
@@ -593,6 +661,17 @@ export interface operations {
                      * @default true
                      */
                     relu?: boolean;
+                    /** @description NoiseGrad/FusionGrad: noisy models n (default 10) */
+                    models?: number;
+                    /** @description NoiseGrad/FusionGrad: σ_w of the multiplicative weight noise η ~ N(1, σ_w²) (default 0.2) */
+                    weightNoise?: number;
+                    /**
+                     * @description NoiseGrad/FusionGrad: perturb the classifier head (the last Gemm/MatMul) too
+                     * @default true
+                     */
+                    head?: boolean;
+                    /** @description AdaptGrad: probability c that a noisy element stays in the valid input range (default 0.95) */
+                    confidence?: number;
                     /**
                      * @description Defaults matching a library
                      * @enum {string}
@@ -967,6 +1046,8 @@ export interface operations {
                 overlay?: number;
                 /** @description 'input': model resolution; 'original': projected back onto the uploaded image */
                 size?: "input" | "original";
+                /** @description Several-target jobs: the class whose map to render (default: the first) */
+                target?: string;
             };
             header?: never;
             path: {
@@ -1058,6 +1139,8 @@ export interface operations {
                 overlay?: number;
                 /** @description 'input': model resolution; 'original': projected back onto the uploaded image */
                 size?: "input" | "original";
+                /** @description Several-target jobs: the class whose map to render (default: the first) */
+                target?: string;
             };
             header?: never;
             path: {
@@ -1132,7 +1215,10 @@ export interface operations {
     };
     getAttribution: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Several-target jobs: the class whose map to return (default: all, [K, …]) */
+                target?: string;
+            };
             header?: never;
             path: {
                 /** @description Explanation id, as returned by POST /v1/explanations */
@@ -1215,6 +1301,8 @@ export interface operations {
                 scale?: "image" | number;
                 /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults */
                 scaling?: "service" | "captum" | "pair" | "xplique";
+                /** @description Several-target jobs: the class whose map to return (default: the first) */
+                target?: string;
             };
             header?: never;
             path: {

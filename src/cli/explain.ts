@@ -14,7 +14,7 @@ import { type OwnedContext, openModelContext } from '../runtime/model-context.js
 import { UsageError, writeOutput } from './flags.js';
 
 const STRING_FLAGS = [
-  'model', 'input', 'manifest', 'method', 'target', 'output', 'threads', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline', 'base', 'layer', 'preset', 'relu',
+  'model', 'input', 'manifest', 'method', 'target', 'output', 'threads', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline', 'base', 'layer', 'preset', 'relu', 'confidence',
   'sweep-noise', 'sweep-samples', ...RENDER_FLAGS,
 ] as const;
 
@@ -75,6 +75,7 @@ export async function runExplain(args: string[]): Promise<number> {
     unbiased: values['unbiased'] === true ? true : undefined,
     layer: flag('layer'),
     relu: flag('relu') === undefined ? undefined : flag('relu') !== 'false',
+    confidence: numberFlag('confidence', flag('confidence'), (n) => n > 0 && n < 1, 'a number in (0, 1)'),
     preset: oneOf('preset', flag('preset'), PRESETS),
   };
   const targets = parseTargets(flag('target'));

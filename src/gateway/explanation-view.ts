@@ -45,6 +45,8 @@ export function toExplanation(status: JobStatus, resolvedParams?: Record<string,
           },
         }
       : {}),
+    ...(result?.targets ? { targets: result.targets } : {}),
+    ...(result?.metrics ? { metrics: result.metrics } : {}),
     ...(result?.image ? { image: result.image } : {}),
     ...(status.error ? { error: publicError(status) } : {}),
     attempts: status.attempts,

@@ -20,7 +20,7 @@ export interface JobCost {
 }
 
 /** The cost of one request's jobs (one job per image). */
-export function jobCost(inputSize: readonly number[], params: MethodParams, images = 1): JobCost {
+export function jobCost(inputSize: readonly number[], params: MethodParams, images = 1, targets = 1): JobCost {
   const { baseline: _baseline, ...rest } = params; // which baseline does not change the cost
   const p = resolveParams(rest, 0);
   const igBase = p.method === 'integrated-gradients' || (NOISY_METHODS.has(p.method) && p.method !== 'smoothdiff' && p.base === 'integrated-gradients');
@@ -28,6 +28,10 @@ export function jobCost(inputSize: readonly number[], params: MethodParams, imag
   if (NOISY_METHODS.has(p.method)) factors.push(p.method === 'smoothdiff' ? [p.samples + 1, `(${p.samples} samples + 1)`] : [p.samples, `${p.samples} samples`]);
   if (igBase) factors.push([p.steps, `${p.steps} steps`]);
   if (p.method === 'guided-grad-cam') factors.push([2, '2 passes']);
+  if (p.method === 'smooth-grad-cam-plus-plus') factors[0] = [p.samples + 1, `(${p.samples} samples + 1)`];
+  if (p.method === 'noisegrad' || p.method === 'fusiongrad') factors.push([p.models, `${p.models} models`]);
+  if (p.method === 'fusiongrad') factors.push([p.samples, `${p.samples} samples`]);
+  if (targets > 1) factors.push([targets, `${targets} targets`]);
   const perImage = factors.reduce((product, [n]) => product * n, 1);
   const [height = 1, width = 1] = inputSize; // the manifest's [H, W]
   const points = images * perImage;

@@ -4,6 +4,7 @@
 // (`saliency_worker_*`) are exported here too; in distributed mode each worker process serves them.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { qualityHistograms } from './quality-histograms.js';
 import { type JobMetrics, DURATION_BUCKETS, createJobMetrics } from '../jobs/job-metrics.js';
 import { type JobQueue } from '../jobs/interfaces.js';
 import { type ModelRegistry } from '../models/registry.js';
@@ -59,6 +60,8 @@ export function createMetrics(sources: MetricsSources) {
       buckets: DURATION_BUCKETS,
       registers,
     }),
+    /** Explanation-quality metrics of completed jobs that asked for them. */
+    quality: qualityHistograms(register),
     /** The worker threads' own families, in embedded mode only. */
     worker: sources.mode === 'embedded' ? createJobMetrics(register, 'saliency_worker') : undefined,
     gauges: [

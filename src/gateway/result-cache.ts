@@ -20,6 +20,8 @@ export interface CacheKeyParts {
   baseline?: Uint8Array;
   resolved: Record<string, unknown>;
   target: number | undefined;
+  /** Anything else that changes the result (several targets, quality metrics). */
+  extra?: Record<string, unknown>;
 }
 
 const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -40,7 +42,7 @@ export class ResultCache {
 
   key(owner: string | undefined, parts: CacheKeyParts): string {
     const digest = sha256(
-      JSON.stringify([parts.modelHash, parts.kind, sha256(parts.input), parts.baseline ? sha256(parts.baseline) : null, canonical(parts.resolved), parts.target ?? null]),
+      JSON.stringify([parts.modelHash, parts.kind, sha256(parts.input), parts.baseline ? sha256(parts.baseline) : null, canonical(parts.resolved), parts.target ?? null, parts.extra ? canonical(parts.extra) : null]),
     );
     return `resultcache:${owner ?? 'anonymous'}:${digest}`;
   }

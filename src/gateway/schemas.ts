@@ -2,7 +2,7 @@
 // document and the tests.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { COLORMAPS, REDUCTIONS, SCALINGS, SIGNS } from '../imaging/index.js';
-import { JobErrorSchema, JobStateSchema, MethodName, MethodParamsSchema, ProgressSchema } from '../jobs/contract.js';
+import { JobErrorSchema, JobStateSchema, MethodName, MethodParamsSchema, ProgressSchema, QualityMetricsSchema, TargetMapSchema } from '../jobs/contract.js';
 
 /** A string enum as JSON Schema's `enum` (what generated clients turn into a union type). */
 const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
@@ -39,6 +39,10 @@ export const ExplanationSchema = Type.Object(
     attribution: Type.Optional(
       Type.Object({ shape: Type.Array(Type.Integer()), min: Type.Number(), max: Type.Number(), kind: Type.String(), completenessGap: Type.Optional(Type.Number()), layer: Type.Optional(Type.String()), sigma: Type.Optional(Type.Number()) }),
     ),
+    targets: Type.Optional(
+      Type.Array(TargetMapSchema, { description: 'Several-target jobs: one map per class, in the order of the attribution’s first axis; ?target=<index> on heatmap.png, overlay.png, map.json and attribution.npy picks one' }),
+    ),
+    metrics: Type.Optional(QualityMetricsSchema),
     image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),
     error: Type.Optional(JobErrorSchema),
     attempts: Type.Optional(Type.Integer()),
@@ -124,11 +128,12 @@ export const MethodListSchema = Type.Object({
   methods: Type.Array(MethodSchema),
   parameters: Type.Unknown({ description: 'JSON Schema of the method parameters (the one requests are validated with)' }),
   render: Type.Unknown({ description: 'Rendering parameters, values and defaults' }),
+  metrics: Type.Optional(Type.Unknown({ description: 'Quality metrics a job may ask for (metrics=…), with their cost' })),
 }, { $id: 'MethodList', 'x-component': 'MethodList' });
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'Explanation id, as returned by POST /v1/explanations' }) });
 
-// --- Rendering parameters (METHODS.md, "Rendering"): the values come from the renderer's own lists.
+// --- Rendering parameters (docs/methods.md, "Rendering"): the values come from the renderer's own lists.
 // The rendering routes validate them with resolveRenderOptions (which also accepts colormap names in
 // any case and answers SALIENCY_BAD_RENDER_PARAM saying what is allowed); this schema describes them.
 const MapParams = {
@@ -148,13 +153,17 @@ const MapParams = {
     }),
   ),
 };
-export const MapQuery = Type.Object(MapParams, { additionalProperties: false });
+export const MapQuery = Type.Object(
+  { ...MapParams, target: Type.Optional(Type.String({ description: 'Several-target jobs: the class whose map to return (default: the first)' })) },
+  { additionalProperties: false },
+);
 export const RenderQuery = Type.Object(
   {
     ...MapParams,
     colormap: Type.Optional(StringEnum(COLORMAPS, { description: "Default 'viridis' for one-signed maps, 'RdBu' for signed maps; 'jet' only on request" })),
     overlay: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'overlay.png: heatmap opacity over a grayscale copy of the image' })),
     size: Type.Optional(StringEnum(['input', 'original'] as const, { default: 'original', description: "'input': model resolution; 'original': projected back onto the uploaded image" })),
+    target: Type.Optional(Type.String({ description: 'Several-target jobs: the class whose map to render (default: the first)' })),
   },
   { additionalProperties: false },
 );
@@ -226,6 +235,14 @@ export const SubmitHeaders = Type.Object({
 const SubmissionFields = {
   model: Type.Optional(Type.String({ description: 'Model id (GET /v1/models); may be omitted when one model is installed' })),
   target: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { description: 'Class index or label to explain; default: the predicted class' })),
+  targets: Type.Optional(
+    Type.Union([Type.String(), Type.Array(Type.Union([Type.Integer({ minimum: 0 }), Type.String()]))], {
+      description: 'Several classes in one job, one map each: indices or labels (`3,7,tabby` or a JSON array), or `top-k` (e.g. top-3); not with `target`',
+    }),
+  ),
+  metrics: Type.Optional(Type.String({ description: 'Quality metrics to compute with the explanation, comma-separated (GET /v1/methods lists them and their cost)' })),
+  flip_steps: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Pixel flipping: steps of each curve (default 32)' })),
+  imputation: Type.Optional(StringEnum(['zeros', 'mean'] as const, { description: "Pixel flipping: what flipped pixels become (default 'zeros' in model space)" })),
   webhook: Type.Optional(
     Type.String({ format: 'uri', description: 'POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS' }),
   ),
@@ -298,3 +315,9 @@ export const ReadinessResponses = {
 export const MetricsResponse = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } };
 /** Every route can answer a 4xx for a malformed request (an undecodable URL, a bad header). */
 export const CommonErrors = { '4xx': error('Malformed request') };
+
+/** attribution.npy: a several-target job's one class, or (absent) every class stacked. */
+export const TargetQuery = Type.Object(
+  { target: Type.Optional(Type.String({ description: 'Several-target jobs: the class whose map to return (default: all, [K, …])' })) },
+  { additionalProperties: false },
+);

@@ -7,8 +7,9 @@ import { type Config } from '../config/config.js';
 import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
-import { ADAPTIVE_METHODS, METHOD_PARAMETERS, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
+import { ADAPTIVE_METHODS, METHOD_PARAMETERS, baseSpecific, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
 import { presetSpec } from '../methods/presets.js';
+import { METRIC_NAMES, type MetricName } from '../metrics/evaluate.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
 import { jobCost } from './job-cost.js';
@@ -26,7 +27,7 @@ export interface Submission {
 }
 
 const PARAM_KEYS = Object.keys(MethodParamsSchema.properties);
-const OTHER_KEYS = ['model', 'target', 'webhook'];
+const OTHER_KEYS = ['model', 'target', 'targets', 'metrics', 'flip_steps', 'imputation', 'webhook'];
 
 const FILE_FIELDS = ['image', 'tensor', 'baseline'];
 
@@ -178,6 +179,9 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
   if (params.steps !== undefined && params.steps > config.MAX_STEPS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [`steps ${params.steps} exceeds the limit of ${config.MAX_STEPS}`]);
   }
+  if (params.base === 'grad-cam' && params.method !== 'smoothgrad') {
+    throw apiError('SALIENCY_VALIDATION', [`base 'grad-cam' (Smooth Grad-CAM) combines only with method 'smoothgrad'; use smoothgrad, or another base`]);
+  }
   if (params.method === 'vargrad' && params.unbiased && params.samples === 1) {
     throw apiError('SALIENCY_VALIDATION', ['unbiased VarGrad needs samples ≥ 2']);
   }
@@ -186,12 +190,11 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
 
 /** Read by every method: what to run, a library preset, and the seed (always reported, METHODS.md). */
 const UNIVERSAL = ['method', 'preset', 'seed'];
-const IG_ONLY = ['steps', 'rule', 'baseline'];
 
-/** The parameters a method reads (GET /v1/methods lists them); IG's only over an IG base. */
+/** The parameters a method reads (GET /v1/methods lists them); IG's only over an IG base, CAM's over a CAM base. */
 function applicableParameters(params: MethodParams): Set<string> {
   let own: readonly string[] = METHOD_PARAMETERS[params.method];
-  if (own.includes('base') && (params.base ?? 'gradient') !== 'integrated-gradients') own = own.filter((k) => !IG_ONLY.includes(k));
+  if (own.includes('base')) own = own.filter((k) => !baseSpecific(k, params.base));
   return new Set([...UNIVERSAL, ...own]);
 }
 
@@ -199,11 +202,11 @@ function applicableParameters(params: MethodParams): Set<string> {
  * What the request asks beyond its parameters' own validity: a baseline file only with
  * baseline=uploaded, and a job cost (graph points and pixels, job-cost.ts) within the limits.
  */
-export function checkSubmission(submission: Submission, entry: ModelEntry, params: MethodParams, config: Config): void {
+export function checkSubmission(submission: Submission, entry: ModelEntry, params: MethodParams, config: Config, classes = 1): void {
   if (submission.baseline && params.baseline !== 'uploaded') {
     throw apiError('SALIENCY_VALIDATION', ["a 'baseline' file was sent but baseline is not 'uploaded'; send baseline=uploaded with it, or leave the file out"]);
   }
-  const cost = jobCost(entry.manifest.input.size, params);
+  const cost = jobCost(entry.manifest.input.size, params, 1, classes);
   if (cost.points > config.MAX_JOB_POINTS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [
       `each job of this request costs ${cost.points} graph points (${cost.formula}); the limit MAX_JOB_POINTS is ${config.MAX_JOB_POINTS}: lower samples or steps`,
@@ -239,6 +242,79 @@ export function targetIndex(entry: ModelEntry, target: unknown): number | undefi
   return index;
 }
 
+/** The most classes one job explains (each costs as much as a one-class job; the cost check multiplies). */
+export const MAX_TARGETS = 32;
+
+export type TargetsField = { targets: number[] } | { topK: number };
+
+/**
+ * `targets`: several classes in one job, as a list (`3,7,tabby`, or a JSON array of indices and
+ * labels) or `top-k` (the k largest logits). Absent: one target, as `target` says.
+ */
+export function targetsField(entry: ModelEntry, value: unknown, single: unknown): TargetsField | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (single !== undefined && single !== '') throw apiError('SALIENCY_VALIDATION', ["send either 'target' (one class) or 'targets' (several), not both"]);
+  const top = typeof value === 'string' ? /^top-(\d+)$/.exec(value.trim()) : null;
+  if (top) {
+    const k = Number(top[1]);
+    const classes = entry.labels?.length;
+    if (k < 1 || k > MAX_TARGETS || (classes !== undefined && k > classes)) {
+      throw apiError('SALIENCY_BAD_TARGET', [`targets=top-${k}: k must be in 1..${Math.min(MAX_TARGETS, classes ?? MAX_TARGETS)}`]);
+    }
+    return { topK: k };
+  }
+  let items: unknown[];
+  if (Array.isArray(value)) items = value;
+  else if (typeof value === 'string') items = value.split(',').map((v) => v.trim());
+  else throw apiError('SALIENCY_BAD_TARGET', ["targets must be a list of class indices or labels ('3,7' or a JSON array), or 'top-k'"]);
+  if (items.length === 0 || items.length > MAX_TARGETS) throw apiError('SALIENCY_BAD_TARGET', [`targets lists ${items.length} classes; give 1 to ${MAX_TARGETS}`]);
+  const indices = items.map((item) => targetIndex(entry, item) as number);
+  if (indices.some((i) => i === undefined)) throw apiError('SALIENCY_BAD_TARGET', ['targets has an empty entry']);
+  if (new Set(indices).size !== indices.length) throw apiError('SALIENCY_BAD_TARGET', [`targets names a class twice: ${indices.join(',')}`]);
+  return { targets: indices };
+}
+
+/** Most pixel-flipping steps a job may ask for (each is two forward passes). */
+export const MAX_FLIP_STEPS = 256;
+
+/** `metrics=sparseness,complexity,pixel-flipping,random-logit` (a list, or a JSON array), with pixel flipping's `flip_steps` and `imputation`. */
+export function metricsField(fields: Record<string, unknown>): JobPayload['metrics'] {
+  const value = fields['metrics'];
+  const steps = fields['flip_steps'];
+  const imputation = fields['imputation'];
+  if (value === undefined || value === '') {
+    if ((steps !== undefined && steps !== '') || (imputation !== undefined && imputation !== '')) throw apiError('SALIENCY_VALIDATION', ["flip_steps and imputation apply to metrics=pixel-flipping; add it, or leave them out"]);
+    return undefined;
+  }
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((v) => v.trim()) : [];
+  const names: MetricName[] = [];
+  for (const item of items) {
+    if (!METRIC_NAMES.includes(item as MetricName)) throw apiError('SALIENCY_VALIDATION', [`metrics: '${String(item)}' is not one of ${METRIC_NAMES.join(', ')}`]);
+    if (!names.includes(item as MetricName)) names.push(item as MetricName);
+  }
+  if (names.length === 0) throw apiError('SALIENCY_VALIDATION', [`metrics must list some of ${METRIC_NAMES.join(', ')}`]);
+  const out: NonNullable<JobPayload['metrics']> = { names };
+  if (steps !== undefined && steps !== '') {
+    const n = Number(steps);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_FLIP_STEPS) throw apiError('SALIENCY_VALIDATION', [`flip_steps must be an integer in 1..${MAX_FLIP_STEPS}, got ${String(steps)}`]);
+    out.steps = n;
+  }
+  if (imputation !== undefined && imputation !== '') {
+    if (imputation !== 'zeros' && imputation !== 'mean') throw apiError('SALIENCY_VALIDATION', [`imputation must be 'zeros' or 'mean', got ${JSON.stringify(imputation)}`]);
+    out.imputation = imputation;
+  }
+  if ((out.steps !== undefined || out.imputation !== undefined) && !names.includes('pixel-flipping')) {
+    throw apiError('SALIENCY_VALIDATION', ['flip_steps and imputation apply to metrics=pixel-flipping; add it, or leave them out']);
+  }
+  return out;
+}
+
+/** Classes a job explains: what its cost is multiplied by. */
+export function targetCount(field: TargetsField | undefined): number {
+  if (!field) return 1;
+  return 'topK' in field ? field.topK : field.targets.length;
+}
+
 /** Checks an uploaded image fully (corrupt, truncated, bombs) before anything is stored. */
 export async function checkImage(upload: Upload, config: Config): Promise<void> {
   try {
@@ -265,13 +341,24 @@ export function checkTensor(upload: Upload, entry: ModelEntry, what: string): vo
   }
 }
 
-export function newPayload(entry: ModelEntry, params: MethodParams, target: number | undefined, kind: 'image' | 'tensor', owner: string | undefined, filename?: string): JobPayload {
+export function newPayload(
+  entry: ModelEntry,
+  params: MethodParams,
+  target: number | undefined,
+  kind: 'image' | 'tensor',
+  owner: string | undefined,
+  filename?: string,
+  several?: TargetsField,
+  metrics?: JobPayload['metrics'],
+): JobPayload {
   const id = randomUUID();
   return {
     id,
     model: entry.id,
     params,
     ...(target !== undefined ? { target } : {}),
+    ...(several ?? {}),
+    ...(metrics ? { metrics } : {}),
     input: { kind, key: keys.input(id), ...(filename ? { filename } : {}) },
     ...(params.baseline === 'uploaded' ? { baselineKey: keys.baseline(id) } : {}),
     ...(owner ? { owner } : {}),

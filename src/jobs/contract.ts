@@ -3,8 +3,8 @@
 import { type Static, Type } from '@sinclair/typebox';
 
 // Mirrors src/methods/params.ts (the jobs layer imports nothing; a unit test keeps them equal).
-export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam'] as const;
-export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'] as const;
+export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam', 'grad-cam-plus-plus', 'smooth-grad-cam-plus-plus', 'adaptgrad', 'noisegrad', 'fusiongrad'] as const;
+export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export const IG_RULE_NAMES = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'] as const;
 export const BASELINE_NAMES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean', 'uploaded'] as const;
 export const PRESET_NAMES = ['captum', 'pair', 'xplique'] as const;
@@ -18,10 +18,10 @@ export const MethodName = literals(METHOD_NAMES, { description: 'Explanation met
 export const MethodParamsSchema = Type.Object(
   {
     method: MethodName,
-    base: Type.Optional(literals(BASE_NAMES, { description: 'SmoothGrad family: the method averaged over noisy copies', default: 'gradient' })),
+    base: Type.Optional(literals(BASE_NAMES, { description: 'SmoothGrad family: the method averaged over noisy copies (grad-cam: Smooth Grad-CAM, smoothgrad only)', default: 'gradient' })),
     samples: Type.Optional(
       Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
-        description: "Noisy copies n (default 50; SmoothDiff 20), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples`",
+        description: "Noisy copies n (default 50; SmoothDiff 20; Smooth Grad-CAM++ 25), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples`",
       }),
     ),
     maxSamples: Type.Optional(Type.Integer({ minimum: 2, description: 'samples=auto: the most copies drawn (default 50)' })),
@@ -35,6 +35,10 @@ export const MethodParamsSchema = Type.Object(
     unbiased: Type.Optional(Type.Boolean({ description: 'VarGrad: multiply by n/(n−1)', default: false })),
     layer: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Grad-CAM layer (tensor name); default from the model' })),
     relu: Type.Optional(Type.Boolean({ description: 'Grad-CAM: ReLU on the map', default: true })),
+    models: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'NoiseGrad/FusionGrad: noisy models n (default 10)' })),
+    weightNoise: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'NoiseGrad/FusionGrad: σ_w of the multiplicative weight noise η ~ N(1, σ_w²) (default 0.2)' })),
+    head: Type.Optional(Type.Boolean({ description: 'NoiseGrad/FusionGrad: perturb the classifier head (the last Gemm/MatMul) too', default: true })),
+    confidence: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'AdaptGrad: probability c that a noisy element stays in the valid input range (default 0.95)' })),
     preset: Type.Optional(literals(PRESET_NAMES, { description: 'Defaults matching a library' })),
   },
   { additionalProperties: false },
@@ -50,6 +54,18 @@ export const JobPayloadSchema = Type.Object({
   params: MethodParamsSchema,
   /** Class index, already resolved from a label by the gateway; absent: argmax. */
   target: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Several classes in one job (resolved by the gateway): one map per class, in this order. */
+  targets: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })),
+  /** Several classes in one job: the k largest logits of the clean input. */
+  topK: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Quality metrics to compute with the explanation (src/metrics/evaluate.ts). */
+  metrics: Type.Optional(
+    Type.Object({
+      names: Type.Array(literals(['sparseness', 'complexity', 'pixel-flipping', 'random-logit'] as const)),
+      steps: Type.Optional(Type.Integer({ minimum: 1 })),
+      imputation: Type.Optional(literals(['zeros', 'mean'] as const)),
+    }),
+  ),
   input: Type.Object({ kind: literals(['image', 'tensor'] as const), key: Type.String(), filename: Type.Optional(Type.String()) }),
   baselineKey: Type.Optional(Type.String()),
   /** Hash of the API key that created the job (jobs are visible only to it). */
@@ -72,6 +88,36 @@ const ClassScore = Type.Object({
   score: Type.Number({ description: 'softmax probability' }),
 });
 
+export const QualityMetricsSchema = Type.Object(
+  {
+    sparseness: Type.Optional(Type.Number({ description: 'Gini index of |map| (0: uniform, 1: one pixel)' })),
+    complexity: Type.Optional(Type.Number({ description: 'entropy of |map| / Σ|map| (natural log)' })),
+    pixelFlipping: Type.Optional(
+      Type.Object({
+        steps: Type.Integer(),
+        imputation: Type.String(),
+        morf: Type.Array(Type.Number(), { description: 'target softmax probability after steps 0..S, most relevant pixels first' }),
+        lerf: Type.Array(Type.Number(), { description: 'the same, least relevant pixels first' }),
+        srg: Type.Number({ description: 'symmetric relevance gain: mean over steps 1..S of LeRF − MoRF' }),
+      }),
+    ),
+    randomLogit: Type.Optional(Type.Object({ class: Type.Integer(), ssim: Type.Number({ description: 'SSIM of the map and the map for this other class' }) })),
+  },
+  { description: 'Explanation-quality metrics (requested with metrics=…)' },
+);
+
+/** One class of a several-target job: its map is slice `k` of the stored attribution [K, …]. */
+export const TargetMapSchema = Type.Object({
+  index: Type.Integer(),
+  label: Type.Optional(Type.String()),
+  logit: Type.Number(),
+  score: Type.Number({ description: 'softmax probability' }),
+  min: Type.Number(),
+  max: Type.Number(),
+  completenessGap: Type.Optional(Type.Number()),
+});
+export type TargetMap = Static<typeof TargetMapSchema>;
+
 export const JobResultSchema = Type.Object({
   prediction: Type.Object({
     target: Type.Integer(),
@@ -88,6 +134,10 @@ export const JobResultSchema = Type.Object({
     kind: literals(['sensitivity', 'attribution'] as const),
   }),
   completenessGap: Type.Optional(Type.Number({ description: 'Integrated Gradients: Σ attribution − (y(x) − y(x₀))' })),
+  /** Several-target jobs: one entry per class, in the order of the attribution's first axis. */
+  targets: Type.Optional(Type.Array(TargetMapSchema)),
+  /** The quality metrics asked for, of the (first) target's map. */
+  metrics: Type.Optional(QualityMetricsSchema),
   layer: Type.Optional(Type.String()),
   sigma: Type.Optional(Type.Number()),
   samplesUsed: Type.Optional(Type.Integer({ description: 'SmoothGrad family: noisy copies drawn (samples=auto may stop before maxSamples)' })),
@@ -98,6 +148,7 @@ export const JobResultSchema = Type.Object({
   timings: Type.Object({ computeMs: Type.Number(), totalMs: Type.Number() }),
 });
 export type JobResult = Static<typeof JobResultSchema>;
+export type QualityMetrics = Static<typeof QualityMetricsSchema>;
 
 export const JobErrorSchema = Type.Object({ code: Type.String(), message: Type.String() });
 export type JobError = Static<typeof JobErrorSchema>;

@@ -5,6 +5,9 @@ import { pruneGraph } from '../onnx/prune.js';
 import { type ModelContext, type Progress, compileFor } from './context.js';
 import { runGradCam } from './grad-cam.js';
 import { reduceOutputChannels } from './output-channels.js';
+import { isCamFamily, runCamFamily } from './grad-cam-plus.js';
+import { runAdaptGrad } from './adapt-grad.js';
+import { runNoiseGrad } from './noise-grad.js';
 import { SINGLE_POINT, runGradientFamily } from './gradient-family.js';
 import { type MethodParams, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
@@ -17,8 +20,10 @@ export interface ExplainRequest {
   params: MethodParams;
   /** One target for all samples, or one per sample; default: argmax of the clean logits. */
   targets?: number[];
-  /** Explicit noise block [B, samples, …] (tests compare against PyTorch fed the same noise). */
+  /** Explicit noise block [B, samples, …] (tests compare against PyTorch fed the same noise); AdaptGrad: standard normals [B, samples − 1, …]. */
   noise?: Float32Array;
+  /** NoiseGrad/FusionGrad: explicit multiplicative weight noise [models, Σ weight sizes] (tests). */
+  weightNoise?: Float32Array;
   progress?: Progress;
   /** Where the channels are, for a preset that reduces them (default NCHW). */
   layout?: 'NCHW' | 'NHWC';
@@ -94,7 +99,20 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
   const classes = logits.dims[1] as number;
   const done = (fields: Omit<ExplainResult, 'params' | 'targets' | 'logits' | 'timings'>): ExplainResult => finish({ ...fields, targets, logits });
 
+  if (isCamFamily(params) || params.base === 'grad-cam') {
+    const r = await runCamFamily(ctx, x, classes, targets, params, options);
+    return done({ attribution: r.attribution, layer: r.layer, sigma: params.method === 'grad-cam-plus-plus' ? undefined : r.sigma });
+  }
   switch (params.method) {
+    case 'noisegrad':
+    case 'fusiongrad': {
+      const r = await runNoiseGrad(ctx, x, classes, targets, params, { noise: options.noise, weightNoise: request.weightNoise, progress: options.progress });
+      return done({ attribution: r.attribution, ...(params.method === 'fusiongrad' ? { sigma: r.sigma } : {}) });
+    }
+    case 'adaptgrad': {
+      const r = await runAdaptGrad(ctx, x, classes, targets, params, { normals: options.noise, progress: options.progress });
+      return done({ attribution: r.attribution, sigma: r.sigma });
+    }
     case 'smoothdiff': {
       const r = await runSmoothDiff(ctx, x, classes, targets, params, options);
       return done({ attribution: r.attribution, sigma: r.sigma });

@@ -14,10 +14,16 @@ export const METHODS = [
   'guided-backprop',
   'grad-cam',
   'guided-grad-cam',
+  'grad-cam-plus-plus',
+  'smooth-grad-cam-plus-plus',
+  'adaptgrad',
+  'noisegrad',
+  'fusiongrad',
 ] as const;
 export type MethodName = (typeof METHODS)[number];
 
-export const BASE_METHODS = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'] as const;
+// 'grad-cam' only as SmoothGrad's base (Smooth Grad-CAM, grad-cam-plus.ts).
+export const BASE_METHODS = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export type BaseMethod = (typeof BASE_METHODS)[number];
 
 export const BASELINES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean'] as const;
@@ -45,6 +51,12 @@ export interface MethodParams {
   unbiased?: boolean;
   layer?: string;
   relu?: boolean;
+  /** AdaptGrad: the probability c that a noisy element stays in the valid range. */
+  confidence?: number;
+  /** NoiseGrad/FusionGrad: noisy models n, weight noise σ_w, whether the classifier head is perturbed. */
+  models?: number;
+  weightNoise?: number;
+  head?: boolean;
   preset?: Preset;
 }
 
@@ -66,6 +78,10 @@ export interface ResolvedParams {
   unbiased: boolean;
   layer: string | undefined;
   relu: boolean;
+  confidence: number;
+  models: number;
+  weightNoise: number;
+  head: boolean;
   preset: Preset | undefined;
   /** What the preset's library does to the output beyond these parameters (presets.ts). */
   output?: PresetOutput;
@@ -83,22 +99,34 @@ export const METHOD_PARAMETERS: Record<MethodName, readonly (keyof ResolvedParam
   gradient: [],
   'gradient-x-input': [],
   'integrated-gradients': ['steps', 'rule', 'baseline'],
-  smoothgrad: SMOOTHING_PARAMETERS,
+  smoothgrad: [...SMOOTHING_PARAMETERS, 'layer', 'relu'],
   'smoothgrad-squared': SMOOTHING_PARAMETERS,
   vargrad: [...SMOOTHING_PARAMETERS, 'unbiased'],
   smoothdiff: ['samples', 'noise', 'sigma', 'seed'],
   'guided-backprop': [],
   'grad-cam': ['layer', 'relu'],
   'guided-grad-cam': ['layer', 'relu'],
+  'grad-cam-plus-plus': ['layer', 'relu'],
+  'smooth-grad-cam-plus-plus': ['samples', 'noise', 'sigma', 'seed', 'layer', 'relu'],
+  adaptgrad: ['base', 'samples', 'confidence', 'seed', 'steps', 'rule', 'baseline'],
+  noisegrad: ['base', 'models', 'weightNoise', 'head', 'seed'],
+  fusiongrad: ['base', 'models', 'weightNoise', 'head', 'samples', 'noise', 'sigma', 'seed'],
 };
 
 /** Parameters as reported: samples=auto shows as 'auto' with its maximum and tolerance. */
 export type ReportedParams = Partial<Omit<ResolvedParams, 'samples' | 'auto'>> & { samples?: number | 'auto'; maxSamples?: number };
 
+/** Parameters a method lists that only apply over some bases (SmoothGrad's IG and CAM ones). */
+export function baseSpecific(key: string, base: string | undefined): boolean {
+  if (key === 'steps' || key === 'rule' || key === 'baseline') return (base ?? 'gradient') !== 'integrated-gradients';
+  if (key === 'layer' || key === 'relu') return (base ?? 'gradient') !== 'grad-cam';
+  return false;
+}
+
 /** The resolved parameters a method actually used (IG's only over an IG base), for reports. */
 export function usedParams(p: ResolvedParams): ReportedParams {
   let keys = METHOD_PARAMETERS[p.method];
-  if (keys.includes('base') && p.base !== 'integrated-gradients') keys = keys.filter((k) => k !== 'steps' && k !== 'rule' && k !== 'baseline');
+  if (keys.includes('base')) keys = keys.filter((k) => !baseSpecific(k, p.base));
   // The seed is always reported (docs/methods.md), even where nothing random happened.
   const used: ReportedParams = { method: p.method, seed: p.seed };
   for (const key of keys) if (key !== 'maxSamples' && key !== 'tolerance' && p[key] !== undefined) (used as Record<string, unknown>)[key] = p[key];
@@ -108,12 +136,12 @@ export function usedParams(p: ResolvedParams): ReportedParams {
   return used;
 }
 
-export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff']);
+export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'smooth-grad-cam-plus-plus', 'adaptgrad']);
 
 /** Sensitivity maps are rendered as magnitudes; attributions keep their sign (docs/methods.md). */
 export function methodKind(method: MethodName, base: BaseMethod = 'gradient'): 'sensitivity' | 'attribution' {
   if (method === 'gradient-x-input' || method === 'integrated-gradients') return 'attribution';
-  if (method === 'smoothgrad' && (base === 'gradient-x-input' || base === 'integrated-gradients')) return 'attribution';
+  if ((method === 'smoothgrad' || method === 'adaptgrad') && (base === 'gradient-x-input' || base === 'integrated-gradients')) return 'attribution';
   return 'sensitivity';
 }
 
@@ -126,7 +154,7 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
     (params[key as keyof MethodParams] as ResolvedParams[K] | undefined) ?? (preset[key] as ResolvedParams[K] | undefined) ?? fallback;
   const auto = params.samples === 'auto' && ADAPTIVE_METHODS.has(params.method);
   const fixed = params.samples === 'auto' ? undefined : params.samples;
-  const defaultSamples = (preset.samples as number | undefined) ?? (smoothdiff ? 20 : 50);
+  const defaultSamples = (preset.samples as number | undefined) ?? (smoothdiff ? 20 : params.method === 'smooth-grad-cam-plus-plus' ? 25 : params.method === 'fusiongrad' ? 10 : 50);
   return {
     method: params.method,
     base: pick('base', 'gradient'),
@@ -142,6 +170,10 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
     unbiased: pick('unbiased', false),
     layer: params.layer,
     relu: pick('relu', true),
+    confidence: params.confidence ?? 0.95,
+    models: params.models ?? 10,
+    weightNoise: params.weightNoise ?? 0.2,
+    head: params.head ?? true,
     preset: params.preset,
     ...(spec?.supported && Object.keys(spec.output).length ? { output: spec.output } : {}),
   };

@@ -41,7 +41,7 @@ const no = (reason: string): PresetSpec => ({ supported: false, reason });
 const yes = (call: string, returns: string, params: Partial<ResolvedParams> = {}, output: PresetOutput = {}): PresetSpec => ({ supported: true, call, returns, params, output });
 
 function captum(method: MethodName, base: BaseMethod): PresetSpec {
-  const inner: Record<BaseMethod, { call: string; abs: boolean; returns: string }> = {
+  const inner: Partial<Record<BaseMethod, { call: string; abs: boolean; returns: string }>> = {
     gradient: { call: 'Saliency(model)', abs: true, returns: '|g|' },
     'gradient-x-input': { call: 'InputXGradient(model)', abs: false, returns: '(x+ε) ⊙ g' },
     'integrated-gradients': { call: 'IntegratedGradients(model)', abs: false, returns: 'IG(x+ε) (n_steps 50, gausslegendre, zero baseline)' },
@@ -49,6 +49,7 @@ function captum(method: MethodName, base: BaseMethod): PresetSpec {
   };
   const noisy = (ntType: string, returns: (b: string) => string, extra: Partial<ResolvedParams> = {}) => {
     const b = inner[base];
+    if (!b) return no(`Captum's NoiseTunnel has no ${base} attribution here to smooth; use base gradient, gradient-x-input, integrated-gradients or guided-backprop`);
     return yes(
       `NoiseTunnel(${b.call}).attribute(nt_type='${ntType}', nt_samples=5, stdevs=1.0)`,
       returns(b.returns),

@@ -7,14 +7,17 @@ import { loadConfig } from '../config/config.js';
 import { CompileError } from '../gradgraph/index.js';
 import { type DecodedImage, decodeImage, ImageError, preprocess } from '../imaging/index.js';
 import { decodeNpy, NpyError } from '../imaging/npy.js';
-import { type JobPayload, type JobResult, keys } from '../jobs/contract.js';
+import { type JobPayload, type JobResult, type TargetMap, keys } from '../jobs/contract.js';
 import { JobCancelledError, JobInputError, type JobProcessor, type ProcessorIO } from '../jobs/interfaces.js';
 import { BaselineError } from '../methods/baselines.js';
-import { explain } from '../methods/explain.js';
+import { type ExplainResult, explain } from '../methods/explain.js';
+import { explainTargets } from '../methods/multi-target.js';
+import { evaluateMetrics } from '../metrics/evaluate.js';
 import { GradCamError } from '../methods/grad-cam.js';
 import { type MethodParams, methodKind, usedParams } from '../methods/params.js';
 import { type Tensor } from '../methods/runner.js';
 import { SmoothDiffError } from '../methods/smoothdiff.js';
+import { NoiseGradError } from '../methods/noise-grad.js';
 import { TargetError } from '../methods/targets.js';
 import { type ModelEntry, ModelRegistry } from '../models/registry.js';
 import { onRescan } from '../models/rescan-signal.js';
@@ -115,7 +118,7 @@ function asInputError(err: unknown): unknown {
   if (err instanceof TargetError) return new JobInputError('SALIENCY_BAD_TARGET', err.message);
   if (err instanceof BaselineError) return new JobInputError('SALIENCY_BAD_BASELINE', err.message);
   if (err instanceof GradCamError) return new JobInputError('SALIENCY_BAD_LAYER', err.message);
-  if (err instanceof SmoothDiffError || err instanceof CompileError) return new JobInputError('SALIENCY_METHOD_UNSUPPORTED', err.message);
+  if (err instanceof SmoothDiffError || err instanceof CompileError || err instanceof NoiseGradError) return new JobInputError('SALIENCY_METHOD_UNSUPPORTED', err.message);
   return err;
 }
 
@@ -150,18 +153,20 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       layer: rest.layer ?? entry.manifest.gradCamLayer,
       baseline: baseline === 'uploaded' ? tensorInput(await required(io, payload.baselineKey ?? keys.baseline(payload.id), 'baseline'), ctx.sampleShape, 'the baseline') : baseline,
     };
-    const result = await explain(ctx, {
-      x,
-      params,
-      layout: entry.manifest.input.layout,
-      targets: payload.target === undefined ? undefined : [payload.target],
-      progress: (done, total, stage) => {
-        if (io.cancelled()) throw new JobCancelledError('cancelled');
-        // Checked where cancellation is: after each graph run, so a job stops at its next one.
-        if (deadline !== undefined && performance.now() > deadline) throw timedOut();
-        io.progress({ done, total, stage });
-      },
-    });
+    const progress = (done: number, total: number, stage: string) => {
+      if (io.cancelled()) throw new JobCancelledError('cancelled');
+      // Checked where cancellation is: after each graph run, so a job stops at its next one.
+      if (deadline !== undefined && performance.now() > deadline) throw timedOut();
+      io.progress({ done, total, stage });
+    };
+    // Several classes: one map each, stacked on the attribution's first axis.
+    const spec = payload.topK !== undefined ? { topK: payload.topK } : payload.targets ? { classes: payload.targets } : undefined;
+    const result: ExplainResult = spec
+      ? await explainTargets(ctx, { x, params, spec, progress })
+      : await explain(ctx, { x, params, layout: entry.manifest.input.layout, targets: payload.target === undefined ? undefined : [payload.target], progress });
+    const metrics = payload.metrics?.names.length
+      ? await evaluateMetrics(ctx, x, params, result, { metrics: payload.metrics.names, steps: payload.metrics.steps, imputation: payload.metrics.imputation }, progress)
+      : undefined;
     const attribution = result.attribution.data;
     assertFinite(result.logits.data, "the model's output (logits)", OVERFLOW_HINT);
     assertFinite(attribution, 'the attribution', OVERFLOW_HINT);
@@ -171,7 +176,8 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     // Cancelled during the last run: nothing is written back.
     if (io.cancelled()) throw new JobCancelledError('cancelled');
     await io.write(keys.attribution(payload.id), new Uint8Array(attribution.buffer, attribution.byteOffset, attribution.byteLength), config.RESULT_TTL_SECONDS);
-    const logits = result.logits.data;
+    // Several targets: the image was repeated per class, so every row of the logits is the image's.
+    const logits = result.logits.data.subarray(0, result.logits.dims[1]);
     const probabilities = softmax(logits);
     const target = result.targets[0] as number;
     const label = (i: number) => entry.labels?.[i];
@@ -185,12 +191,15 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       if (v < min) min = v;
       if (v > max) max = v;
     }
+    const targets = spec ? targetMaps(result, logits, probabilities, label) : undefined;
     const { baseline: usedBaseline, ...resolved } = usedParams(result.params);
     const out: JobResult = {
       prediction: { target, label: label(target), logit: logits[target] as number, score: probabilities[target] as number, top5 },
       params: { ...resolved, ...(usedBaseline === undefined ? {} : { baseline: typeof usedBaseline === 'string' ? usedBaseline : 'uploaded' }) },
       attribution: { shape: result.attribution.dims, min, max, kind: methodKind(result.params.method, result.params.base) },
       ...(result.completenessGap ? { completenessGap: result.completenessGap[0] } : {}),
+      ...(targets ? { targets } : {}),
+      ...(metrics ? { metrics } : {}),
       ...(result.layer ? { layer: result.layer } : {}),
       ...(result.sigma ? { sigma: result.sigma[0] } : {}),
       ...(result.samplesUsed ? { samplesUsed: result.samplesUsed[0], relativeError: finiteOrUndefined(result.relativeError?.[0]) } : {}),
@@ -223,6 +232,21 @@ export async function warmUp(): Promise<void> {
     if (r.error) log.warn({ model: r.model, method: r.method, err: r.error }, 'warm-up failed; jobs of this method will report the error');
     else log.info({ model: r.model, method: r.method, ms: Math.round(r.ms) }, 'warmed up');
   }
+}
+
+/** Per class of a several-target job: its scores and the range of its slice of the attribution. */
+function targetMaps(result: ExplainResult, logits: Float32Array, probabilities: Float64Array, label: (i: number) => string | undefined): TargetMap[] {
+  const size = result.attribution.data.length / result.targets.length;
+  return result.targets.map((index, k) => {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of result.attribution.data.subarray(k * size, (k + 1) * size)) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const gap = result.completenessGap?.[k];
+    return { index, label: label(index), logit: logits[index] as number, score: probabilities[index] as number, min, max, ...(gap === undefined ? {} : { completenessGap: gap }) };
+  });
 }
 
 /** Closes the thread's ONNX sessions (called when the thread shuts down). */

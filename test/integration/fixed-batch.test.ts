@@ -40,6 +40,12 @@ const METHODS: MethodParams[] = [
   { method: 'guided-backprop' },
   { method: 'grad-cam', relu: false },
   { method: 'guided-grad-cam', relu: false },
+  { method: 'smoothgrad', base: 'grad-cam', samples: 3, relu: false },
+  { method: 'grad-cam-plus-plus', relu: false },
+  { method: 'smooth-grad-cam-plus-plus', samples: 3, relu: false },
+  { method: 'adaptgrad', samples: 3 },
+  { method: 'noisegrad', models: 2 },
+  { method: 'fusiongrad', models: 2, samples: 2 },
 ];
 
 const contexts: Promise<OwnedContext>[] = [];

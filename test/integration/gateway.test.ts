@@ -123,7 +123,8 @@ for (const mode of ['embedded', 'redis'] as const) {
       assert.equal((model.body['labels'] as string[]).length, 10);
       const methods = await json(await fetch(`${url}/v1/methods`));
       const list = methods.body['methods'] as { name: string; defaults: Record<string, unknown> }[];
-      assert.equal(list.length, 10);
+      assert.equal(list.length, 15);
+      assert.equal(list.find((m) => m.name === 'smooth-grad-cam-plus-plus')?.defaults['samples'], 25);
       assert.equal(list.find((m) => m.name === 'smoothdiff')?.defaults['samples'], 20);
       assert.equal((await json(await fetch(`${url}/v1/models/nope`))).status, 404);
     });

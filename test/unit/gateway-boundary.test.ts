@@ -35,6 +35,13 @@ test('graph points: IG steps, samples × base steps, SmoothDiff samples + 1, pre
   assert.equal(jobCost(IMAGENET, { method: 'smoothdiff' }).points, 21);
   assert.equal(jobCost(IMAGENET, { method: 'smoothgrad', preset: 'xplique' }).points, 50);
   assert.equal(jobCost(IMAGENET, { method: 'guided-grad-cam' }).points, 2);
+  assert.equal(jobCost(IMAGENET, { method: 'grad-cam-plus-plus' }).points, 1);
+  assert.equal(jobCost(IMAGENET, { method: 'smooth-grad-cam-plus-plus' }).points, 26, '25 noisy copies + the clean pass');
+  assert.equal(jobCost(IMAGENET, { method: 'smoothgrad', base: 'grad-cam', samples: 7 }).points, 7);
+  assert.equal(jobCost(IMAGENET, { method: 'adaptgrad' }).points, 50);
+  assert.equal(jobCost(IMAGENET, { method: 'noisegrad' }).points, 10);
+  assert.equal(jobCost(IMAGENET, { method: 'fusiongrad' }).points, 100, '10 models × 10 samples');
+  assert.equal(jobCost(IMAGENET, { method: 'gradient' }, 1, 3).points, 3, 'three targets');
   assert.equal(jobCost(IMAGENET, { method: 'vargrad', samples: 4, base: 'integrated-gradients', steps: 8 }, 3).points, 96);
 });
 

@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { type FastifyInstance } from 'fastify';
 import { MethodParamsSchema } from '../../jobs/contract.js';
+import { METRIC_COSTS, METRIC_NAMES } from '../../metrics/evaluate.js';
 import { BASE_METHODS, METHOD_PARAMETERS, METHODS, type MethodName, methodKind, PRESETS, resolveParams } from '../../methods/params.js';
 import { presetSpec } from '../../methods/presets.js';
 import { type ModelEntry, type UnavailableModel } from '../../models/registry.js';
@@ -13,13 +14,18 @@ const DESCRIPTIONS: Record<MethodName, string> = {
   gradient: '∂y_c/∂x, signed (Simonyan et al. 2013).',
   'gradient-x-input': 'x ⊙ ∂y_c/∂x.',
   'integrated-gradients': '(x − x₀) ⊙ ∫₀¹ ∇y_c(x₀ + α(x − x₀)) dα (Sundararajan et al. 2017); reports the completeness gap.',
-  smoothgrad: 'Mean of the base method over noisy copies x + ε (Smilkov et al. 2017).',
+  smoothgrad: 'Mean of the base method over noisy copies x + ε (Smilkov et al. 2017); base=grad-cam is Smooth Grad-CAM (ReLU per copy, then the mean).',
   'smoothgrad-squared': 'Mean of the squared base method over noisy copies (Hooker et al. 2019).',
   vargrad: 'Variance of the base method over noisy copies (Adebayo et al. 2018); biased unless unbiased=true.',
   smoothdiff: 'SmoothDiff (Hill et al., NeurIPS 2025): n noisy forward passes average each node’s local derivative, then one backward pass uses the averages (cost n·F + F + B). Exact E[J] at ReLU, MaxPool, elementwise nonlinearities and products; ops with dense Jacobians (Softmax, LayerNormalization, ReduceMax) use the Jacobian at the mean input, an approximation.',
   'guided-backprop': 'Gradient where every ReLU passes back only positive gradients at positive inputs (Springenberg et al. 2015).',
   'grad-cam': 'ReLU(Σ_k α_k A^k) at a 4-D layer, α_k the spatial mean of ∂y_c/∂A^k, upsampled bilinearly (Selvaraju et al. 2017).',
   'guided-grad-cam': 'Guided Backprop ⊙ Grad-CAM.',
+  'grad-cam-plus-plus': 'Grad-CAM++ (Chattopadhyay et al. 2018): ReLU(Σ_k w_k A^k), w_k = Σ_ij α_ij ReLU(∂y_c/∂A^k_ij), α = g²/(2g² + Σ_ab A_ab g³) with g = ∂y_c/∂A (the logit form, exp(y_c) cancels), upsampled bilinearly. Cost: one gradient pass.',
+  noisegrad: 'NoiseGrad (Bykov et al. 2022): mean of the base method over n models with multiplicative weight noise η ~ N(1, σ_w²) per weight (Conv, Gemm, MatMul, BatchNormalization scale and bias; head=false leaves the classifier head clean), each drawn afresh from the clean weights. Cost: n gradient passes.',
+  fusiongrad: 'FusionGrad (Bykov et al. 2022): NoiseGrad × SmoothGrad, n noisy models × m noisy inputs. Cost: n·m gradient passes.',
+  adaptgrad: 'AdaptGrad (arXiv 2410.07711): SmoothGrad with a per-element σ_i = min(|x_i − lo|, |x_i − hi|)/(√2·erfinv(c)), lo/hi the model-space black and white, so copies stay in range with confidence c; the clean gradient is one of the n samples. Cost: n gradient passes.',
+  'smooth-grad-cam-plus-plus': 'Smooth Grad-CAM++ (Omeiza et al. 2019): Grad-CAM++ with g, g², g³ averaged over n noisy copies, A from the clean input. Cost: n + 1 gradient passes.',
 };
 
 const SMOOTHING: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad']);
@@ -119,6 +125,10 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
       };
     }),
     parameters: MethodParamsSchema,
+    metrics: {
+      description: 'metrics=a,b,… on a job computes these with the explanation (of its first target); flip_steps (default 32) and imputation (zeros | mean) set pixel flipping',
+      values: METRIC_NAMES.map((name) => ({ name, cost: METRIC_COSTS[name] })),
+    },
     render: {
       reduce: { values: ['l2', 'abs-sum', 'abs-max', 'sum', 'mean'], default: { sensitivity: 'l2', attribution: 'sum' } },
       sign: { values: ['abs', 'positive', 'negative', 'all'], default: { sensitivity: 'abs', attribution: 'all' } },

@@ -6,6 +6,7 @@ import { JOB_CANCELLED } from '../../jobs/job-errors.js';
 import { type GatewayDeps, type Metrics } from '../deps.js';
 import { apiError } from '../errors.js';
 import { eventStreams } from '../event-stream.js';
+import { observeQuality } from '../quality-histograms.js';
 import { Idempotency } from '../idempotency.js';
 import { ResultCache } from '../result-cache.js';
 import { Webhooks } from '../webhooks.js';
@@ -23,7 +24,10 @@ import {
   readJson,
   readMultipart,
   resolvedParams,
+  targetCount,
   targetIndex,
+  targetsField,
+  metricsField,
 } from '../submission.js';
 
 const MAX_WAIT_S = 60;
@@ -120,6 +124,7 @@ function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: 
     if (event.type === 'failed') metrics.failures.inc({ code: event.error.code, method });
     const computeSeconds = event.type === 'completed' ? event.result.timings.computeMs / 1000 : undefined;
     if (computeSeconds !== undefined) metrics.compute.observe({ method, model }, computeSeconds);
+    if (event.type === 'completed') observeQuality(metrics.quality, { method, model }, event.result.metrics);
     // The queue wait needs the job's timestamps: one status read per finished job.
     void deps.queue.status(id).then(
       (status) => {
@@ -146,7 +151,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       schema: {
         summary: 'Explain one or more images (or a preprocessed tensor)',
         description:
-          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time. `Idempotency-Key` makes retries safe; an exact repeat with the same seed is answered by the earlier job (`cached: true`); a `webhook` URL is called when each job ends.",
+          "multipart/form-data with one or more `image` files (or one `tensor` .npy file, float32, already preprocessed), an optional `baseline` .npy for baseline=uploaded, and fields `model`, `method`, `target` (index or label) or `targets` (several classes in one job: `3,7,tabby`, a JSON array, or `top-k`; one map per class, chosen with ?target= on the renderings) and the method's parameters (GET /v1/methods). Also application/json with the files base64-encoded (`image`, `images`, `tensor`, `baseline`). One job per image. `Prefer: wait=N` (or ?wait=N, N ≤ 60) waits for completion and answers 200 when every job finished in time.",
         querystring: SubmitQuery,
         headers: SubmitHeaders,
         bodyReadByHandler: SubmissionBody,
@@ -168,7 +173,10 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const webhook = webhooks.check(submission.fields['webhook']);
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
-      checkSubmission(submission, entry, params, config);
+      const several = targetsField(entry, submission.fields['targets'], submission.fields['target']);
+      const quality = metricsField(submission.fields);
+      // random-logit explains the image once more.
+      checkSubmission(submission, entry, params, config, targetCount(several) * (quality?.names.includes('random-logit') ? 2 : 1));
       const target = targetIndex(entry, submission.fields['target']);
       const inputs = submission.tensor ? [submission.tensor] : submission.images;
       if (inputs.length === 0 || (submission.tensor && submission.images.length > 0)) throw apiError('SALIENCY_NO_INPUT');
@@ -186,14 +194,14 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       try {
         if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
         for (const input of inputs) {
-          const cacheKey = resultCache.key(request.owner, { modelHash: entry.hash, kind, input: input.bytes, ...(submission.baseline ? { baseline: submission.baseline.bytes } : {}), resolved, target });
+          const cacheKey = resultCache.key(request.owner, { modelHash: entry.hash, kind, input: input.bytes, ...(submission.baseline ? { baseline: submission.baseline.bytes } : {}), resolved, target, extra: { several, quality } });
           const hit = await resultCache.lookup(request, cacheKey);
           if (hit) {
             statuses.push(hit);
             cached.add(hit.id);
             continue;
           }
-          const payload = newPayload(entry, params, target, kind, request.owner, input.filename);
+          const payload = newPayload(entry, params, target, kind, request.owner, input.filename, several, quality);
           stored.push(payload);
           await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
           if (submission.baseline && payload.baselineKey) await store.put(payload.baselineKey, submission.baseline.bytes, config.INPUT_TTL_SECONDS);

@@ -11,7 +11,7 @@ import { type JobStatus, keys } from '../../jobs/contract.js';
 import { type GatewayDeps } from '../deps.js';
 import { apiError, codedError } from '../errors.js';
 import { type CachedRendering, RenderCache } from '../render-cache.js';
-import { ErrorSchema, IdParams, MapQuery, MapSchema, NpyResponse, PngResponse, RenderQuery } from '../schemas.js';
+import { ErrorSchema, IdParams, MapQuery, MapSchema, NpyResponse, PngResponse, RenderQuery, TargetQuery } from '../schemas.js';
 import { loadOwnedStatus } from './explanations.js';
 
 interface Loaded {
@@ -19,7 +19,24 @@ interface Loaded {
   source: RenderSource;
 }
 
-async function loadAttribution(deps: GatewayDeps, request: FastifyRequest): Promise<Loaded> {
+/**
+ * A several-target job's attribution is [K, …]: `target` picks one class's slice (default: the
+ * first; `all` keeps the stack, for attribution.npy).
+ */
+function pickTarget(status: JobStatus, data: Float32Array, shape: number[], target: string | undefined, all: boolean): { data: Float32Array; shape: number[]; slot: number } {
+  const maps = status.result?.targets;
+  if (!maps) {
+    if (target !== undefined) throw apiError('SALIENCY_BAD_RENDER_PARAM', [`this explanation has one target; 'target' applies to jobs sent with targets=…`]);
+    return { data, shape, slot: -1 };
+  }
+  if (target === undefined && all) return { data, shape, slot: -1 };
+  const slot = target === undefined ? 0 : maps.findIndex((m) => String(m.index) === target || m.label === target);
+  if (slot < 0) throw apiError('SALIENCY_BAD_RENDER_PARAM', [`target ${target} is not one of this explanation's targets (${maps.map((m) => m.index).join(', ')})`]);
+  const size = data.length / maps.length;
+  return { data: data.subarray(slot * size, (slot + 1) * size), shape: [1, ...shape.slice(1)], slot };
+}
+
+async function loadAttribution(deps: GatewayDeps, request: FastifyRequest, all = false): Promise<Loaded & { slot: number }> {
   const { id } = request.params as { id: string };
   const status = await loadOwnedStatus(deps, request, id);
   if (status.state !== 'completed' || !status.result) throw apiError('SALIENCY_NOT_READY', [id, status.state]);
@@ -29,18 +46,21 @@ async function loadAttribution(deps: GatewayDeps, request: FastifyRequest): Prom
   new Uint8Array(data.buffer).set(bytes);
   const entry = deps.registry.get(status.payload.model);
   const layout = status.result.attribution.shape[1] === 1 ? 'NCHW' : (entry?.manifest.input.layout ?? 'NCHW');
+  const picked = pickTarget(status, data, status.result.attribution.shape, (request.query as { target?: string } | undefined)?.target, all);
   return {
     status,
-    source: { raw: { data, shape: status.result.attribution.shape }, layout, ...(status.result.geometry ? { geometry: status.result.geometry as Geometry } : {}) },
+    slot: picked.slot,
+    source: { raw: { data: picked.data, shape: picked.shape }, layout, ...(status.result.geometry ? { geometry: status.result.geometry as Geometry } : {}) },
   };
 }
 
 function options(status: JobStatus, query: unknown): RenderOptions {
   try {
     // A result computed under a parity preset is drawn the way that library's visualiser draws it.
+    const { target: _target, ...rendering } = (query ?? {}) as Record<string, unknown>;
     const preset = status.result?.params['preset'];
     const scaling = SCALINGS.find((s) => s !== 'service' && s === preset) ?? 'service';
-    return resolveRenderOptions(status.result?.attribution.kind === 'attribution' ? 'attribution' : 'sensitivity', (query ?? {}) as Record<string, unknown>, scaling);
+    return resolveRenderOptions(status.result?.attribution.kind === 'attribution' ? 'attribution' : 'sensitivity', rendering, scaling);
   } catch (err) {
     if (err instanceof ImageError) throw codedError(err.code, err.message);
     throw err;
@@ -92,11 +112,11 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
         attachValidation: true,
       },
       async (request, reply) => {
-        const { status, source } = await loadAttribution(deps, request);
+        const { status, source, slot } = await loadAttribution(deps, request);
         const o = options(status, request.query);
         // A tensor input has no original geometry: render at model resolution.
         const geometryOptions = source.geometry ? o : { ...o, size: 'input' as const };
-        const rendered: CachedRendering = await cache.get(`${status.id}:${variant(kind, geometryOptions)}`, async () =>
+        const rendered: CachedRendering = await cache.get(`${status.id}:${variant(`${kind}:${slot}`, geometryOptions)}`, async () =>
           pooled(async () => renderer.png(kind, source, geometryOptions, kind === 'overlay' ? await originalBytes(deps, status) : undefined)),
         );
         const png = rendered.png;
@@ -110,9 +130,16 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
 
   app.get(
     '/v1/explanations/:id/attribution.npy',
-    { schema: { summary: 'The raw attribution: float32 .npy, unreduced, with the model input’s shape', params: IdParams, response: { 200: NpyResponse, '4xx': ErrorSchema } } },
+    {
+      schema: {
+        summary: 'The raw attribution: float32 .npy, unreduced, with the model input’s shape ([K, …] for a several-target job; ?target= picks one)',
+        params: IdParams,
+        querystring: TargetQuery,
+        response: { 200: NpyResponse, '4xx': ErrorSchema },
+      },
+    },
     async (request, reply) => {
-      const { status, source } = await loadAttribution(deps, request);
+      const { status, source } = await loadAttribution(deps, request, true);
       return reply
         .header('content-type', 'application/x-npy')
         .header('content-disposition', `attachment; filename="${status.id}.npy"`)
@@ -133,9 +160,12 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
       attachValidation: true,
     },
     async (request) => {
-      const { status, source } = await loadAttribution(deps, request);
+      const { status, source, slot } = await loadAttribution(deps, request);
       const o = options(status, request.query);
-      return pooled(() => renderer.map(source, o));
+      const map = await pooled(() => renderer.map(source, o));
+      // The quality metrics are of the (first) target's map.
+      const metrics = slot <= 0 ? status.result?.metrics : undefined;
+      return metrics ? { ...map, metrics } : map;
     },
   );
 }
