@@ -99,7 +99,7 @@ describe('models add', () => {
   const refusals: [string, () => string[], RegExp][] = [
     ['a missing file', () => [join(work, 'nope.onnx')], /nope\.onnx does not exist/],
     ['a file that is not ONNX', () => [join(FIXTURES, 'models', 'index.json')], /is not an ONNX model/],
-    ['an op without a gradient rule', () => [SIN], /no gradient rule for 1 op type[^\n]*\n  Sin: 1 node, first n1_Sin\nwhat to do: /],
+    ['an op without a gradient rule', () => [SIN], /no gradient rule for 1 op type[^\n]*\n {2}Sin: 1 node, first n1_Sin\nwhat to do: /],
     ['an existing folder without --force', () => [RESNET, '--name', 'resnet'], /already exists; pass --force/],
     ['labels that do not match the classes', () => [RESNET, '--name', 'resnet-x', '--labels', join(TINY, '..', '..', 'models', 'index.json')], /labels but the model has 10 classes/],
   ];
