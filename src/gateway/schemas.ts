@@ -176,6 +176,7 @@ export const MapSchema = Type.Object(
     clipValue: Type.Number({ description: 'Values are clipped to ±clipValue' }),
     scale: Type.Number({ description: 'Divide values by this for the colour coordinate in [-1, 1] (signed) or [0, 1]' }),
     values: Type.Array(Type.Array(Type.Number()), { description: 'Rows of the reduced, clipped map, in attribution units' }),
+    metrics: Type.Optional(QualityMetricsSchema),
   },
   { $id: 'Map', 'x-component': 'Map', description: 'The reduced, clipped 2-D map as numbers' },
 );

@@ -96,7 +96,7 @@ test('binary responses, map.json’s schema and the rendering parameters’ enum
   assert.ok(get('/v1/explanations/{id}/events')?.responses['200']?.content?.['text/event-stream']);
   assert.equal(get('/v1/explanations/{id}/map.json')?.responses['200']?.content?.['application/json']?.schema.$ref, '#/components/schemas/Map');
   const map = doc.components.schemas['Map'];
-  assert.deepEqual(Object.keys(map?.properties ?? {}).sort(), ['clipValue', 'height', 'scale', 'signed', 'values', 'width']);
+  assert.deepEqual(Object.keys(map?.properties ?? {}).sort(), ['clipValue', 'height', 'metrics', 'scale', 'signed', 'values', 'width']);
   assert.deepEqual(param(heatmap, 'reduce')?.schema.enum, [...REDUCTIONS]);
   assert.deepEqual(param(heatmap, 'sign')?.schema.enum, [...SIGNS]);
   assert.deepEqual(param(heatmap, 'colormap')?.schema.enum, [...COLORMAPS]);
