@@ -12,6 +12,7 @@ import { IMAGENET_LABELS } from './imagenet-labels.js';
 import { type CamLayerChoice, chooseCamLayer, type InputFacts, inspectInput } from './inspect-model.js';
 import { type Manifest } from './manifest.js';
 import { compileCheck, checkOpened } from './model-check.js';
+import { type ModelFacts, factLines, modelFactsOf } from './model-facts.js';
 import { problemOf, type ModelProblem } from './model-problem.js';
 import { type ModelEntry, ModelRegistry, loadModelEntry } from './registry.js';
 import { DIRECTIONS, type SelfCheckResult, selfCheck } from './self-check.js';
@@ -23,7 +24,7 @@ export class OnboardError extends Error {
 export type OpenedContext = ModelContext & { close(): Promise<void> };
 
 /** Opens a model file for running (the runtime's openModelContext, given by the caller). */
-export type OpenModel = (path: string, options: { input: string; inputShape: number[]; pixelRange: ModelContext['pixelRange'] }) => Promise<OpenedContext>;
+export type OpenModel = (path: string, options: { input: string; inputShape: number[]; pixelRange: ModelContext['pixelRange']; layout: ModelContext['layout'] }) => Promise<OpenedContext>;
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -57,6 +58,8 @@ export interface AddReport {
   /** What the model said that the user should know. */
   notes: string[];
   check: SelfCheckResult;
+  /** How the service runs it: batching, opset, precision, gradient approximations. */
+  facts: ModelFacts;
 }
 
 /** A folder name from a file name: the id rule (letters, digits, . _ -), lower-cased. */
@@ -130,7 +133,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
   // Compile once: the probe (the runtime runs the model at this size) and the gradient graph.
   let ctx: OpenedContext;
   try {
-    ctx = await options.open(path, { input: input.name, inputShape: input.sampleShape, pixelRange: pixelRangeOf(mean, std) });
+    ctx = await options.open(path, { input: input.name, inputShape: input.sampleShape, pixelRange: pixelRangeOf(mean, std), layout: input.layout });
   } catch (err) {
     const fixed = typeof input.batch === 'number' ? ` (its batch dimension is fixed at ${input.batch}: export it with a symbolic batch, e.g. torch.onnx.export(…, dynamic_axes={'${input.name}': {0: 'N'}}))` : '';
     throw onboardError(err, `cannot run ${path} at [${input.sampleShape.join(',')}]${fixed}`);
@@ -218,6 +221,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
       assumed,
       notes,
       check,
+      facts: modelFactsOf(ctx, compiled),
     };
   } finally {
     await ctx.close();
@@ -281,6 +285,7 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
     `  output     ${m.output.name} (${m.output.kind}), ${r.classes} classes; explained tensor ${r.compile.explained}`,
     `  opset      ${r.compile.opset}; ${r.compile.nodesOnPath} nodes differentiated (${r.compile.opsSeen.join(' ')}), ${r.compile.nodesAdded} gradient nodes`,
     `  Grad-CAM   ${r.cam.layer ? r.cam.note : `(none) ${r.cam.note}`}`,
+    ...factLines(r.facts).map(([label, text]) => `  ${label.padEnd(10)} ${text}`),
     ...r.notes.map((n) => `  note       ${n}`),
     '',
     'assumed (not in the file — check these):',

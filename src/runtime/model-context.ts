@@ -14,6 +14,7 @@ export interface ContextOptions extends SessionOptions {
   input?: string;
   budgetBytes?: number;
   pixelRange?: ModelContext['pixelRange'];
+  layout?: ModelContext['layout'];
 }
 
 export interface OwnedContext extends ModelContext {
@@ -47,6 +48,7 @@ function contextFor(loaded: LoadedModel, options: ContextOptions): OwnedContext 
     sessions: factory,
     budgetBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES,
     pixelRange: options.pixelRange,
+    ...(options.layout ? { layout: options.layout } : {}),
     async close() {
       const all = await Promise.allSettled(sessions.values());
       sessions.clear();

@@ -26,6 +26,7 @@ export async function openEntry(config: Config, entry: ModelEntry, warn: (messag
     onFallback: (err) => warn('CUDA execution provider unavailable, running on the CPU', err),
     budgetBytes: config.MEMORY_BUDGET_MB * 1024 * 1024,
     pixelRange: pixelRange(entry.manifest),
+    layout,
   });
   if (!cached) {
     try {
