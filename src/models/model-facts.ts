@@ -45,3 +45,12 @@ export function factLines(f: ModelFacts): [string, string][] {
   for (const a of f.approximations ?? []) lines.push(['gradient', a]);
   return lines;
 }
+
+/** The facts in a few words, for one line of `saliency models check`. */
+export function factsSummary(f: ModelFacts): string {
+  const parts = [f.batching === 'fixed' ? `fixed batch ${f.fixedBatch ?? '?'}` : 'dynamic batch'];
+  parts.push(`opset ${f.opset.file === f.opset.run ? f.opset.run : `${f.opset.file}→${f.opset.run}`}`);
+  if (f.storedAs) parts.push(`${f.storedAs.join('/')} computed in float32`);
+  for (const a of f.approximations ?? []) parts.push(`gradient: ${a.split(':')[0] ?? a}`);
+  return parts.join(', ');
+}

@@ -11,8 +11,8 @@ import { decodeModel, type ModelProto } from '../onnx/proto.js';
 import { IMAGENET_LABELS } from './imagenet-labels.js';
 import { type CamLayerChoice, chooseCamLayer, type InputFacts, inspectInput } from './inspect-model.js';
 import { type Manifest } from './manifest.js';
-import { compileCheck, checkOpened } from './model-check.js';
-import { type ModelFacts, factLines, modelFactsOf } from './model-facts.js';
+import { compileCheck, checkOpened, inspectOpened } from './model-check.js';
+import { type ModelFacts, factLines, factsSummary, modelFactsOf } from './model-facts.js';
 import { problemOf, type ModelProblem } from './model-problem.js';
 import { type ModelEntry, ModelRegistry, loadModelEntry } from './registry.js';
 import { DIRECTIONS, type SelfCheckResult, selfCheck } from './self-check.js';
@@ -235,6 +235,7 @@ export interface CheckLine {
   id: string;
   problem?: ModelProblem;
   check?: SelfCheckResult;
+  facts?: ModelFacts;
 }
 
 /** Compile + self-check of every model folder under `modelsDir`, in folder order. */
@@ -250,13 +251,13 @@ export async function checkModels(modelsDir: string, open: OpenEntry): Promise<C
       continue;
     }
     try {
-      const problem = checkOpened(ctx, entry);
+      const { problem, facts } = inspectOpened(ctx, entry);
       if (problem) {
         lines.push({ id: entry.id, problem });
         continue;
       }
       const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: entry.manifest.input.layout, batch: typeof ctx.model.graph.inputs[0]?.dims?.[0] === 'number' ? 1 : 8 });
-      lines.push({ id: entry.id, check });
+      lines.push({ id: entry.id, check, ...(facts ? { facts } : {}) });
     } catch (err) {
       lines.push({ id: entry.id, problem: problemOf(err) });
     } finally {
@@ -267,6 +268,9 @@ export async function checkModels(modelsDir: string, open: OpenEntry): Promise<C
 }
 
 const sci = (v: number) => v.toExponential(1);
+
+/** Why a self-check of a model whose gradient is approximate (QDQ: straight-through) fails. */
+const APPROXIMATE = 'expected for this model: its gradient is an approximation (see "gradient" above) that finite differences of its quantised, piecewise-constant forward pass cannot confirm';
 
 /** A path as the user would type it: relative below the working directory, absolute elsewhere. */
 function shown(path: string): string {
@@ -302,7 +306,7 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
     r.check.points.every((p) => p.flat)
       ? '  FAIL: the model ignores its input at random images (untrained, or saturated?); the folder is kept'
       : `  ${r.check.passed ? 'PASS' : 'FAIL'}: worst ${sci(r.check.worst.gradient)} (limit ${r.check.thresholds.gradient}) and ${sci(r.check.worst.random)} (limit ${r.check.thresholds.random})` +
-        (r.check.passed ? '' : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
+        (r.check.passed ? '' : r.facts.approximations ? ` — ${APPROXIMATE}` : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
     '',
     `edit ${shown(join(r.dir, 'manifest.json'))} if an assumption is wrong (input.mean/std/range, input.size, input.resize, labels, gradCamLayer),`,
     `then run: saliency models check --models-dir ${shown(modelsDir)}   and send SIGHUP to a running server to load it.`,
@@ -317,5 +321,8 @@ export function formatCheckLine(line: CheckLine): string {
   if (c.points.every((p) => p.flat)) return `FAIL  ${line.id}: the target logit does not change with the input at random images (nothing to check)`;
   const along = c.points.map((p) => sci(p.alongGradient.relErr)).join(', ');
   const random = c.points.map((p) => sci(p.random.relErr)).join(', ');
-  return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}: self-check relative error along ∇ ${along} (limit ${c.thresholds.gradient}), random directions ${random} (limit ${c.thresholds.random})`;
+  const f = line.facts;
+  const how = f ? ` [${factsSummary(f)}]` : '';
+  const expected = !c.passed && f?.approximations ? ` (${APPROXIMATE.replace(' (see "gradient" above)', '')})` : '';
+  return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}${how}${expected}: self-check relative error along ∇ ${along} (limit ${c.thresholds.gradient}), random directions ${random} (limit ${c.thresholds.random})`;
 }
