@@ -143,6 +143,8 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
     try {
       checked = compileCheck(ctx);
     } catch (err) {
+      // The compiler's message is a few short lines (one per op type): the CLI prints them all.
+      if (err instanceof Error && err.name === 'CompileError') throw err;
       throw new OnboardError(problemOf(err).reason);
     }
     const { compiled, classes } = checked;
@@ -316,7 +318,8 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
 
 /** One line per model for `models check`. */
 export function formatCheckLine(line: CheckLine): string {
-  if (line.problem) return `FAIL  ${line.id}: ${line.problem.code}: ${line.problem.reason}`;
+  // One line per model: a multi-line reason (the compiler's, one line per op type) is joined.
+  if (line.problem) return `FAIL  ${line.id}: ${line.problem.code}: ${line.problem.reason.split('\n').map((l) => l.trim()).filter(Boolean).join('; ')}`;
   const c = line.check as SelfCheckResult;
   if (c.points.every((p) => p.flat)) return `FAIL  ${line.id}: the target logit does not change with the input at random images (nothing to check)`;
   const along = c.points.map((p) => sci(p.alongGradient.relErr)).join(', ');
