@@ -39,7 +39,8 @@ function waitSeconds(request: FastifyRequest): number {
   const fromQuery = query['wait'];
   if (Array.isArray(fromQuery)) throw apiError('SALIENCY_VALIDATION', ['wait is sent more than once']);
   if (fromQuery !== undefined) {
-    const value = typeof fromQuery === 'string' && fromQuery.trim() !== '' ? Number(fromQuery) : NaN;
+    // The route's querystring schema coerces it to a number; a raw string is parsed here.
+    const value = typeof fromQuery === 'number' ? fromQuery : typeof fromQuery === 'string' && fromQuery.trim() !== '' ? Number(fromQuery) : NaN;
     if (!(value >= 0 && value <= MAX_WAIT_S)) throw apiError('SALIENCY_VALIDATION', [`wait must be a number of seconds from 0 to ${MAX_WAIT_S}, got ${JSON.stringify(fromQuery)}`]);
     return value;
   }
