@@ -465,6 +465,29 @@ export interface components {
             labels?: string[];
             methods: string[];
             gradCamLayer?: string;
+            /**
+             * @description 'dynamic': any number of images per run; 'fixed': the graph bakes its batch size in and runs at fixedBatch images (slower for many-sample methods, same results)
+             * @enum {string}
+             */
+            batching?: "dynamic" | "fixed";
+            /** @description Images per run of a 'fixed' model */
+            fixedBatch?: number;
+            /** @description ONNX operator set (default domain) */
+            opset?: {
+                /** @description Opset the ONNX file declares */
+                file: number;
+                /** @description Opset the service runs it at (old op forms upgraded) */
+                run: number;
+            };
+            /**
+             * @description Element type forward and gradient passes compute in
+             * @enum {string}
+             */
+            computesIn?: "float32";
+            /** @description Element types the file stores (float16, bfloat16, float64) that are computed in float32 instead */
+            storedAs?: string[];
+            /** @description Where the gradient is not the exact derivative of the forward model (e.g. QDQ models' straight-through quantization) */
+            approximations?: string[];
             hash: string;
             bytes: number;
         };

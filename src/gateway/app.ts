@@ -3,9 +3,10 @@
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { corsOrigins, trustedProxies } from '../config/config.js';
-import { RenderPool } from '../imaging/render-pool.js';
+import { NpyError } from '../imaging/npy.js';
+import { RenderBusyError, RenderPool } from '../imaging/render-pool.js';
 import { type GatewayDeps, createMetrics } from './deps.js';
-import { ApiError, apiError } from './errors.js';
+import { ApiError, ERRORS, type ErrorCode, apiError, codedError } from './errors.js';
 import { boundaryOptions } from './framework-errors.js';
 import { Lifecycle, registerLifecycle } from './lifecycle.js';
 import { registerOpenapi } from './openapi.js';
@@ -22,6 +23,20 @@ import { renderingRoutes } from './routes/renderings.js';
 import { webRoutes } from './routes/web.js';
 
 export const API_VERSION = '1.0.0';
+
+/**
+ * The catalogue error of an error class that carries its own meaning, wherever a route let it
+ * through: a coded error (ImageError from src/imaging, JobInputError, anything with a catalogue
+ * `code`), a full render pool, a malformed .npy. Everything else stays an internal error.
+ */
+function knownError(err: unknown): ApiError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && Object.hasOwn(ERRORS, code)) return codedError(code as ErrorCode, err.message);
+  if (err instanceof RenderBusyError) return apiError('SALIENCY_RENDER_BUSY', [], { 'retry-after': '2' });
+  if (err instanceof NpyError) return apiError('SALIENCY_BAD_TENSOR', [err.message]);
+  return undefined;
+}
 
 /** Ajv's first error, naming the offending parameter (Fastify's own message leaves it out for unknown ones). */
 function validationMessage(err: FastifyError): string {
@@ -69,7 +84,8 @@ export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Pr
 
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
     let error: ApiError;
-    if (err instanceof ApiError) error = err;
+    const known = err instanceof ApiError ? err : knownError(err);
+    if (known) error = known;
     else if ((err as FastifyError).validation) error = apiError('SALIENCY_VALIDATION', [validationMessage(err as FastifyError)]);
     else if ((err as FastifyError).code === 'FST_REQ_FILE_TOO_LARGE' || (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') error = apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
     else if ((err as FastifyError).code === 'FST_FILES_LIMIT' || (err as FastifyError).code === 'FST_PARTS_LIMIT') error = apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);

@@ -72,10 +72,29 @@ export const ModelSchema = Type.Object(
     labels: Type.Optional(Type.Array(Type.String())),
     methods: Type.Array(Type.String()),
     gradCamLayer: Type.Optional(Type.String()),
+    batching: Type.Optional(
+      Type.Union([Type.Literal('dynamic'), Type.Literal('fixed')], {
+        description: "'dynamic': any number of images per run; 'fixed': the graph bakes its batch size in and runs at fixedBatch images (slower for many-sample methods, same results)",
+      }),
+    ),
+    fixedBatch: Type.Optional(Type.Integer({ description: "Images per run of a 'fixed' model" })),
+    opset: Type.Optional(
+      Type.Object(
+        { file: Type.Integer({ description: 'Opset the ONNX file declares' }), run: Type.Integer({ description: 'Opset the service runs it at (old op forms upgraded)' }) },
+        { description: 'ONNX operator set (default domain)' },
+      ),
+    ),
+    computesIn: Type.Optional(Type.Literal('float32', { description: 'Element type forward and gradient passes compute in' })),
+    storedAs: Type.Optional(Type.Array(Type.String(), { description: 'Element types the file stores (float16, bfloat16, float64) that are computed in float32 instead' })),
+    approximations: Type.Optional(Type.Array(Type.String(), { description: "Where the gradient is not the exact derivative of the forward model (e.g. QDQ models' straight-through quantization)" })),
     hash: Type.String(),
     bytes: Type.Integer(),
   },
-  { $id: 'Model', 'x-component': 'Model' },
+  {
+    $id: 'Model',
+    'x-component': 'Model',
+    description: 'batching, opset, computesIn, storedAs and approximations are stated once the service has checked the model (at start and on each rescan)',
+  },
 );
 
 /** A model folder that cannot serve: the error a submission to it gets, and what the manifest said. */

@@ -26,6 +26,25 @@ export interface ModelContext {
   fixedBatch?: number;
   /** Per-channel model-space values of a black and a white pixel (from the manifest), if known. */
   pixelRange?: { black: number[]; white: number[] };
+  /** Where the input's channel axis is; spatial dims are the other two (default NCHW). */
+  layout?: 'NCHW' | 'NHWC';
+  /** How the model was loaded (runtime/gradient-model.ts), for the model's info. */
+  batching?: 'dynamic' | 'fixed';
+  originalOpset?: number;
+  convertedFrom?: number[];
+}
+
+/** Whether the input is [H,W,C] per sample. */
+export function channelsLast(ctx: Pick<ModelContext, 'sampleShape' | 'layout'>): boolean {
+  const s = ctx.sampleShape;
+  if (ctx.layout) return ctx.layout === 'NHWC';
+  // Without a manifest (a bare file on the command line), a [H,W,C] shape with few channels is NHWC.
+  return s.length === 3 && (s[2] as number) <= 4 && (s[0] as number) > 4;
+}
+
+/** [H, W] of the per-sample input: the last two dims (NCHW) or the first two (NHWC). */
+export function spatialSize(ctx: Pick<ModelContext, 'sampleShape' | 'layout'>): [number, number] {
+  return (channelsLast(ctx) ? ctx.sampleShape.slice(-3, -1) : ctx.sampleShape.slice(-2)) as [number, number];
 }
 
 export type Progress = (done: number, total: number, stage: string) => void;

@@ -2,7 +2,7 @@
 // report what was used (seed, σ, layer, IG's completeness gap).
 import { performance } from 'node:perf_hooks';
 import { pruneGraph } from '../onnx/prune.js';
-import { type ModelContext, type Progress, compileFor } from './context.js';
+import { type ModelContext, type Progress, channelsLast, compileFor } from './context.js';
 import { runGradCam } from './grad-cam.js';
 import { reduceOutputChannels } from './output-channels.js';
 import { isCamFamily, runCamFamily } from './grad-cam-plus.js';
@@ -124,7 +124,7 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
     case 'guided-grad-cam': {
       const cam = await runGradCam(ctx, x, classes, targets, params);
       const guided = await runGradientFamily(ctx, x, classes, targets, { ...params, method: 'guided-backprop' }, options);
-      return done({ attribution: multiplyByMap(guided.attribution, cam.attribution), layer: cam.layer });
+      return done({ attribution: multiplyByMap(guided.attribution, cam.attribution, channelsLast(ctx)), layer: cam.layer });
     }
     default: {
       const r = await runGradientFamily(ctx, x, classes, targets, run, options);
@@ -149,14 +149,18 @@ async function completenessGap(ctx: ModelContext, x: Tensor, baseline: Float32Ar
   });
 }
 
-/** [B,C,H,W] ⊙ [B,1,H,W], broadcast over channels. */
-function multiplyByMap(values: Tensor, map: Tensor): Tensor {
-  const [B = 1, C = 1] = values.dims;
+/** [B,C,H,W] (or [B,H,W,C]) ⊙ [B,1,H,W], broadcast over channels. */
+function multiplyByMap(values: Tensor, map: Tensor, nhwc: boolean): Tensor {
+  const B = values.dims[0] ?? 1;
+  const C = (nhwc ? values.dims[values.dims.length - 1] : values.dims[1]) ?? 1;
   const plane = values.data.length / (B * C);
   const out = new Float32Array(values.data.length);
   for (let b = 0; b < B; b++) {
     for (let c = 0; c < C; c++) {
-      for (let i = 0; i < plane; i++) out[(b * C + c) * plane + i] = (values.data[(b * C + c) * plane + i] as number) * (map.data[b * plane + i] as number);
+      for (let i = 0; i < plane; i++) {
+        const at = nhwc ? (b * plane + i) * C + c : (b * C + c) * plane + i;
+        out[at] = (values.data[at] as number) * (map.data[b * plane + i] as number);
+      }
     }
   }
   return { data: out, dims: [...values.dims] };

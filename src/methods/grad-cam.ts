@@ -4,7 +4,7 @@
 import { pruneGraph } from '../onnx/prune.js';
 import { gradName } from '../gradgraph/index.js';
 import { upsampleCam } from './cam-upsample.js';
-import { type ModelContext, compileFor, isBatchDim, pointsPerRun } from './context.js';
+import { type ModelContext, compileFor, isBatchDim, pointsPerRun, spatialSize } from './context.js';
 import { type ResolvedParams } from './params.js';
 import { type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
@@ -61,7 +61,7 @@ export async function runGradCam(ctx: ModelContext, x: Tensor, classes: number, 
   const compiled = compileFor(ctx, key, { expose: [layer], stopAt: [layer] });
   const runner = await ctx.sessions(key, () => ({ ...compiled.model, graph: pruneGraph(compiled.model.graph, [layer, gradName(layer)]) }));
   const [, K, h, w] = ctx.facts.shapes.get(layer) as [string, number, number, number];
-  const [H, W] = ctx.sampleShape.slice(-2) as [number, number];
+  const [H, W] = spatialSize(ctx);
   const B = x.dims[0] as number;
   const size = x.data.length / B;
   const cam = new Float32Array(B * H * W);

@@ -37,7 +37,9 @@ export function inspectInput(model: Model, options: { size?: [number, number] } 
   const info = inputs[0];
   if (!info) throw new InspectError('the model has no input');
   if (inputs.length > 1) throw new InspectError(`the model has ${inputs.length} inputs (${inputs.map((v) => v.name).join(', ')}); an image classifier has one`);
-  if (info.elemType !== DataType.FLOAT && info.elemType !== 0) throw new InspectError(`input ${info.name} has element type ${info.elemType}; the service feeds float32 images`);
+  // float16, bfloat16 and float64 inputs become float32 when the model is loaded (onnx/float32.ts).
+  const floats: number[] = [0, DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, 16 /* bfloat16 */];
+  if (!floats.includes(info.elemType ?? 0)) throw new InspectError(`input ${info.name} has element type ${info.elemType}; the service feeds float images`);
   const dims = info.dims;
   if (!dims || dims.length !== 4) {
     throw new InspectError(`input ${info.name} has shape ${dims ? spell(dims) : '(unknown)'}; the service explains 4-D image inputs [N,C,H,W] or [N,H,W,C]`);

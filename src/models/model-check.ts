@@ -4,6 +4,7 @@
 import { compileFor, type ModelContext } from '../methods/context.js';
 import { classCount } from '../methods/targets.js';
 import { type CompileResult } from '../gradgraph/index.js';
+import { type ModelFacts, modelFactsOf } from './model-facts.js';
 import { type ModelProblem, problemOf } from './model-problem.js';
 import { type ModelEntry } from './registry.js';
 
@@ -19,30 +20,42 @@ export function compileCheck(ctx: ModelContext): CompileCheck {
   return { compiled, classes };
 }
 
+/** The check's outcome: the problem of a model that cannot serve, or the facts of one that can. */
+export interface ModelVerdict {
+  problem?: ModelProblem;
+  facts?: ModelFacts;
+}
+
+/** Checks an opened model (compile, output shape, label count) and collects its facts. */
+export function inspectOpened(ctx: ModelContext, entry: ModelEntry): ModelVerdict {
+  let checked: CompileCheck;
+  try {
+    checked = compileCheck(ctx);
+  } catch (err) {
+    return { problem: problemOf(err) };
+  }
+  const { classes } = checked;
+  if (entry.labels && entry.labels.length !== classes) {
+    return { problem: { code: 'SALIENCY_MODEL_INVALID', reason: `${entry.manifest.labels ?? 'the labels file'} has ${entry.labels.length} labels but the model has ${classes} classes; fix the file (one label per line)` } };
+  }
+  return { facts: modelFactsOf(ctx, checked.compiled) };
+}
+
 /** The problem of an opened model, if any (compile, output shape, label count). */
 export function checkOpened(ctx: ModelContext, entry: ModelEntry): ModelProblem | undefined {
-  let classes: number;
-  try {
-    ({ classes } = compileCheck(ctx));
-  } catch (err) {
-    return problemOf(err);
-  }
-  if (entry.labels && entry.labels.length !== classes) {
-    return { code: 'SALIENCY_MODEL_INVALID', reason: `${entry.manifest.labels ?? 'the labels file'} has ${entry.labels.length} labels but the model has ${classes} classes; fix the file (one label per line)` };
-  }
-  return undefined;
+  return inspectOpened(ctx, entry).problem;
 }
 
 /** Opens a model with `open` (the runtime's, given by the caller) and checks it; always closes. */
-export async function checkModel<C extends ModelContext & { close(): Promise<void> }>(entry: ModelEntry, open: (entry: ModelEntry) => Promise<C>): Promise<ModelProblem | undefined> {
+export async function checkModel<C extends ModelContext & { close(): Promise<void> }>(entry: ModelEntry, open: (entry: ModelEntry) => Promise<C>): Promise<ModelVerdict> {
   let ctx: C;
   try {
     ctx = await open(entry);
   } catch (err) {
-    return problemOf(err);
+    return { problem: problemOf(err) };
   }
   try {
-    return checkOpened(ctx, entry);
+    return inspectOpened(ctx, entry);
   } finally {
     await ctx.close();
   }

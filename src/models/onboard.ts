@@ -11,7 +11,8 @@ import { decodeModel, type ModelProto } from '../onnx/proto.js';
 import { IMAGENET_LABELS } from './imagenet-labels.js';
 import { type CamLayerChoice, chooseCamLayer, type InputFacts, inspectInput } from './inspect-model.js';
 import { type Manifest } from './manifest.js';
-import { compileCheck, checkOpened } from './model-check.js';
+import { compileCheck, checkOpened, inspectOpened } from './model-check.js';
+import { type ModelFacts, factLines, factsSummary, modelFactsOf } from './model-facts.js';
 import { problemOf, type ModelProblem } from './model-problem.js';
 import { type ModelEntry, ModelRegistry, loadModelEntry } from './registry.js';
 import { DIRECTIONS, type SelfCheckResult, selfCheck } from './self-check.js';
@@ -23,7 +24,7 @@ export class OnboardError extends Error {
 export type OpenedContext = ModelContext & { close(): Promise<void> };
 
 /** Opens a model file for running (the runtime's openModelContext, given by the caller). */
-export type OpenModel = (path: string, options: { input: string; inputShape: number[]; pixelRange: ModelContext['pixelRange'] }) => Promise<OpenedContext>;
+export type OpenModel = (path: string, options: { input: string; inputShape: number[]; pixelRange: ModelContext['pixelRange']; layout: ModelContext['layout'] }) => Promise<OpenedContext>;
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -57,6 +58,8 @@ export interface AddReport {
   /** What the model said that the user should know. */
   notes: string[];
   check: SelfCheckResult;
+  /** How the service runs it: batching, opset, precision, gradient approximations. */
+  facts: ModelFacts;
 }
 
 /** A folder name from a file name: the id rule (letters, digits, . _ -), lower-cased. */
@@ -130,7 +133,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
   // Compile once: the probe (the runtime runs the model at this size) and the gradient graph.
   let ctx: OpenedContext;
   try {
-    ctx = await options.open(path, { input: input.name, inputShape: input.sampleShape, pixelRange: pixelRangeOf(mean, std) });
+    ctx = await options.open(path, { input: input.name, inputShape: input.sampleShape, pixelRange: pixelRangeOf(mean, std), layout: input.layout });
   } catch (err) {
     const fixed = typeof input.batch === 'number' ? ` (its batch dimension is fixed at ${input.batch}: export it with a symbolic batch, e.g. torch.onnx.export(…, dynamic_axes={'${input.name}': {0: 'N'}}))` : '';
     throw onboardError(err, `cannot run ${path} at [${input.sampleShape.join(',')}]${fixed}`);
@@ -140,6 +143,8 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
     try {
       checked = compileCheck(ctx);
     } catch (err) {
+      // The compiler's message is a few short lines (one per op type): the CLI prints them all.
+      if (err instanceof Error && err.name === 'CompileError') throw err;
       throw new OnboardError(problemOf(err).reason);
     }
     const { compiled, classes } = checked;
@@ -204,7 +209,11 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
     const problem = checkOpened(ctx, entry);
     if (problem) throw new OnboardError(problem.reason);
 
-    const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: input.layout, batch: typeof input.batch === 'number' ? 1 : 8 });
+    const facts = modelFactsOf(ctx, compiled);
+    // The file's constant batch, and what loading made of it (relax-batch.ts).
+    const fixedNote = notes.findIndex((n) => n.startsWith('the batch dimension is fixed at'));
+    if (fixedNote >= 0 && facts.batching === 'dynamic') notes[fixedNote] = `the file fixes the batch dimension at ${String(input.batch)}; the service makes it symbolic and runs any batch size`;
+    const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: input.layout, batch: facts.batching === 'fixed' ? (facts.fixedBatch ?? 1) : 8 });
     const s = compiled.summary;
     return {
       id,
@@ -218,6 +227,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
       assumed,
       notes,
       check,
+      facts,
     };
   } finally {
     await ctx.close();
@@ -231,6 +241,7 @@ export interface CheckLine {
   id: string;
   problem?: ModelProblem;
   check?: SelfCheckResult;
+  facts?: ModelFacts;
 }
 
 /** Compile + self-check of every model folder under `modelsDir`, in folder order. */
@@ -246,13 +257,13 @@ export async function checkModels(modelsDir: string, open: OpenEntry): Promise<C
       continue;
     }
     try {
-      const problem = checkOpened(ctx, entry);
+      const { problem, facts } = inspectOpened(ctx, entry);
       if (problem) {
         lines.push({ id: entry.id, problem });
         continue;
       }
-      const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: entry.manifest.input.layout, batch: typeof ctx.model.graph.inputs[0]?.dims?.[0] === 'number' ? 1 : 8 });
-      lines.push({ id: entry.id, check });
+      const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: entry.manifest.input.layout, batch: ctx.fixedBatch ?? 8 });
+      lines.push({ id: entry.id, check, ...(facts ? { facts } : {}) });
     } catch (err) {
       lines.push({ id: entry.id, problem: problemOf(err) });
     } finally {
@@ -263,6 +274,9 @@ export async function checkModels(modelsDir: string, open: OpenEntry): Promise<C
 }
 
 const sci = (v: number) => v.toExponential(1);
+
+/** Why a self-check of a model whose gradient is approximate (QDQ: straight-through) fails. */
+const APPROXIMATE = 'expected for this model: its gradient is an approximation (see "gradient" above) that finite differences of its quantised, piecewise-constant forward pass cannot confirm';
 
 /** A path as the user would type it: relative below the working directory, absolute elsewhere. */
 function shown(path: string): string {
@@ -281,6 +295,7 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
     `  output     ${m.output.name} (${m.output.kind}), ${r.classes} classes; explained tensor ${r.compile.explained}`,
     `  opset      ${r.compile.opset}; ${r.compile.nodesOnPath} nodes differentiated (${r.compile.opsSeen.join(' ')}), ${r.compile.nodesAdded} gradient nodes`,
     `  Grad-CAM   ${r.cam.layer ? r.cam.note : `(none) ${r.cam.note}`}`,
+    ...factLines(r.facts).map(([label, text]) => `  ${label.padEnd(10)} ${text}`),
     ...r.notes.map((n) => `  note       ${n}`),
     '',
     'assumed (not in the file — check these):',
@@ -297,7 +312,7 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
     r.check.points.every((p) => p.flat)
       ? '  FAIL: the model ignores its input at random images (untrained, or saturated?); the folder is kept'
       : `  ${r.check.passed ? 'PASS' : 'FAIL'}: worst ${sci(r.check.worst.gradient)} (limit ${r.check.thresholds.gradient}) and ${sci(r.check.worst.random)} (limit ${r.check.thresholds.random})` +
-        (r.check.passed ? '' : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
+        (r.check.passed ? '' : r.facts.approximations ? ` — ${APPROXIMATE}` : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
     '',
     `edit ${shown(join(r.dir, 'manifest.json'))} if an assumption is wrong (input.mean/std/range, input.size, input.resize, labels, gradCamLayer),`,
     `then run: saliency models check --models-dir ${shown(modelsDir)}   and send SIGHUP to a running server to load it.`,
@@ -308,10 +323,13 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
 /** One line per model for `models check`. */
 export function formatCheckLine(line: CheckLine): string {
   // One line per model: a multi-line reason (the compiler's, one line per op type) is joined.
-  if (line.problem) return `FAIL  ${line.id}: ${line.problem.code}: ${line.problem.reason.split('\n').map((l) => l.trim()).join('; ')}`;
+  if (line.problem) return `FAIL  ${line.id}: ${line.problem.code}: ${line.problem.reason.split('\n').map((l) => l.trim()).filter(Boolean).join('; ')}`;
   const c = line.check as SelfCheckResult;
   if (c.points.every((p) => p.flat)) return `FAIL  ${line.id}: the target logit does not change with the input at random images (nothing to check)`;
   const along = c.points.map((p) => sci(p.alongGradient.relErr)).join(', ');
   const random = c.points.map((p) => sci(p.random.relErr)).join(', ');
-  return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}: self-check relative error along ∇ ${along} (limit ${c.thresholds.gradient}), random directions ${random} (limit ${c.thresholds.random})`;
+  const f = line.facts;
+  const how = f ? ` [${factsSummary(f)}]` : '';
+  const expected = !c.passed && f?.approximations ? ` (${APPROXIMATE.replace(' (see "gradient" above)', '')})` : '';
+  return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}${how}${expected}: self-check relative error along ∇ ${along} (limit ${c.thresholds.gradient}), random directions ${random} (limit ${c.thresholds.random})`;
 }

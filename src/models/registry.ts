@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { type Manifest, ManifestSchema } from './manifest.js';
+import { type ModelFacts } from './model-facts.js';
 import { type ModelProblem, problemOf } from './model-problem.js';
 
 export interface ModelEntry {
@@ -22,6 +23,8 @@ export interface ModelEntry {
   bytes: number;
   /** Modification time of the ONNX file: a rescan re-hashes only files that changed. */
   mtimeMs?: number;
+  /** How the model runs, once the model check has compiled it (the catalogue states it). */
+  facts?: ModelFacts;
 }
 
 /** A model folder that cannot serve, and why (the entry when its manifest loaded). */
@@ -153,6 +156,14 @@ export class ModelRegistry {
       if (!entry) continue;
       this.entries.delete(id);
       this.problems.set(id, { id, entry, ...problem });
+    }
+  }
+
+  /** Attaches the model check's facts to the entries that serve. */
+  describe(found: ReadonlyMap<string, ModelFacts>): void {
+    for (const [id, facts] of found) {
+      const entry = this.entries.get(id);
+      if (entry) this.entries.set(id, { ...entry, facts });
     }
   }
 

@@ -18,6 +18,7 @@ export interface ContextOptions extends SessionOptions {
   input?: string;
   budgetBytes?: number;
   pixelRange?: ModelContext['pixelRange'];
+  layout?: ModelContext['layout'];
   /** Bounds this context's sessions (and the context itself) together with others'; default: unbounded. */
   pool?: SessionPool;
   /** Name in the pool's logs. */
@@ -255,6 +256,7 @@ function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightS
     sessions: factory,
     budgetBytes: state.budgetBytes,
     pixelRange: options.pixelRange,
+    ...(options.layout ? { layout: options.layout } : {}),
     sessionInfo: () =>
       [...settled.values()].map((h) => ({
         key: h.key,

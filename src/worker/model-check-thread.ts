@@ -15,6 +15,6 @@ const port = parentPort;
 if (!port) throw new Error('model-check-thread.js must run in a worker thread');
 const { config, entries } = workerData as CheckThreadData;
 for (const entry of entries) {
-  const problem = await checkModel(entry, (e) => openEntry(config, e));
-  port.postMessage({ id: entry.id, problem });
+  const verdict = await checkModel(entry, (e) => openEntry(config, e));
+  port.postMessage({ id: entry.id, ...verdict });
 }

@@ -36,6 +36,7 @@ export async function openEntry(config: Config, entry: ModelEntry, warn: Warn = 
     weightsDir: join(config.CACHE_DIR, 'weights'),
     budgetBytes: config.MEMORY_BUDGET_MB * 1024 * 1024,
     pixelRange: pixelRange(entry.manifest),
+    layout,
     ...extra,
   });
   if (!cached) {

@@ -8,6 +8,7 @@ import { type Config, loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/gateway/app.js';
 import { createJobsBackend, type JobsBackend, startBullmqWorker } from '../../src/jobs/index.js';
 import { ModelRegistry } from '../../src/models/registry.js';
+import { createModelChecker } from '../../src/worker/check-models.js';
 import { PROCESSOR_FILE } from '../../src/worker/index.js';
 import { FIXTURES } from './paths.js';
 
@@ -21,7 +22,7 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startService(mode: 'embedded' | 'redis', overrides: Partial<Record<keyof Config, string>> = {}): Promise<TestService> {
+export async function startService(mode: 'embedded' | 'redis', overrides: Partial<Record<keyof Config, string>> = {}, options: { checkModels?: boolean } = {}): Promise<TestService> {
   const unique = `test-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
   const env: Record<string, string> = {
     MODELS_DIR: SERVICE_MODELS,
@@ -41,7 +42,8 @@ export async function startService(mode: 'embedded' | 'redis', overrides: Partia
   if (mode === 'embedded') delete process.env['REDIS_URL'];
   Object.assign(process.env, env);
   const config = loadConfig(env);
-  const registry = ModelRegistry.load(config.MODELS_DIR);
+  // With checkModels, the registry is the running service's: every model compiled once, facts attached.
+  const registry = options.checkModels ? await createModelChecker(config).scan() : ModelRegistry.load(config.MODELS_DIR);
   const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE });
   const worker = mode === 'redis' ? startBullmqWorker(config, PROCESSOR_FILE) : undefined;
   const app = await buildApp({ config, registry, queue: backend.queue, store: backend.store, mode: backend.mode });

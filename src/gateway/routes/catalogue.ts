@@ -67,6 +67,7 @@ function modelView(entry: ModelEntry, withLabels: boolean) {
     ...(withLabels && entry.labels ? { labels: entry.labels } : {}),
     methods: [...METHODS],
     ...(manifest.gradCamLayer ? { gradCamLayer: manifest.gradCamLayer } : {}),
+    ...(entry.facts ?? {}),
     hash: entry.hash,
     bytes: entry.bytes,
   };
