@@ -14,6 +14,8 @@ function collect(dir) {
 }
 
 const only = process.argv.slice(2);
-const files = collect('dist/test').filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort();
+const files = collect('dist/test')
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
 const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -24,6 +24,8 @@ for (const entry of index) {
   const out = await session.run({ [compiled.input]: { data: x.data, dims: x.shape }, [compiled.seed]: oneHotSeed(entry.targets, logits.shape[1]) });
   const rows = perSample(out[inputGradient(compiled)].data, expected.data, 2);
   const fmt = (k, f) => rows.map((r) => f(r[k])).join(', ');
-  console.log(`| ${entry.name} | ${x.shape.slice(1).join('×')} | ${fmt('cosine', (v) => v.toFixed(6))} | ${fmt('relErr', (v) => v.toExponential(2))} | ${entry.fp32VsFp64RelErr?.toExponential?.(2) ?? ''} |`);
+  console.log(
+    `| ${entry.name} | ${x.shape.slice(1).join('×')} | ${fmt('cosine', (v) => v.toFixed(6))} | ${fmt('relErr', (v) => v.toExponential(2))} | ${entry.fp32VsFp64RelErr?.toExponential?.(2) ?? ''} |`,
+  );
   await session.release();
 }

@@ -22,7 +22,9 @@ for (const entry of index) {
     const rows = perSample(r.attribution.data, expected.data, 2);
     const fmt = (k, f) => rows.map((row) => f(row[k])).join(', ');
     const batching = ctx.fixedBatch === undefined ? 'dynamic' : `fixed ${ctx.fixedBatch}`;
-    console.log(`| ${entry.file} | ${batching} | ${fmt('cosine', (v) => v.toFixed(6))} | ${fmt('relErr', (v) => v.toExponential(2))} | ${entry.fp32VsFp64RelErr.map((v) => v.toExponential(2)).join(', ')} |`);
+    console.log(
+      `| ${entry.file} | ${batching} | ${fmt('cosine', (v) => v.toFixed(6))} | ${fmt('relErr', (v) => v.toExponential(2))} | ${entry.fp32VsFp64RelErr.map((v) => v.toExponential(2)).join(', ')} |`,
+    );
   } finally {
     await ctx.close();
   }

@@ -16,7 +16,12 @@ import { PROCESSOR_FILE } from '../worker/index.js';
 
 type Alternate = (times: number, runs: (() => Promise<unknown>)[]) => Promise<number[][]>;
 
-export async function runServiceBench(modelPath: string, repeat: number, threads: number | undefined, alternate: Alternate): Promise<{ inProcess: number; api: number; overhead: number }> {
+export async function runServiceBench(
+  modelPath: string,
+  repeat: number,
+  threads: number | undefined,
+  alternate: Alternate,
+): Promise<{ inProcess: number; api: number; overhead: number }> {
   // A models folder with this one model, a manifest for a preprocessed [3,224,224] input.
   const dir = mkdtempSync(join(tmpdir(), 'saliency-bench-service-'));
   const modelDir = join(dir, 'models', 'bench');
@@ -24,9 +29,20 @@ export async function runServiceBench(modelPath: string, repeat: number, threads
   copyFileSync(modelPath, join(modelDir, 'model.onnx'));
   writeFileSync(
     join(modelDir, 'manifest.json'),
-    JSON.stringify({ name: 'bench', file: 'model.onnx', input: { layout: 'NCHW', size: [224, 224], channels: 3, resize: { mode: 'resize' }, range: [0, 1], mean: [0, 0, 0], std: [1, 1, 1] } }),
+    JSON.stringify({
+      name: 'bench',
+      file: 'model.onnx',
+      input: { layout: 'NCHW', size: [224, 224], channels: 3, resize: { mode: 'resize' }, range: [0, 1], mean: [0, 0, 0], std: [1, 1, 1] },
+    }),
   );
-  const env = { MODELS_DIR: join(dir, 'models'), CACHE_DIR: join(dir, 'cache'), LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '0', WARMUP_METHODS: 'gradient', ...(threads ? { ORT_THREADS: String(threads) } : {}) };
+  const env = {
+    MODELS_DIR: join(dir, 'models'),
+    CACHE_DIR: join(dir, 'cache'),
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT_PER_MINUTE: '0',
+    WARMUP_METHODS: 'gradient',
+    ...(threads ? { ORT_THREADS: String(threads) } : {}),
+  };
   // Worker threads read their configuration from the environment.
   Object.assign(process.env, env);
   delete process.env['REDIS_URL'];
@@ -52,7 +68,11 @@ export async function runServiceBench(modelPath: string, repeat: number, threads
     const direct = () => explain(ctx, { x: { data, dims: [1, ...shape] }, params: { method: 'gradient' }, targets: [0] });
     const pairs = await alternate(repeat, [direct, viaApi]);
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
-    return { inProcess: median(pairs.map((p) => p[0] as number)), api: median(pairs.map((p) => p[1] as number)), overhead: median(pairs.map((p) => (p[1] as number) - (p[0] as number))) };
+    return {
+      inProcess: median(pairs.map((p) => p[0] as number)),
+      api: median(pairs.map((p) => p[1] as number)),
+      overhead: median(pairs.map((p) => (p[1] as number) - (p[0] as number))),
+    };
   } finally {
     await ctx.close();
     await app.close();

@@ -96,7 +96,10 @@ async function benchGradient(models: string[], batches: number[], repeat: number
       const seed = oneHotSeed(new Array<number>(n).fill(0), classes);
       // Forward and gradient runs alternate, and the ratio is the median of per-pair ratios: on a
       // shared machine the load changes over seconds, and a pair sees the same load.
-      const pairs = (await alternate(repeat, [() => forward.run({ [compiled.input]: x }), () => session.run({ [compiled.input]: x, [compiled.seed]: seed }, [inputGradient(compiled)])])) as [number, number][];
+      const pairs = (await alternate(repeat, [
+        () => forward.run({ [compiled.input]: x }),
+        () => session.run({ [compiled.input]: x, [compiled.seed]: seed }, [inputGradient(compiled)]),
+      ])) as [number, number][];
       const fwd = middle(pairs.map(([f]) => f));
       const grad = middle(pairs.map(([, g]) => g));
       const ratio = middle(pairs.map(([f, g]) => g / f));
@@ -133,8 +136,26 @@ function pytorchTimes(model: string, threads: number, repeat: number, blas: stri
   const r = spawnSync(
     '/usr/bin/python3',
     [
-      'tools/bench/pytorch_methods.py', '--model', model, '--methods', 'gradient,integrated-gradients,smoothgrad,smoothdiff', '--samples', '50', '--steps', '50',
-      '--smoothdiff-samples', '20,50', '--threads', String(threads), '--repeat', String(repeat), '--batch', '1', '--chunks', chunks, ...(blas ? ['--blas', blas] : []),
+      'tools/bench/pytorch_methods.py',
+      '--model',
+      model,
+      '--methods',
+      'gradient,integrated-gradients,smoothgrad,smoothdiff',
+      '--samples',
+      '50',
+      '--steps',
+      '50',
+      '--smoothdiff-samples',
+      '20,50',
+      '--threads',
+      String(threads),
+      '--repeat',
+      String(repeat),
+      '--batch',
+      '1',
+      '--chunks',
+      chunks,
+      ...(blas ? ['--blas', blas] : []),
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
   );
@@ -178,14 +199,36 @@ async function benchMethods(models: string[], repeat: number, threads: number, b
       const t = torch.results[c.torch];
       const o = ours[c.label] as number;
       const batch = torch.chunks[c.torch]?.best ?? 'all';
-      rows.push([name, c.label, o.toFixed(0), memory[c.label] ?? '', t ? t.toFixed(0) : 'n/a', t ? batch : '', t ? (o / t).toFixed(2) : 'n/a', t ? (o < t ? 'ours' : 'PyTorch') : '']);
+      rows.push([
+        name,
+        c.label,
+        o.toFixed(0),
+        memory[c.label] ?? '',
+        t ? t.toFixed(0) : 'n/a',
+        t ? batch : '',
+        t ? (o / t).toFixed(2) : 'n/a',
+        t ? (o < t ? 'ours' : 'PyTorch') : '',
+      ]);
     }
     const sg = ours['smoothgrad (n=50)'] as number;
     const sd = ours['smoothdiff (n=50)'] as number;
     rows.push([name, 'smoothdiff n=50 / our smoothgrad n=50', '', '', '', '', (sd / sg).toFixed(2), '']);
-    rows.push([name, `smoothgrad samples=auto: ${auto.samplesUsed?.[0]} samples, error ${auto.relativeError?.[0]?.toFixed(3)}`, autoMs.toFixed(0), '', '', '', (autoMs / sg).toFixed(2), 'vs n=50']);
+    rows.push([
+      name,
+      `smoothgrad samples=auto: ${auto.samplesUsed?.[0]} samples, error ${auto.relativeError?.[0]?.toFixed(3)}`,
+      autoMs.toFixed(0),
+      '',
+      '',
+      '',
+      (autoMs / sg).toFixed(2),
+      'vs n=50',
+    ]);
     for (const [method, { ms }] of Object.entries(torch.chunks)) {
-      process.stdout.write(`PyTorch ${name} ${method} by batch size: ${Object.entries(ms).map(([k, v]) => `${k}: ${v.toFixed(0)} ms`).join(', ')}\n`);
+      process.stdout.write(
+        `PyTorch ${name} ${method} by batch size: ${Object.entries(ms)
+          .map(([k, v]) => `${k}: ${v.toFixed(0)} ms`)
+          .join(', ')}\n`,
+      );
     }
   }
   printTable(rows);
@@ -206,7 +249,10 @@ async function memoryChild(model: string, threads: number | undefined, share: bo
   const before = residentMb();
   const ctx = await openModelContext(modelFile(model), { threads, shareWeights: share });
   const x = { data: randomBatch(1, ctx.sampleShape), dims: [1, ...ctx.sampleShape] };
-  const rows: Record<string, unknown>[] = [{ step: 'start', ...before }, { step: 'opened', ...residentMb() }];
+  const rows: Record<string, unknown>[] = [
+    { step: 'start', ...before },
+    { step: 'opened', ...residentMb() },
+  ];
   for (const params of MEMORY_METHODS) {
     const t0 = performance.now();
     await explain(ctx, { x, params: { ...params, seed: 1 }, targets: [0] });
@@ -222,12 +268,32 @@ async function benchMemory(models: string[], threads: number | undefined, compar
   const table: string[][] = [['model', 'after', ...(compare ? ['not shared: RSS MB'] : []), 'shared: RSS (PSS) MB', 'ms']];
   for (const name of models) {
     const run = (share: boolean) => {
-      const r = spawnSync(process.execPath, [process.argv[1] ?? 'bin/saliency.js', 'bench', 'memory-child', '--models', name, '--share', String(share), ...(threads ? ['--threads', String(threads)] : [])], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const r = spawnSync(
+        process.execPath,
+        [
+          process.argv[1] ?? 'bin/saliency.js',
+          'bench',
+          'memory-child',
+          '--models',
+          name,
+          '--share',
+          String(share),
+          ...(threads ? ['--threads', String(threads)] : []),
+        ],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
       if (r.status !== 0) throw new Error(`memory run for ${name} failed (exit ${r.status})`);
-      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as { step: string; rss?: number; pss?: number; ms?: number; mb?: number; sessions?: number }[];
+      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as {
+        step: string;
+        rss?: number;
+        pss?: number;
+        ms?: number;
+        mb?: number;
+        sessions?: number;
+      }[];
     };
     const shared = run(true);
     const unshared = compare ? run(false) : [];
@@ -236,7 +302,13 @@ async function benchMemory(models: string[], threads: number | undefined, compar
         table.push([name, `weight file ${row.mb} MB, ${row.sessions} sessions`, ...(compare ? [''] : []), '', '']);
         continue;
       }
-      table.push([name, row.step, ...(compare ? [String(unshared[i]?.rss ?? '')] : []), `${row.rss} (${row.pss ?? '?'})`, row.ms === undefined ? '' : String(row.ms)]);
+      table.push([
+        name,
+        row.step,
+        ...(compare ? [String(unshared[i]?.rss ?? '')] : []),
+        `${row.rss} (${row.pss ?? '?'})`,
+        row.ms === undefined ? '' : String(row.ms),
+      ]);
     }
   }
   printTable(table);
@@ -275,7 +347,14 @@ export async function runBench(args: string[]): Promise<number> {
   const threads = flags['threads'] ? Number(flags['threads']) : undefined;
   if (suite === 'gradient') await benchGradient(models, batches, repeat, threads);
   else if (suite === 'methods') {
-    await benchMethods(models, repeat, threads ?? availableParallelism(), Number(flags['budget-mb'] ?? DEFAULT_BUDGET_BYTES / 2 ** 20), flags['torch-blas'], flags['torch-chunks'] ?? '1,5,10,25,all');
+    await benchMethods(
+      models,
+      repeat,
+      threads ?? availableParallelism(),
+      Number(flags['budget-mb'] ?? DEFAULT_BUDGET_BYTES / 2 ** 20),
+      flags['torch-blas'],
+      flags['torch-chunks'] ?? '1,5,10,25,all',
+    );
   } else if (suite === 'memory') await benchMemory(flags['models']?.split(',') ?? ['vgg16'], threads, flags['compare'] === 'true');
   else if (suite === 'memory-child') await memoryChild(models[0] as string, threads, flags['share'] !== 'false');
   else if (suite === 'service') await benchService(models, repeat, threads);

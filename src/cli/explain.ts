@@ -14,8 +14,28 @@ import { type OwnedContext, openModelContext } from '../runtime/model-context.js
 import { UsageError, writeOutput } from './flags.js';
 
 const STRING_FLAGS = [
-  'model', 'input', 'manifest', 'method', 'target', 'output', 'threads', 'samples', 'noise', 'sigma', 'seed', 'steps', 'rule', 'baseline', 'base', 'layer', 'preset', 'relu', 'confidence',
-  'sweep-noise', 'sweep-samples', ...RENDER_FLAGS,
+  'model',
+  'input',
+  'manifest',
+  'method',
+  'target',
+  'output',
+  'threads',
+  'samples',
+  'noise',
+  'sigma',
+  'seed',
+  'steps',
+  'rule',
+  'baseline',
+  'base',
+  'layer',
+  'preset',
+  'relu',
+  'confidence',
+  'sweep-noise',
+  'sweep-samples',
+  ...RENDER_FLAGS,
 ] as const;
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
@@ -95,7 +115,11 @@ export async function runExplain(args: string[]): Promise<number> {
   const x = image?.x ?? npyTensor(inputPath, '--input');
   // The input's own shape (with its batch) sizes the model's symbolic dimensions ([N,3,H,W]).
   const inputShape = x.dims;
-  const ctx = await openModelContext(modelPath, { threads, inputShape, ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}) });
+  const ctx = await openModelContext(modelPath, {
+    threads,
+    inputShape,
+    ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}),
+  });
   const render = Object.fromEntries(RENDER_FLAGS.map((f) => [f, flag(f)]));
   try {
     const expected = ctx.sampleShape;
@@ -109,7 +133,9 @@ export async function runExplain(args: string[]): Promise<number> {
         ? await sweepGrid(ctx, image, params, targets, flag('sweep-noise'), flag('sweep-samples'), render)
         : await comparisonGrid(ctx, image, methods, params, targets, render);
       writeOutput(output, grid);
-      process.stdout.write(`${JSON.stringify({ methods, output, timings_ms: { prepare: Math.round(t1 - t0), compute: Math.round(performance.now() - t1) } })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ methods, output, timings_ms: { prepare: Math.round(t1 - t0), compute: Math.round(performance.now() - t1) } })}\n`,
+      );
       return 0;
     }
     const result = await explain(ctx, { x, params, targets, ...(image ? { layout: image.manifest.input.layout } : {}) });
@@ -132,7 +158,14 @@ export async function runExplain(args: string[]): Promise<number> {
   }
 }
 
-async function comparisonGrid(ctx: OwnedContext, image: ImageInput, methods: MethodName[], params: MethodParams, targets: number[] | undefined, render: RenderParams): Promise<Uint8Array> {
+async function comparisonGrid(
+  ctx: OwnedContext,
+  image: ImageInput,
+  methods: MethodName[],
+  params: MethodParams,
+  targets: number[] | undefined,
+  render: RenderParams,
+): Promise<Uint8Array> {
   const panels = [];
   for (const method of methods) {
     const r = await explain(ctx, { x: image.x, params: { ...params, method }, targets });
@@ -143,7 +176,15 @@ async function comparisonGrid(ctx: OwnedContext, image: ImageInput, methods: Met
 }
 
 /** Rows: noise levels; columns: sample counts (SmoothGrad literature's tuning grid). */
-async function sweepGrid(ctx: OwnedContext, image: ImageInput, params: MethodParams, targets: number[] | undefined, noiseText: string | undefined, samplesText: string | undefined, render: RenderParams): Promise<Uint8Array> {
+async function sweepGrid(
+  ctx: OwnedContext,
+  image: ImageInput,
+  params: MethodParams,
+  targets: number[] | undefined,
+  noiseText: string | undefined,
+  samplesText: string | undefined,
+  render: RenderParams,
+): Promise<Uint8Array> {
   const list = (text: string | undefined, fallback: number[], name: string) =>
     text === undefined ? fallback : text.split(',').map((v) => numberFlag(name, v, (n) => n > 0, 'a comma-separated list of positive numbers') as number);
   const noises = list(noiseText, [0.05, 0.1, 0.2], 'sweep-noise');

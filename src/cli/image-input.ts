@@ -1,7 +1,17 @@
 // Image inputs for the CLI: decode, preprocess with the model's manifest, render results.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type DecodedImage, decodeImage, type Geometry, type Legend, preprocess, type RenderParams, renderHeatmap, renderOverlay, resolveRenderOptions } from '../imaging/index.js';
+import {
+  type DecodedImage,
+  decodeImage,
+  type Geometry,
+  type Legend,
+  preprocess,
+  type RenderParams,
+  renderHeatmap,
+  renderOverlay,
+  resolveRenderOptions,
+} from '../imaging/index.js';
 import { type Tensor } from '../methods/runner.js';
 import { type Manifest } from '../models/manifest.js';
 import { loadManifest } from '../models/registry.js';
@@ -33,10 +43,23 @@ export async function imageInput(path: string, manifest: Manifest): Promise<Imag
 export const RENDER_FLAGS = ['reduce', 'sign', 'clip', 'scale', 'colormap', 'overlay', 'size'] as const;
 
 /** A heatmap (or, when --overlay is given, an overlay) PNG of one attribution. */
-export async function renderPng(attribution: Tensor, kind: 'sensitivity' | 'attribution', input: ImageInput | undefined, flags: RenderParams): Promise<{ png: Uint8Array; scale: number; legend: Legend }> {
+export async function renderPng(
+  attribution: Tensor,
+  kind: 'sensitivity' | 'attribution',
+  input: ImageInput | undefined,
+  flags: RenderParams,
+): Promise<{ png: Uint8Array; scale: number; legend: Legend }> {
   const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   const options = resolveRenderOptions(kind, input ? given : { ...given, size: 'input' });
-  const source = { raw: { data: attribution.data, shape: attribution.dims }, layout: input?.manifest.input.layout ?? ('NCHW' as const), ...(input ? { geometry: input.geometry } : {}) };
+  const source = {
+    raw: { data: attribution.data, shape: attribution.dims },
+    layout: input?.manifest.input.layout ?? ('NCHW' as const),
+    ...(input ? { geometry: input.geometry } : {}),
+  };
   const rendered = input && flags.overlay !== undefined ? await renderOverlay(source, input.image, options) : await renderHeatmap(source, options);
-  return { png: rendered.png, scale: rendered.scale, legend: { colormap: rendered.colormap, low: rendered.centred ? -rendered.scale : 0, high: rendered.scale } };
+  return {
+    png: rendered.png,
+    scale: rendered.scale,
+    legend: { colormap: rendered.colormap, low: rendered.centred ? -rendered.scale : 0, high: rendered.scale },
+  };
 }

@@ -7,7 +7,8 @@ import { openModelContext } from '../runtime/model-context.js';
 import { openEntry } from '../worker/model-contexts.js';
 import { UsageError } from './flags.js';
 
-const USAGE = 'usage: saliency models add PATH.onnx [--name N] [--labels F] [--size H,W] [--models-dir D] [--force]\n       saliency models check [--models-dir D]';
+const USAGE =
+  'usage: saliency models add PATH.onnx [--name N] [--labels F] [--size H,W] [--models-dir D] [--force]\n       saliency models check [--models-dir D]';
 
 interface Parsed {
   values: Record<string, string | boolean | undefined>;

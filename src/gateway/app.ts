@@ -87,10 +87,13 @@ export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Pr
     const known = err instanceof ApiError ? err : knownError(err);
     if (known) error = known;
     else if ((err as FastifyError).validation) error = apiError('SALIENCY_VALIDATION', [validationMessage(err as FastifyError)]);
-    else if ((err as FastifyError).code === 'FST_REQ_FILE_TOO_LARGE' || (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') error = apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
-    else if ((err as FastifyError).code === 'FST_FILES_LIMIT' || (err as FastifyError).code === 'FST_PARTS_LIMIT') error = apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
+    else if ((err as FastifyError).code === 'FST_REQ_FILE_TOO_LARGE' || (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      error = apiError('SALIENCY_PAYLOAD_TOO_LARGE', [config.MAX_UPLOAD_BYTES]);
+    else if ((err as FastifyError).code === 'FST_FILES_LIMIT' || (err as FastifyError).code === 'FST_PARTS_LIMIT')
+      error = apiError('SALIENCY_TOO_MANY_FILES', [config.MAX_FILES]);
     else if ((err as FastifyError).code === 'FST_FIELDS_LIMIT') error = apiError('SALIENCY_BAD_REQUEST', ['too many form fields']);
-    else if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') error = apiError('SALIENCY_UNSUPPORTED_MEDIA_TYPE', [String(request.headers['content-type'])]);
+    else if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      error = apiError('SALIENCY_UNSUPPORTED_MEDIA_TYPE', [String(request.headers['content-type'])]);
     else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) error = apiError('SALIENCY_BAD_REQUEST', [err.message]);
     else {
       request.log.error({ err }, 'unhandled error');

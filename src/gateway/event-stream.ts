@@ -53,7 +53,12 @@ export function eventStreams(app: FastifyInstance, deps: GatewayDeps): StreamEve
     const out = reply.raw;
     // Hijacked: headers set by hooks (CORS) are not written by Fastify any more, so they are passed on.
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) out.setHeader(name, value);
-    out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    out.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     let lastSent = resumedFrom;
     const send = (event: string, data: unknown, eventIdValue: string) => {
       if (out.writableEnded || out.destroyed) return;

@@ -20,7 +20,10 @@ const INTERNAL_FAILURES = new Set(['SALIENCY_JOB_FAILED', 'SALIENCY_WORKER_CRASH
 function publicError(status: JobStatus): Explanation['error'] {
   if (!status.error) return undefined;
   if (!INTERNAL_FAILURES.has(status.error.code)) return status.error;
-  return { code: status.error.code, message: `the job failed after ${status.attempts} attempt(s); submit it again, or see the worker logs for job ${status.id}` };
+  return {
+    code: status.error.code,
+    message: `the job failed after ${status.attempts} attempt(s); submit it again, or see the worker logs for job ${status.id}`,
+  };
 }
 
 export function toExplanation(status: JobStatus, resolvedParams?: Record<string, unknown>): Explanation {

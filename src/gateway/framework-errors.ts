@@ -14,10 +14,14 @@ export const errorBody = (error: ApiError, requestId: string) => ({ error: { cod
 /** Fastify's `frameworkErrors`: the router's own errors (FST_ERR_BAD_URL, FST_ERR_MAX_PARAM_LENGTH…). */
 export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   let error: ApiError;
-  if (err.code === 'FST_ERR_BAD_URL') error = apiError('SALIENCY_BAD_REQUEST', ['the path is not valid percent-encoding (a % must be followed by two hexadecimal digits)']);
+  if (err.code === 'FST_ERR_BAD_URL')
+    error = apiError('SALIENCY_BAD_REQUEST', ['the path is not valid percent-encoding (a % must be followed by two hexadecimal digits)']);
   else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') error = apiError('SALIENCY_BAD_REQUEST', ['a path segment is too long']);
   else error = apiError('SALIENCY_BAD_REQUEST', [err.message]);
-  void reply.code(error.statusCode).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(errorBody(error, request.id)));
+  void reply
+    .code(error.statusCode)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(errorBody(error, request.id)));
 }
 
 /** Node's `clientError` (Fastify's `clientErrorHandler`): the request never reached the router. */
@@ -50,7 +54,11 @@ export function boundaryOptions(config: Pick<Config, 'REQUEST_TIMEOUT_MS'>) {
   const requestTimeout = config.REQUEST_TIMEOUT_MS;
   return {
     requestTimeout,
-    http: { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(requestTimeout / 4))) },
+    http: {
+      requestTimeout,
+      headersTimeout: Math.min(60_000, requestTimeout),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(requestTimeout / 4))),
+    },
     frameworkErrors,
     clientErrorHandler: clientErrorHandler(config),
     // Requests that arrive while closing are answered by the lifecycle hook, in our shape.

@@ -45,7 +45,11 @@ export function idempotencyKey(request: FastifyRequest): string | undefined {
 const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 export function fingerprint(submission: Submission): string {
-  const fields = Object.fromEntries(Object.entries(submission.fields).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, String(v)]));
+  const fields = Object.fromEntries(
+    Object.entries(submission.fields)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => [k, String(v)]),
+  );
   return sha256(
     JSON.stringify({
       fields,
@@ -114,7 +118,13 @@ export class Idempotency {
     const claim = this.claims.get(request);
     if (!claim) return;
     const location = reply.getHeader('location');
-    const record: Stored = { state: 'done', fingerprint: claim.print, statusCode: reply.statusCode, headers: typeof location === 'string' ? { location } : {}, body };
+    const record: Stored = {
+      state: 'done',
+      fingerprint: claim.print,
+      statusCode: reply.statusCode,
+      headers: typeof location === 'string' ? { location } : {},
+      body,
+    };
     await this.store.put(this.storeKey(claim), Buffer.from(JSON.stringify(record)), this.ttlSeconds);
     this.claims.delete(request);
   }

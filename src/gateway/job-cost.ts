@@ -25,7 +25,8 @@ export function jobCost(inputSize: readonly number[], params: MethodParams, imag
   const p = resolveParams(rest, 0);
   const igBase = p.method === 'integrated-gradients' || (NOISY_METHODS.has(p.method) && p.method !== 'smoothdiff' && p.base === 'integrated-gradients');
   const factors: [number, string][] = [];
-  if (NOISY_METHODS.has(p.method)) factors.push(p.method === 'smoothdiff' ? [p.samples + 1, `(${p.samples} samples + 1)`] : [p.samples, `${p.samples} samples`]);
+  if (NOISY_METHODS.has(p.method))
+    factors.push(p.method === 'smoothdiff' ? [p.samples + 1, `(${p.samples} samples + 1)`] : [p.samples, `${p.samples} samples`]);
   if (igBase) factors.push([p.steps, `${p.steps} steps`]);
   if (p.method === 'guided-grad-cam') factors.push([2, '2 passes']);
   if (p.method === 'smooth-grad-cam-plus-plus') factors[0] = [p.samples + 1, `(${p.samples} samples + 1)`];

@@ -10,8 +10,16 @@ export function qualityHistograms(register: Registry) {
   const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames, buckets, registers: [register] });
   return {
     sparseness: histogram('saliency_explanation_sparseness', 'Gini index of the explanation map (metrics=sparseness)', UNIT),
-    complexity: histogram('saliency_explanation_complexity', 'Entropy of the normalised explanation map, nats (metrics=complexity)', [1, 2, 4, 6, 8, 9, 10, 11, 12, 13, 14]),
-    srg: histogram('saliency_explanation_srg', 'Symmetric relevance gain of pixel flipping, LeRF − MoRF (metrics=pixel-flipping)', [-0.5, -0.2, -0.1, -0.05, 0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1]),
+    complexity: histogram(
+      'saliency_explanation_complexity',
+      'Entropy of the normalised explanation map, nats (metrics=complexity)',
+      [1, 2, 4, 6, 8, 9, 10, 11, 12, 13, 14],
+    ),
+    srg: histogram(
+      'saliency_explanation_srg',
+      'Symmetric relevance gain of pixel flipping, LeRF − MoRF (metrics=pixel-flipping)',
+      [-0.5, -0.2, -0.1, -0.05, 0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1],
+    ),
     randomLogit: histogram('saliency_explanation_random_logit_ssim', 'SSIM of the map and a random other class’s map (metrics=random-logit)', UNIT),
   };
 }

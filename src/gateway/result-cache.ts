@@ -42,7 +42,15 @@ export class ResultCache {
 
   key(owner: string | undefined, parts: CacheKeyParts): string {
     const digest = sha256(
-      JSON.stringify([parts.modelHash, parts.kind, sha256(parts.input), parts.baseline ? sha256(parts.baseline) : null, canonical(parts.resolved), parts.target ?? null, parts.extra ? canonical(parts.extra) : null]),
+      JSON.stringify([
+        parts.modelHash,
+        parts.kind,
+        sha256(parts.input),
+        parts.baseline ? sha256(parts.baseline) : null,
+        canonical(parts.resolved),
+        parts.target ?? null,
+        parts.extra ? canonical(parts.extra) : null,
+      ]),
     );
     return `resultcache:${owner ?? 'anonymous'}:${digest}`;
   }

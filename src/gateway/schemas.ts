@@ -37,18 +37,39 @@ export const ExplanationSchema = Type.Object(
       Type.Object({ target: Type.Integer(), label: Type.Optional(Type.String()), logit: Type.Number(), score: Type.Number(), top5: Type.Array(ClassScore) }),
     ),
     attribution: Type.Optional(
-      Type.Object({ shape: Type.Array(Type.Integer()), min: Type.Number(), max: Type.Number(), kind: Type.String(), completenessGap: Type.Optional(Type.Number()), layer: Type.Optional(Type.String()), sigma: Type.Optional(Type.Number()) }),
+      Type.Object({
+        shape: Type.Array(Type.Integer()),
+        min: Type.Number(),
+        max: Type.Number(),
+        kind: Type.String(),
+        completenessGap: Type.Optional(Type.Number()),
+        layer: Type.Optional(Type.String()),
+        sigma: Type.Optional(Type.Number()),
+      }),
     ),
     targets: Type.Optional(
-      Type.Array(TargetMapSchema, { description: 'Several-target jobs: one map per class, in the order of the attribution’s first axis; ?target=<index> on heatmap.png, overlay.png, map.json and attribution.npy picks one' }),
+      Type.Array(TargetMapSchema, {
+        description:
+          'Several-target jobs: one map per class, in the order of the attribution’s first axis; ?target=<index> on heatmap.png, overlay.png, map.json and attribution.npy picks one',
+      }),
     ),
     metrics: Type.Optional(QualityMetricsSchema),
     image: Type.Optional(Type.Object({ width: Type.Integer(), height: Type.Integer(), format: Type.String() })),
     error: Type.Optional(JobErrorSchema),
     attempts: Type.Optional(Type.Integer()),
-    timings: Type.Object({ submittedAt: Type.String(), queuedMs: Type.Optional(Type.Number()), computeMs: Type.Optional(Type.Number()), totalMs: Type.Optional(Type.Number()) }),
+    timings: Type.Object({
+      submittedAt: Type.String(),
+      queuedMs: Type.Optional(Type.Number()),
+      computeMs: Type.Optional(Type.Number()),
+      totalMs: Type.Optional(Type.Number()),
+    }),
     links: Links,
-    cached: Type.Optional(Type.Boolean({ description: 'In a POST answer: true when an earlier job with the same model, input, method, parameters (seed included) and target answers this submission' })),
+    cached: Type.Optional(
+      Type.Boolean({
+        description:
+          'In a POST answer: true when an earlier job with the same model, input, method, parameters (seed included) and target answers this submission',
+      }),
+    ),
   },
   { $id: 'Explanation', 'x-component': 'Explanation' },
 );
@@ -66,7 +87,14 @@ export const ModelSchema = Type.Object(
     status: ModelStatus,
     name: Type.Optional(Type.String()),
     description: Type.Optional(Type.String()),
-    input: Type.Object({ layout: Type.String(), size: Type.Array(Type.Integer()), channels: Type.Integer(), range: Type.Array(Type.Number()), mean: Type.Array(Type.Number()), std: Type.Array(Type.Number()) }),
+    input: Type.Object({
+      layout: Type.String(),
+      size: Type.Array(Type.Integer()),
+      channels: Type.Integer(),
+      range: Type.Array(Type.Number()),
+      mean: Type.Array(Type.Number()),
+      std: Type.Array(Type.Number()),
+    }),
     output: Type.Object({ kind: Type.String() }),
     classes: Type.Optional(Type.Integer()),
     labels: Type.Optional(Type.Array(Type.String())),
@@ -74,19 +102,29 @@ export const ModelSchema = Type.Object(
     gradCamLayer: Type.Optional(Type.String()),
     batching: Type.Optional(
       Type.Union([Type.Literal('dynamic'), Type.Literal('fixed')], {
-        description: "'dynamic': any number of images per run; 'fixed': the graph bakes its batch size in and runs at fixedBatch images (slower for many-sample methods, same results)",
+        description:
+          "'dynamic': any number of images per run; 'fixed': the graph bakes its batch size in and runs at fixedBatch images (slower for many-sample methods, same results)",
       }),
     ),
     fixedBatch: Type.Optional(Type.Integer({ description: "Images per run of a 'fixed' model" })),
     opset: Type.Optional(
       Type.Object(
-        { file: Type.Integer({ description: 'Opset the ONNX file declares' }), run: Type.Integer({ description: 'Opset the service runs it at (old op forms upgraded)' }) },
+        {
+          file: Type.Integer({ description: 'Opset the ONNX file declares' }),
+          run: Type.Integer({ description: 'Opset the service runs it at (old op forms upgraded)' }),
+        },
         { description: 'ONNX operator set (default domain)' },
       ),
     ),
     computesIn: Type.Optional(Type.Literal('float32', { description: 'Element type forward and gradient passes compute in' })),
-    storedAs: Type.Optional(Type.Array(Type.String(), { description: 'Element types the file stores (float16, bfloat16, float64) that are computed in float32 instead' })),
-    approximations: Type.Optional(Type.Array(Type.String(), { description: "Where the gradient is not the exact derivative of the forward model (e.g. QDQ models' straight-through quantization)" })),
+    storedAs: Type.Optional(
+      Type.Array(Type.String(), { description: 'Element types the file stores (float16, bfloat16, float64) that are computed in float32 instead' }),
+    ),
+    approximations: Type.Optional(
+      Type.Array(Type.String(), {
+        description: "Where the gradient is not the exact derivative of the forward model (e.g. QDQ models' straight-through quantization)",
+      }),
+    ),
     hash: Type.String(),
     bytes: Type.Integer(),
   },
@@ -138,17 +176,24 @@ export const MethodSchema = Type.Object(
     description: Type.String(),
     parameters: Type.Array(Type.String({ description: 'Parameters this method reads' })),
     defaults: Type.Record(Type.String(), Type.Unknown()),
-    presets: Type.Optional(Type.Record(Type.String(), PresetCallSchema, { description: 'Per parity preset (captum, pair, xplique): the library call this method reproduces under it, or why it is refused' })),
+    presets: Type.Optional(
+      Type.Record(Type.String(), PresetCallSchema, {
+        description: 'Per parity preset (captum, pair, xplique): the library call this method reproduces under it, or why it is refused',
+      }),
+    ),
   },
   { $id: 'Method', 'x-component': 'Method' },
 );
 
-export const MethodListSchema = Type.Object({
-  methods: Type.Array(MethodSchema),
-  parameters: Type.Unknown({ description: 'JSON Schema of the method parameters (the one requests are validated with)' }),
-  render: Type.Unknown({ description: 'Rendering parameters, values and defaults' }),
-  metrics: Type.Optional(Type.Unknown({ description: 'Quality metrics a job may ask for (metrics=…), with their cost' })),
-}, { $id: 'MethodList', 'x-component': 'MethodList' });
+export const MethodListSchema = Type.Object(
+  {
+    methods: Type.Array(MethodSchema),
+    parameters: Type.Unknown({ description: 'JSON Schema of the method parameters (the one requests are validated with)' }),
+    render: Type.Unknown({ description: 'Rendering parameters, values and defaults' }),
+    metrics: Type.Optional(Type.Unknown({ description: 'Quality metrics a job may ask for (metrics=…), with their cost' })),
+  },
+  { $id: 'MethodList', 'x-component': 'MethodList' },
+);
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'Explanation id, as returned by POST /v1/explanations' }) });
 
@@ -158,11 +203,19 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 const MapParams = {
   reduce: Type.Optional(StringEnum(REDUCTIONS, { description: "Reduction over channels; default 'l2' for sensitivity maps, 'sum' for attributions" })),
   sign: Type.Optional(StringEnum(SIGNS, { description: "Which values to show; default 'abs' for sensitivity maps, 'all' for attributions" })),
-  clip: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, description: "Upper percentile where the map saturates (of |v| for signed maps); default 99, or the preset visualiser's (captum 98, pair 99, xplique 99.9)" })),
+  clip: Type.Optional(
+    Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 100,
+      description:
+        "Upper percentile where the map saturates (of |v| for signed maps); default 99, or the preset visualiser's (captum 98, pair 99, xplique 99.9)",
+    }),
+  ),
   scale: Type.Optional(
     Type.Union([Type.Literal('image'), Type.Number({ exclusiveMinimum: 0 })], {
       default: 'image',
-      description: "'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale",
+      description:
+        "'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale",
     }),
   ),
   scaling: Type.Optional(
@@ -180,8 +233,15 @@ export const RenderQuery = Type.Object(
   {
     ...MapParams,
     colormap: Type.Optional(StringEnum(COLORMAPS, { description: "Default 'viridis' for one-signed maps, 'RdBu' for signed maps; 'jet' only on request" })),
-    overlay: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'overlay.png: heatmap opacity over a grayscale copy of the image' })),
-    size: Type.Optional(StringEnum(['input', 'original'] as const, { default: 'original', description: "'input': model resolution; 'original': projected back onto the uploaded image" })),
+    overlay: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'overlay.png: heatmap opacity over a grayscale copy of the image' }),
+    ),
+    size: Type.Optional(
+      StringEnum(['input', 'original'] as const, {
+        default: 'original',
+        description: "'input': model resolution; 'original': projected back onto the uploaded image",
+      }),
+    ),
     target: Type.Optional(Type.String({ description: 'Several-target jobs: the class whose map to render (default: the first)' })),
   },
   { additionalProperties: false },
@@ -218,11 +278,17 @@ export const EventStreamResponse = binary(
 );
 
 export const EventsHeaders = Type.Object({
-  'last-event-id': Type.Optional(Type.String({ maxLength: 256, description: 'The id of the last event received: resume after it (EventSource sends it when reconnecting)' })),
+  'last-event-id': Type.Optional(
+    Type.String({ maxLength: 256, description: 'The id of the last event received: resume after it (EventSource sends it when reconnecting)' }),
+  ),
 });
 
 const retryAfter = { 'retry-after': Type.String({ description: 'Seconds to wait before retrying' }) };
-const error = (description: string, headers: Record<string, TSchema> = {}) => ({ ...ErrorSchema, description, ...(Object.keys(headers).length > 0 ? { headers } : {}) });
+const error = (description: string, headers: Record<string, TSchema> = {}) => ({
+  ...ErrorSchema,
+  description,
+  ...(Object.keys(headers).length > 0 ? { headers } : {}),
+});
 
 /** Errors every /v1 route can answer (authentication and rate limits are hooks of the /v1 scope). */
 export const V1Errors = {
@@ -236,7 +302,11 @@ export const V1Errors = {
 // --- POST /v1/explanations
 const MAX_WAIT_SECONDS = 60;
 export const SubmitQuery = Type.Object(
-  { wait: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_WAIT_SECONDS, description: 'Wait up to this many seconds for the jobs to finish (as Prefer: wait=N)' })) },
+  {
+    wait: Type.Optional(
+      Type.Number({ minimum: 0, maximum: MAX_WAIT_SECONDS, description: 'Wait up to this many seconds for the jobs to finish (as Prefer: wait=N)' }),
+    ),
+  },
   { additionalProperties: false },
 );
 export const SubmitHeaders = Type.Object({
@@ -244,27 +314,42 @@ export const SubmitHeaders = Type.Object({
     Type.String({
       minLength: 1,
       maxLength: 257,
-      description: 'Makes retries safe: a POST with the same key and body within IDEMPOTENCY_TTL_SECONDS (default 24 h) answers as the first did (Idempotent-Replayed: true) and creates no jobs; another body → 422, the first still being processed → 409',
+      description:
+        'Makes retries safe: a POST with the same key and body within IDEMPOTENCY_TTL_SECONDS (default 24 h) answers as the first did (Idempotent-Replayed: true) and creates no jobs; another body → 422, the first still being processed → 409',
     }),
   ),
   'cache-control': Type.Optional(Type.String({ description: '`no-cache` computes anew even when an earlier identical job could answer (see `cached`)' })),
-  prefer: Type.Optional(Type.String({ description: `RFC 7240 \`wait=N\` (N ≤ ${MAX_WAIT_SECONDS}): answer 200 when every job finished within N seconds, else 202`, examples: ['wait=30'] })),
+  prefer: Type.Optional(
+    Type.String({
+      description: `RFC 7240 \`wait=N\` (N ≤ ${MAX_WAIT_SECONDS}): answer 200 when every job finished within N seconds, else 202`,
+      examples: ['wait=30'],
+    }),
+  ),
 });
 
 /** Form fields and JSON properties other than files: the model, the target and the method parameters. */
 const SubmissionFields = {
   model: Type.Optional(Type.String({ description: 'Model id (GET /v1/models); may be omitted when one model is installed' })),
-  target: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { description: 'Class index or label to explain; default: the predicted class' })),
+  target: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { description: 'Class index or label to explain; default: the predicted class' }),
+  ),
   targets: Type.Optional(
     Type.Union([Type.String(), Type.Array(Type.Union([Type.Integer({ minimum: 0 }), Type.String()]))], {
       description: 'Several classes in one job, one map each: indices or labels (`3,7,tabby` or a JSON array), or `top-k` (e.g. top-3); not with `target`',
     }),
   ),
-  metrics: Type.Optional(Type.String({ description: 'Quality metrics to compute with the explanation, comma-separated (GET /v1/methods lists them and their cost)' })),
+  metrics: Type.Optional(
+    Type.String({ description: 'Quality metrics to compute with the explanation, comma-separated (GET /v1/methods lists them and their cost)' }),
+  ),
   flip_steps: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Pixel flipping: steps of each curve (default 32)' })),
-  imputation: Type.Optional(StringEnum(['zeros', 'mean'] as const, { description: "Pixel flipping: what flipped pixels become (default 'zeros' in model space)" })),
+  imputation: Type.Optional(
+    StringEnum(['zeros', 'mean'] as const, { description: "Pixel flipping: what flipped pixels become (default 'zeros' in model space)" }),
+  ),
   webhook: Type.Optional(
-    Type.String({ format: 'uri', description: 'POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS' }),
+    Type.String({
+      format: 'uri',
+      description: 'POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS',
+    }),
   ),
   ...MethodParamsSchema.properties,
   method: Type.Optional({ ...MethodName, default: 'gradient' }),
@@ -277,7 +362,9 @@ export const MultipartSubmission = Type.Object(
     tensor: Type.Optional(file('Instead of images: one float32 .npy already preprocessed, the model input’s shape with or without a batch of 1')),
     ...SubmissionFields,
     // The one name that is both a field and a file: a baseline name, or the file with baseline=uploaded.
-    baseline: Type.Optional(Type.Union([MethodParamsSchema.properties.baseline, file('With a baseline=uploaded field: the Integrated Gradients baseline, a .npy like tensor')])),
+    baseline: Type.Optional(
+      Type.Union([MethodParamsSchema.properties.baseline, file('With a baseline=uploaded field: the Integrated Gradients baseline, a .npy like tensor')]),
+    ),
   },
   { additionalProperties: false, description: 'Files and fields; field values are strings, converted strictly' },
 );
@@ -288,7 +375,11 @@ export const JsonSubmission = Type.Object(
     images: Type.Optional(Type.Array(base64('An image'), { description: 'Several images, one job each' })),
     tensor: Type.Optional(base64('A float32 .npy, already preprocessed')),
     ...SubmissionFields,
-    baseline: Type.Optional(Type.Union([MethodParamsSchema.properties.baseline, base64('The Integrated Gradients baseline .npy (uploaded)')], { description: 'A baseline name, or the baseline .npy itself' })),
+    baseline: Type.Optional(
+      Type.Union([MethodParamsSchema.properties.baseline, base64('The Integrated Gradients baseline .npy (uploaded)')], {
+        description: 'A baseline name, or the baseline .npy itself',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -307,7 +398,9 @@ export const SubmissionBody = {
 };
 
 const location = { location: Type.String({ description: 'The explanation’s URL, when one job was created' }) };
-const replayed = { 'idempotent-replayed': Type.String({ description: "'true' when this is the stored answer to an earlier request with the same Idempotency-Key" }) };
+const replayed = {
+  'idempotent-replayed': Type.String({ description: "'true' when this is the stored answer to an earlier request with the same Idempotency-Key" }),
+};
 export const SubmitResponses = {
   200: { ...ExplanationListSchema, description: 'Every job finished within the wait', headers: { ...location, ...replayed } },
   202: { ...ExplanationListSchema, description: 'Accepted; poll links.self or follow links.events', headers: { ...location, ...replayed } },

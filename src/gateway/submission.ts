@@ -44,12 +44,15 @@ export async function readMultipart(request: FastifyRequest, config: Config): Pr
       if (part.type === 'field') {
         if (part.valueTruncated) throw apiError('SALIENCY_VALIDATION', [`field '${part.fieldname}' is too long`]);
         // ('baseline' is both: the parameter baseline=uploaded and the file it names.)
-        if (part.fieldname === 'image' || part.fieldname === 'tensor') throw apiError('SALIENCY_VALIDATION', [`'${part.fieldname}' must be a file part (with a filename), not a text field`]);
-        if (Object.hasOwn(submission.fields, part.fieldname)) throw apiError('SALIENCY_VALIDATION', [`field '${part.fieldname}' is sent more than once; send each field once`]);
+        if (part.fieldname === 'image' || part.fieldname === 'tensor')
+          throw apiError('SALIENCY_VALIDATION', [`'${part.fieldname}' must be a file part (with a filename), not a text field`]);
+        if (Object.hasOwn(submission.fields, part.fieldname))
+          throw apiError('SALIENCY_VALIDATION', [`field '${part.fieldname}' is sent more than once; send each field once`]);
         submission.fields[part.fieldname] = part.value;
         continue;
       }
-      if (!FILE_FIELDS.includes(part.fieldname)) throw apiError('SALIENCY_BAD_REQUEST', [`unexpected file field '${part.fieldname}'; use 'image', 'tensor' or 'baseline'`]);
+      if (!FILE_FIELDS.includes(part.fieldname))
+        throw apiError('SALIENCY_BAD_REQUEST', [`unexpected file field '${part.fieldname}'; use 'image', 'tensor' or 'baseline'`]);
       if ((part.fieldname === 'tensor' && submission.tensor) || (part.fieldname === 'baseline' && submission.baseline)) {
         throw apiError('SALIENCY_VALIDATION', [`file '${part.fieldname}' is sent more than once; send one`]);
       }
@@ -80,7 +83,9 @@ function malformedMultipart(err: unknown): unknown {
   if (typeof code === 'string' && code.startsWith('FST_')) return err;
   if (typeof statusCode === 'number' && statusCode < 500) return err;
   const detail = err instanceof Error ? err.message : String(err);
-  return apiError('SALIENCY_BAD_REQUEST', [`the multipart body is malformed or incomplete (${detail}); send multipart/form-data with a boundary and complete parts`]);
+  return apiError('SALIENCY_BAD_REQUEST', [
+    `the multipart body is malformed or incomplete (${detail}); send multipart/form-data with a boundary and complete parts`,
+  ]);
 }
 
 function base64(value: unknown, what: string): Buffer {
@@ -167,7 +172,8 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
   if (params.preset) {
     // A preset reproduces a library's own call; where the library has none, say so, never guess.
     const spec = presetSpec(params.preset, params.method, params.base ?? 'gradient');
-    if (!spec.supported) throw apiError('SALIENCY_VALIDATION', [`preset '${params.preset}': ${spec.reason}; GET /v1/methods lists what each preset reproduces`]);
+    if (!spec.supported)
+      throw apiError('SALIENCY_VALIDATION', [`preset '${params.preset}': ${spec.reason}; GET /v1/methods lists what each preset reproduces`]);
   }
   if (params.samples === 'auto' && !ADAPTIVE_METHODS.has(params.method)) {
     throw apiError('SALIENCY_VALIDATION', [`samples=auto is for smoothgrad, smoothgrad-squared and vargrad; give ${params.method} a number of samples`]);
@@ -235,7 +241,8 @@ export function targetIndex(entry: ModelEntry, target: unknown): number | undefi
   if (typeof target !== 'string' && typeof target !== 'number') throw apiError('SALIENCY_BAD_TARGET', ['target must be a class index or a label']);
   const index = resolveTarget(entry, target);
   const classes = entry.labels?.length;
-  if (index === undefined) throw apiError('SALIENCY_BAD_TARGET', [`target '${target}' is not a label of model ${entry.id}; GET /v1/models/${entry.id} lists them`]);
+  if (index === undefined)
+    throw apiError('SALIENCY_BAD_TARGET', [`target '${target}' is not a label of model ${entry.id}; GET /v1/models/${entry.id} lists them`]);
   if (!Number.isInteger(index) || index < 0 || (classes !== undefined && index >= classes)) {
     throw apiError('SALIENCY_BAD_TARGET', [`target ${target} is not a class index in 0..${(classes ?? 1) - 1}`]);
   }
@@ -267,7 +274,8 @@ export function targetsField(entry: ModelEntry, value: unknown, single: unknown)
   if (Array.isArray(value)) items = value;
   else if (typeof value === 'string') items = value.split(',').map((v) => v.trim());
   else throw apiError('SALIENCY_BAD_TARGET', ["targets must be a list of class indices or labels ('3,7' or a JSON array), or 'top-k'"]);
-  if (items.length === 0 || items.length > MAX_TARGETS) throw apiError('SALIENCY_BAD_TARGET', [`targets lists ${items.length} classes; give 1 to ${MAX_TARGETS}`]);
+  if (items.length === 0 || items.length > MAX_TARGETS)
+    throw apiError('SALIENCY_BAD_TARGET', [`targets lists ${items.length} classes; give 1 to ${MAX_TARGETS}`]);
   const indices = items.map((item) => targetIndex(entry, item) as number);
   if (indices.some((i) => i === undefined)) throw apiError('SALIENCY_BAD_TARGET', ['targets has an empty entry']);
   if (new Set(indices).size !== indices.length) throw apiError('SALIENCY_BAD_TARGET', [`targets names a class twice: ${indices.join(',')}`]);
@@ -283,24 +291,28 @@ export function metricsField(fields: Record<string, unknown>): JobPayload['metri
   const steps = fields['flip_steps'];
   const imputation = fields['imputation'];
   if (value === undefined || value === '') {
-    if ((steps !== undefined && steps !== '') || (imputation !== undefined && imputation !== '')) throw apiError('SALIENCY_VALIDATION', ["flip_steps and imputation apply to metrics=pixel-flipping; add it, or leave them out"]);
+    if ((steps !== undefined && steps !== '') || (imputation !== undefined && imputation !== ''))
+      throw apiError('SALIENCY_VALIDATION', ['flip_steps and imputation apply to metrics=pixel-flipping; add it, or leave them out']);
     return undefined;
   }
   const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((v) => v.trim()) : [];
   const names: MetricName[] = [];
   for (const item of items) {
-    if (!METRIC_NAMES.includes(item as MetricName)) throw apiError('SALIENCY_VALIDATION', [`metrics: '${String(item)}' is not one of ${METRIC_NAMES.join(', ')}`]);
+    if (!METRIC_NAMES.includes(item as MetricName))
+      throw apiError('SALIENCY_VALIDATION', [`metrics: '${String(item)}' is not one of ${METRIC_NAMES.join(', ')}`]);
     if (!names.includes(item as MetricName)) names.push(item as MetricName);
   }
   if (names.length === 0) throw apiError('SALIENCY_VALIDATION', [`metrics must list some of ${METRIC_NAMES.join(', ')}`]);
   const out: NonNullable<JobPayload['metrics']> = { names };
   if (steps !== undefined && steps !== '') {
     const n = Number(steps);
-    if (!Number.isInteger(n) || n < 1 || n > MAX_FLIP_STEPS) throw apiError('SALIENCY_VALIDATION', [`flip_steps must be an integer in 1..${MAX_FLIP_STEPS}, got ${String(steps)}`]);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_FLIP_STEPS)
+      throw apiError('SALIENCY_VALIDATION', [`flip_steps must be an integer in 1..${MAX_FLIP_STEPS}, got ${String(steps)}`]);
     out.steps = n;
   }
   if (imputation !== undefined && imputation !== '') {
-    if (imputation !== 'zeros' && imputation !== 'mean') throw apiError('SALIENCY_VALIDATION', [`imputation must be 'zeros' or 'mean', got ${JSON.stringify(imputation)}`]);
+    if (imputation !== 'zeros' && imputation !== 'mean')
+      throw apiError('SALIENCY_VALIDATION', [`imputation must be 'zeros' or 'mean', got ${JSON.stringify(imputation)}`]);
     out.imputation = imputation;
   }
   if ((out.steps !== undefined || out.imputation !== undefined) && !names.includes('pixel-flipping')) {
@@ -337,7 +349,9 @@ export function checkTensor(upload: Upload, entry: ModelEntry, what: string): vo
   }
   const sample = shape.length === expected.length + 1 && shape[0] === 1 ? shape.slice(1) : shape;
   if (sample.length !== expected.length || sample.some((d, i) => d !== expected[i])) {
-    throw apiError('SALIENCY_BAD_TENSOR', [`${what} has shape [${shape.join(',')}]; model ${entry.id} expects [${expected.join(',')}] or [1,${expected.join(',')}]`]);
+    throw apiError('SALIENCY_BAD_TENSOR', [
+      `${what} has shape [${shape.join(',')}]; model ${entry.id} expects [${expected.join(',')}] or [1,${expected.join(',')}]`,
+    ]);
   }
 }
 

@@ -49,13 +49,18 @@ export class Webhooks {
     private readonly fetchImpl: typeof fetch = fetch,
   ) {
     this.key = config.WEBHOOK_SECRET ? webhookKey(config.WEBHOOK_SECRET) : undefined;
-    this.allowed = new Set(config.WEBHOOK_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean));
+    this.allowed = new Set(
+      config.WEBHOOK_ALLOWED_HOSTS.split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    );
   }
 
   /** The submission's `webhook` field as a URL this server may call; undefined when absent. */
   check(value: unknown): string | undefined {
     if (value === undefined || value === '') return undefined;
-    if (!this.key || this.allowed.size === 0) throw apiError('SALIENCY_VALIDATION', ['webhooks are not enabled on this server (WEBHOOK_SECRET and WEBHOOK_ALLOWED_HOSTS)']);
+    if (!this.key || this.allowed.size === 0)
+      throw apiError('SALIENCY_VALIDATION', ['webhooks are not enabled on this server (WEBHOOK_SECRET and WEBHOOK_ALLOWED_HOSTS)']);
     let url: URL;
     try {
       url = new URL(String(value));
@@ -86,7 +91,10 @@ export class Webhooks {
     };
     const stop = this.queue.subscribe(id, (event) => event.type !== 'progress' && fire());
     // It may have ended already (a cached answer, a fast job).
-    void this.queue.status(id).then((s) => s && FINAL.has(s.state) && fire(), () => undefined);
+    void this.queue.status(id).then(
+      (s) => s && FINAL.has(s.state) && fire(),
+      () => undefined,
+    );
   }
 
   private send(url: string, jobId: string, type: string, data: unknown, attempt: number): void {

@@ -127,7 +127,9 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     const node = graph.nodes[k] as Node;
     if (!node.outputs.some((o) => needed.has(o) && active.has(o) && !stopAt.has(o))) continue;
     if (capturing.has(node)) {
-      throw new CompileError(`${node.opType} (node ${node.name}) reads the differentiated input inside its subgraph, with a condition not known at compile time: control flow on the explained path is not supported`);
+      throw new CompileError(
+        `${node.opType} (node ${node.name}) reads the differentiated input inside its subgraph, with a condition not known at compile time: control flow on the explained path is not supported`,
+      );
     }
     const rule = ruleFor(node);
     const inputs = differentiableInputs(node, rule).filter((i) => active.has(node.inputs[i] as string));
@@ -170,7 +172,11 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
     // The padded copies are dead now: drop them (their Pad nodes read only the parts).
     const dead = new Set(terms);
     for (let k = b.nodes.length - 1; k >= 0; k--) if (b.nodes[k]?.outputs.some((o) => dead.has(o))) b.nodes.splice(k, 1);
-    return b.op('Concat', parts.map((p) => p.part), { axis: attr.int(axis) });
+    return b.op(
+      'Concat',
+      parts.map((p) => p.part),
+      { axis: attr.int(axis) },
+    );
   };
 
   const constantNodes = new Map<string, Node>();
@@ -235,7 +241,9 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
         const value = compute();
         b.emit('Identity', [oneHot ? oneHot.index() : value], [name]);
         derivatives.push({ name, node: node.name, opType: node.opType, key, shape, ...(oneHot && { oneHot: { axis: oneHot.axis, classes: oneHot.classes } }) });
-        extraOutputs.push(oneHot ? { name, elemType: DataType.INT64, dims: shape.filter((_, i) => i !== oneHot.axis) } : { name, elemType: DataType.FLOAT, dims: shape });
+        extraOutputs.push(
+          oneHot ? { name, elemType: DataType.INT64, dims: shape.filter((_, i) => i !== oneHot.axis) } : { name, elemType: DataType.FLOAT, dims: shape },
+        );
         return value;
       },
       fail: (message) => {
@@ -333,5 +341,3 @@ function dedupe(values: ValueInfo[]): ValueInfo[] {
   const seen = new Set<string>();
   return values.filter((v) => (seen.has(v.name) ? false : (seen.add(v.name), true)));
 }
-
-

@@ -34,14 +34,13 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
 
   // Header only, no pixels: lift sharp's own limit here so that we can check ours and name the
   // claimed size in the message.
-  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch((err: unknown) => {
-    throw unreadable(err);
-  });
+  const meta = await sharp(input, { limitInputPixels: false })
+    .metadata()
+    .catch((err: unknown) => {
+      throw unreadable(err);
+    });
   if (meta.format === undefined || !ACCEPTED_FORMATS.has(meta.format)) {
-    throw new ImageError(
-      'SALIENCY_IMAGE_UNSUPPORTED',
-      `image format '${meta.format ?? 'unknown'}' is not accepted; send JPEG, PNG, WebP, GIF, TIFF or AVIF`,
-    );
+    throw new ImageError('SALIENCY_IMAGE_UNSUPPORTED', `image format '${meta.format ?? 'unknown'}' is not accepted; send JPEG, PNG, WebP, GIF, TIFF or AVIF`);
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;

@@ -25,7 +25,11 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
   if (descr === undefined || fortran === undefined || shapeText === undefined) throw new NpyError('malformed .npy header');
   if (descr !== '<f4' && descr !== '|f4') throw new NpyError(`the array is ${descr}, expected float32 ('<f4'); convert it with a.astype(np.float32)`);
   if (fortran === 'True') throw new NpyError('the array is in Fortran order; save it with np.ascontiguousarray');
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLength;
   if (bytes.length - offset < count * 4) throw new NpyError(`truncated .npy data: expected ${count} float32 values`);

@@ -54,7 +54,9 @@ export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}
   // Defaults follow the method kind (or the library's visualiser), but stay coherent with what was
   // given: asking for sign 'all' on a sensitivity map means "show me the signed sum", and a
   // magnitude reduction implies 'abs'.
-  const reduce = givenReduce ?? (givenSign === 'all' && (!library || isMagnitudeReduction(library.reduce)) ? 'sum' : (library?.reduce ?? (kind === 'sensitivity' ? 'l2' : 'sum')));
+  const reduce =
+    givenReduce ??
+    (givenSign === 'all' && (!library || isMagnitudeReduction(library.reduce)) ? 'sum' : (library?.reduce ?? (kind === 'sensitivity' ? 'l2' : 'sum')));
   const librarySign = library && !(library.sign === 'all' && isMagnitudeReduction(reduce)) ? library.sign : undefined;
   const sign = givenSign ?? librarySign ?? (isMagnitudeReduction(reduce) || kind === 'sensitivity' ? 'abs' : 'all');
   if (sign === 'all' && isMagnitudeReduction(reduce)) {
@@ -72,13 +74,17 @@ export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}
 
   const signed = keepsSign(isSignedMap(reduce, sign), scaling);
   if (typeof scale === 'number' && (scaling === 'xplique' || (scaling === 'pair' && !signed))) {
-    bad(`scaling '${scaling}' normalises each map by its own minimum and maximum; a fixed scale does not apply: use scale 'image' or scaling 'service' or 'captum'`);
+    bad(
+      `scaling '${scaling}' normalises each map by its own minimum and maximum; a fixed scale does not apply: use scale 'image' or scaling 'service' or 'captum'`,
+    );
   }
   const colormap = params.colormap === undefined ? (signed ? 'RdBu' : (library?.colormap ?? 'viridis')) : oneOf('colormap', params.colormap, COLORMAPS, true);
   // Negative and positive evidence must be told apart and zero must read as "nothing": a signed
   // map is only ever drawn on a diverging map, centred at zero.
   if (signed && !isDiverging(colormap)) {
-    bad(`a signed map (sign 'all' with reduce '${reduce}') is drawn on a diverging colormap centred at zero: use colormap ${DIVERGING_COLORMAPS.map((c) => `'${c}'`).join(' or ')}, or sign 'abs', 'positive' or 'negative'`);
+    bad(
+      `a signed map (sign 'all' with reduce '${reduce}') is drawn on a diverging colormap centred at zero: use colormap ${DIVERGING_COLORMAPS.map((c) => `'${c}'`).join(' or ')}, or sign 'abs', 'positive' or 'negative'`,
+    );
   }
 
   const overlay = params.overlay === undefined ? 0.5 : number('overlay', params.overlay);

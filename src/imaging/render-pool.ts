@@ -74,7 +74,13 @@ export class RenderPool {
   async png(kind: 'heatmap' | 'overlay', source: RenderSource, options: RenderOptions, image?: Uint8Array): Promise<PooledPng> {
     const reply = await this.submit({ kind, source, options, ...(image ? { image } : {}) });
     if (reply.type !== 'png') throw new Error(`render pool: expected a PNG, got ${reply.type}`);
-    return { png: Buffer.from(reply.png.buffer, reply.png.byteOffset, reply.png.byteLength), width: reply.width, height: reply.height, scale: reply.scale, clipValue: reply.clipValue };
+    return {
+      png: Buffer.from(reply.png.buffer, reply.png.byteOffset, reply.png.byteLength),
+      width: reply.width,
+      height: reply.height,
+      scale: reply.scale,
+      clipValue: reply.clipValue,
+    };
   }
 
   async map(source: RenderSource, options: RenderOptions): Promise<MapExport> {

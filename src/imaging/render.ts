@@ -66,7 +66,15 @@ export async function renderHeatmap(source: RenderSource, options: RenderOptions
     rgba[4 * p + 3] = 255;
   });
   const png = await encodePng(rgba, unit.width, unit.height, 4);
-  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap, centred: isCentred(options) };
+  return {
+    png,
+    width: unit.width,
+    height: unit.height,
+    scale: scaled.scale,
+    clipValue: scaled.clipValue,
+    colormap: options.colormap,
+    centred: isCentred(options),
+  };
 }
 
 /** RGB PNG: the heatmap at opacity `options.overlay` over a grayscale copy of the image. */
@@ -82,11 +90,22 @@ export async function renderOverlay(source: RenderSource, image: DecodedImage, o
     for (let c = 0; c < 3; c++) rgb[3 * p + c] = heat === undefined ? grey : Math.round((1 - alpha) * grey + alpha * (heat[c] ?? 0));
   });
   const png = await encodePng(rgb, unit.width, unit.height, 3);
-  return { png, width: unit.width, height: unit.height, scale: scaled.scale, clipValue: scaled.clipValue, colormap: options.colormap, centred: isCentred(options) };
+  return {
+    png,
+    width: unit.width,
+    height: unit.height,
+    scale: scaled.scale,
+    clipValue: scaled.clipValue,
+    colormap: options.colormap,
+    centred: isCentred(options),
+  };
 }
 
 /** The reduced, clipped map as numbers for dashboards, always at model resolution (it is small). */
-export function renderMap(source: RenderSource, options: Pick<RenderOptions, 'reduce' | 'sign' | 'clip' | 'scale'> & Partial<Pick<RenderOptions, 'scaling'>>): MapExport {
+export function renderMap(
+  source: RenderSource,
+  options: Pick<RenderOptions, 'reduce' | 'sign' | 'clip' | 'scale'> & Partial<Pick<RenderOptions, 'scaling'>>,
+): MapExport {
   const map = reduceChannels(source.raw, options.reduce, options.sign, source.sample ?? 0, source.layout);
   const scaling = options.scaling ?? 'service';
   const signed = keepsSign(isSignedMap(options.reduce, options.sign), scaling);
@@ -157,7 +176,13 @@ function requireGeometry(geometry: Geometry | undefined, width: number, height: 
   return geometry;
 }
 
-async function backdropFor(image: DecodedImage, geometry: Geometry | undefined, size: RenderOptions['size'], width: number, height: number): Promise<Uint8Array> {
+async function backdropFor(
+  image: DecodedImage,
+  geometry: Geometry | undefined,
+  size: RenderOptions['size'],
+  width: number,
+  height: number,
+): Promise<Uint8Array> {
   if (size === 'original' || (image.width === width && image.height === height && geometry === undefined)) {
     if (image.width === width && image.height === height) return image.data;
     // The original, downscaled to the map's capped size (fitWithin of the same image).

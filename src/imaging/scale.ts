@@ -15,7 +15,9 @@ export interface ScaledMap extends Map2D {
  * ignored. p in [0, 100].
  */
 export function percentile(values: ArrayLike<number>, p: number): number {
-  const sorted = Float64Array.from(values).filter((v) => !Number.isNaN(v)).sort();
+  const sorted = Float64Array.from(values)
+    .filter((v) => !Number.isNaN(v))
+    .sort();
   if (sorted.length === 0) return 0;
   const pos = (p / 100) * (sorted.length - 1);
   const lo = Math.floor(pos);

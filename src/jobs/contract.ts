@@ -3,14 +3,33 @@
 import { type Static, Type } from '@sinclair/typebox';
 
 // Mirrors src/methods/params.ts (the jobs layer imports nothing; a unit test keeps them equal).
-export const METHOD_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam', 'grad-cam-plus-plus', 'smooth-grad-cam-plus-plus', 'adaptgrad', 'noisegrad', 'fusiongrad'] as const;
+export const METHOD_NAMES = [
+  'gradient',
+  'gradient-x-input',
+  'integrated-gradients',
+  'smoothgrad',
+  'smoothgrad-squared',
+  'vargrad',
+  'smoothdiff',
+  'guided-backprop',
+  'grad-cam',
+  'guided-grad-cam',
+  'grad-cam-plus-plus',
+  'smooth-grad-cam-plus-plus',
+  'adaptgrad',
+  'noisegrad',
+  'fusiongrad',
+] as const;
 export const BASE_NAMES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export const IG_RULE_NAMES = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'] as const;
 export const BASELINE_NAMES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean', 'uploaded'] as const;
 export const PRESET_NAMES = ['captum', 'pair', 'xplique'] as const;
 
 const literals = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
-  Type.Union(values.map((v) => Type.Literal(v)), options);
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    options,
+  );
 
 export const MethodName = literals(METHOD_NAMES, { description: 'Explanation method (see GET /v1/methods)' });
 
@@ -18,27 +37,49 @@ export const MethodName = literals(METHOD_NAMES, { description: 'Explanation met
 export const MethodParamsSchema = Type.Object(
   {
     method: MethodName,
-    base: Type.Optional(literals(BASE_NAMES, { description: 'SmoothGrad family: the method averaged over noisy copies (grad-cam: Smooth Grad-CAM, smoothgrad only)', default: 'gradient' })),
+    base: Type.Optional(
+      literals(BASE_NAMES, {
+        description: 'SmoothGrad family: the method averaged over noisy copies (grad-cam: Smooth Grad-CAM, smoothgrad only)',
+        default: 'gradient',
+      }),
+    ),
     samples: Type.Optional(
       Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
-        description: "Noisy copies n (default 50; SmoothDiff 20; Smooth Grad-CAM++ 25), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples`",
+        description:
+          "Noisy copies n (default 50; SmoothDiff 20; Smooth Grad-CAM++ 25), or 'auto' (SmoothGrad family): draw copies until the mean map's relative standard error is at most `tolerance`, at most `maxSamples`",
       }),
     ),
     maxSamples: Type.Optional(Type.Integer({ minimum: 2, description: 'samples=auto: the most copies drawn (default 50)' })),
-    tolerance: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'samples=auto: stop when ‖standard error of the mean map‖ / ‖mean map‖ ≤ this (default 0.05)' })),
+    tolerance: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 1,
+        description: 'samples=auto: stop when ‖standard error of the mean map‖ / ‖mean map‖ ≤ this (default 0.05)',
+      }),
+    ),
     noise: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'σ as a fraction of the input range (default 0.15; SmoothDiff 0.1)' })),
     sigma: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'σ in model-input units; overrides noise' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'RNG seed; random when absent (always reported)' })),
     steps: Type.Optional(Type.Integer({ minimum: 1, description: 'Integrated Gradients steps (default 50)' })),
     rule: Type.Optional(literals(IG_RULE_NAMES, { description: 'Integrated Gradients quadrature', default: 'gauss-legendre' })),
-    baseline: Type.Optional(literals(BASELINE_NAMES, { description: "Integrated Gradients baseline; 'uploaded' uses the request's baseline file", default: 'zeros' })),
+    baseline: Type.Optional(
+      literals(BASELINE_NAMES, { description: "Integrated Gradients baseline; 'uploaded' uses the request's baseline file", default: 'zeros' }),
+    ),
     unbiased: Type.Optional(Type.Boolean({ description: 'VarGrad: multiply by n/(n−1)', default: false })),
     layer: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Grad-CAM layer (tensor name); default from the model' })),
     relu: Type.Optional(Type.Boolean({ description: 'Grad-CAM: ReLU on the map', default: true })),
     models: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'NoiseGrad/FusionGrad: noisy models n (default 10)' })),
-    weightNoise: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'NoiseGrad/FusionGrad: σ_w of the multiplicative weight noise η ~ N(1, σ_w²) (default 0.2)' })),
+    weightNoise: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 10, description: 'NoiseGrad/FusionGrad: σ_w of the multiplicative weight noise η ~ N(1, σ_w²) (default 0.2)' }),
+    ),
     head: Type.Optional(Type.Boolean({ description: 'NoiseGrad/FusionGrad: perturb the classifier head (the last Gemm/MatMul) too', default: true })),
-    confidence: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'AdaptGrad: probability c that a noisy element stays in the valid input range (default 0.95)' })),
+    confidence: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        exclusiveMaximum: 1,
+        description: 'AdaptGrad: probability c that a noisy element stays in the valid input range (default 0.95)',
+      }),
+    ),
     preset: Type.Optional(literals(PRESET_NAMES, { description: 'Defaults matching a library' })),
   },
   { additionalProperties: false },

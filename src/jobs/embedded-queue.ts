@@ -201,7 +201,10 @@ export class EmbeddedJobQueue implements JobQueue {
     while (this.running().length > 0) {
       if (!warned && Date.now() - stopStarted > STOP_WARN_MS) {
         warned = true;
-        this.logger?.warn({ jobIds: this.running().map((s) => s.jobId) }, 'shutdown: still waiting for a graph run to end (a thread inside ONNX Runtime cannot be ended safely)');
+        this.logger?.warn(
+          { jobIds: this.running().map((s) => s.jobId) },
+          'shutdown: still waiting for a graph run to end (a thread inside ONNX Runtime cannot be ended safely)',
+        );
       }
       await sleep(50);
     }
@@ -344,12 +347,15 @@ export class EmbeddedJobQueue implements JobQueue {
     job.state = 'queued';
     job.progress = undefined;
     this.delayed++;
-    job.retryTimer = setTimeout(() => {
-      job.retryTimer = undefined;
-      this.delayed--;
-      this.waiting.unshift(id);
-      this.dispatch();
-    }, BACKOFF_MS * 2 ** (job.attempts - 1));
+    job.retryTimer = setTimeout(
+      () => {
+        job.retryTimer = undefined;
+        this.delayed--;
+        this.waiting.unshift(id);
+        this.dispatch();
+      },
+      BACKOFF_MS * 2 ** (job.attempts - 1),
+    );
   }
 
   private finish(id: string, job: JobRecord, state: 'completed' | 'failed' | 'cancelled', outcome: { result?: JobResult; error?: JobError }): void {
@@ -361,7 +367,11 @@ export class EmbeddedJobQueue implements JobQueue {
     this.store.release?.(job.payload.input.key, ...(job.payload.baselineKey ? [job.payload.baselineKey] : []));
     this.finished.add(id);
     const event: JobEvent =
-      state === 'completed' ? { type: 'completed', id, result: job.result as JobResult } : state === 'failed' ? { type: 'failed', id, error: job.error as JobError } : { type: 'cancelled', id };
+      state === 'completed'
+        ? { type: 'completed', id, result: job.result as JobResult }
+        : state === 'failed'
+          ? { type: 'failed', id, error: job.error as JobError }
+          : { type: 'cancelled', id };
     this.events.emit(id, event);
     this.events.removeAllListeners(id);
     this.expire();

@@ -42,7 +42,8 @@ export class StoreFullError extends Error {
 const isInput = (key: string) => key.startsWith(keys.input('')) || key.startsWith(keys.baseline(''));
 const RENDER_PREFIX = keys.rendering('', '').replace(/:+$/, ':');
 const isCache = (key: string) => key.startsWith(RENDER_PREFIX);
-const isMarker = (key: string, value: Uint8Array) => value.byteLength <= MARKER_MAX_BYTES && (key.startsWith(keys.deleted('')) || key.startsWith(keys.cancel('')));
+const isMarker = (key: string, value: Uint8Array) =>
+  value.byteLength <= MARKER_MAX_BYTES && (key.startsWith(keys.deleted('')) || key.startsWith(keys.cancel('')));
 
 export class MemoryBlobStore implements BlobStore {
   readonly maxBytes: number;
@@ -75,7 +76,9 @@ export class MemoryBlobStore implements BlobStore {
       if (!this.makeRoom(value.byteLength, limit)) {
         // A rendering that does not fit is simply not cached: it can be rendered again.
         if (cache) return Promise.resolve();
-        return Promise.reject(new StoreFullError(`the in-memory store holds ${this.bytes} of ${this.maxBytes} bytes for accepted jobs; ${value.byteLength} more do not fit`));
+        return Promise.reject(
+          new StoreFullError(`the in-memory store holds ${this.bytes} of ${this.maxBytes} bytes for accepted jobs; ${value.byteLength} more do not fit`),
+        );
       }
     }
     // A copy: the caller may reuse its buffer.

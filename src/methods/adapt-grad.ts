@@ -72,17 +72,27 @@ export function adaptiveSigma(ctx: ModelContext, x: Tensor, confidence: number):
   return out;
 }
 
-export async function runAdaptGrad(ctx: ModelContext, x: Tensor, classes: number, targets: number[], p: ResolvedParams, options: AdaptOptions = {}): Promise<FamilyResult & { sigma: number[] }> {
+export async function runAdaptGrad(
+  ctx: ModelContext,
+  x: Tensor,
+  classes: number,
+  targets: number[],
+  p: ResolvedParams,
+  options: AdaptOptions = {},
+): Promise<FamilyResult & { sigma: number[] }> {
   const B = x.dims[0] as number;
   const size = x.data.length / B;
   const S = p.samples;
   const noisy = S - 1;
-  if (options.normals && options.normals.length !== B * noisy * size) throw new RangeError(`explicit normals must have shape [${B},${noisy},${ctx.sampleShape.join(',')}]`);
+  if (options.normals && options.normals.length !== B * noisy * size)
+    throw new RangeError(`explicit normals must have shape [${B},${noisy},${ctx.sampleShape.join(',')}]`);
   const sigma = adaptiveSigma(ctx, x, p.confidence);
   // Copy 0 of each image is the clean one (ε = 0).
   const noise = new Float32Array(B * S * size);
   for (let b = 0; b < B; b++) {
-    const z = options.normals ? options.normals.subarray(b * noisy * size, (b + 1) * noisy * size) : imageRng(p.seed, b).fillNormal(new Float32Array(noisy * size), 1);
+    const z = options.normals
+      ? options.normals.subarray(b * noisy * size, (b + 1) * noisy * size)
+      : imageRng(p.seed, b).fillNormal(new Float32Array(noisy * size), 1);
     const s = sigma.subarray(b * size, (b + 1) * size);
     for (let k = 0; k < noisy; k++) {
       const at = (b * S + 1 + k) * size;

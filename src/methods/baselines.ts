@@ -60,7 +60,10 @@ export function makeBaseline(ctx: ModelContext, x: Tensor, baseline: BaselineNam
   if (typeof baseline !== 'string') {
     if (baseline.data.length === perSample) for (let b = 0; b < batch; b++) out.set(baseline.data, b * perSample);
     else if (baseline.data.length === x.data.length) out.set(baseline.data);
-    else throw new BaselineError(`the baseline has ${baseline.data.length} values; it must have the shape of one input sample [${x.dims.slice(1).join(',')}] or of the batch`);
+    else
+      throw new BaselineError(
+        `the baseline has ${baseline.data.length} values; it must have the shape of one input sample [${x.dims.slice(1).join(',')}] or of the batch`,
+      );
     return out;
   }
   const rng = new Rng(seed ^ 0x5bd1e995);

@@ -74,7 +74,9 @@ export async function explain(ctx: ModelContext, request: ExplainRequest): Promi
   const params = resolveParams(request.params, randomSeed());
   const result = await explainResolved(ctx, request, params);
   // A preset whose library reduces channels returns its [N,1,H,W] map (presets.ts).
-  return params.output?.channels ? { ...result, attribution: reduceOutputChannels(result.attribution, params.output.channels, request.layout ?? 'NCHW') } : result;
+  return params.output?.channels
+    ? { ...result, attribution: reduceOutputChannels(result.attribution, params.output.channels, request.layout ?? 'NCHW') }
+    : result;
 }
 
 async function explainResolved(ctx: ModelContext, request: ExplainRequest, params: ResolvedParams): Promise<ExplainResult> {
@@ -136,7 +138,14 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
   }
 }
 
-async function completenessGap(ctx: ModelContext, x: Tensor, baseline: Float32Array, attribution: Tensor, targets: number[], logits: Tensor): Promise<number[]> {
+async function completenessGap(
+  ctx: ModelContext,
+  x: Tensor,
+  baseline: Float32Array,
+  attribution: Tensor,
+  targets: number[],
+  logits: Tensor,
+): Promise<number[]> {
   const atBaseline = await logitsOf(ctx, { data: baseline, dims: [...x.dims] });
   const classes = logits.dims[1] as number;
   const B = x.dims[0] as number;

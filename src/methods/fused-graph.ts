@@ -68,7 +68,10 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
   const dimsBS = b.slice(b.shapeOf(FUSED.noise), [0], [2], [0]);
   const dimsBST = b.op('Concat', [dimsBS, b.shapeOf(FUSED.alphas)], { axis: attr.int(0) });
   b.nodes.push({ name: 'fused/points', opType: 'Reshape', domain: '', inputs: [points, b.ints([-1, ...sampleShape])], outputs: [compiled.input], attrs: {} });
-  const given = b.reshape(b.op('Expand', [b.unsqueeze(FUSED.seed, [1, 2]), b.op('Concat', [dimsBST, b.ints([classes])], { axis: attr.int(0) })]), b.ints([-1, classes]));
+  const given = b.reshape(
+    b.op('Expand', [b.unsqueeze(FUSED.seed, [1, 2]), b.op('Concat', [dimsBST, b.ints([classes])], { axis: attr.int(0) })]),
+    b.ints([-1, classes]),
+  );
   const preNodes = b.nodes.splice(0);
 
   // Seeds [B·S·T, classes], once the forward pass has the explained output: the given seed, or
@@ -78,7 +81,14 @@ export function buildFusedGraph(compiled: CompileResult, sampleShape: readonly n
   const argmax = b.op('ArgMax', [compiled.explained], { axis: attr.int(1), keepdims: attr.int(0), ...firstMax });
   const picked = b.op('OneHot', [argmax, b.ints([classes], []), b.floats([0, 1], [2])], { axis: attr.int(-1) });
   const keep = b.sub(b.scalar(1), FUSED.pick);
-  b.nodes.push({ name: 'fused/seeds', opType: 'Add', domain: '', inputs: [b.mul(given, keep), b.mul(picked, FUSED.pick)], outputs: [compiled.seed], attrs: {} });
+  b.nodes.push({
+    name: 'fused/seeds',
+    opType: 'Add',
+    domain: '',
+    inputs: [b.mul(given, keep), b.mul(picked, FUSED.pick)],
+    outputs: [compiled.seed],
+    attrs: {},
+  });
   b.nodes.push({ name: 'fused/logits/identity', opType: 'Identity', domain: '', inputs: [compiled.explained], outputs: [FUSED.logits], attrs: {} });
   const seedNodes = b.nodes.splice(0);
   // They go right after the node producing the explained output: before every backward node.

@@ -45,7 +45,14 @@ interface Sums {
   activations: Float32Array;
 }
 
-export async function runCamFamily(ctx: ModelContext, x: Tensor, classes: number, targets: number[], p: ResolvedParams, options: CamOptions = {}): Promise<CamResult> {
+export async function runCamFamily(
+  ctx: ModelContext,
+  x: Tensor,
+  classes: number,
+  targets: number[],
+  p: ResolvedParams,
+  options: CamOptions = {},
+): Promise<CamResult> {
   if (!isCamFamily(p)) throw new GradCamError(`base grad-cam only combines with smoothgrad, not ${p.method}`);
   const layer = camLayer(ctx, p.layer);
   const [, K, h, w] = ctx.facts.shapes.get(layer) as [string, number, number, number];
@@ -155,7 +162,10 @@ async function sweep(
       const out = await runner.run({
         [CAM.images]: { data: concat(group.map((b) => x.data.subarray(b * size, (b + 1) * size))), dims: [group.length, ...ctx.sampleShape] },
         [CAM.noise]: { data: concat(group.map((b) => noiseFor(b, s0, count))), dims: [group.length, count, ...ctx.sampleShape] },
-        [CAM.seed]: oneHotSeed(group.map((b) => targets[b] as number), classes),
+        [CAM.seed]: oneHotSeed(
+          group.map((b) => targets[b] as number),
+          classes,
+        ),
       });
       for (const [field, name] of names) {
         const from = (out[name] as Tensor).data;

@@ -30,7 +30,8 @@ export function camLayer(ctx: ModelContext, requested: string | undefined): stri
   if (!layer) throw new GradCamError('this model has no 4-D activation before a global pooling; pass layer=<tensor name>');
   const shape = ctx.facts.shapes.get(layer);
   if (!shape) throw new GradCamError(`layer ${layer} is not a tensor of this model`);
-  if (shape.length !== 4 || !isBatchDim(ctx, shape[0])) throw new GradCamError(`layer ${layer} has shape [${shape.join(',')}]; Grad-CAM needs a 4-D activation [N,C,H,W]`);
+  if (shape.length !== 4 || !isBatchDim(ctx, shape[0]))
+    throw new GradCamError(`layer ${layer} has shape [${shape.join(',')}]; Grad-CAM needs a 4-D activation [N,C,H,W]`);
   return layer;
 }
 
@@ -55,7 +56,13 @@ export function resizeBilinear(src: Float32Array, h: number, w: number, H: numbe
   return out;
 }
 
-export async function runGradCam(ctx: ModelContext, x: Tensor, classes: number, targets: number[], p: ResolvedParams): Promise<{ attribution: Tensor; layer: string }> {
+export async function runGradCam(
+  ctx: ModelContext,
+  x: Tensor,
+  classes: number,
+  targets: number[],
+  p: ResolvedParams,
+): Promise<{ attribution: Tensor; layer: string }> {
   const layer = camLayer(ctx, p.layer);
   const key = `cam:${layer}`;
   const compiled = compileFor(ctx, key, { expose: [layer], stopAt: [layer] });

@@ -107,7 +107,8 @@ export async function runGradientFamily(
   const error = new Array<number>(B).fill(Infinity);
   /** After a run: each image's error so far; true when every image of the group may stop. */
   const converged = (group: number[]): boolean => {
-    for (const b of group) error[b] = relativeStandardError(sum.subarray(b * size, (b + 1) * size), sumSq.subarray(b * size, (b + 1) * size), used[b] as number);
+    for (const b of group)
+      error[b] = relativeStandardError(sum.subarray(b * size, (b + 1) * size), sumSq.subarray(b * size, (b + 1) * size), used[b] as number);
     return auto && group.every((b) => (error[b] as number) <= p.tolerance);
   };
 
@@ -142,15 +143,18 @@ export async function runGradientFamily(
       for (let s0 = 0; s0 < S; s0 += chunk) {
         const count = Math.min(chunk, S - s0);
         const noise = concat(group.map((b) => noiseFor(b, s0, count)));
-        const out = await runner.run({
-          [FUSED.images]: { data: concat(group.map((b) => image(b).data)), dims: [group.length, ...sample] },
-          [FUSED.noise]: { data: noise, dims: [group.length, count, ...sample] },
-          [FUSED.baseline]: { data: concat(group.map((b) => image(b).base)), dims: [group.length, ...sample] },
-          [FUSED.alphas]: { data: alphas, dims: [T] },
-          [FUSED.weights]: { data: weights, dims: [T] },
-          [FUSED.seed]: seedFor(group),
-          [FUSED.pick]: pick,
-        }, fetches);
+        const out = await runner.run(
+          {
+            [FUSED.images]: { data: concat(group.map((b) => image(b).data)), dims: [group.length, ...sample] },
+            [FUSED.noise]: { data: noise, dims: [group.length, count, ...sample] },
+            [FUSED.baseline]: { data: concat(group.map((b) => image(b).base)), dims: [group.length, ...sample] },
+            [FUSED.alphas]: { data: alphas, dims: [T] },
+            [FUSED.weights]: { data: weights, dims: [T] },
+            [FUSED.seed]: seedFor(group),
+            [FUSED.pick]: pick,
+          },
+          fetches,
+        );
         if (single) logits.set((out[FUSED.logits] as Tensor).data, (group[0] as number) * classes);
         group.forEach((b, i) => {
           accumulate(sum, b * size, (out[outputs.sum] as Tensor).data, i * size, size);

@@ -41,7 +41,14 @@ function weightRng(seed: number, model: number): Rng {
   return new Rng((seed ^ WEIGHT_SALT ^ Math.imul(model + 1, 0x85ebca6b)) >>> 0);
 }
 
-export async function runNoiseGrad(ctx: ModelContext, x: Tensor, classes: number, targets: number[], p: ResolvedParams, options: NoiseGradOptions = {}): Promise<{ attribution: Tensor; sigma: number[] }> {
+export async function runNoiseGrad(
+  ctx: ModelContext,
+  x: Tensor,
+  classes: number,
+  targets: number[],
+  p: ResolvedParams,
+  options: NoiseGradOptions = {},
+): Promise<{ attribution: Tensor; sigma: number[] }> {
   if (p.base !== 'gradient' && p.base !== 'gradient-x-input') throw new NoiseGradError(`${p.method} supports base gradient or gradient-x-input, not ${p.base}`);
   const fusion = p.method === 'fusiongrad';
   const n = p.models;
@@ -115,7 +122,10 @@ export async function runNoiseGrad(ctx: ModelContext, x: Tensor, classes: number
           [FUSED.baseline]: { data: zeros.subarray(0, group.length * size), dims: [group.length, ...sample] },
           [FUSED.alphas]: { data: Float32Array.of(1), dims: [1] },
           [FUSED.weights]: { data: Float32Array.of(1), dims: [1] },
-          [FUSED.seed]: oneHotSeed(group.map((b) => targets[b] as number), classes),
+          [FUSED.seed]: oneHotSeed(
+            group.map((b) => targets[b] as number),
+            classes,
+          ),
           [FUSED.pick]: { data: Float32Array.of(0), dims: [1] },
         });
         const from = (out[fusedOutputs(multiply).sum] as Tensor).data;

@@ -31,7 +31,15 @@ export function checkNoise(noise: Float32Array | undefined, images: number, samp
 }
 
 /** `count` samples of image `b` from `s0` on: from the explicit block, or drawn from the image's stream. */
-export function noiseSlice(explicit: Float32Array | undefined, samples: number, size: number, b: number, s0: number, count: number, draw: () => Float32Array): Float32Array {
+export function noiseSlice(
+  explicit: Float32Array | undefined,
+  samples: number,
+  size: number,
+  b: number,
+  s0: number,
+  count: number,
+  draw: () => Float32Array,
+): Float32Array {
   if (explicit) return explicit.subarray((b * samples + s0) * size, (b * samples + s0 + count) * size);
   return draw();
 }

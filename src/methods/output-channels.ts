@@ -7,7 +7,10 @@ export function reduceOutputChannels(t: Tensor, how: 'max' | 'mean', layout: 'NC
   const [C, H, W] = layout === 'NHWC' ? [d3, d1, d2] : [d1, d2, d3];
   if (C === 1) return layout === 'NHWC' ? { data: t.data, dims: [N, 1, H, W] } : t;
   const plane = H * W;
-  const at = layout === 'NHWC' ? (n: number, c: number, p: number) => t.data[(n * plane + p) * C + c] as number : (n: number, c: number, p: number) => t.data[(n * C + c) * plane + p] as number;
+  const at =
+    layout === 'NHWC'
+      ? (n: number, c: number, p: number) => t.data[(n * plane + p) * C + c] as number
+      : (n: number, c: number, p: number) => t.data[(n * C + c) * plane + p] as number;
   const out = new Float32Array(N * plane);
   for (let n = 0; n < N; n++) {
     for (let p = 0; p < plane; p++) {

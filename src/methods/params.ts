@@ -136,7 +136,14 @@ export function usedParams(p: ResolvedParams): ReportedParams {
   return used;
 }
 
-export const NOISY_METHODS: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'smooth-grad-cam-plus-plus', 'adaptgrad']);
+export const NOISY_METHODS: ReadonlySet<MethodName> = new Set([
+  'smoothgrad',
+  'smoothgrad-squared',
+  'vargrad',
+  'smoothdiff',
+  'smooth-grad-cam-plus-plus',
+  'adaptgrad',
+]);
 
 /** Sensitivity maps are rendered as magnitudes; attributions keep their sign (docs/methods.md). */
 export function methodKind(method: MethodName, base: BaseMethod = 'gradient'): 'sensitivity' | 'attribution' {
@@ -154,7 +161,8 @@ export function resolveParams(params: MethodParams, seed: number): ResolvedParam
     (params[key as keyof MethodParams] as ResolvedParams[K] | undefined) ?? (preset[key] as ResolvedParams[K] | undefined) ?? fallback;
   const auto = params.samples === 'auto' && ADAPTIVE_METHODS.has(params.method);
   const fixed = params.samples === 'auto' ? undefined : params.samples;
-  const defaultSamples = (preset.samples as number | undefined) ?? (smoothdiff ? 20 : params.method === 'smooth-grad-cam-plus-plus' ? 25 : params.method === 'fusiongrad' ? 10 : 50);
+  const defaultSamples =
+    (preset.samples as number | undefined) ?? (smoothdiff ? 20 : params.method === 'smooth-grad-cam-plus-plus' ? 25 : params.method === 'fusiongrad' ? 10 : 50);
   return {
     method: params.method,
     base: pick('base', 'gradient'),

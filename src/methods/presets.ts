@@ -30,15 +30,20 @@ export interface PresetOutput {
 }
 
 export type PresetSpec =
-  | { supported: true; call: string; returns: string; params: Partial<ResolvedParams>; output: PresetOutput }
-  | { supported: false; reason: string };
+  { supported: true; call: string; returns: string; params: Partial<ResolvedParams>; output: PresetOutput } | { supported: false; reason: string };
 
 const CAPTUM_IG = { steps: 50, rule: 'gauss-legendre', baseline: 'zeros' } as const;
 const PAIR_IG = { steps: 25, rule: 'uniform-inclusive', baseline: 'zeros' } as const;
 const XPLIQUE_IG = { steps: 50, rule: 'riemann-trapezoid', baseline: 'zeros' } as const;
 
 const no = (reason: string): PresetSpec => ({ supported: false, reason });
-const yes = (call: string, returns: string, params: Partial<ResolvedParams> = {}, output: PresetOutput = {}): PresetSpec => ({ supported: true, call, returns, params, output });
+const yes = (call: string, returns: string, params: Partial<ResolvedParams> = {}, output: PresetOutput = {}): PresetSpec => ({
+  supported: true,
+  call,
+  returns,
+  params,
+  output,
+});
 
 function captum(method: MethodName, base: BaseMethod): PresetSpec {
   const inner: Partial<Record<BaseMethod, { call: string; abs: boolean; returns: string }>> = {
@@ -49,7 +54,8 @@ function captum(method: MethodName, base: BaseMethod): PresetSpec {
   };
   const noisy = (ntType: string, returns: (b: string) => string, extra: Partial<ResolvedParams> = {}) => {
     const b = inner[base];
-    if (!b) return no(`Captum's NoiseTunnel has no ${base} attribution here to smooth; use base gradient, gradient-x-input, integrated-gradients or guided-backprop`);
+    if (!b)
+      return no(`Captum's NoiseTunnel has no ${base} attribution here to smooth; use base gradient, gradient-x-input, integrated-gradients or guided-backprop`);
     return yes(
       `NoiseTunnel(${b.call}).attribute(nt_type='${ntType}', nt_samples=5, stdevs=1.0)`,
       returns(b.returns),
@@ -80,7 +86,12 @@ function captum(method: MethodName, base: BaseMethod): PresetSpec {
         { camUpsample: 'nearest' },
       );
     case 'guided-grad-cam':
-      return yes("GuidedGradCam(model, layer).attribute(x, target)  (interpolate_mode='nearest')", 'guided gradient ⊙ nearest-upsampled ReLU(Σ_k α_k A^k)', { relu: true }, { camUpsample: 'nearest' });
+      return yes(
+        "GuidedGradCam(model, layer).attribute(x, target)  (interpolate_mode='nearest')",
+        'guided gradient ⊙ nearest-upsampled ReLU(Σ_k α_k A^k)',
+        { relu: true },
+        { camUpsample: 'nearest' },
+      );
     default:
       return no(`Captum has no ${method}`);
   }
@@ -129,7 +140,12 @@ function pair(method: MethodName, base: BaseMethod): PresetSpec {
 function xplique(method: MethodName, base: BaseMethod): PresetSpec {
   const stat = (cls: string, returns: string, extra: Partial<ResolvedParams> = {}) =>
     base === 'gradient'
-      ? yes(`${cls}(model, nb_samples=50, noise=0.2)(x, y)  (reducer='mean')`, `${returns}, mean over channels`, { samples: 50, sigma: 0.2, ...extra }, { channels: 'mean' })
+      ? yes(
+          `${cls}(model, nb_samples=50, noise=0.2)(x, y)  (reducer='mean')`,
+          `${returns}, mean over channels`,
+          { samples: 50, sigma: 0.2, ...extra },
+          { channels: 'mean' },
+        )
       : no(`Xplique's ${cls} smooths the gradient only; use base gradient`);
   switch (method) {
     case 'gradient':

@@ -32,7 +32,9 @@ export class SmoothDiffError extends Error {
 function perImageElements(d: DerivativeTensor): number {
   const [lead, ...rest] = d.shape;
   if (typeof lead !== 'string' || rest.some((r) => typeof r !== 'number')) {
-    throw new SmoothDiffError(`local derivative of ${d.opType} node ${d.node} has shape [${d.shape.join(',')}]: SmoothDiff needs the batch on axis 0 and static other axes`);
+    throw new SmoothDiffError(
+      `local derivative of ${d.opType} node ${d.node} has shape [${d.shape.join(',')}]: SmoothDiff needs the batch on axis 0 and static other axes`,
+    );
   }
   return perSampleElements(d.shape) as number;
 }
@@ -46,7 +48,10 @@ function statisticsGraph(ctx: ModelContext): Model {
   const compiled = compileFor(ctx, 'smoothdiff-expose', EXPOSE);
   const derivatives = compiled.derivatives;
   if (derivatives.length === 0) throw new SmoothDiffError('the model has no nonlinear node on the path from input to output');
-  const pruned = pruneGraph(compiled.model.graph, derivatives.map((d) => d.name));
+  const pruned = pruneGraph(
+    compiled.model.graph,
+    derivatives.map((d) => d.name),
+  );
   const b = new GraphBuilder(pruned, ctx.model.opset, 'smoothdiff');
   const points = { name: 'smoothdiff/points', opType: 'Add', domain: '', inputs: [IMAGE, NOISE], outputs: [ctx.input], attrs: {} };
   const copyRows = b.op('Concat', [b.slice(b.shapeOf(NOISE), [0], [1], [0]), b.ints([-1])], { axis: attr.int(0) });
@@ -59,7 +64,14 @@ function statisticsGraph(ctx: ModelContext): Model {
     const dense = d.oneHot ? b.oneHot(d.name, d.oneHot.axis, d.oneHot.classes, d.shape.length) : d.name;
     // [1, S] × [S, E] + [1, E]: ONNX Runtime's GEMM is several times faster than its ReduceSum
     // over the copies, and adds the running sum as it writes.
-    b.nodes.push({ name: `${statName(d)}/sum`, opType: 'Gemm', domain: '', inputs: [WEIGHTS, b.reshape(dense, copyRows), sumName(d)], outputs: [statName(d)], attrs: {} });
+    b.nodes.push({
+      name: `${statName(d)}/sum`,
+      opType: 'Gemm',
+      domain: '',
+      inputs: [WEIGHTS, b.reshape(dense, copyRows), sumName(d)],
+      outputs: [statName(d)],
+      attrs: {},
+    });
   }
   const sums = (name: (d: DerivativeTensor) => string) => derivatives.map((d) => ({ name: name(d), elemType: 1, dims: [1, perImageElements(d)] }));
   return {
@@ -93,7 +105,14 @@ function countClasses(b: GraphBuilder, d: DerivativeTensor, { axis, classes }: {
   const indices = b.reshape(d.name, b.ints([-1, before * after]));
   const positions = b.reshape(b.add(b.mul(indices, b.ints([after], [])), b.ints(base, [before * after])), b.ints([1, -1]));
   const weights = b.reshape(b.op('Expand', [b.transpose(WEIGHTS, [1, 0]), b.shapeOf(indices)]), b.ints([1, -1]));
-  b.nodes.push({ name: `${statName(d)}/count`, opType: 'ScatterElements', domain: '', inputs: [sumName(d), positions, weights], outputs: [statName(d)], attrs: { axis: attr.int(1), reduction: attr.string('add') } });
+  b.nodes.push({
+    name: `${statName(d)}/count`,
+    opType: 'ScatterElements',
+    domain: '',
+    inputs: [sumName(d), positions, weights],
+    outputs: [statName(d)],
+    attrs: { axis: attr.int(1), reduction: attr.string('add') },
+  });
 }
 
 /**
@@ -127,7 +146,10 @@ export async function runSmoothDiff(
   const n = p.samples;
   // Its statistics pass runs the noisy copies as one batch, and its local derivatives are sized
   // by the batch: a graph that only runs at its own batch size cannot do either.
-  if (ctx.fixedBatch !== undefined) throw new SmoothDiffError(`SmoothDiff needs a model that runs at any batch size; this one has its batch size ${ctx.fixedBatch} baked into its graph: re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={input: {0: 'N'}}))`);
+  if (ctx.fixedBatch !== undefined)
+    throw new SmoothDiffError(
+      `SmoothDiff needs a model that runs at any batch size; this one has its batch size ${ctx.fixedBatch} baked into its graph: re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={input: {0: 'N'}}))`,
+    );
   checkNoise(options.noise, B, n, ctx.sampleShape);
   const stats = await ctx.sessions('smoothdiff:stats', () => statisticsGraph(ctx));
   const derivatives = compileFor(ctx, 'smoothdiff-expose', EXPOSE).derivatives;

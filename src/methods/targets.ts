@@ -27,7 +27,8 @@ export function topK(logits: Tensor, k = 5): { index: number; logit: number }[][
 /** Classes of an explained output of shape [batch, classes]; a TargetError for any other shape. */
 export function classCount(shape: readonly (number | string)[] | undefined): number {
   const classes = shape?.[1];
-  if (shape?.length !== 2 || typeof classes !== 'number') throw new TargetError(`the explained output must be [batch, classes], got [${shape?.join(',') ?? '?'}]`);
+  if (shape?.length !== 2 || typeof classes !== 'number')
+    throw new TargetError(`the explained output must be [batch, classes], got [${shape?.join(',') ?? '?'}]`);
   return classes;
 }
 

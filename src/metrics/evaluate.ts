@@ -63,13 +63,20 @@ export async function evaluateMetrics(
   if (want.has('complexity')) out.complexity = complexity(map);
   if (want.has('pixel-flipping')) {
     const one: Tensor = { data: x.data.subarray(0, x.data.length / (x.dims[0] as number)), dims: [1, ...x.dims.slice(1)] };
-    out.pixelFlipping = await pixelFlipping(ctx, one, first, target, request.steps ?? DEFAULT_FLIP_STEPS, request.imputation ?? 'zeros', (d, t) => progress?.(d, t, 'pixel-flipping'));
+    out.pixelFlipping = await pixelFlipping(ctx, one, first, target, request.steps ?? DEFAULT_FLIP_STEPS, request.imputation ?? 'zeros', (d, t) =>
+      progress?.(d, t, 'pixel-flipping'),
+    );
   }
   if (want.has('random-logit')) {
     const classes = result.logits.dims[1] as number;
     const other = randomOtherClass(result.params.seed, target, classes);
     const one: Tensor = { data: x.data.subarray(0, x.data.length / (x.dims[0] as number)), dims: [1, ...x.dims.slice(1)] };
-    const r = await explain(ctx, { x: one, params: { ...params, seed: result.params.seed }, targets: [other], progress: (d, t) => progress?.(d, t, 'random-logit') });
+    const r = await explain(ctx, {
+      x: one,
+      params: { ...params, seed: result.params.seed },
+      targets: [other],
+      progress: (d, t) => progress?.(d, t, 'random-logit'),
+    });
     out.randomLogit = { class: other, ssim: ssim(map, magnitudeMap(r.attribution.data, C, kind), H, W) };
   }
   return out;

@@ -123,7 +123,10 @@ export class GraphBuilder {
 
   /** Float one-hot of the int64 classes `index`, along a new `axis` of a rank-`rank` result. */
   oneHot(index: string, axis: number, classes: number, rank: number): string {
-    const range = this.ints(Array.from({ length: classes }, (_, k) => k), [classes, ...new Array<number>(rank - axis - 1).fill(1)]);
+    const range = this.ints(
+      Array.from({ length: classes }, (_, k) => k),
+      [classes, ...new Array<number>(rank - axis - 1).fill(1)],
+    );
     return this.toFloat(this.op('Equal', [this.unsqueeze(index, [axis]), range]));
   }
 

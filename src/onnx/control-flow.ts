@@ -20,7 +20,8 @@ function outerReads(g: GraphProto): string[] {
   const reads: string[] = [];
   for (const n of g.node ?? []) {
     for (const i of n.input ?? []) if (i && !local.has(i)) reads.push(i);
-    for (const a of n.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) reads.push(...outerReads(sub).filter((t) => !local.has(t)));
+    for (const a of n.attribute ?? [])
+      for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) reads.push(...outerReads(sub).filter((t) => !local.has(t)));
     for (const o of n.output ?? []) local.add(o);
   }
   for (const o of g.output ?? []) if (o.name && !local.has(o.name)) reads.push(o.name);
@@ -82,7 +83,8 @@ function branchNodes(ifNode: Node, branch: GraphProto): { nodes: Node[]; initial
   });
   // A branch that returns an outer tensor as it is.
   outputs.forEach((o, i) => {
-    if (!produced.has(o)) nodes.push({ name: `${ifNode.name}/identity_${i}`, opType: 'Identity', domain: '', inputs: [o], outputs: [ifNode.outputs[i] ?? o], attrs: {} });
+    if (!produced.has(o))
+      nodes.push({ name: `${ifNode.name}/identity_${i}`, opType: 'Identity', domain: '', inputs: [o], outputs: [ifNode.outputs[i] ?? o], attrs: {} });
   });
   return { nodes, initializers: branch.initializer ?? [] };
 }

@@ -120,10 +120,7 @@ export function modelToProto(model: Model): ModelProto {
     ...model.proto,
     // Initializers as inputs need IR >= 4; everything we emit is valid at IR 7 (opset >= 11).
     irVersion: Math.max(toNumber(model.proto.irVersion), 7),
-    opsetImport: [
-      ...(model.proto.opsetImport ?? []).filter((o) => o.domain && o.domain !== 'ai.onnx'),
-      { domain: '', version: model.opset },
-    ],
+    opsetImport: [...(model.proto.opsetImport ?? []).filter((o) => o.domain && o.domain !== 'ai.onnx'), { domain: '', version: model.opset }],
     graph: {
       name: graph.name,
       node: graph.nodes.map(nodeToProto),
@@ -141,4 +138,3 @@ export function producers(graph: Graph): Map<string, Node> {
   for (const node of graph.nodes) for (const out of node.outputs) if (out) map.set(out, node);
   return map;
 }
-

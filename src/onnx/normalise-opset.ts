@@ -121,7 +121,9 @@ function rewriteFor(node: Node, opset: number): Rewrite | undefined {
     case 'BatchNormalization':
       return (n) => {
         if (getInt(n.attrs, 'spatial', 1) !== 1) {
-          throw new OpsetUpgradeError(`BatchNormalization (node ${n.name}) with spatial=0 (statistics per element, opset ${opset}) is not supported; re-export with per-channel statistics`);
+          throw new OpsetUpgradeError(
+            `BatchNormalization (node ${n.name}) with spatial=0 (statistics per element, opset ${opset}) is not supported; re-export with per-channel statistics`,
+          );
         }
         return { ...n, attrs: without(n.attrs, 'spatial', 'consumed_inputs', 'is_test') };
       };
@@ -144,7 +146,9 @@ function rewriteFor(node: Node, opset: number): Rewrite | undefined {
 export function normaliseOpset(model: Model): NormalisedModel {
   const originalOpset = model.opset;
   if (originalOpset < OLDEST_OPSET) {
-    throw new OpsetUpgradeError(`opset ${originalOpset} is older than ${OLDEST_OPSET}, the oldest ONNX Runtime runs; convert the model to opset ${UPGRADE_TO} or newer (onnx.version_converter)`);
+    throw new OpsetUpgradeError(
+      `opset ${originalOpset} is older than ${OLDEST_OPSET}, the oldest ONNX Runtime runs; convert the model to opset ${UPGRADE_TO} or newer (onnx.version_converter)`,
+    );
   }
   if (originalOpset >= UPGRADE_TO) return { model, originalOpset, rewrites: [] };
 

@@ -61,4 +61,3 @@ export function broadcastAxes(part: readonly Dim[], full: readonly Dim[]): { axe
   }
   return { axes, lead };
 }
-

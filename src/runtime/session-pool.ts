@@ -69,9 +69,7 @@ export class SessionPool {
     if (this.limitBytes <= 0) return;
     const protectedEntries = new Set(keep);
     while (this.usedBytes > this.limitBytes) {
-      const victim = [...this.resident.entries()]
-        .filter(([e]) => !protectedEntries.has(e) && !e.busy())
-        .sort((a, b) => a[1] - b[1])[0]?.[0];
+      const victim = [...this.resident.entries()].filter(([e]) => !protectedEntries.has(e) && !e.busy()).sort((a, b) => a[1] - b[1])[0]?.[0];
       if (!victim) return;
       this.resident.delete(victim);
       this.onEvict({ label: victim.label, bytes: victim.bytes });

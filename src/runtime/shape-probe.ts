@@ -42,11 +42,16 @@ export function sampleShape(model: Model, input: string, given?: number[]): numb
   const perSample = given && given.length === dims.length + 1 ? given.slice(1) : given;
   if (perSample) {
     const mismatch = perSample.length !== dims.length || dims.some((d, i) => typeof d === 'number' && d !== perSample[i]);
-    if (mismatch) throw new ShapeProbeError(`input shape [${given?.join(',')}] does not fit input ${input}: the model expects [${(info?.dims ?? []).map((d) => d ?? '?').join(',')}]`);
+    if (mismatch)
+      throw new ShapeProbeError(
+        `input shape [${given?.join(',')}] does not fit input ${input}: the model expects [${(info?.dims ?? []).map((d) => d ?? '?').join(',')}]`,
+      );
     return perSample;
   }
   if (dims.some((d) => typeof d !== 'number')) {
-    throw new ShapeProbeError(`input ${input} has symbolic dimensions [${(info?.dims ?? []).map((d) => d ?? '?').join(',')}]; pass the input shape (e.g. 3,224,224): the service takes it from the manifest, \`saliency explain\` from the input, \`saliency compile\` from --input-shape`);
+    throw new ShapeProbeError(
+      `input ${input} has symbolic dimensions [${(info?.dims ?? []).map((d) => d ?? '?').join(',')}]; pass the input shape (e.g. 3,224,224): the service takes it from the manifest, \`saliency explain\` from the input, \`saliency compile\` from --input-shape`,
+    );
   }
   return dims as number[];
 }
@@ -65,7 +70,11 @@ export interface ProbeOptions {
 }
 
 /** Every node output of the model, and a session that fetches them all (by name; ORT infers types). */
-async function everythingSession(model: Model, threads: number | undefined, makeSession?: (model: Model) => Promise<Session>): Promise<{ tensors: string[]; session: Session }> {
+async function everythingSession(
+  model: Model,
+  threads: number | undefined,
+  makeSession?: (model: Model) => Promise<Session>,
+): Promise<{ tensors: string[]; session: Session }> {
   const tensors = [...new Set(model.graph.nodes.flatMap((n) => n.outputs).filter(Boolean))];
   const probe: Model = { ...model, graph: { ...model.graph, outputs: tensors.map((name) => ({ name, elemType: 0, dims: undefined })) } };
   const session = makeSession ? await makeSession(probe) : await Session.create(encodeModel(modelToProto(probe)), { threads });

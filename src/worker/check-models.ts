@@ -28,7 +28,9 @@ function checkInThread(config: Config, entries: ModelEntry[]): Promise<Map<strin
       const rest = entries.filter((e) => !verdicts.has(e.id));
       if (rest.length === 0) return resolve(verdicts);
       const [crashed, ...others] = rest as [ModelEntry, ...ModelEntry[]];
-      verdicts.set(crashed.id, { problem: { code: 'SALIENCY_MODEL_UNSUPPORTED', reason: `checking the model stopped the runtime: ${failure?.message ?? 'the check thread exited'}` } });
+      verdicts.set(crashed.id, {
+        problem: { code: 'SALIENCY_MODEL_UNSUPPORTED', reason: `checking the model stopped the runtime: ${failure?.message ?? 'the check thread exited'}` },
+      });
       void checkInThread(config, others).then((more) => resolve(new Map([...verdicts, ...more])));
     });
   });

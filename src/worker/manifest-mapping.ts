@@ -24,4 +24,3 @@ export function pixelRange(manifest: Manifest): { black: number[]; white: number
     white: mean.map((m, c) => (top - m) / (std[c] as number)),
   };
 }
-

@@ -58,7 +58,9 @@ export class ModelContexts {
     private readonly warn: Warn = () => {},
     private readonly info: (message: string, fields: Record<string, unknown>) => void = () => {},
   ) {
-    this.pool = new SessionPool(config.WORKER_MEMORY_MB * 1024 * 1024, (e: PoolEvent) => this.info('closed to stay within WORKER_MEMORY_MB', { entry: e.label, mb: Math.round(e.bytes / 2 ** 20) }));
+    this.pool = new SessionPool(config.WORKER_MEMORY_MB * 1024 * 1024, (e: PoolEvent) =>
+      this.info('closed to stay within WORKER_MEMORY_MB', { entry: e.label, mb: Math.round(e.bytes / 2 ** 20) }),
+    );
   }
 
   get(entry: ModelEntry): Promise<OwnedContext> {
@@ -66,7 +68,8 @@ export class ModelContexts {
     let ctx = this.open.get(key);
     if (!ctx) {
       ctx = openEntry(this.config, entry, this.warn, {
-        onSession: (session) => this.info('session created', { model: entry.id, graph: session.key, provider: session.provider, sharedWeights: session.shared }),
+        onSession: (session) =>
+          this.info('session created', { model: entry.id, graph: session.key, provider: session.provider, sharedWeights: session.shared }),
         pool: this.pool,
         onEvicted: () => {
           if (this.open.get(key) === ctx) this.open.delete(key);

@@ -74,7 +74,10 @@ function tensorInput(bytes: Uint8Array, sampleShape: number[], what: string): Te
   }
   const shape = array.shape[0] === 1 && array.shape.length === sampleShape.length + 1 ? array.shape.slice(1) : array.shape;
   if (shape.length !== sampleShape.length || shape.some((d, i) => d !== sampleShape[i])) {
-    throw new JobInputError('SALIENCY_BAD_TENSOR', `${what} has shape [${array.shape.join(',')}]; the model expects [${sampleShape.join(',')}] or [1,${sampleShape.join(',')}]`);
+    throw new JobInputError(
+      'SALIENCY_BAD_TENSOR',
+      `${what} has shape [${array.shape.join(',')}]; the model expects [${sampleShape.join(',')}] or [1,${sampleShape.join(',')}]`,
+    );
   }
   if (!array.data.every(Number.isFinite)) throw new JobInputError('SALIENCY_BAD_TENSOR', `${what} contains NaN or infinite values`);
   return { data: array.data, dims: [1, ...sampleShape] };
@@ -118,13 +121,17 @@ function asInputError(err: unknown): unknown {
   if (err instanceof TargetError) return new JobInputError('SALIENCY_BAD_TARGET', err.message);
   if (err instanceof BaselineError) return new JobInputError('SALIENCY_BAD_BASELINE', err.message);
   if (err instanceof GradCamError) return new JobInputError('SALIENCY_BAD_LAYER', err.message);
-  if (err instanceof SmoothDiffError || err instanceof CompileError || err instanceof NoiseGradError) return new JobInputError('SALIENCY_METHOD_UNSUPPORTED', err.message);
+  if (err instanceof SmoothDiffError || err instanceof CompileError || err instanceof NoiseGradError)
+    return new JobInputError('SALIENCY_METHOD_UNSUPPORTED', err.message);
   return err;
 }
 
 /** A job over JOB_TIMEOUT_SECONDS fails for good (another attempt would take as long). */
 function timedOut(): JobInputError {
-  return new JobInputError('SALIENCY_JOB_TIMEOUT', `the job ran longer than JOB_TIMEOUT_SECONDS (${config.JOB_TIMEOUT_SECONDS} s) and was stopped; ask for fewer samples or steps`);
+  return new JobInputError(
+    'SALIENCY_JOB_TIMEOUT',
+    `the job ran longer than JOB_TIMEOUT_SECONDS (${config.JOB_TIMEOUT_SECONDS} s) and was stopped; ask for fewer samples or steps`,
+  );
 }
 
 export const processJob: JobProcessor = async (payload: JobPayload, io: ProcessorIO): Promise<JobResult> => {
@@ -151,7 +158,10 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     const params: MethodParams = {
       ...rest,
       layer: rest.layer ?? entry.manifest.gradCamLayer,
-      baseline: baseline === 'uploaded' ? tensorInput(await required(io, payload.baselineKey ?? keys.baseline(payload.id), 'baseline'), ctx.sampleShape, 'the baseline') : baseline,
+      baseline:
+        baseline === 'uploaded'
+          ? tensorInput(await required(io, payload.baselineKey ?? keys.baseline(payload.id), 'baseline'), ctx.sampleShape, 'the baseline')
+          : baseline,
     };
     const progress = (done: number, total: number, stage: string) => {
       if (io.cancelled()) throw new JobCancelledError('cancelled');
@@ -165,12 +175,22 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       ? await explainTargets(ctx, { x, params, spec, progress })
       : await explain(ctx, { x, params, layout: entry.manifest.input.layout, targets: payload.target === undefined ? undefined : [payload.target], progress });
     const metrics = payload.metrics?.names.length
-      ? await evaluateMetrics(ctx, x, params, result, { metrics: payload.metrics.names, steps: payload.metrics.steps, imputation: payload.metrics.imputation }, progress)
+      ? await evaluateMetrics(
+          ctx,
+          x,
+          params,
+          result,
+          { metrics: payload.metrics.names, steps: payload.metrics.steps, imputation: payload.metrics.imputation },
+          progress,
+        )
       : undefined;
     const attribution = result.attribution.data;
     assertFinite(result.logits.data, "the model's output (logits)", OVERFLOW_HINT);
     assertFinite(attribution, 'the attribution', OVERFLOW_HINT);
-    for (const [name, value] of [['completenessGap', result.completenessGap], ['sigma', result.sigma]] as const) {
+    for (const [name, value] of [
+      ['completenessGap', result.completenessGap],
+      ['sigma', result.sigma],
+    ] as const) {
       if (value) assertFinite(value, name, OVERFLOW_HINT);
     }
     // Cancelled during the last run: nothing is written back.
@@ -245,7 +265,15 @@ function targetMaps(result: ExplainResult, logits: Float32Array, probabilities: 
       if (v > max) max = v;
     }
     const gap = result.completenessGap?.[k];
-    return { index, label: label(index), logit: logits[index] as number, score: probabilities[index] as number, min, max, ...(gap === undefined ? {} : { completenessGap: gap }) };
+    return {
+      index,
+      label: label(index),
+      logit: logits[index] as number,
+      score: probabilities[index] as number,
+      min,
+      max,
+      ...(gap === undefined ? {} : { completenessGap: gap }),
+    };
   });
 }
 

@@ -16,7 +16,10 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
   // Broken model folders are named at start (their jobs fail with the reason), not at the first job.
   let registry = ModelRegistry.scan(config.MODELS_DIR);
   const logModels = (message: string) => {
-    logger.info({ queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, provider: config.EXECUTION_PROVIDER, models: registry.list().map((m) => m.id) }, message);
+    logger.info(
+      { queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, provider: config.EXECUTION_PROVIDER, models: registry.list().map((m) => m.id) },
+      message,
+    );
     for (const u of registry.unavailable()) logger.warn({ id: u.id, code: u.code, reason: u.reason }, 'model unavailable');
   };
   const worker = startBullmqWorker(config, PROCESSOR_FILE, logger);

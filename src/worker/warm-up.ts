@@ -10,7 +10,10 @@ import { type OwnedContext } from '../runtime/model-context.js';
 
 /** The configured methods, validated: a typo fails at start, not silently. */
 export function warmupMethods(list: string): MethodName[] {
-  const names = list.split(',').map((m) => m.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   const unknown = names.filter((m) => !(METHODS as readonly string[]).includes(m));
   if (unknown.length > 0) throw new ConfigError(`WARMUP_METHODS: unknown method(s) ${unknown.join(', ')}; known: ${METHODS.join(', ')}`);
   return names as MethodName[];
@@ -28,7 +31,11 @@ export interface WarmUpReport {
  * (SmoothDiff on an unsupported op, Grad-CAM without a pooling layer) is reported, not thrown:
  * its jobs will get the same coded error the warm-up saw.
  */
-export async function warmUp(models: ModelEntry[], methods: readonly MethodName[], open: (entry: ModelEntry) => Promise<OwnedContext>): Promise<WarmUpReport[]> {
+export async function warmUp(
+  models: ModelEntry[],
+  methods: readonly MethodName[],
+  open: (entry: ModelEntry) => Promise<OwnedContext>,
+): Promise<WarmUpReport[]> {
   const reports: WarmUpReport[] = [];
   for (const entry of models) {
     for (const method of methods) {
@@ -38,7 +45,11 @@ export async function warmUp(models: ModelEntry[], methods: readonly MethodName[
         const size = ctx.sampleShape.reduce((a, b) => a * b, 1);
         // A smooth, fixed input (zeros would leave a ReLU network's gradient degenerate).
         const data = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.01));
-        await explain(ctx, { x: { data, dims: [1, ...ctx.sampleShape] }, params: { method, samples: 2, steps: 2, seed: 0, layer: entry.manifest.gradCamLayer }, targets: [0] });
+        await explain(ctx, {
+          x: { data, dims: [1, ...ctx.sampleShape] },
+          params: { method, samples: 2, steps: 2, seed: 0, layer: entry.manifest.gradCamLayer },
+          targets: [0],
+        });
         reports.push({ model: entry.id, method, ms: performance.now() - t0 });
       } catch (err) {
         reports.push({ model: entry.id, method, ms: performance.now() - t0, error: err as Error });

@@ -73,18 +73,29 @@ test('30 jobs survive a SIGKILLed worker and a gateway restart', { timeout: 240_
   victim.kill('SIGKILL');
   await new Promise((resolve) => victim.once('exit', resolve));
 
-  const final = await waitFor(async () => {
-    const s = await states();
-    return s.every((x) => x === 'completed' || x === 'failed') ? s : undefined;
-  }, 180_000, 500);
-  assert.deepEqual(final.filter((s) => s !== 'completed'), [], 'every job completes');
+  const final = await waitFor(
+    async () => {
+      const s = await states();
+      return s.every((x) => x === 'completed' || x === 'failed') ? s : undefined;
+    },
+    180_000,
+    500,
+  );
+  assert.deepEqual(
+    final.filter((s) => s !== 'completed'),
+    [],
+    'every job completes',
+  );
 
   // Restart the gateway: results and renderings are still there.
   gateway.kill('SIGTERM');
   await new Promise((resolve) => gateway.once('exit', resolve));
   gateway = start('serve', env);
   await waitFor(async () => ((await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined), 60_000, 200);
-  assert.deepEqual(await states(), ids.map(() => 'completed'));
+  assert.deepEqual(
+    await states(),
+    ids.map(() => 'completed'),
+  );
   const heat = await fetch(`${url}/v1/explanations/${ids[0]}/heatmap.png`);
   assert.equal(heat.status, 200);
   const attempts = await Promise.all(ids.map(async (id) => (await json(await fetch(`${url}/v1/explanations/${id}`))).body['attempts'] as number));

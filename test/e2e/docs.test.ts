@@ -27,7 +27,11 @@ test('/docs renders the OpenAPI document with locally served Swagger UI', { skip
     const operations = Object.values(document.paths).reduce((n, item) => n + Object.keys(item).length, 0);
     assert.equal(paths.length, operations, `every operation is shown: ${paths.join(' ')}`);
     assert.ok(paths.some((p) => p.replace(/\u200b/g, '') === '/v1/explanations'));
-    assert.deepEqual([...origins].filter((o) => o.startsWith('http')), [new URL(service.url).origin], 'nothing fetched from another origin');
+    assert.deepEqual(
+      [...origins].filter((o) => o.startsWith('http')),
+      [new URL(service.url).origin],
+      'nothing fetched from another origin',
+    );
     assert.deepEqual(problems, []);
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'docs.png'), fullPage: false });

@@ -80,7 +80,9 @@ for (const mode of ['embedded', 'redis'] as const) {
       LOG_LEVEL: 'warn',
       ORT_THREADS: '1',
       RATE_LIMIT_PER_MINUTE: '0',
-      ...(mode === 'redis' ? { REDIS_URL, QUEUE_NAME: `${prefix}-q`, KEY_PREFIX: prefix, JOB_LOCK_MS: '5000', STALLED_INTERVAL_MS: '2000' } : { REDIS_URL: '' }),
+      ...(mode === 'redis'
+        ? { REDIS_URL, QUEUE_NAME: `${prefix}-q`, KEY_PREFIX: prefix, JOB_LOCK_MS: '5000', STALLED_INTERVAL_MS: '2000' }
+        : { REDIS_URL: '' }),
     };
     const processes = [start('serve', env), ...(mode === 'redis' ? [start('worker', env)] : [])];
     const ids = async () => {
@@ -109,7 +111,10 @@ for (const mode of ['embedded', 'redis'] as const) {
     assert.equal(error.code, 'SALIENCY_MODEL_UNSUPPORTED');
     assert.match(error.message, /no gradient rule for 1 op type .*\n {2}Sin: 1 node, first n1_Sin/);
     const listed = (await json(await fetch(`${url}/v1/models`))).body['unavailable'] as { id: string }[];
-    assert.deepEqual(listed.map((u) => u.id), ['sine']);
+    assert.deepEqual(
+      listed.map((u) => u.id),
+      ['sine'],
+    );
     const refused = await submit(url, { model: 'sine', method: 'gradient' }, [{ field: 'image', bytes: await testImage(), name: 'a.png' }]);
     assert.equal(refused.status, 409);
     assert.equal((refused.body['error'] as { code: string }).code, 'SALIENCY_MODEL_UNSUPPORTED');

@@ -75,7 +75,11 @@ test('embedded gateway: SIGTERM drains, answers the waiting request with its id,
   await waitFor(async () => ((await json(await fetch(`${gw.url}${running.links['self']}`))).body['status'] === 'running' ? true : undefined), 60_000);
   // Queued behind the running job (one thread): it waits until SIGTERM.
   const waiting = submit(gw.url, { method: 'gradient' }, [{ field: 'image', bytes: image, name: 'b.png' }], '?wait=60');
-  await waitFor(async () => (gw.output().includes('explanations queued') && gw.output().split('explanations queued').length > 2 ? true : undefined), 30_000, 50);
+  await waitFor(
+    async () => (gw.output().includes('explanations queued') && gw.output().split('explanations queued').length > 2 ? true : undefined),
+    30_000,
+    50,
+  );
   gw.child.kill('SIGTERM');
 
   const answered = await waiting;

@@ -31,7 +31,9 @@ async function until(page: Page, expression: string, timeoutMs = 10_000): Promis
 
 /** Range inputs cannot be filled: set the value and fire `input` as a user's drag would. */
 const slide = (page: Page, id: string, value: string) =>
-  page.evaluate(`(() => { const el = document.getElementById(${JSON.stringify(id)}); el.value = ${JSON.stringify(value)}; el.dispatchEvent(new Event('input', { bubbles: true })); })()`);
+  page.evaluate(
+    `(() => { const el = document.getElementById(${JSON.stringify(id)}); el.value = ${JSON.stringify(value)}; el.dispatchEvent(new Event('input', { bubbles: true })); })()`,
+  );
 
 describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () => {
   let service: TestService;
@@ -75,7 +77,10 @@ describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () =
     // Everything the page loaded came from the service itself (it works offline).
     const origin = new URL(service.url).origin;
     assert.ok(requests.length > 0);
-    assert.deepEqual(requests.filter((r) => !r.url.startsWith(origin) && !r.url.startsWith('data:') && !r.url.startsWith('blob:')), []);
+    assert.deepEqual(
+      requests.filter((r) => !r.url.startsWith(origin) && !r.url.startsWith('data:') && !r.url.startsWith('blob:')),
+      [],
+    );
   });
 
   test('every control has a label, and the tabs work from the keyboard', async () => {
@@ -125,7 +130,10 @@ describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () =
     await page.click('#explain-run');
     await until(page, imagesLoaded('#img-heatmap, #img-overlay', 2), 20_000);
     const seen = (await page.evaluate('window.progressSeen')) as number[];
-    assert.ok(seen.some((v) => v > 0), `the progress bar moved: ${JSON.stringify(seen)}`);
+    assert.ok(
+      seen.some((v) => v > 0),
+      `the progress bar moved: ${JSON.stringify(seen)}`,
+    );
     assert.equal(await page.getAttribute('#explain-progress', 'aria-valuenow'), '100');
     assert.match((await page.textContent('#explain-status')) ?? '', /^Done/);
     assert.equal(await page.locator('#top5 button').count(), 5);
@@ -174,7 +182,9 @@ describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () =
     await until(page, imagesLoaded('#tune-grid img', 4), 30_000);
     await page.waitForSelector('#tune-plot svg polyline', { timeout: 15_000 });
     assert.equal(await page.locator('#tune-plot svg polyline').count(), 4, 'cosine and SSIM for each noise level');
-    const rows = await page.evaluate(`[...document.querySelectorAll('#tune-plot table.numbers tbody tr')].map((tr) => [...tr.cells].map((c) => Number(c.textContent)))`);
+    const rows = await page.evaluate(
+      `[...document.querySelectorAll('#tune-plot table.numbers tbody tr')].map((tr) => [...tr.cells].map((c) => Number(c.textContent)))`,
+    );
     assert.equal((rows as number[][]).length, 4);
     for (const [, n, reference, cos, ssim] of rows as number[][]) {
       assert.equal(reference, 16);

@@ -24,7 +24,15 @@ export async function launchBrowser(viewport = { width: 1280, height: 900 }): Pr
     executablePath: CHROMIUM,
     headless: true,
     // '--headless=new' replaces the headless flag playwright would add (the old mode is gone).
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     viewport,
     timeout: 30_000,
   });

@@ -6,7 +6,16 @@ import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
 import { encodeModel } from '../../src/onnx/proto.js';
 import { graphModel, seededNormal } from './tiny-graph.js';
 
-const weights = (seed: number, dims: number[], scale: number) => ({ float: Array.from(seededNormal(seed, dims.reduce((a, b) => a * b, 1)), (v) => v * scale), dims });
+const weights = (seed: number, dims: number[], scale: number) => ({
+  float: Array.from(
+    seededNormal(
+      seed,
+      dims.reduce((a, b) => a * b, 1),
+    ),
+    (v) => v * scale,
+  ),
+  dims,
+});
 
 /**
  * x [N,H,W,3] (or [N,3,H,W]) → (Transpose) → Conv 3→C 3×3 → `activation` → GlobalAveragePool → Flatten → Gemm → logits [N,classes].
@@ -17,7 +26,12 @@ export function tinyClassifier(options: { layout: 'NCHW' | 'NHWC'; size: number;
   const nchw = options.layout === 'NCHW';
   const nodes: Omit<Node, 'domain' | 'name'>[] = [
     ...(nchw ? [] : [{ opType: 'Transpose', inputs: ['x'], outputs: ['x_nchw'], attrs: { perm: attr.ints([0, 3, 1, 2]) } }]),
-    { opType: 'Conv', inputs: [nchw ? 'x' : 'x_nchw', 'w1', 'b1'], outputs: ['conv'], attrs: { pads: attr.ints([1, 1, 1, 1]), kernel_shape: attr.ints([3, 3]) } },
+    {
+      opType: 'Conv',
+      inputs: [nchw ? 'x' : 'x_nchw', 'w1', 'b1'],
+      outputs: ['conv'],
+      attrs: { pads: attr.ints([1, 1, 1, 1]), kernel_shape: attr.ints([3, 3]) },
+    },
     { opType: options.activation ?? 'Relu', inputs: ['conv'], outputs: ['features'], attrs: {} },
     { opType: 'GlobalAveragePool', inputs: ['features'], outputs: ['pooled'], attrs: {} },
     { opType: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: attr.int(1) } },

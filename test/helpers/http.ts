@@ -30,7 +30,9 @@ export async function testImage(width = 96, height = 64, format: 'png' | 'jpeg' 
       raw[i + 2] = inside ? 20 : 90;
     }
   }
-  return sharp(raw, { raw: { width, height, channels: 3 } }).toFormat(format).toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .toFormat(format)
+    .toBuffer();
 }
 
 export function form(fields: Record<string, string>, files: { field: string; bytes: Uint8Array; name: string; type?: string }[] = []): FormData {
@@ -40,7 +42,13 @@ export function form(fields: Record<string, string>, files: { field: string; byt
   return body;
 }
 
-export async function submit(url: string, fields: Record<string, string>, files: { field: string; bytes: Uint8Array; name: string; type?: string }[], query = '', headers: Record<string, string> = {}): Promise<Json> {
+export async function submit(
+  url: string,
+  fields: Record<string, string>,
+  files: { field: string; bytes: Uint8Array; name: string; type?: string }[],
+  query = '',
+  headers: Record<string, string> = {},
+): Promise<Json> {
   return json(await fetch(`${url}/v1/explanations${query}`, { method: 'POST', body: form(fields, files), headers }));
 }
 

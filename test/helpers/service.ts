@@ -22,7 +22,11 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startService(mode: 'embedded' | 'redis', overrides: Partial<Record<keyof Config, string>> = {}, options: { checkModels?: boolean } = {}): Promise<TestService> {
+export async function startService(
+  mode: 'embedded' | 'redis',
+  overrides: Partial<Record<keyof Config, string>> = {},
+  options: { checkModels?: boolean } = {},
+): Promise<TestService> {
   const unique = `test-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
   const env: Record<string, string> = {
     MODELS_DIR: SERVICE_MODELS,

@@ -23,7 +23,29 @@ const LONG_JOB = { method: 'smoothgrad', base: 'integrated-gradients', samples: 
 const ADMIT_LONG_JOB: Record<string, string> = { MAX_JOB_POINTS: '1000000' };
 
 /** BullMQ's own keys beside the jobs' (`<prefix>:<queue>:<name>`), and other names that are not job ids. */
-const NOT_IDS = ['id', 'events', 'completed', 'failed', 'stalled-check', 'stalled', 'wait', 'waiting', 'active', 'delayed', 'paused', 'prioritized', 'meta', 'marker', 'limiter', 'metrics', 'repeat', 'pc', 'de', '1', 'undefined'];
+const NOT_IDS = [
+  'id',
+  'events',
+  'completed',
+  'failed',
+  'stalled-check',
+  'stalled',
+  'wait',
+  'waiting',
+  'active',
+  'delayed',
+  'paused',
+  'prioritized',
+  'meta',
+  'marker',
+  'limiter',
+  'metrics',
+  'repeat',
+  'pc',
+  'de',
+  '1',
+  'undefined',
+];
 
 async function whenRunning(url: string, e: Explanation): Promise<void> {
   await waitFor(async () => {
@@ -96,7 +118,14 @@ for (const mode of ['embedded', 'redis'] as const) {
 
     test('paths naming queue internals are unknown explanations (404), on every route', async () => {
       for (const id of NOT_IDS) {
-        for (const [method, path] of [['GET', ''], ['DELETE', ''], ['GET', '/heatmap.png'], ['GET', '/attribution.npy'], ['GET', '/map.json'], ['GET', '/events']] as const) {
+        for (const [method, path] of [
+          ['GET', ''],
+          ['DELETE', ''],
+          ['GET', '/heatmap.png'],
+          ['GET', '/attribution.npy'],
+          ['GET', '/map.json'],
+          ['GET', '/events'],
+        ] as const) {
           const r = await json(await fetch(`${url}/v1/explanations/${id}${path}`, { method }));
           assert.equal(r.status, 404, `${method} ${id}${path}: ${JSON.stringify(r.body)}`);
           assert.equal(code(r), 'SALIENCY_NOT_FOUND', `${method} ${id}${path}`);
@@ -118,11 +147,16 @@ describe('the embedded store when full', () => {
 
   test('refuses new work with 503 SALIENCY_STORE_FULL + Retry-After; every accepted job completes', { timeout: 180_000 }, async () => {
     // Noise does not compress: each PNG holds ~150 KB, so about six fit in 1 MiB beside the results.
-    const noisy = () => sharp(randomBytes(224 * 224 * 3), { raw: { width: 224, height: 224, channels: 3 } }).png().toBuffer();
+    const noisy = () =>
+      sharp(randomBytes(224 * 224 * 3), { raw: { width: 224, height: 224, channels: 3 } })
+        .png()
+        .toBuffer();
     const accepted: Explanation[] = [];
     const refused: Json[] = [];
     for (let i = 0; i < 14; i++) {
-      const r = await submit(service.url, { method: 'smoothgrad', base: 'integrated-gradients', samples: '50', steps: '100' }, [{ field: 'image', bytes: await noisy(), name: `n${i}.png` }]);
+      const r = await submit(service.url, { method: 'smoothgrad', base: 'integrated-gradients', samples: '50', steps: '100' }, [
+        { field: 'image', bytes: await noisy(), name: `n${i}.png` },
+      ]);
       if (r.status === 202) accepted.push(first(r));
       else refused.push(r);
     }

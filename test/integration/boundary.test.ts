@@ -28,7 +28,13 @@ const BASE = { JOB_TIMEOUT_SECONDS: '900', MAX_UPLOAD_BYTES: String(20 * 1024 * 
 const seen: { status: number; what: string; code?: string }[] = [];
 const note = (status: number, what: string, errorCode?: string) => seen.push({ status, what, ...(errorCode ? { code: errorCode } : {}) });
 
-async function post(url: string, fields: Record<string, string>, files: Parameters<typeof submit>[2], query = '', headers: Record<string, string> = {}): Promise<Json> {
+async function post(
+  url: string,
+  fields: Record<string, string>,
+  files: Parameters<typeof submit>[2],
+  query = '',
+  headers: Record<string, string> = {},
+): Promise<Json> {
   const r = await submit(url, fields, files, query, headers);
   note(r.status, `POST ${JSON.stringify(fields)}${query}`, code(r));
   return r;
@@ -52,7 +58,9 @@ describe('authentication is a hook of the /v1 scope: no spelling of a path gets 
   const multipart = (img: Buffer) => {
     const boundary = 'XBOUNDARYX';
     const body = Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ngradient\r\n--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ngradient\r\n--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`,
+      ),
       img,
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);
@@ -90,7 +98,15 @@ describe('authentication is a hook of the /v1 scope: no spelling of a path gets 
   test('POST of a real job under every spelling, without a key or with a wrong one: never accepted', async () => {
     const { body, headers } = multipart(image);
     for (const path of SPELLINGS) {
-      const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { 'x-api-key': 'KEY-A' }, { 'x-api-key': 'key-' }, { authorization: 'Basic a2V5LWE6' }, { authorization: 'Bearer' }, { authorization: 'key-a' }];
+      const attempts: Record<string, string>[] = [
+        {},
+        { authorization: 'Bearer wrong' },
+        { 'x-api-key': 'KEY-A' },
+        { 'x-api-key': 'key-' },
+        { authorization: 'Basic a2V5LWE6' },
+        { authorization: 'Bearer' },
+        { authorization: 'key-a' },
+      ];
       for (const auth of attempts) {
         const r = await rawRequest(service.url, 'POST', path, { ...headers, ...auth }, body);
         note(r.status, `POST ${path}`, r.json?.error?.code);
@@ -113,7 +129,9 @@ describe('authentication is a hook of the /v1 scope: no spelling of a path gets 
 
   test('every /v1 operation of the OpenAPI document (and HEAD of every GET) answers 401 without a key', async () => {
     const doc = (await (await fetch(`${service.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => [m.toUpperCase(), path.replace(/\{[^}]+\}/g, randomUUID())] as const));
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => [m.toUpperCase(), path.replace(/\{[^}]+\}/g, randomUUID())] as const),
+    );
     const v1 = operations.filter(([, path]) => path.startsWith('/v1/'));
     assert.ok(v1.length >= 9, `only ${v1.length} /v1 operations documented`);
     for (const [method, path] of [...v1, ...v1.filter(([m]) => m === 'GET').map(([, p]) => ['HEAD', p] as const)]) {
@@ -146,7 +164,13 @@ describe('authentication is a hook of the /v1 scope: no spelling of a path gets 
   });
 
   test('a /v1 route registered outside the scope stops the gateway from starting', async () => {
-    const app = await buildApp({ config: service.config, registry: ModelRegistry.load(service.config.MODELS_DIR), queue: service.backend.queue, store: service.backend.store, mode: 'embedded' });
+    const app = await buildApp({
+      config: service.config,
+      registry: ModelRegistry.load(service.config.MODELS_DIR),
+      queue: service.backend.queue,
+      store: service.backend.store,
+      mode: 'embedded',
+    });
     app.get('/v1/leak', async () => ({ secret: true }));
     await assert.rejects(async () => app.ready(), /outside the authenticated \/v1 scope: GET \/v1\/leak/);
     await app.close().catch(() => undefined);
@@ -173,7 +197,10 @@ describe('rate limits count verified keys, else addresses, failed authentication
     try {
       const answers: Json[] = [];
       for (let i = 0; i < 30; i++) answers.push(await get(`${service.url}/v1/models`, { authorization: `Bearer guess-${i}` }));
-      assert.deepEqual(answers.map((r) => r.status), [...Array(10).fill(401), ...Array(20).fill(429)]);
+      assert.deepEqual(
+        answers.map((r) => r.status),
+        [...Array(10).fill(401), ...Array(20).fill(429)],
+      );
       const limited = answers[29] as Json;
       assert.equal(code(limited), 'SALIENCY_RATE_LIMITED');
       assert.equal(typeof (limited.body['error'] as { requestId?: string }).requestId, 'string');
@@ -192,7 +219,13 @@ describe('rate limits count verified keys, else addresses, failed authentication
 
   test('distributed: two gateway replicas on one Redis share each client’s budget', async () => {
     const service = await startService('redis', { ...BASE, API_KEYS: 'k1', RATE_LIMIT_PER_MINUTE: '10' });
-    const replica = await buildApp({ config: service.config, registry: ModelRegistry.load(service.config.MODELS_DIR), queue: service.backend.queue, store: service.backend.store, mode: 'redis' });
+    const replica = await buildApp({
+      config: service.config,
+      registry: ModelRegistry.load(service.config.MODELS_DIR),
+      queue: service.backend.queue,
+      store: service.backend.store,
+      mode: 'redis',
+    });
     const replicaUrl = await replica.listen({ host: '127.0.0.1', port: 0 });
     try {
       const statuses: number[] = [];
@@ -212,17 +245,21 @@ describe('rate limits count verified keys, else addresses, failed authentication
 /** A Redis of this test's own, on a random high port, that the test can stop and start again. */
 async function throwawayRedis(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await waitFor(async () => {
-    const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG' ? true : undefined;
-    } catch {
-      return undefined;
-    } finally {
-      probe.disconnect();
-    }
-  }, 10_000, 50);
+  await waitFor(
+    async () => {
+      const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG' ? true : undefined;
+      } catch {
+        return undefined;
+      } finally {
+        probe.disconnect();
+      }
+    },
+    10_000,
+    50,
+  );
   return child;
 }
 
@@ -244,10 +281,14 @@ describe('rate limits while the shared counters are unreachable', () => {
         assert.ok(Number(guess.headers.get('retry-after')) > 0);
       }
       redis = await throwawayRedis(port);
-      const statuses = await waitFor(async () => {
-        const r = await get(`${service.url}/v1/methods`, { authorization: 'Bearer nope' });
-        return r.status === 401 ? r.status : undefined;
-      }, 15_000, 200);
+      const statuses = await waitFor(
+        async () => {
+          const r = await get(`${service.url}/v1/methods`, { authorization: 'Bearer nope' });
+          return r.status === 401 ? r.status : undefined;
+        },
+        15_000,
+        200,
+      );
       assert.equal(statuses, 401);
       const more: number[] = [];
       for (let i = 0; i < 6; i++) more.push((await get(`${service.url}/v1/methods`, { authorization: 'Bearer nope' })).status);
@@ -304,29 +345,58 @@ for (const mode of ['embedded', 'redis'] as const) {
 
     test('JSON with base64 over MAX_UPLOAD_BYTES (decoded) is 413 before decoding, like multipart', async () => {
       const big = randomBytes(1024 * 1024 + 10 * 1024).toString('base64');
-      const r = await json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'gradient', image: big }) }));
+      const r = await json(
+        await fetch(`${url}/v1/explanations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ method: 'gradient', image: big }),
+        }),
+      );
       note(r.status, 'POST json big', code(r));
       assert.equal(r.status, 413);
       assert.equal(code(r), 'SALIENCY_PAYLOAD_TOO_LARGE');
       // Two files each under the limit, over it together.
       const half = Buffer.concat([image, randomBytes(600 * 1024)]);
-      const m = await post(url, { method: 'gradient' }, [{ field: 'image', bytes: half, name: 'a.png' }, { field: 'image', bytes: half, name: 'b.png' }]);
+      const m = await post(url, { method: 'gradient' }, [
+        { field: 'image', bytes: half, name: 'a.png' },
+        { field: 'image', bytes: half, name: 'b.png' },
+      ]);
       assert.equal(m.status, 413);
       assert.equal(code(m), 'SALIENCY_PAYLOAD_TOO_LARGE');
-      const j2 = await json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'gradient', images: [half.toString('base64'), half.toString('base64')] }) }));
+      const j2 = await json(
+        await fetch(`${url}/v1/explanations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ method: 'gradient', images: [half.toString('base64'), half.toString('base64')] }),
+        }),
+      );
       assert.equal(j2.status, 413);
       // A small JSON upload still works.
-      const ok = await json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'gradient', image: image.toString('base64') }) }));
+      const ok = await json(
+        await fetch(`${url}/v1/explanations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ method: 'gradient', image: image.toString('base64') }),
+        }),
+      );
       assert.equal(ok.status, 202, JSON.stringify(ok.body));
     });
 
     test('multipart without a boundary, or cut in the middle of a part: 400, not 500', async () => {
       const host = new URL(url).host;
-      const noBoundary = await socketRequest(url, `POST /v1/explanations HTTP/1.1\r\nHost: ${host}\r\nContent-Type: multipart/form-data\r\nContent-Length: 5\r\nConnection: close`, 'hello');
+      const noBoundary = await socketRequest(
+        url,
+        `POST /v1/explanations HTTP/1.1\r\nHost: ${host}\r\nContent-Type: multipart/form-data\r\nContent-Length: 5\r\nConnection: close`,
+        'hello',
+      );
       note(noBoundary.status, 'multipart no boundary');
       assert.equal(noBoundary.status, 400, noBoundary.body);
       const cut = `--XX\r\nContent-Disposition: form-data; name="method"\r\n\r\ngradient\r\n--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n${image.subarray(0, 40).toString('latin1')}`;
-      const r = await socketRequest(url, `POST /v1/explanations HTTP/1.1\r\nHost: ${host}\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: ${Buffer.byteLength(cut, 'latin1')}\r\nConnection: close`, cut);
+      const r = await socketRequest(
+        url,
+        `POST /v1/explanations HTTP/1.1\r\nHost: ${host}\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: ${Buffer.byteLength(cut, 'latin1')}\r\nConnection: close`,
+        cut,
+      );
       note(r.status, 'multipart cut');
       assert.equal(r.status, 400, r.body);
       assert.match(r.body, /SALIENCY_BAD_REQUEST/);
@@ -373,7 +443,14 @@ for (const mode of ['embedded', 'redis'] as const) {
         ['an unknown query parameter', () => post(url, { method: 'gradient' }, png(), '?sampels=3'), /unknown querystring parameter 'sampels'/],
         [
           'image and images in JSON',
-          async () => json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: image.toString('base64'), images: [image.toString('base64')] }) })),
+          async () =>
+            json(
+              await fetch(`${url}/v1/explanations`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ image: image.toString('base64'), images: [image.toString('base64')] }),
+              }),
+            ),
           /either 'image' or 'images'/,
         ],
         ['a text field named image', () => post(url, { method: 'gradient', image: 'x' }, []), /'image' must be a file part/],
@@ -418,7 +495,9 @@ for (const mode of ['embedded', 'redis'] as const) {
 
     test('a job over its time stops at its next graph run with SALIENCY_JOB_TIMEOUT, not retried', async () => {
       const image = await testImage();
-      const r = await post(service.url, { method: 'smoothgrad', base: 'integrated-gradients', samples: '200', steps: '100' }, [{ field: 'image', bytes: image, name: 'a.png' }]);
+      const r = await post(service.url, { method: 'smoothgrad', base: 'integrated-gradients', samples: '200', steps: '100' }, [
+        { field: 'image', bytes: image, name: 'a.png' },
+      ]);
       assert.equal(r.status, 202, JSON.stringify(r.body));
       const final = await waitFor(async () => {
         const s = await get(`${service.url}/v1/explanations/${first(r).id}`);
@@ -440,7 +519,9 @@ describe('renderings are bounded and run off the event loop', () => {
 
   test('4 original-size overlays of a 40 Mpx upload: each capped at MAX_RENDER_PIXELS, aspect kept; /healthz answers within 100 ms throughout', async (t) => {
     // A few hundred KB that decode to 8000 × 5000 (the default MAX_IMAGE_PIXELS).
-    const big = await sharp({ create: { width: 8000, height: 5000, channels: 3, background: { r: 90, g: 140, b: 200 } } }).png({ compressionLevel: 9 }).toBuffer();
+    const big = await sharp({ create: { width: 8000, height: 5000, channels: 3, background: { r: 90, g: 140, b: 200 } } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     assert.ok(big.byteLength < 1_000_000, `${big.byteLength} bytes`);
     const done = await post(service.url, { method: 'gradient' }, [{ field: 'image', bytes: big, name: 'big.png', type: 'image/png' }], '?wait=60');
     assert.equal(done.status, 200, JSON.stringify(done.body));
@@ -487,7 +568,7 @@ describe('renderings are bounded and run off the event loop', () => {
     // On a host with several runnable threads per core the OS scheduler alone delays a thread by
     // 100 ms now and then (an idle gateway shows the same), so the worst case is only held to
     // the bound where the cores are not oversubscribed.
-    const overloaded = loadavg()[0] as number > 1.5 * availableParallelism();
+    const overloaded = (loadavg()[0] as number) > 1.5 * availableParallelism();
     if (!overloaded) assert.ok(worst < 100, report);
   });
 });

@@ -51,7 +51,10 @@ test('explain defaults to the argmax target of each sample', () => {
   const r = saliency('explain', '--model', MODEL, '--input', X, '--output', join(work, 'b.npy'));
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { targets: number[]; top5: { index: number }[][] };
-  assert.deepEqual(report.targets, report.top5.map((t) => t[0]?.index));
+  assert.deepEqual(
+    report.targets,
+    report.top5.map((t) => t[0]?.index),
+  );
 });
 
 const bad: [string, () => string[], RegExp][] = [
@@ -76,7 +79,11 @@ const bad: [string, () => string[], RegExp][] = [
     },
     /the model expects \[N,3,32,32\]/,
   ],
-  ['an unknown method', () => ['explain', '--model', MODEL, '--input', X, '--method', 'magic', '--output', join(work, 'h.npy')], /--method must be one of gradient, .*; got 'magic'/],
+  [
+    'an unknown method',
+    () => ['explain', '--model', MODEL, '--input', X, '--method', 'magic', '--output', join(work, 'h.npy')],
+    /--method must be one of gradient, .*; got 'magic'/,
+  ],
   ['a target out of range', () => ['explain', '--model', MODEL, '--input', X, '--target', '99', '--output', join(work, 'i.npy')], /not a class index/],
 ];
 
@@ -108,12 +115,40 @@ test('several methods render a comparison grid; --sweep-* renders a noise × sam
   const photo = join(work, 'photo2.png');
   writeFileSync(photo, await testImage(64, 64));
   const grid = join(work, 'grid.png');
-  const r = saliency('explain', '--model', TINY, '--input', photo, '--method', 'gradient,integrated-gradients,smoothgrad', '--samples', '3', '--steps', '4', '--output', grid);
+  const r = saliency(
+    'explain',
+    '--model',
+    TINY,
+    '--input',
+    photo,
+    '--method',
+    'gradient,integrated-gradients,smoothgrad',
+    '--samples',
+    '3',
+    '--steps',
+    '4',
+    '--output',
+    grid,
+  );
   assert.equal(r.code, 0, r.stderr);
   const g = await sharp(readFileSync(grid)).metadata();
   assert.ok((g.width as number) > 3 * (g.height as number) * 0.8, 'four panels side by side');
   const sweep = join(work, 'sweep.png');
-  const s = saliency('explain', '--model', TINY, '--input', photo, '--method', 'smoothgrad', '--sweep-noise', '0.1,0.2', '--sweep-samples', '2,4', '--output', sweep);
+  const s = saliency(
+    'explain',
+    '--model',
+    TINY,
+    '--input',
+    photo,
+    '--method',
+    'smoothgrad',
+    '--sweep-noise',
+    '0.1,0.2',
+    '--sweep-samples',
+    '2,4',
+    '--output',
+    sweep,
+  );
   assert.equal(s.code, 0, s.stderr);
   assert.ok(readFileSync(sweep).length > 1000);
   const wrong = saliency('explain', '--model', TINY, '--input', photo, '--method', 'gradient,smoothgrad', '--output', join(work, 'x.npy'));

@@ -55,10 +55,18 @@ test('an op without a rule on the path fails at compile time: one line per op ty
 });
 
 test('a model with hundreds of unsupported nodes still gets a short message', async () => {
-  const nodes = Array.from({ length: 300 }, (_, i) => ({ opType: i % 2 ? 'Sinh' : 'Cos', inputs: [i === 0 ? 'x' : `t${i - 1}`], outputs: [i === 299 ? 'y' : `t${i}`], attrs: {} }));
+  const nodes = Array.from({ length: 300 }, (_, i) => ({
+    opType: i % 2 ? 'Sinh' : 'Cos',
+    inputs: [i === 0 ? 'x' : `t${i - 1}`],
+    outputs: [i === 299 ? 'y' : `t${i}`],
+    attrs: {},
+  }));
   const model = chain(13, ...nodes);
   const facts = await probeShapes(model);
-  assert.throws(() => compileGradient(model, { facts }), (err: Error) => err.message.length < 400 && /Cos: 150 nodes, first node_0_Cos/.test(err.message));
+  assert.throws(
+    () => compileGradient(model, { facts }),
+    (err: Error) => err.message.length < 400 && /Cos: 150 nodes, first node_0_Cos/.test(err.message),
+  );
 });
 
 test('an op off the differentiable path needs no rule', async () => {
@@ -79,7 +87,8 @@ test('models below opset 7 are refused with the fix; 7 to 10 are upgraded on loa
     writeFileSync(path, encodeModel(modelToProto(model)));
     return path;
   };
-  const relu = (opset: number) => chain(opset, { opType: 'MatMul', inputs: ['x', 'w'], outputs: ['h'], attrs: {} }, { opType: 'Relu', inputs: ['h'], outputs: ['y'], attrs: {} });
+  const relu = (opset: number) =>
+    chain(opset, { opType: 'MatMul', inputs: ['x', 'w'], outputs: ['h'], attrs: {} }, { opType: 'Relu', inputs: ['h'], outputs: ['y'], attrs: {} });
   await assert.rejects(loadModel(save(relu(6), 'op6.onnx')), /opset 6 is older than 7, the oldest ONNX Runtime runs; convert the model to opset 11 or newer/);
   const loaded = await loadModel(save(relu(9), 'op9.onnx'));
   assert.equal(loaded.originalOpset, 9);

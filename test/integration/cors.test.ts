@@ -18,7 +18,13 @@ describe('CORS with CORS_ORIGINS set', () => {
   });
   after(async () => service.close());
 
-  for (const [method, path] of [['POST', '/v1/explanations'], ['GET', '/v1/explanations/abc'], ['DELETE', '/v1/explanations/abc'], ['GET', '/v1/explanations/abc/heatmap.png'], ['GET', '/v1/models']] as const) {
+  for (const [method, path] of [
+    ['POST', '/v1/explanations'],
+    ['GET', '/v1/explanations/abc'],
+    ['DELETE', '/v1/explanations/abc'],
+    ['GET', '/v1/explanations/abc/heatmap.png'],
+    ['GET', '/v1/models'],
+  ] as const) {
     test(`preflight of ${method} ${path} from a listed origin: 204 without a key`, async () => {
       const r = await preflight(`${service.url}${path}`, DASHBOARD, method);
       assert.equal(r.status, 204);
@@ -33,7 +39,10 @@ describe('CORS with CORS_ORIGINS set', () => {
   }
 
   test('a second listed origin is allowed; an unlisted one gets no Allow-Origin', async () => {
-    assert.equal((await preflight(`${service.url}/v1/models`, 'http://localhost:5173', 'GET')).headers.get('access-control-allow-origin'), 'http://localhost:5173');
+    assert.equal(
+      (await preflight(`${service.url}/v1/models`, 'http://localhost:5173', 'GET')).headers.get('access-control-allow-origin'),
+      'http://localhost:5173',
+    );
     for (const origin of ['https://evil.example.test', `${DASHBOARD}.evil.test`, 'null', DASHBOARD.replace('https', 'http')]) {
       const r = await preflight(`${service.url}/v1/models`, origin, 'GET');
       assert.equal(r.headers.get('access-control-allow-origin'), null, origin);
@@ -83,6 +92,10 @@ test('CORS_ORIGINS accepts origins and *, and refuses anything else at startup',
   assert.deepEqual(corsOrigins(loadConfig({ CORS_ORIGINS: '*' })), ['*']);
   assert.deepEqual(corsOrigins(loadConfig({})), []);
   for (const bad of ['https://a.test/', 'https://a.test/path', 'a.test', 'ftp://a.test', 'https://*.a.test']) {
-    assert.throws(() => corsOrigins(loadConfig({ CORS_ORIGINS: bad })), (e: unknown) => e instanceof ConfigError && e.message.includes('CORS_ORIGINS'), bad);
+    assert.throws(
+      () => corsOrigins(loadConfig({ CORS_ORIGINS: bad })),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('CORS_ORIGINS'),
+      bad,
+    );
   }
 });

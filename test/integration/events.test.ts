@@ -62,7 +62,12 @@ for (const mode of ['embedded', 'redis'] as const) {
     let url: string;
     let image: Buffer;
     before(async () => {
-      service = await startService(mode, { SSE_HEARTBEAT_SECONDS: '1', WORKER_CONCURRENCY: '1', CORS_ORIGINS: 'https://dash.example.test', MAX_JOB_POINTS: '1000000' });
+      service = await startService(mode, {
+        SSE_HEARTBEAT_SECONDS: '1',
+        WORKER_CONCURRENCY: '1',
+        CORS_ORIGINS: 'https://dash.example.test',
+        MAX_JOB_POINTS: '1000000',
+      });
       url = service.url;
       image = await testImage();
     });
@@ -96,13 +101,22 @@ for (const mode of ['embedded', 'redis'] as const) {
       const e = firstOf((await submit(url, { method: 'gradient' }, png(), '?wait=30')).body);
       assert.equal(e.status, 'completed');
       const late = events(await all(await fetch(`${url}${e.links['events']}`)));
-      assert.deepEqual(late.map((b) => [b.event, b.id]), [['status', 'completed'], ['completed', 'completed']]);
+      assert.deepEqual(
+        late.map((b) => [b.event, b.id]),
+        [
+          ['status', 'completed'],
+          ['completed', 'completed'],
+        ],
+      );
       assert.equal((late[1]?.data as Explanation).status, 'completed');
       const resumed = await fetch(`${url}${e.links['events']}`, { headers: { 'last-event-id': 'completed' } });
       assert.equal(resumed.status, 204);
       // A stale id still gets the end.
       const stale = events(await all(await fetch(`${url}${e.links['events']}`, { headers: { 'last-event-id': 'running:gradients:1/4' } })));
-      assert.deepEqual(stale.map((b) => b.event), ['status', 'completed']);
+      assert.deepEqual(
+        stale.map((b) => b.event),
+        ['status', 'completed'],
+      );
     });
 
     test('Last-Event-ID resumes without repeating what was seen; heartbeats keep an idle stream open', async () => {
@@ -130,7 +144,10 @@ for (const mode of ['embedded', 'redis'] as const) {
         }
       }
       const seen = events(received);
-      assert.ok(received.some((b) => b.comment === 'heartbeat'), JSON.stringify(received.map((b) => [b.event, b.id, b.comment, b.retry])));
+      assert.ok(
+        received.some((b) => b.comment === 'heartbeat'),
+        JSON.stringify(received.map((b) => [b.event, b.id, b.comment, b.retry])),
+      );
       assert.notEqual(seen[0]?.event, 'status', 'nothing changed since "queued": no status is repeated');
       assert.ok(!seen.some((b) => b.id === 'queued'));
       assert.equal(seen.at(-1)?.event, 'completed');
@@ -142,7 +159,13 @@ for (const mode of ['embedded', 'redis'] as const) {
 test('open streams end when the gateway closes, so shutdown does not wait on clients', { timeout: 60_000 }, async () => {
   const service = await startService('embedded', { SHUTDOWN_TIMEOUT_MS: '500', MAX_JOB_POINTS: '1000000' });
   const image = await testImage();
-  const busy = firstOf((await submit(service.url, { method: 'smoothgrad', base: 'integrated-gradients', samples: '200', steps: '200' }, [{ field: 'image', bytes: image, name: 'a.png' }])).body);
+  const busy = firstOf(
+    (
+      await submit(service.url, { method: 'smoothgrad', base: 'integrated-gradients', samples: '200', steps: '200' }, [
+        { field: 'image', bytes: image, name: 'a.png' },
+      ])
+    ).body,
+  );
   const stream = blocks(await fetch(`${service.url}${busy.links['events']}`));
   assert.equal((await stream.next()).value?.retry, '2000');
   const drained = (async () => {

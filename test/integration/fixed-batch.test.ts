@@ -83,7 +83,11 @@ for (const f of fixtures) {
     });
     // One image: a batch size other than the file's own (2 for forms-fixed2).
     const size = x.data.length / 2;
-    const one = await explain(ctx, { x: { data: x.data.subarray(0, size), dims: [1, ...x.shape.slice(1)] }, params: { method: 'gradient' }, targets: [f.targets[0] as number] });
+    const one = await explain(ctx, {
+      x: { data: x.data.subarray(0, size), dims: [1, ...x.shape.slice(1)] },
+      params: { method: 'gradient' },
+      targets: [f.targets[0] as number],
+    });
     const [first] = perSample(one.attribution.data, npy(f.grad).data.subarray(0, size), 1);
     assert.ok(first && first.cosine >= 0.9999 && first.relErr <= bound, `${f.name} one image: ${JSON.stringify(first)}`);
     // Targets picked in the run (argmax) must be those of the logits it returns.
@@ -105,7 +109,10 @@ for (const f of fixtures) {
       assert.ok(r.attribution.data.every(Number.isFinite));
       for (let s = 0; s < 2; s++) {
         const n = r.attribution.data.length / 2;
-        assert.ok(r.attribution.data.subarray(s * n, (s + 1) * n).some((v) => v !== 0), `${label}: sample ${s} is all zeros`);
+        assert.ok(
+          r.attribution.data.subarray(s * n, (s + 1) * n).some((v) => v !== 0),
+          `${label}: sample ${s} is all zeros`,
+        );
       }
     });
   }

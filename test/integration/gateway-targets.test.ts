@@ -24,7 +24,10 @@ test('targets=3,seven: one job, one map per class in the order asked, each rende
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const e = first(r);
   const maps = e['targets'] as { index: number; label: string; min: number; max: number; score: number }[];
-  assert.deepEqual(maps.map((m) => m.index), [3, 7]);
+  assert.deepEqual(
+    maps.map((m) => m.index),
+    [3, 7],
+  );
   assert.equal(maps[1]?.label, 'seven');
   assert.deepEqual((e['attribution'] as { shape: number[] }).shape, [2, 3, 32, 32]);
   assert.equal((e['prediction'] as { target: number }).target, 3);
@@ -53,7 +56,10 @@ test('targets=top-3: the three largest logits, in order', async () => {
   const e = first(await submit(service.url, { method: 'gradient', targets: 'top-3' }, png(), '?wait=30'));
   const maps = e['targets'] as { index: number; logit: number }[];
   const top5 = (e['prediction'] as { top5: { index: number }[] }).top5;
-  assert.deepEqual(maps.map((m) => m.index), top5.slice(0, 3).map((c) => c.index));
+  assert.deepEqual(
+    maps.map((m) => m.index),
+    top5.slice(0, 3).map((c) => c.index),
+  );
   assert.deepEqual((e['attribution'] as { shape: number[] }).shape, [3, 3, 32, 32]);
 });
 
@@ -82,8 +88,16 @@ test('bad several-target requests get 400 with a code', async () => {
 });
 
 test('the CAM family over HTTP: Smooth Grad-CAM, Grad-CAM++, Smooth Grad-CAM++', async () => {
-  const cams: Record<string, string>[] = [{ method: 'smoothgrad', base: 'grad-cam', samples: '3' }, { method: 'grad-cam-plus-plus' }, { method: 'smooth-grad-cam-plus-plus', samples: '3' }];
-  for (const fields of [{ method: 'noisegrad', models: '2', weightNoise: '0.1', head: 'false' }, { method: 'fusiongrad', models: '2', samples: '2' }, { method: 'adaptgrad', samples: '3', confidence: '0.9' }] as Record<string, string>[]) {
+  const cams: Record<string, string>[] = [
+    { method: 'smoothgrad', base: 'grad-cam', samples: '3' },
+    { method: 'grad-cam-plus-plus' },
+    { method: 'smooth-grad-cam-plus-plus', samples: '3' },
+  ];
+  for (const fields of [
+    { method: 'noisegrad', models: '2', weightNoise: '0.1', head: 'false' },
+    { method: 'fusiongrad', models: '2', samples: '2' },
+    { method: 'adaptgrad', samples: '3', confidence: '0.9' },
+  ] as Record<string, string>[]) {
     const r = await submit(service.url, fields, png(), '?wait=30');
     assert.equal(first(r).status, 'completed', JSON.stringify(r.body));
     assert.deepEqual((first(r)['attribution'] as { shape: number[] }).shape, [1, 3, 32, 32]);
@@ -101,10 +115,20 @@ test('the CAM family over HTTP: Smooth Grad-CAM, Grad-CAM++, Smooth Grad-CAM++',
 });
 
 test('metrics=…: computed with the explanation, in the job and in map.json; bad requests get 400', async () => {
-  const r = await submit(service.url, { method: 'gradient', target: '3', metrics: 'sparseness,complexity,pixel-flipping,random-logit', flip_steps: '4', imputation: 'mean' }, png(), '?wait=30');
+  const r = await submit(
+    service.url,
+    { method: 'gradient', target: '3', metrics: 'sparseness,complexity,pixel-flipping,random-logit', flip_steps: '4', imputation: 'mean' },
+    png(),
+    '?wait=30',
+  );
   const e = first(r);
   assert.equal(e.status, 'completed', JSON.stringify(r.body));
-  const m = e['metrics'] as { sparseness: number; complexity: number; pixelFlipping: { steps: number; imputation: string; morf: number[]; lerf: number[]; srg: number }; randomLogit: { class: number; ssim: number } };
+  const m = e['metrics'] as {
+    sparseness: number;
+    complexity: number;
+    pixelFlipping: { steps: number; imputation: string; morf: number[]; lerf: number[]; srg: number };
+    randomLogit: { class: number; ssim: number };
+  };
   assert.equal(typeof m.sparseness, 'number');
   assert.equal(typeof m.complexity, 'number');
   assert.equal(m.pixelFlipping.steps, 4);
@@ -118,7 +142,13 @@ test('metrics=…: computed with the explanation, in the job and in map.json; ba
   const methods = await json(await fetch(`${service.url}/v1/methods`));
   const listed = (methods.body['metrics'] as { values: { name: string; cost: string }[] }).values.map((v) => v.name);
   assert.deepEqual(listed, ['sparseness', 'complexity', 'pixel-flipping', 'random-logit']);
-  const bads: Record<string, string>[] = [{ metrics: 'beauty' }, { metrics: 'sparseness', flip_steps: '4' }, { metrics: 'pixel-flipping', flip_steps: '0' }, { metrics: 'pixel-flipping', imputation: 'noise' }, { flip_steps: '4' }];
+  const bads: Record<string, string>[] = [
+    { metrics: 'beauty' },
+    { metrics: 'sparseness', flip_steps: '4' },
+    { metrics: 'pixel-flipping', flip_steps: '0' },
+    { metrics: 'pixel-flipping', imputation: 'noise' },
+    { flip_steps: '4' },
+  ];
   for (const fields of bads) {
     const bad = await submit(service.url, { method: 'gradient', ...fields }, png());
     assert.equal(bad.status, 400, JSON.stringify(fields));

@@ -24,7 +24,13 @@ for (const mode of ['embedded', 'redis'] as const) {
     after(async () => service.close());
 
     test('POST with Prefer: wait answers 200 with the completed explanation', async () => {
-      const r = await submit(url, { method: 'smoothgrad', samples: '6', seed: '7', target: 'three' }, [{ field: 'image', bytes: image, name: 'photo.png', type: 'image/png' }], '', { prefer: 'wait=30' });
+      const r = await submit(
+        url,
+        { method: 'smoothgrad', samples: '6', seed: '7', target: 'three' },
+        [{ field: 'image', bytes: image, name: 'photo.png', type: 'image/png' }],
+        '',
+        { prefer: 'wait=30' },
+      );
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const e = first(r);
       assert.equal(e.status, 'completed');
@@ -62,9 +68,19 @@ for (const mode of ['embedded', 'redis'] as const) {
       assert.equal(heat.headers.get('content-type'), 'image/png');
       assert.ok(Number(heat.headers.get('x-saliency-scale')) > 0);
       const heatPng = Buffer.from(await heat.arrayBuffer());
-      assert.deepEqual(await sharp(heatPng).metadata().then((m) => [m.width, m.height]), [96, 64]);
+      assert.deepEqual(
+        await sharp(heatPng)
+          .metadata()
+          .then((m) => [m.width, m.height]),
+        [96, 64],
+      );
       const small = await fetch(`${url}${e.links['heatmap']}?size=input&colormap=magma`);
-      assert.deepEqual(await sharp(Buffer.from(await small.arrayBuffer())).metadata().then((m) => [m.width, m.height]), [32, 32]);
+      assert.deepEqual(
+        await sharp(Buffer.from(await small.arrayBuffer()))
+          .metadata()
+          .then((m) => [m.width, m.height]),
+        [32, 32],
+      );
       const again = Buffer.from(await (await fetch(`${url}${e.links['heatmap']}`)).arrayBuffer());
       assert.deepEqual(again, heatPng, 'the same parameters give the same (cached) bytes');
       const overlay = await fetch(`${url}${e.links['overlay']}?overlay=0.7`);
@@ -89,15 +105,26 @@ for (const mode of ['embedded', 'redis'] as const) {
 
     test('JSON with base64 images creates one job per image; a tensor upload is explained as is', async () => {
       const b64 = image.toString('base64');
-      const r = await json(await fetch(`${url}/v1/explanations?wait=30`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', method: 'gradient', images: [b64, b64] }) }));
+      const r = await json(
+        await fetch(`${url}/v1/explanations?wait=30`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'tiny', method: 'gradient', images: [b64, b64] }),
+        }),
+      );
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal((r.body['explanations'] as unknown[]).length, 2);
       const tensor = encodeNpy({ data: new Float32Array(3 * 32 * 32).fill(0.5), shape: [1, 3, 32, 32] });
       const baseline = encodeNpy({ data: new Float32Array(3 * 32 * 32).fill(-1), shape: [3, 32, 32] });
-      const t = await submit(url, { method: 'integrated-gradients', baseline: 'uploaded', steps: '4' }, [
-        { field: 'tensor', bytes: tensor, name: 'x.npy' },
-        { field: 'baseline', bytes: baseline, name: 'b.npy' },
-      ], '?wait=30');
+      const t = await submit(
+        url,
+        { method: 'integrated-gradients', baseline: 'uploaded', steps: '4' },
+        [
+          { field: 'tensor', bytes: tensor, name: 'x.npy' },
+          { field: 'baseline', bytes: baseline, name: 'b.npy' },
+        ],
+        '?wait=30',
+      );
       assert.equal(t.status, 200, JSON.stringify(t.body));
       assert.equal(first(t).status, 'completed');
       const overlay = await json(await fetch(`${url}${first(t).links['overlay']}`));
@@ -150,7 +177,12 @@ describe('bad input gets a documented 4xx and the service stays healthy', () => 
     ['zero bytes', async () => submit(url, {}, png(Buffer.alloc(0))), 400, 'SALIENCY_IMAGE_UNREADABLE'],
     ['decompression bomb', async () => submit(url, {}, png(bomb())), 413, 'SALIENCY_IMAGE_TOO_LARGE'],
     ['no file', async () => submit(url, { method: 'gradient' }, []), 400, 'SALIENCY_NO_INPUT'],
-    ['wrong content type', async () => json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' })), 415, 'SALIENCY_UNSUPPORTED_MEDIA_TYPE'],
+    [
+      'wrong content type',
+      async () => json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' })),
+      415,
+      'SALIENCY_UNSUPPORTED_MEDIA_TYPE',
+    ],
     ['unknown model', async () => submit(url, { model: 'resnet9000' }, png(image)), 404, 'SALIENCY_UNKNOWN_MODEL'],
     ['unknown method', async () => submit(url, { method: 'magic' }, png(image)), 400, 'SALIENCY_VALIDATION'],
     ['unknown parameter', async () => submit(url, { method: 'gradient', colour: 'red' }, png(image)), 400, 'SALIENCY_VALIDATION'],
@@ -163,11 +195,27 @@ describe('bad input gets a documented 4xx and the service stays healthy', () => 
     ['target out of range', async () => submit(url, { target: '10' }, png(image)), 400, 'SALIENCY_BAD_TARGET'],
     ['oversized upload', async () => submit(url, {}, png(Buffer.alloc(300_000, 1))), 413, 'SALIENCY_PAYLOAD_TOO_LARGE'],
     ['too many images', async () => submit(url, {}, [...png(image), ...png(image), ...png(image)]), 413, 'SALIENCY_TOO_MANY_FILES'],
-    ['tensor of the wrong shape', async () => submit(url, {}, [{ field: 'tensor', bytes: encodeNpy({ data: new Float32Array(12), shape: [3, 2, 2] }), name: 't.npy' }]), 400, 'SALIENCY_BAD_TENSOR'],
+    [
+      'tensor of the wrong shape',
+      async () => submit(url, {}, [{ field: 'tensor', bytes: encodeNpy({ data: new Float32Array(12), shape: [3, 2, 2] }), name: 't.npy' }]),
+      400,
+      'SALIENCY_BAD_TENSOR',
+    ],
     ['tensor that is not .npy', async () => submit(url, {}, [{ field: 'tensor', bytes: Buffer.from('xx'), name: 't.npy' }]), 400, 'SALIENCY_BAD_TENSOR'],
     ['uploaded baseline missing', async () => submit(url, { method: 'integrated-gradients', baseline: 'uploaded' }, png(image)), 400, 'SALIENCY_VALIDATION'],
-    ['malformed JSON', async () => json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"method":' })), 400, 'SALIENCY_BAD_REQUEST'],
-    ['JSON image not base64', async () => json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: 42 }) })), 400, 'SALIENCY_BAD_REQUEST'],
+    [
+      'malformed JSON',
+      async () => json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"method":' })),
+      400,
+      'SALIENCY_BAD_REQUEST',
+    ],
+    [
+      'JSON image not base64',
+      async () =>
+        json(await fetch(`${url}/v1/explanations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: 42 }) })),
+      400,
+      'SALIENCY_BAD_REQUEST',
+    ],
     ['unknown explanation id', async () => json(await fetch(`${url}/v1/explanations/does-not-exist`)), 404, 'SALIENCY_NOT_FOUND'],
     ['rendering an unknown explanation', async () => json(await fetch(`${url}/v1/explanations/does-not-exist/heatmap.png`)), 404, 'SALIENCY_NOT_FOUND'],
     ['wait out of range', async () => submit(url, {}, png(image), '?wait=-3'), 400, 'SALIENCY_VALIDATION'],

@@ -56,7 +56,10 @@ for (const mode of ['embedded', 'redis'] as const) {
       const other = await submit(url, { method: 'gradient-x-input' }, png(), '', { ...alpha, 'idempotency-key': k });
       assert.equal(other.status, 422);
       assert.equal(code(other), 'SALIENCY_IDEMPOTENCY_KEY_REUSED');
-      const otherImage = await submit(url, { method: 'gradient' }, [{ field: 'image', bytes: await testImage(64, 64), name: 'b.png' }], '', { ...alpha, 'idempotency-key': k });
+      const otherImage = await submit(url, { method: 'gradient' }, [{ field: 'image', bytes: await testImage(64, 64), name: 'b.png' }], '', {
+        ...alpha,
+        'idempotency-key': k,
+      });
       assert.equal(otherImage.status, 422);
     });
 
@@ -65,7 +68,11 @@ for (const mode of ['embedded', 'redis'] as const) {
       const headers = { ...alpha, 'idempotency-key': k };
       // 10⁴ gradient points: the first request is still waiting when the retry comes.
       const fields = { method: 'smoothgrad', base: 'integrated-gradients', samples: '100', steps: '100' };
-      const submitted = async () => [...(await (await fetch(`${url}/metrics`)).text()).matchAll(/^saliency_jobs_submitted_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      const submitted = async () =>
+        [...(await (await fetch(`${url}/metrics`)).text()).matchAll(/^saliency_jobs_submitted_total\{[^}]*\} (\d+)$/gm)].reduce(
+          (sum, m) => sum + Number(m[1]),
+          0,
+        );
       const baseline = await submitted();
       const firstPromise = submit(url, fields, png(), '?wait=60', headers);
       // Its job exists, so it holds the key.

@@ -45,7 +45,9 @@ test('explain sizes a [N,3,H,W] model from the input .npy, and its gradient matc
   const got = decodeNpy(readFileSync(out));
   const want = decodeNpy(readFileSync(join(dir, 'forms.grad64.npy')));
   assert.deepEqual(got.shape, want.shape);
-  perSample(got.data, want.data, 2).forEach(({ cosine, relErr }, s) => assert.ok(cosine >= 0.9999 && relErr <= 1e-3, `sample ${s}: cosine ${cosine}, relative L2 error ${relErr}`));
+  perSample(got.data, want.data, 2).forEach(({ cosine, relErr }, s) =>
+    assert.ok(cosine >= 0.9999 && relErr <= 1e-3, `sample ${s}: cosine ${cosine}, relative L2 error ${relErr}`),
+  );
 
   // Another size: the same model, probed and compiled at 20x24.
   const other = join(work, 'x20x24.npy');

@@ -157,7 +157,7 @@ for (const backend of backends) {
         await sleep(20);
       }
       assert.deepEqual(seen, ['queued', 'running', 'completed']);
-      assert.equal((await queue.status('no-such-job')), undefined);
+      assert.equal(await queue.status('no-such-job'), undefined);
     });
 
     test('a failing job is retried, then fails with SALIENCY_JOB_FAILED', async () => {
@@ -271,7 +271,7 @@ for (const backend of backends) {
 }
 
 describe('memory store', () => {
-  test('never evicts an accepted job\'s blobs: a full store rejects with StoreFullError', async () => {
+  test("never evicts an accepted job's blobs: a full store rejects with StoreFullError", async () => {
     let now = 0;
     const store = new MemoryBlobStore({ maxBytes: 16, now: () => now });
     await store.put(keys.input('a'), new Uint8Array(8), 100);
@@ -352,7 +352,12 @@ describe('redis outage', () => {
     const cfg = config({ REDIS_URL: 'redis://127.0.0.1:1' });
     const queue = new BullmqJobQueue(cfg);
     const store = new RedisBlobStore('redis://127.0.0.1:1', RUN);
-    for (const call of [() => queue.submit(payload('ok')), () => queue.status(randomUUID()), () => store.put('k', new Uint8Array(1), 10), () => store.get('k')]) {
+    for (const call of [
+      () => queue.submit(payload('ok')),
+      () => queue.status(randomUUID()),
+      () => store.put('k', new Uint8Array(1), 10),
+      () => store.get('k'),
+    ]) {
       const t0 = Date.now();
       await assert.rejects(call(), QueueUnavailableError);
       assert.ok(Date.now() - t0 < 2000, `rejected after ${Date.now() - t0} ms`);

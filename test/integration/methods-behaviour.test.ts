@@ -32,7 +32,9 @@ after(async () => {
 });
 
 function assertClose(actual: Float32Array, expected: Float32Array, bound = 1e-5): void {
-  perSample(actual, expected, 2).forEach(({ cosine, relErr }, s) => assert.ok(relErr <= bound && cosine > 0.99999, `sample ${s}: cosine ${cosine}, relErr ${relErr}`));
+  perSample(actual, expected, 2).forEach(({ cosine, relErr }, s) =>
+    assert.ok(relErr <= bound && cosine > 0.99999, `sample ${s}: cosine ${cosine}, relErr ${relErr}`),
+  );
 }
 
 test('the same seed gives bit-identical results, and the seed is reported', async () => {
@@ -56,7 +58,9 @@ for (const method of ['gradient', 'gradient-x-input', 'guided-backprop'] as cons
     for (const c of [ctx, small]) {
       const picked = await explain(c, { x, params: { method } });
       assert.deepEqual(picked.targets, expected);
-      picked.logits.data.forEach((v, i) => assert.ok(Math.abs(v - (clean.data[i] as number)) <= 1e-5 * Math.max(1, Math.abs(v)), `logit ${i}: ${v} vs ${clean.data[i]}`));
+      picked.logits.data.forEach((v, i) =>
+        assert.ok(Math.abs(v - (clean.data[i] as number)) <= 1e-5 * Math.max(1, Math.abs(v)), `logit ${i}: ${v} vs ${clean.data[i]}`),
+      );
       const given = await explain(c, { x, params: { method }, targets: expected });
       assert.deepEqual(picked.attribution.data, given.attribution.data);
     }
@@ -125,10 +129,7 @@ test('integrated gradients is complete up to quadrature error (smooth network)',
 });
 
 test('presets fill the defaults of the library they match', () => {
-  assert.deepEqual(
-    (({ samples, sigma }) => ({ samples, sigma }))(resolveParams({ method: 'smoothgrad', preset: 'captum' }, 1)),
-    { samples: 5, sigma: 1 },
-  );
+  assert.deepEqual((({ samples, sigma }) => ({ samples, sigma }))(resolveParams({ method: 'smoothgrad', preset: 'captum' }, 1)), { samples: 5, sigma: 1 });
   const pair = resolveParams({ method: 'integrated-gradients', preset: 'pair' }, 1);
   assert.equal(pair.steps, 25);
   assert.equal(pair.rule, 'uniform-inclusive');

@@ -48,7 +48,9 @@ const load = (file: string): Tensor => {
 const opsetIndex = JSON.parse(readFileSync(join(FIXTURES, 'opsets', 'index.json'), 'utf8')) as { methods: { name: string; file: string; opset: number }[] };
 const runs = index.models.flatMap((fixture) => [
   { label: fixture.name, path: join(dir, fixture.onnx), fixture },
-  ...opsetIndex.methods.filter((v) => v.name === fixture.name).map((v) => ({ label: `${fixture.name}@opset${v.opset}`, path: join(FIXTURES, 'opsets', v.file), fixture })),
+  ...opsetIndex.methods
+    .filter((v) => v.name === fixture.name)
+    .map((v) => ({ label: `${fixture.name}@opset${v.opset}`, path: join(FIXTURES, 'opsets', v.file), fixture })),
 ]);
 
 const contexts = new Map<string, Promise<OwnedContext>>();
@@ -64,12 +66,32 @@ after(async () => {
 
 test('extra method fixtures cover the CAM family on both networks', () => {
   for (const model of index.models) {
-    assert.ok(model.cases.some((c) => c.params.method === 'adaptgrad'), `${model.name}: AdaptGrad`);
-    for (const m of ['noisegrad', 'fusiongrad']) assert.ok(model.cases.some((c) => c.params.method === m), `${model.name}: ${m}`);
-    assert.ok(model.cases.some((c) => c.params.method === 'noisegrad' && c.params.head === false), `${model.name}: NoiseGrad without the head`);
-    assert.ok(model.cases.some((c) => c.name === 'smooth-grad-cam-plus-plus-inner'), `${model.name}: Smooth Grad-CAM++ at an inner layer`);
-    for (const m of ['grad-cam-plus-plus', 'smooth-grad-cam-plus-plus']) assert.ok(model.cases.some((c) => c.params.method === m), `${model.name}: ${m}`);
-    assert.ok(model.cases.some((c) => c.params.method === 'smoothgrad' && c.params.base === 'grad-cam'), `${model.name}: Smooth Grad-CAM`);
+    assert.ok(
+      model.cases.some((c) => c.params.method === 'adaptgrad'),
+      `${model.name}: AdaptGrad`,
+    );
+    for (const m of ['noisegrad', 'fusiongrad'])
+      assert.ok(
+        model.cases.some((c) => c.params.method === m),
+        `${model.name}: ${m}`,
+      );
+    assert.ok(
+      model.cases.some((c) => c.params.method === 'noisegrad' && c.params.head === false),
+      `${model.name}: NoiseGrad without the head`,
+    );
+    assert.ok(
+      model.cases.some((c) => c.name === 'smooth-grad-cam-plus-plus-inner'),
+      `${model.name}: Smooth Grad-CAM++ at an inner layer`,
+    );
+    for (const m of ['grad-cam-plus-plus', 'smooth-grad-cam-plus-plus'])
+      assert.ok(
+        model.cases.some((c) => c.params.method === m),
+        `${model.name}: ${m}`,
+      );
+    assert.ok(
+      model.cases.some((c) => c.params.method === 'smoothgrad' && c.params.base === 'grad-cam'),
+      `${model.name}: Smooth Grad-CAM`,
+    );
   }
 });
 
@@ -120,10 +142,18 @@ test('several targets: each map equals the single-target job with the same seed;
   const ctx = await contextOf(fixture.name, join(dir, fixture.onnx));
   const x = load(index.inputs.x);
   const one = { data: x.data.subarray(0, x.data.length / 2), dims: [1, ...x.dims.slice(1)] };
-  for (const params of [{ method: 'smoothgrad', samples: 4, seed: 9 }, { method: 'gradient' }, { method: 'smooth-grad-cam-plus-plus', samples: 3, seed: 2 }] as MethodParams[]) {
+  for (const params of [
+    { method: 'smoothgrad', samples: 4, seed: 9 },
+    { method: 'gradient' },
+    { method: 'smooth-grad-cam-plus-plus', samples: 3, seed: 2 },
+  ] as MethodParams[]) {
     const top = await explainTargets(ctx, { x: one, params, spec: { topK: 3 } });
     const ranked = [...top.logits.data.subarray(0, top.logits.dims[1])].map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-    assert.deepEqual(top.targets, ranked.slice(0, 3).map(([, i]) => i), params.method);
+    assert.deepEqual(
+      top.targets,
+      ranked.slice(0, 3).map(([, i]) => i),
+      params.method,
+    );
     const size = top.attribution.data.length / 3;
     for (let k = 0; k < 3; k++) {
       const single = await explain(ctx, { x: one, params, targets: [top.targets[k] as number] });
@@ -161,7 +191,10 @@ test('the noisy CAM methods are seeded: same seed, bit-identical; progress reach
   const x = load(index.inputs.x);
   // At the last layer of these networks ∂y_c/∂A is constant: Smooth Grad-CAM++ at an inner one.
   const inner = fixture.cases.find((c) => c.name.endsWith('-inner'))?.params.layer;
-  for (const params of [{ method: 'smoothgrad', base: 'grad-cam', samples: 5, seed: 11 }, { method: 'smooth-grad-cam-plus-plus', samples: 5, seed: 11, layer: inner }] as MethodParams[]) {
+  for (const params of [
+    { method: 'smoothgrad', base: 'grad-cam', samples: 5, seed: 11 },
+    { method: 'smooth-grad-cam-plus-plus', samples: 5, seed: 11, layer: inner },
+  ] as MethodParams[]) {
     const seen: [number, number][] = [];
     const a = await explain(ctx, { x, params, targets: fixture.targets, progress: (done, total) => seen.push([done, total]) });
     const b = await explain(ctx, { x, params, targets: fixture.targets });
@@ -183,8 +216,13 @@ test('Smooth Grad-CAM with zero noise is Grad-CAM; Smooth Grad-CAM++ with zero n
   const smooth = await explain(ctx, { x, params: { method: 'smoothgrad', base: 'grad-cam', samples: 3, layer }, targets: fixture.targets, noise: zeros });
   const plus = await explain(ctx, { x, params: { method: 'grad-cam-plus-plus', layer }, targets: fixture.targets });
   const smoothPlus = await explain(ctx, { x, params: { method: 'smooth-grad-cam-plus-plus', samples: 3, layer }, targets: fixture.targets, noise: zeros });
-  for (const [got, want] of [[smooth, cam], [smoothPlus, plus]] as const) {
-    perSample(got.attribution.data, want.attribution.data, 2).forEach(({ cosine, relErr }) => assert.ok(cosine >= 0.999999 && relErr <= 1e-5, `cosine ${cosine}, relative error ${relErr}`));
+  for (const [got, want] of [
+    [smooth, cam],
+    [smoothPlus, plus],
+  ] as const) {
+    perSample(got.attribution.data, want.attribution.data, 2).forEach(({ cosine, relErr }) =>
+      assert.ok(cosine >= 0.999999 && relErr <= 1e-5, `cosine ${cosine}, relative error ${relErr}`),
+    );
   }
 });
 
@@ -198,7 +236,9 @@ test('NoiseGrad: seeded; σ_w = 0 is the gradient; head=false leaves the last Ge
   assert.equal(all.length - body.length, 2, 'the head’s weight and bias');
   const g = await explain(ctx, { x, params: { method: 'gradient' }, targets: fixture.targets });
   const zero = await explain(ctx, { x, params: { method: 'noisegrad', models: 2, weightNoise: 0 }, targets: fixture.targets });
-  perSample(zero.attribution.data, g.attribution.data, 2).forEach(({ cosine, relErr }) => assert.ok(cosine >= 0.999999 && relErr <= 1e-5, `${cosine} ${relErr}`));
+  perSample(zero.attribution.data, g.attribution.data, 2).forEach(({ cosine, relErr }) =>
+    assert.ok(cosine >= 0.999999 && relErr <= 1e-5, `${cosine} ${relErr}`),
+  );
   const a = await explain(ctx, { x, params: { method: 'fusiongrad', models: 2, samples: 2, seed: 4 }, targets: fixture.targets });
   const b = await explain(ctx, { x, params: { method: 'fusiongrad', models: 2, samples: 2, seed: 4 }, targets: fixture.targets });
   const c = await explain(ctx, { x, params: { method: 'fusiongrad', models: 2, samples: 2, seed: 5 }, targets: fixture.targets });

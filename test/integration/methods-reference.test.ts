@@ -96,7 +96,18 @@ after(async () => {
 });
 
 test('method fixtures cover every method, IG rule and SmoothGrad base', () => {
-  const methods = ['gradient', 'gradient-x-input', 'integrated-gradients', 'smoothgrad', 'smoothgrad-squared', 'vargrad', 'smoothdiff', 'guided-backprop', 'grad-cam', 'guided-grad-cam'];
+  const methods = [
+    'gradient',
+    'gradient-x-input',
+    'integrated-gradients',
+    'smoothgrad',
+    'smoothgrad-squared',
+    'vargrad',
+    'smoothdiff',
+    'guided-backprop',
+    'grad-cam',
+    'guided-grad-cam',
+  ];
   const rules = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'];
   const bases = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'];
   assert.deepEqual(
@@ -115,7 +126,11 @@ test('method fixtures cover every method, IG rule and SmoothGrad base', () => {
 });
 
 test('every method network also runs at opset 11', () => {
-  for (const model of index.models) assert.ok(runs.some((r) => r.fixture === model && r.label.endsWith('@opset11')), `${model.name}: no opset-11 file`);
+  for (const model of index.models)
+    assert.ok(
+      runs.some((r) => r.fixture === model && r.label.endsWith('@opset11')),
+      `${model.name}: no opset-11 file`,
+    );
 });
 
 for (const run of runs) {
@@ -166,7 +181,10 @@ for (const run of runs) {
         c.gap.forEach((want, s) => {
           const got = gaps[s] as number;
           const scale = Math.abs(c.logitDelta?.[s] as number);
-          assert.ok(Math.abs(got - want) <= GAP * scale, `${fixture.name} ${c.name} sample ${s}: completeness gap ${got}, PyTorch ${want} (|y(x) − y(x₀)| = ${scale})`);
+          assert.ok(
+            Math.abs(got - want) <= GAP * scale,
+            `${fixture.name} ${c.name} sample ${s}: completeness gap ${got}, PyTorch ${want} (|y(x) − y(x₀)| = ${scale})`,
+          );
         });
       }
     });

@@ -33,7 +33,8 @@ function saliency(...args: string[]) {
 
 const manifestOf = (id: string, dir = modelsDir) => JSON.parse(readFileSync(join(dir, id, 'manifest.json'), 'utf8')) as Manifest;
 /** [along ∇, random directions] per point, as `models add` prints them. */
-const selfCheckErrors = (stdout: string) => [...stdout.matchAll(/relative error along ∇ ([0-9.e+-]+), along 3 random directions ([0-9.e+-]+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+const selfCheckErrors = (stdout: string) =>
+  [...stdout.matchAll(/relative error along ∇ ([0-9.e+-]+), along 3 random directions ([0-9.e+-]+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
 
 describe('models add', () => {
   test('a torchvision ResNet export: NCHW 32×32, logits, Grad-CAM layer, self-check passes', () => {
@@ -51,7 +52,8 @@ describe('models add', () => {
     assert.match(r.stdout, /PASS/);
     const errors = selfCheckErrors(r.stdout);
     assert.equal(errors.length, 2);
-    for (const [along, random] of errors) assert.ok((along as number) <= THRESHOLDS.gradient && (random as number) <= THRESHOLDS.random, `relative errors ${along}, ${random}`);
+    for (const [along, random] of errors)
+      assert.ok((along as number) <= THRESHOLDS.gradient && (random as number) <= THRESHOLDS.random, `relative errors ${along}, ${random}`);
   });
 
   test('a ViT export: no 4-D activation before pooling, so no Grad-CAM layer and a note saying what to set', () => {
@@ -68,7 +70,12 @@ describe('models add', () => {
     assert.equal(r.code, 0, r.stderr);
     const m = manifestOf('tiny-copy');
     assert.equal(m.labels, 'labels.txt');
-    assert.deepEqual(readFileSync(join(modelsDir, 'tiny-copy', 'labels.txt'), 'utf8').trim().split('\n'), readFileSync(join(TINY, 'labels.txt'), 'utf8').trim().split('\n'));
+    assert.deepEqual(
+      readFileSync(join(modelsDir, 'tiny-copy', 'labels.txt'), 'utf8')
+        .trim()
+        .split('\n'),
+      readFileSync(join(TINY, 'labels.txt'), 'utf8').trim().split('\n'),
+    );
   });
 
   test('an NHWC model with 1000 classes: layout from the channel axis, the bundled ImageNet labels', () => {
@@ -77,7 +84,9 @@ describe('models add', () => {
     const m = manifestOf('keras-style');
     assert.deepEqual([m.input.layout, m.input.channels, m.input.size], ['NHWC', 3, [16, 16]]);
     assert.equal(m.gradCamLayer, 'features');
-    const labels = readFileSync(join(modelsDir, 'keras-style', 'labels.txt'), 'utf8').trim().split('\n');
+    const labels = readFileSync(join(modelsDir, 'keras-style', 'labels.txt'), 'utf8')
+      .trim()
+      .split('\n');
     assert.equal(labels.length, 1000);
     assert.deepEqual(labels, [...IMAGENET_LABELS]);
     assert.equal(labels[0], 'tench');
@@ -101,7 +110,11 @@ describe('models add', () => {
     ['a file that is not ONNX', () => [join(FIXTURES, 'models', 'index.json')], /is not an ONNX model/],
     ['an op without a gradient rule', () => [SIN], /no gradient rule for 1 op type .*\n {2}Sin: 1 node, first n1_Sin\nwhat to do: /],
     ['an existing folder without --force', () => [RESNET, '--name', 'resnet'], /already exists; pass --force/],
-    ['labels that do not match the classes', () => [RESNET, '--name', 'resnet-x', '--labels', join(TINY, '..', '..', 'models', 'index.json')], /labels but the model has 10 classes/],
+    [
+      'labels that do not match the classes',
+      () => [RESNET, '--name', 'resnet-x', '--labels', join(TINY, '..', '..', 'models', 'index.json')],
+      /labels but the model has 10 classes/,
+    ],
   ];
   for (const [what, args, message] of refusals) {
     test(`refuses ${what} in a few short lines, and writes nothing`, () => {
@@ -126,7 +139,10 @@ describe('models check', () => {
     const r = saliency('models', 'check', '--models-dir', modelsDir);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.deepEqual(lines.map((l) => l.split(/\s+/)[1]?.replace(/:$/, '')), ['keras-style', 'resnet', 'tiny-copy', 'vit-op17']);
+    assert.deepEqual(
+      lines.map((l) => l.split(/\s+/)[1]?.replace(/:$/, '')),
+      ['keras-style', 'resnet', 'tiny-copy', 'vit-op17'],
+    );
     for (const line of lines) assert.match(line, /^ok {4}\S+ \[dynamic batch, opset \d+\]: self-check relative error along ∇ /);
   });
 

@@ -42,19 +42,49 @@ const cases: Case[] = [
   { name: 'Clip-6 with min and max', opset: 9, opType: 'Clip', attrs: { min: attr.float(-0.2), max: attr.float(0.3) } },
   { name: 'Clip-6 with max only', opset: 7, opType: 'Clip', attrs: { max: attr.float(0.3) } },
   { name: 'Slice-1 without axes', opset: 9, opType: 'Slice', attrs: { starts: attr.ints([0, 0, 1, 2]), ends: attr.ints([2, 1, 3, 100]) } },
-  { name: 'Slice-1 with negative axes and ends', opset: 7, opType: 'Slice', attrs: { starts: attr.ints([1, -4]), ends: attr.ints([-1, 1000]), axes: attr.ints([2, -1]) } },
+  {
+    name: 'Slice-1 with negative axes and ends',
+    opset: 7,
+    opType: 'Slice',
+    attrs: { starts: attr.ints([1, -4]), ends: attr.ints([-1, 1000]), axes: attr.ints([2, -1]) },
+  },
   { name: 'Pad-2 constant with a value', opset: 9, opType: 'Pad', attrs: { pads: attr.ints([0, 0, 1, 2, 0, 0, 2, 1]), value: attr.float(0.75) } },
   { name: 'Pad-2 reflect', opset: 10, opType: 'Pad', attrs: { mode: attr.string('reflect'), pads: attr.ints([0, 0, 1, 1, 0, 0, 1, 1]) } },
   { name: 'Pad-2 edge with a negative pad', opset: 7, opType: 'Pad', attrs: { mode: attr.string('edge'), pads: attr.ints([0, 0, 2, -1, 0, 0, 0, 3]) } },
   { name: 'TopK-1 (k attribute)', opset: 9, opType: 'TopK', attrs: { k: attr.int(3) } },
   { name: 'Upsample-7 nearest (scales attribute)', opset: 7, opType: 'Upsample', attrs: { scales: attr.floats([1, 1, 2, 3]) }, becomes: 'Resize' },
-  { name: 'Upsample-7 linear (scales attribute)', opset: 8, opType: 'Upsample', attrs: { mode: attr.string('linear'), scales: attr.floats([1, 1, 2, 2]) }, becomes: 'Resize' },
+  {
+    name: 'Upsample-7 linear (scales attribute)',
+    opset: 8,
+    opType: 'Upsample',
+    attrs: { mode: attr.string('linear'), scales: attr.floats([1, 1, 2, 2]) },
+    becomes: 'Resize',
+  },
   { name: 'Upsample-9 nearest (scales input)', opset: 9, opType: 'Upsample', constants: [floatTensor('scales', [4], [1, 1, 3, 2])], becomes: 'Resize' },
-  { name: 'Upsample-9 linear (scales input)', opset: 9, opType: 'Upsample', attrs: { mode: attr.string('linear') }, constants: [floatTensor('scales', [4], [1, 1, 2, 1.5])], becomes: 'Resize' },
+  {
+    name: 'Upsample-9 linear (scales input)',
+    opset: 9,
+    opType: 'Upsample',
+    attrs: { mode: attr.string('linear') },
+    constants: [floatTensor('scales', [4], [1, 1, 2, 1.5])],
+    becomes: 'Resize',
+  },
   { name: 'Resize-10 nearest, upsampling', opset: 10, opType: 'Resize', constants: [floatTensor('scales', [4], [1, 1, 2, 2])] },
-  { name: 'Resize-10 linear, upsampling', opset: 10, opType: 'Resize', attrs: { mode: attr.string('linear') }, constants: [floatTensor('scales', [4], [1, 1, 1.5, 2])] },
+  {
+    name: 'Resize-10 linear, upsampling',
+    opset: 10,
+    opType: 'Resize',
+    attrs: { mode: attr.string('linear') },
+    constants: [floatTensor('scales', [4], [1, 1, 1.5, 2])],
+  },
   { name: 'Resize-10 nearest, downsampling', opset: 10, opType: 'Resize', constants: [floatTensor('scales', [4], [1, 1, 0.5, 0.5])] },
-  { name: 'Resize-10 linear, downsampling', opset: 10, opType: 'Resize', attrs: { mode: attr.string('linear') }, constants: [floatTensor('scales', [4], [1, 1, 0.5, 0.5])] },
+  {
+    name: 'Resize-10 linear, downsampling',
+    opset: 10,
+    opType: 'Resize',
+    attrs: { mode: attr.string('linear') },
+    constants: [floatTensor('scales', [4], [1, 1, 0.5, 0.5])],
+  },
   {
     name: 'Scatter-9 (ScatterElements)',
     opset: 9,
@@ -108,5 +138,8 @@ test('opset 11 and newer are left as they are', () => {
 test('what has no opset-11 form is refused with the fix', () => {
   assert.throws(() => normaliseOpset(model({ name: '', opset: 6, opType: 'Relu' })), /opset 6 is older than 7, the oldest ONNX Runtime runs/);
   const bn = model({ name: '', opset: 7, opType: 'BatchNormalization', attrs: { spatial: attr.int(0) } });
-  assert.throws(() => normaliseOpset(bn), (err: Error) => err instanceof OpsetUpgradeError && /spatial=0/.test(err.message));
+  assert.throws(
+    () => normaliseOpset(bn),
+    (err: Error) => err instanceof OpsetUpgradeError && /spatial=0/.test(err.message),
+  );
 });

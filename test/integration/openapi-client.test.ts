@@ -82,7 +82,10 @@ describe('a client generated from the OpenAPI document', () => {
     assert.equal(npy.response.headers.get('content-type'), 'application/x-npy');
     const raw = decodeNpy(new Uint8Array(npy.data));
     assert.deepEqual(raw.shape, [1, 3, 32, 32]);
-    assert.ok(raw.data.some((v) => v !== 0), 'the attribution is not all zeros');
+    assert.ok(
+      raw.data.some((v) => v !== 0),
+      'the attribution is not all zeros',
+    );
 
     const map = await client.GET('/v1/explanations/{id}/map.json', { params: { path: { id: explanation.id }, query: { reduce: 'abs-max' } } });
     assert.ok(map.data, JSON.stringify(map.error));

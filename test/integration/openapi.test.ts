@@ -15,7 +15,16 @@ import { type TestService, startService } from '../helpers/service.js';
 
 const DOCUMENT = join(ROOT, 'openapi', 'openapi.json');
 
-type Schema = { type?: string; enum?: unknown[]; properties?: Record<string, Schema>; $ref?: string; contentMediaType?: string; contentEncoding?: string; items?: Schema; anyOf?: Schema[] };
+type Schema = {
+  type?: string;
+  enum?: unknown[];
+  properties?: Record<string, Schema>;
+  $ref?: string;
+  contentMediaType?: string;
+  contentEncoding?: string;
+  items?: Schema;
+  anyOf?: Schema[];
+};
 interface Operation {
   operationId: string;
   parameters?: { name: string; in: string; schema: Schema }[];
@@ -36,7 +45,17 @@ test('openapi/openapi.json matches the routes (regenerate with `npm run openapi`
   const generated = await generateOpenapi();
   assert.equal(committed, generated, 'openapi/openapi.json is stale: run `npm run openapi` and commit it');
   const doc = JSON.parse(generated) as Document;
-  for (const path of ['/v1/explanations', '/v1/explanations/{id}', '/v1/explanations/{id}/events', '/v1/explanations/{id}/heatmap.png', '/v1/models', '/v1/methods', '/healthz', '/readyz', '/metrics']) {
+  for (const path of [
+    '/v1/explanations',
+    '/v1/explanations/{id}',
+    '/v1/explanations/{id}/events',
+    '/v1/explanations/{id}/heatmap.png',
+    '/v1/models',
+    '/v1/methods',
+    '/healthz',
+    '/readyz',
+    '/metrics',
+  ]) {
     assert.ok(doc.paths[path], `missing ${path}`);
   }
 });
@@ -48,7 +67,10 @@ test('the document is valid OpenAPI 3.1 (specification schema) and passes Redocl
   assert.equal(result.valid, true, JSON.stringify(result));
   const config = await createConfig({ extends: ['recommended'] });
   const problems = await lintFromString({ source: text, absoluteRef: DOCUMENT, config });
-  assert.deepEqual(problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer ?? ''}`), []);
+  assert.deepEqual(
+    problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer ?? ''}`),
+    [],
+  );
 });
 
 test('POST /v1/explanations: multipart and JSON bodies, ?wait, Prefer, security', () => {
@@ -80,7 +102,8 @@ test('every /v1 operation has security, an operation id, and the Error schema fo
       ids.add(op.operationId);
       if (!path.startsWith('/v1/')) continue;
       assert.ok(op.security && op.security.length === 2, `${method} ${path} has no security`);
-      for (const status of ['401', '429', '4XX']) assert.equal(op.responses[status]?.content?.['application/json']?.schema.$ref, '#/components/schemas/Error', `${method} ${path} ${status}`);
+      for (const status of ['401', '429', '4XX'])
+        assert.equal(op.responses[status]?.content?.['application/json']?.schema.$ref, '#/components/schemas/Error', `${method} ${path} ${status}`);
     }
   }
 });
@@ -119,7 +142,10 @@ describe('the /docs page', () => {
     assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     const html = await page.text();
     const scripts = [...html.matchAll(/<script src="([^"]+)"/g)].map((m) => m[1] ?? '');
-    assert.ok(scripts.some((s) => s.endsWith('swagger-ui-bundle.js')), html);
+    assert.ok(
+      scripts.some((s) => s.endsWith('swagger-ui-bundle.js')),
+      html,
+    );
     assert.ok(!/https?:\/\//.test(html), 'the page names no outside URL');
     for (const script of scripts) {
       const asset = await fetch(new URL(script, `${service.url}/docs`));

@@ -44,7 +44,10 @@ function toNhwc(data: Float32Array, [n, c, h, w]: number[]): Float32Array {
   for (let b = 0; b < (n as number); b++)
     for (let k = 0; k < (c as number); k++)
       for (let y = 0; y < (h as number); y++)
-        for (let x = 0; x < (w as number); x++) out[((b * (h as number) + y) * (w as number) + x) * (c as number) + k] = data[((b * (c as number) + k) * (h as number) + y) * (w as number) + x] as number;
+        for (let x = 0; x < (w as number); x++)
+          out[((b * (h as number) + y) * (w as number) + x) * (c as number) + k] = data[
+            ((b * (c as number) + k) * (h as number) + y) * (w as number) + x
+          ] as number;
   return out;
 }
 
@@ -96,9 +99,21 @@ function assertClose(actual: Float32Array, expected: Float32Array, batch: number
 }
 
 test('opset fixtures cover opsets 7, 9, 10, 11 and 18–21 and every variant', () => {
-  for (const opset of [7, 9, 10, 11, 13, 17, 18, 19, 20, 21, 22, 23]) assert.ok(fixtures.some((f) => f.variant === 'opset' && f.opset === opset), `no opset-${opset} fixture`);
-  for (const opset of [7, 9, 10, 11]) assert.ok(fixtures.some((f) => f.variant === 'upsample' && f.opset === opset), `no opset-${opset} Upsample/Resize fixture`);
-  for (const v of ['fixed-batch', 'initializers-as-inputs', 'nhwc', 'softmax-output', 'symbolic-spatial']) assert.ok(fixtures.some((f) => f.variant === v), `no ${v} fixture`);
+  for (const opset of [7, 9, 10, 11, 13, 17, 18, 19, 20, 21, 22, 23])
+    assert.ok(
+      fixtures.some((f) => f.variant === 'opset' && f.opset === opset),
+      `no opset-${opset} fixture`,
+    );
+  for (const opset of [7, 9, 10, 11])
+    assert.ok(
+      fixtures.some((f) => f.variant === 'upsample' && f.opset === opset),
+      `no opset-${opset} Upsample/Resize fixture`,
+    );
+  for (const v of ['fixed-batch', 'initializers-as-inputs', 'nhwc', 'softmax-output', 'symbolic-spatial'])
+    assert.ok(
+      fixtures.some((f) => f.variant === v),
+      `no ${v} fixture`,
+    );
 });
 
 const gradients17 = new Map<string, Float32Array>();
@@ -173,7 +188,7 @@ for (const f of fixtures.filter((g) => g.variant === 'opset' && (g.opset === 7 |
         return targets.reduce((sum, t, b) => sum + (y[b * classes + t] as number), 0);
       };
       let state = 12345;
-      const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+      const random = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
       for (let k = 0; k < 3; k++) {
         const v = Float32Array.from(x, () => random());
         const h = 1e-3;
@@ -182,7 +197,7 @@ for (const f of fixtures.filter((g) => g.variant === 'opset' && (g.opset === 7 |
         const fd = (plus - minus) / (2 * h);
         const analytic = g.reduce((sum, gi, i) => sum + gi * (v[i] as number), 0);
         // Scale: the typical size of ⟨g, v⟩ for a random v (a near-orthogonal v has a tiny one).
-        const scale = Math.max(Math.abs(analytic), Math.sqrt(g.reduce((a, gi) => a + gi * gi, 0) * v.reduce((a, vi) => a + vi * vi, 0) / g.length));
+        const scale = Math.max(Math.abs(analytic), Math.sqrt((g.reduce((a, gi) => a + gi * gi, 0) * v.reduce((a, vi) => a + vi * vi, 0)) / g.length));
         assert.ok(Math.abs(fd - analytic) <= 1e-2 * scale, `${f.name} direction ${k}: finite difference ${fd}, gradient ${analytic} (scale ${scale})`);
       }
     } finally {

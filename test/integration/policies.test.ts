@@ -7,17 +7,7 @@ import { attr } from '../../src/onnx/attributes.js';
 import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
 import { encodeModel } from '../../src/onnx/proto.js';
 import { type FloatTensor, type RawOutput, Session } from '../../src/runtime/ort.js';
-import {
-  type ConstInput,
-  GradHarness,
-  cosine,
-  dot,
-  graphModel,
-  maxAbs,
-  relErr,
-  seededNormal,
-  size,
-} from '../helpers/tiny-graph.js';
+import { type ConstInput, GradHarness, cosine, dot, graphModel, maxAbs, relErr, seededNormal, size } from '../helpers/tiny-graph.js';
 
 const BATCH = 2;
 const SAMPLE = [3, 8, 8];
@@ -68,7 +58,12 @@ const POOL_NET: Model = graphModel({
   nodes: [
     CONV1,
     { ...RELU, outputs: ['r0'] },
-    { opType: 'MaxPool', inputs: ['r0'], outputs: ['r1'], attrs: { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) } },
+    {
+      opType: 'MaxPool',
+      inputs: ['r0'],
+      outputs: ['r1'],
+      attrs: { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) },
+    },
     ...HEAD,
   ],
 });
@@ -166,9 +161,18 @@ test('override: guided ReLU passes only positive cotangents where the input is p
   assert.deepEqual(Array.from(h1.data), Array.from(standard.h1.data));
   // At the ReLU: exactly relu(g)·[h1 > 0], never negative; the standard rule does pass negatives.
   const expected = gradR1.data.map((g, i) => ((h1.data[i] as number) > 0 && g > 0 ? g : 0));
-  assert.deepEqual(Array.from(gradH1.data, (v) => v + 0), Array.from(expected));
-  assert.ok(gradH1.data.every((v) => v >= 0), 'guided cotangents are never negative');
-  assert.ok(standard.gradH1.data.some((v) => v < 0), 'the standard cotangent at the ReLU has negative entries (non-degenerate test)');
+  assert.deepEqual(
+    Array.from(gradH1.data, (v) => v + 0),
+    Array.from(expected),
+  );
+  assert.ok(
+    gradH1.data.every((v) => v >= 0),
+    'guided cotangents are never negative',
+  );
+  assert.ok(
+    standard.gradH1.data.some((v) => v < 0),
+    'the standard cotangent at the ReLU has negative entries (non-degenerate test)',
+  );
   assert.ok(gradH1.data.some((v) => v > 0));
   // Below the ReLU the standard Conv rule applies: grad_x = conv1*(grad_h1), checked by adjointness
   // against the forward Conv: ⟨grad_x, δ⟩ = ⟨grad_h1, conv1(δ) − conv1(0)⟩.
@@ -178,7 +182,10 @@ test('override: guided ReLU passes only positive cotangents where the input is p
   const atDelta = await runModel(conv1, delta);
   const atZero = await runModel(conv1, { data: new Float32Array(size(X.dims)), dims: X.dims });
   const lhs = dot(gradX.data, delta.data);
-  const rhs = dot(gradH1.data, atDelta.data.map((v, i) => v - (atZero.data[i] as number)));
+  const rhs = dot(
+    gradH1.data,
+    atDelta.data.map((v, i) => v - (atZero.data[i] as number)),
+  );
   assert.ok(Math.abs(lhs - rhs) <= 1e-5 * Math.abs(rhs), `<grad_x, δ> = ${lhs}, <grad_h1, conv1 δ> = ${rhs}`);
   // And it is a different explanation from the plain gradient.
   assert.ok(cosine(gradX.data, standard.grad.data) < 0.99, `cosine with the plain gradient ${cosine(gradX.data, standard.grad.data)}`);
@@ -194,7 +201,10 @@ test('override: an override replaces the rule for every node of that op type onl
 
 // ---------------------------------------------------------------- (2) local derivatives
 
-for (const [name, model] of [['Conv-Relu-Conv net', NET], ['Conv-Relu-MaxPool-Conv net', POOL_NET]] as const) {
+for (const [name, model] of [
+  ['Conv-Relu-Conv net', NET],
+  ['Conv-Relu-MaxPool-Conv net', POOL_NET],
+] as const) {
   test(`derivatives: injecting the exposed local derivatives reproduces the standard gradient (${name})`, async () => {
     const plain = await compileAndRun(model);
     const exposedHarness = await GradHarness.create(model, { policy: { derivatives: { mode: 'expose' } } });
@@ -220,7 +230,11 @@ for (const [name, model] of [['Conv-Relu-Conv net', NET], ['Conv-Relu-MaxPool-Co
         if (d.oneHot) {
           // Exposed as the class per element (the shape without the class axis): the derivative
           // is its one-hot along that axis.
-          assert.deepEqual(value.dims, dims.filter((_, i) => i !== d.oneHot?.axis), `${d.name}: runtime shape of the class indices`);
+          assert.deepEqual(
+            value.dims,
+            dims.filter((_, i) => i !== d.oneHot?.axis),
+            `${d.name}: runtime shape of the class indices`,
+          );
           feeds[d.name] = { data: oneHotAlong(value.data, dims, d.oneHot.axis), dims };
         } else {
           assert.deepEqual(value.dims, dims, `${d.name}: runtime shape matches the declared shape`);
@@ -259,7 +273,10 @@ test('derivatives: all-ones ReLU masks give the gradient of the linearised net',
 test('derivatives: select limits which nodes get an injected input', async () => {
   const injected = await GradHarness.create(POOL_NET, { policy: { derivatives: { mode: 'inject', select: (n) => n.opType === 'MaxPool' } } });
   try {
-    assert.deepEqual(injected.compiled.derivatives.map((d) => d.opType), ['MaxPool']);
+    assert.deepEqual(
+      injected.compiled.derivatives.map((d) => d.opType),
+      ['MaxPool'],
+    );
     assert.ok(injected.compiled.summary.inputs.includes(injected.compiled.derivatives[0]?.name ?? '?'));
   } finally {
     await injected.release();

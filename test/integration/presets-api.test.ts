@@ -43,7 +43,12 @@ test('GET /v1/methods names the library call of every preset × method, or why t
 });
 
 test('a method the preset’s library lacks is a 400 that says so', async () => {
-  for (const [method, preset] of [['vargrad', 'pair'], ['gradient-x-input', 'pair'], ['smoothdiff', 'captum'], ['guided-grad-cam', 'xplique']]) {
+  for (const [method, preset] of [
+    ['vargrad', 'pair'],
+    ['gradient-x-input', 'pair'],
+    ['smoothdiff', 'captum'],
+    ['guided-grad-cam', 'xplique'],
+  ]) {
     const r = await submit(service.url, { method: method as string, preset: preset as string }, [{ field: 'image', bytes: image, name: 'a.png' }]);
     assert.equal(r.status, 400, `${preset}/${method}`);
     assert.equal(code(r), 'SALIENCY_VALIDATION');
@@ -57,7 +62,10 @@ test('xplique Saliency returns one channel; captum renders with its own scaling 
   assert.ok(e);
   assert.deepEqual(e.attribution.shape, [1, 1, 32, 32]);
   const npy = decodeNpy(new Uint8Array(await (await fetch(`${service.url}${e.links['attribution']}`)).arrayBuffer()));
-  assert.ok(npy.data.every((v) => v >= 0), 'max over channels of |g|');
+  assert.ok(
+    npy.data.every((v) => v >= 0),
+    'max over channels of |g|',
+  );
 
   const c = await submit(service.url, { method: 'gradient', preset: 'captum' }, [{ field: 'image', bytes: image, name: 'a.png' }], '', { prefer: 'wait=30' });
   const ce = (c.body['explanations'] as { links: Record<string, string> }[])[0];
@@ -66,5 +74,9 @@ test('xplique Saliency returns one channel; captum renders with its own scaling 
   const service_ = await fetch(`${service.url}${ce.links['heatmap']}?size=input&scaling=service`);
   assert.equal(preset.status, 200);
   assert.equal(service_.status, 200);
-  assert.notEqual(preset.headers.get('x-saliency-scale'), service_.headers.get('x-saliency-scale'), 'the captum threshold is not the 99th percentile of the l2 map');
+  assert.notEqual(
+    preset.headers.get('x-saliency-scale'),
+    service_.headers.get('x-saliency-scale'),
+    'the captum threshold is not the 99th percentile of the l2 map',
+  );
 });

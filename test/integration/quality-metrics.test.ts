@@ -150,5 +150,8 @@ test('evaluateMetrics: all four on one job, seeded; random-logit explains anothe
   assert.deepEqual(again.randomLogit, m.randomLogit);
   // Every class but the target is drawn, and only those.
   const drawn = new Set(Array.from({ length: 400 }, (_, s) => randomOtherClass(s, 3, 10)));
-  assert.deepEqual([...drawn].sort((a, b) => a - b), [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    [...drawn].sort((a, b) => a - b),
+    [0, 1, 2, 4, 5, 6, 7, 8, 9],
+  );
 });

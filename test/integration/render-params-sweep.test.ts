@@ -67,7 +67,8 @@ test('no rendering parameter combination on a completed job answers 5xx', async 
         const r: Json = await json(await fetch(`${service.url}${path}`));
         answered++;
         const code = (r.body['error'] as { code?: string } | undefined)?.code;
-        if (r.status >= 500 || (r.status !== 200 && !code?.startsWith('SALIENCY_'))) failures.push(`${job} ${path} → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+        if (r.status >= 500 || (r.status !== 200 && !code?.startsWith('SALIENCY_')))
+          failures.push(`${job} ${path} → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
       }
     }
   }

@@ -23,9 +23,19 @@ test('a pooled heatmap and map are the ones rendered in place', async () => {
 });
 
 test('size original is capped at maxPixels keeping the aspect ratio; overlays decode the original in the thread', async () => {
-  const geometry = computeGeometry(400, 250, { size: [32, 32], resize: { mode: 'resize' }, layout: 'NCHW', channels: 3, range: [0, 1], mean: [0, 0, 0], std: [1, 1, 1] });
+  const geometry = computeGeometry(400, 250, {
+    size: [32, 32],
+    resize: { mode: 'resize' },
+    layout: 'NCHW',
+    channels: 3,
+    range: [0, 1],
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+  });
   const source: RenderSource = { raw, geometry };
-  const original = await sharp({ create: { width: 400, height: 250, channels: 3, background: { r: 10, g: 200, b: 30 } } }).png().toBuffer();
+  const original = await sharp({ create: { width: 400, height: 250, channels: 3, background: { r: 10, g: 200, b: 30 } } })
+    .png()
+    .toBuffer();
   const overlay = await pool.png('overlay', source, resolveRenderOptions('sensitivity', {}), original);
   assert.ok(overlay.width * overlay.height <= 10_000 && overlay.width * overlay.height > 9_800, `${overlay.width}×${overlay.height}`);
   assert.ok(Math.abs(overlay.width / overlay.height - 1.6) < 0.02);
@@ -35,13 +45,32 @@ test('size original is capped at maxPixels keeping the aspect ratio; overlays de
 
 test('errors keep their code across the thread; a full waiting line is RenderBusyError at once', async () => {
   await assert.rejects(
-    pool.png('overlay', { raw, geometry: computeGeometry(40, 40, { size: [32, 32], resize: { mode: 'resize' }, layout: 'NCHW', channels: 3, range: [0, 1], mean: [0, 0, 0], std: [1, 1, 1] }) }, resolveRenderOptions('sensitivity', {}), Buffer.from('not an image')),
+    pool.png(
+      'overlay',
+      {
+        raw,
+        geometry: computeGeometry(40, 40, {
+          size: [32, 32],
+          resize: { mode: 'resize' },
+          layout: 'NCHW',
+          channels: 3,
+          range: [0, 1],
+          mean: [0, 0, 0],
+          std: [1, 1, 1],
+        }),
+      },
+      resolveRenderOptions('sensitivity', {}),
+      Buffer.from('not an image'),
+    ),
     (err: unknown) => err instanceof ImageError && err.code === 'SALIENCY_IMAGE_UNREADABLE',
   );
   const options = resolveRenderOptions('sensitivity', { size: 'input' });
   const results = await Promise.allSettled(Array.from({ length: 5 }, () => pool.png('heatmap', { raw }, options)));
   // One thread, one waiting: the first two render, the other three are turned away.
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'rejected']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'rejected'],
+  );
   assert.ok(results.slice(2).every((r) => r.status === 'rejected' && r.reason instanceof RenderBusyError));
   // And it keeps working.
   assert.equal((await pool.png('heatmap', { raw }, options)).width, 32);

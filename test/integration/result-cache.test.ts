@@ -26,7 +26,10 @@ for (const mode of ['embedded', 'redis'] as const) {
 
     const png = (bytes = image) => [{ field: 'image', bytes, name: 'a.png', type: 'image/png' }];
     const submittedJobs = async () =>
-      [...(await (await fetch(`${url}/metrics`)).text()).matchAll(/^saliency_jobs_submitted_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      [...(await (await fetch(`${url}/metrics`)).text()).matchAll(/^saliency_jobs_submitted_total\{[^}]*\} (\d+)$/gm)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
 
     test('an exact repeat with a seed is answered by the stored result at once', async () => {
       const fields = { method: 'smoothgrad', samples: '8', seed: '5', target: 'three' };

@@ -30,7 +30,14 @@ function add(name: string, model: Model, options: { covers?: string; todo?: stri
   const nodes = model.graph.nodes;
   const node = options.covers ? nodes.find((n) => n.opType === options.covers) : nodes.length === 1 ? nodes[0] : undefined;
   if (!node) throw new Error(`adjoint case ${name}: say which of its ${nodes.length} nodes it covers`);
-  adjointCases.push({ name, op: node.opType, domain: node.domain, model, ...(options.todo ? { todo: options.todo } : {}), ...(options.runAs ? { runAs: options.runAs } : {}) });
+  adjointCases.push({
+    name,
+    op: node.opType,
+    domain: node.domain,
+    model,
+    ...(options.todo ? { todo: options.todo } : {}),
+    ...(options.runAs ? { runAs: options.runAs } : {}),
+  });
 }
 export function op(opType: string, opset: number, x: readonly number[], inputs: readonly OpInput[] = ['x'], attrs: Attributes = {}, outputs = 1): Model {
   return singleOp(opType, { x, opset, inputs, attrs, outputs });
@@ -86,7 +93,11 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   add('GlobalAveragePool on 5x6', op('GlobalAveragePool', 13, [4, 5, 6]));
   // PyTorch's LocalResponseNorm export: a 3-D AveragePool over (channels, 1, 1) windows.
   pool('3-D 3x1x1 on 6x4x5 (LRN-style window over channels)', [1, 6, 4, 5], { kernel_shape: attr.ints([3, 1, 1]) });
-  pool('3-D 2x2x2 s2 p1 count_include_pad 0', [2, 5, 4, 6], { kernel_shape: attr.ints([2, 2, 2]), strides: attr.ints([2, 2, 2]), pads: attr.ints([1, 0, 1, 1, 0, 1]) });
+  pool('3-D 2x2x2 s2 p1 count_include_pad 0', [2, 5, 4, 6], {
+    kernel_shape: attr.ints([2, 2, 2]),
+    strides: attr.ints([2, 2, 2]),
+    pads: attr.ints([1, 0, 1, 1, 0, 1]),
+  });
   pool('1-D k3 s2 on 9', [3, 9], { kernel_shape: attr.ints([3]), strides: attr.ints([2]) });
 }
 
@@ -94,7 +105,10 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
 {
   const gemm = (name: string, model: Model) => add(`Gemm ${name}`, model, { covers: 'Gemm' });
   gemm('x·B', op('Gemm', 13, [6], ['x', rnd([6, 4])]));
-  gemm('x·Bᵀ + C[M], alpha 0.7 beta 0.3', op('Gemm', 13, [6], ['x', rnd([4, 6]), rnd([4])], { transB: attr.int(1), alpha: attr.float(0.7), beta: attr.float(0.3) }));
+  gemm(
+    'x·Bᵀ + C[M], alpha 0.7 beta 0.3',
+    op('Gemm', 13, [6], ['x', rnd([4, 6]), rnd([4])], { transB: attr.int(1), alpha: attr.float(0.7), beta: attr.float(0.3) }),
+  );
   gemm('x·B + C[1,M] (opset 11)', op('Gemm', 11, [6], ['x', rnd([6, 4]), rnd([1, 4])], { beta: attr.float(2) }));
   gemm('A·xᵀ (x as B with transB = 1), alpha 1.5', op('Gemm', 13, [6], [rnd([3, 6]), 'x'], { transB: attr.int(1), alpha: attr.float(1.5) }));
   gemm('Aᵀ·xᵀ (transA = 1 on a constant, x as B with transB = 1)', op('Gemm', 13, [6], [rnd([6, 3]), 'x'], { transA: attr.int(1), transB: attr.int(1) }));
@@ -187,9 +201,19 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
       }),
       { covers: 'Slice' },
     );
-  slices('tiling axis 1 out of order (concatenated)', [[2, 5], [0, 2], [5, 6]]);
-  slices('with a gap (padded and summed)', [[0, 2], [3, 6]]);
-  slices('overlapping (padded and summed)', [[0, 4], [2, 6]]);
+  slices('tiling axis 1 out of order (concatenated)', [
+    [2, 5],
+    [0, 2],
+    [5, 6],
+  ]);
+  slices('with a gap (padded and summed)', [
+    [0, 2],
+    [3, 6],
+  ]);
+  slices('overlapping (padded and summed)', [
+    [0, 4],
+    [2, 6],
+  ]);
 
   // Split: outputs recombined in another order, so each part's cotangent must go to its place.
   const split = (name: string, opset: number, splitInput: ConstInput | undefined, attrs: Attributes, parts: number, order: number[]) => {
@@ -229,13 +253,15 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   slice('INT64_MAX end on a static axis, step 2', [3, 9, 8], [1], [INT64_MAX], [3], [2]);
   slice('end clamped past the size', [3, 9, 8], [4], [50], [2]);
 
-  const pad = (name: string, opset: number, x: number[], inputs: OpInput[]) => add(`Pad ${name}`, op('Pad', opset, x, ['x', ...inputs], { mode: attr.string('constant') }));
+  const pad = (name: string, opset: number, x: number[], inputs: OpInput[]) =>
+    add(`Pad ${name}`, op('Pad', opset, x, ['x', ...inputs], { mode: attr.string('constant') }));
   pad('H [1,2], W [0,3]', 13, [2, 5, 6], [ints([0, 0, 1, 0, 0, 0, 2, 3])]);
   pad('with a negative pad (crop W begin) and a constant value', 13, [2, 5, 6], [ints([0, 0, 1, -1, 0, 0, 2, 1]), floats([0.5], [])]);
   pad('negative pads on both ends of H', 11, [2, 5, 6], [ints([0, 0, -1, 2, 0, 0, -2, 0])]);
   pad('opset 18 with axes input [2,-1]', 18, [2, 5, 6], [ints([1, -2, 2, 1]), '', ints([2, -1])]);
 
-  const gather = (name: string, x: number[], indices: ConstInput, axis: number) => add(`Gather ${name}`, op('Gather', 13, x, ['x', indices], { axis: attr.int(axis) }));
+  const gather = (name: string, x: number[], indices: ConstInput, axis: number) =>
+    add(`Gather ${name}`, op('Gather', 13, x, ['x', indices], { axis: attr.int(axis) }));
   gather('scalar index, axis 1', [5, 4], { int64: [2], dims: [] }, 1);
   gather('1-D indices with repeats, axis 1', [5, 4], ints([0, 3, 3, 1, 3]), 1);
   gather('1-D negative indices, axis 2', [3, 5, 4], ints([-1, 0, -1]), 2);
@@ -271,7 +297,10 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
     'BatchNormalization (inference, opset 15)',
     op('BatchNormalization', 15, [C, 4, 4], ['x', rnd([C]), rnd([C]), rnd([C]), floats([0.5, 1.7, 0.2], [C])], { epsilon: attr.float(1e-3) }),
   );
-  add('BatchNormalization (inference, opset 11, 3-D input)', op('BatchNormalization', 11, [C, 6], ['x', rnd([C]), rnd([C]), rnd([C]), floats([0.9, 2.5, 0.1], [C])]));
+  add(
+    'BatchNormalization (inference, opset 11, 3-D input)',
+    op('BatchNormalization', 11, [C, 6], ['x', rnd([C]), rnd([C]), rnd([C]), floats([0.9, 2.5, 0.1], [C])]),
+  );
   const cond = (dims: number[], seed: number): ConstInput => ({ bool: Array.from(seededNormal(seed, size(dims)), (v) => v > 0), dims });
   add('Where(cond, x, c) with a constant condition', op('Where', 13, [3, 4, 4], [cond([3, 4, 4], 11), 'x', rnd([3, 4, 4])]));
   add('Where(cond[4], c, x) with broadcasting', op('Where', 13, [3, 4, 4], [cond([4], 12), floats([2], []), 'x']));
@@ -293,7 +322,6 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   add('Neg', op('Neg', 13, [3, 4]));
   add('Cast float→float', op('Cast', 13, [3, 4], ['x'], { to: attr.int(1) }));
 }
-
 
 // ---------------------------------------------------------------- Mean, Tile, DepthToSpace, SpaceToDepth, GatherElements
 {
@@ -329,7 +357,10 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   gatherElements('axis 2 (repeated indices), opset 13', 13, [3, 4], index([1, 3, 4], 4, 61), 2);
   gatherElements('axis 1 (repeated indices), opset 16', 16, [3, 4], index([1, 3, 4], 3, 63), 1);
   gatherElements('axis -1 with negative indices, opset 11', 11, [3, 4], ints([-1, 0, 3, -2, 1, 1, 0, -4, 2, 2, 3, -1], [1, 3, 4]), -1);
-  add('GatherElements axis 1, fewer indices than data (batch 1), opset 18', op('GatherElements', 18, [5, 4], ['x', index([1, 3, 4], 5, 62)], { axis: attr.int(1) }));
+  add(
+    'GatherElements axis 1, fewer indices than data (batch 1), opset 18',
+    op('GatherElements', 18, [5, 4], ['x', index([1, 3, 4], 5, 62)], { axis: attr.int(1) }),
+  );
 }
 
 // ---------------------------------------------------------------- Resize / Upsample
@@ -346,7 +377,12 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
       graphModel({
         x,
         opset,
-        initializers: { zero: ints([0]), two: ints([2]), spatial: ints(sizes.slice(2)), ...(opset < 13 ? { roi: floats([], [0]), scales: floats([], [0]) } : {}) },
+        initializers: {
+          zero: ints([0]),
+          two: ints([2]),
+          spatial: ints(sizes.slice(2)),
+          ...(opset < 13 ? { roi: floats([], [0]), scales: floats([], [0]) } : {}),
+        },
         nodes: [
           { opType: 'Shape', inputs: ['x'], outputs: ['sx'], attrs: {} },
           { opType: 'Slice', inputs: ['sx', 'zero', 'two'], outputs: ['nc'], attrs: {} },
@@ -360,7 +396,12 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   const mode = (m: string, t: string, extra: Attributes = {}) => ({ mode: attr.string(m), coordinate_transformation_mode: attr.string(t), ...extra });
   resize('nearest ×2 asymmetric floor (PyTorch nearest)', [3, 4, 5], mode('nearest', 'asymmetric', { nearest_mode: attr.string('floor') }), [1, 1, 2, 2]);
   resize('nearest ×2 half_pixel round_prefer_floor (defaults)', [3, 4, 5], { mode: attr.string('nearest') }, [1, 1, 2, 2]);
-  resize('nearest ×1.5 half_pixel round_prefer_ceil', [2, 4, 6], mode('nearest', 'half_pixel', { nearest_mode: attr.string('round_prefer_ceil') }), [1, 1, 1.5, 1.5]);
+  resize(
+    'nearest ×1.5 half_pixel round_prefer_ceil',
+    [2, 4, 6],
+    mode('nearest', 'half_pixel', { nearest_mode: attr.string('round_prefer_ceil') }),
+    [1, 1, 1.5, 1.5],
+  );
   resize('nearest downsample ×0.5 asymmetric ceil', [2, 8, 6], mode('nearest', 'asymmetric', { nearest_mode: attr.string('ceil') }), [1, 1, 0.5, 0.5]);
   resize('nearest tf_half_pixel_for_nn ×3', [2, 3, 2], mode('nearest', 'tf_half_pixel_for_nn'), [1, 1, 3, 3]);
   resize('linear ×2 half_pixel (bilinear, align_corners=False)', [3, 4, 5], mode('linear', 'half_pixel'), [1, 1, 2, 2]);
@@ -379,7 +420,8 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
 
 // ---------------------------------------------------------------- com.microsoft linear ops
 {
-  const contrib = (opType: string, x: readonly number[], inputs: readonly OpInput[], attrs: Attributes = {}) => singleOp(opType, { x, opset: 13, inputs, attrs, domain: MICROSOFT.domain });
+  const contrib = (opType: string, x: readonly number[], inputs: readonly OpInput[], attrs: Attributes = {}) =>
+    singleOp(opType, { x, opset: 13, inputs, attrs, domain: MICROSOFT.domain });
   // BiasAdd has CUDA kernels only: on the CPU its forward runs as the two Adds it stands for.
   const biasAddAsAdds = (m: Model): Model => ({
     ...m,
@@ -399,7 +441,16 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   add('com.microsoft BiasAdd(x, bias[C], x) (x as the skip too)', contrib('BiasAdd', [4, 6], ['x', rnd([6]), 'x']), { runAs: biasAddAsAdds });
   add('com.microsoft FusedMatMul x[N,3,4]·B[4,5], alpha 0.5', contrib('FusedMatMul', [3, 4], ['x', rnd([4, 5])], { alpha: attr.float(0.5) }));
   add('com.microsoft FusedMatMul transA (x[N,4,3]ᵀ·B[4,5])', contrib('FusedMatMul', [4, 3], ['x', rnd([4, 5])], { transA: attr.int(1) }));
-  add('com.microsoft FusedMatMul transB, x on the right (A[2,1,5,4]·x[N,3,4]ᵀ), alpha 1.5', contrib('FusedMatMul', [3, 4], [rnd([2, 1, 5, 4]), 'x'], { transB: attr.int(1), alpha: attr.float(1.5) }));
-  add('com.microsoft FusedMatMul transA and transB on x (xᵀ·B[5,3]ᵀ)', contrib('FusedMatMul', [3, 4], ['x', rnd([5, 3])], { transA: attr.int(1), transB: attr.int(1) }));
-  add('com.microsoft FusedConv without activation, bias and Z = x', contrib('FusedConv', [4, 6, 6], ['x', rnd([4, 4, 3, 3], 0.3), rnd([4]), 'x'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }));
+  add(
+    'com.microsoft FusedMatMul transB, x on the right (A[2,1,5,4]·x[N,3,4]ᵀ), alpha 1.5',
+    contrib('FusedMatMul', [3, 4], [rnd([2, 1, 5, 4]), 'x'], { transB: attr.int(1), alpha: attr.float(1.5) }),
+  );
+  add(
+    'com.microsoft FusedMatMul transA and transB on x (xᵀ·B[5,3]ᵀ)',
+    contrib('FusedMatMul', [3, 4], ['x', rnd([5, 3])], { transA: attr.int(1), transB: attr.int(1) }),
+  );
+  add(
+    'com.microsoft FusedConv without activation, bias and Z = x',
+    contrib('FusedConv', [4, 6, 6], ['x', rnd([4, 4, 3, 3], 0.3), rnd([4]), 'x'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }),
+  );
 }

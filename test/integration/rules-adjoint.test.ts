@@ -47,7 +47,10 @@ for (const c of cases) {
 test('slices that tile an axis get one Concat of their cotangents, no Pad', async () => {
   const tiling = cases.find((c) => c.name.startsWith('Slice ×3 tiling'));
   const gap = cases.find((c) => c.name.startsWith('Slice ×2 with a gap'));
-  for (const [c, concatenated] of [[tiling, true], [gap, false]] as const) {
+  for (const [c, concatenated] of [
+    [tiling, true],
+    [gap, false],
+  ] as const) {
     const h = await GradHarness.create((c as (typeof cases)[number]).model, { explainSoftmaxInput: false });
     try {
       const added = h.compiled.model.graph.nodes.slice((c as (typeof cases)[number]).model.graph.nodes.length).map((n) => n.opType);

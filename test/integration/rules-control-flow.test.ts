@@ -46,7 +46,9 @@ function ifModel(condition: { static: boolean }) {
 
 test('an If with a condition known at compile time is inlined: the taken branch is differentiated', async () => {
   const x = seededNormal(3, 2 * 12);
-  const { grad, y, compiled } = await gradientAndForward(ifModel({ static: true }), { data: x, dims: [2, 3, 4] }, (dims) => new Float32Array(size(dims)).fill(1));
+  const { grad, y, compiled } = await gradientAndForward(ifModel({ static: true }), { data: x, dims: [2, 3, 4] }, (dims) =>
+    new Float32Array(size(dims)).fill(1),
+  );
   assert.ok(!compiled.model.graph.nodes.some((n) => n.opType === 'If'));
   // The axis has size 3: the then-branch, y = −tanh(x), dy/dx = −(1 − y²).
   grad.data.forEach((g, i) => assert.ok(Math.abs(g + (1 - (y.data[i] as number) ** 2)) < 1e-6, `element ${i}`));

@@ -11,7 +11,11 @@ const key = (domain: string | undefined, opType: string | undefined) => `${domai
 test('every registered rule has an adjoint or a finite-difference case', () => {
   const covered = new Set([...adjointCases, ...fdCases].map((c) => key(c.domain, c.op)));
   const missing = registeredRules().filter((r) => !covered.has(key(r.domain, r.opType)));
-  assert.deepEqual(missing.map((r) => key(r.domain, r.opType)), [], 'rules without an adjoint or finite-difference case');
+  assert.deepEqual(
+    missing.map((r) => key(r.domain, r.opType)),
+    [],
+    'rules without an adjoint or finite-difference case',
+  );
 });
 
 test('every case covers a registered rule', () => {

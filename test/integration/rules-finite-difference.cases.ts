@@ -8,7 +8,10 @@ import { type ConstInput, MICROSOFT, type OpInput, graphModel, seededNormal, see
 export const floats = (values: readonly number[], dims: readonly number[]): ConstInput => ({ float: values, dims });
 const ints = (values: readonly number[], dims?: readonly number[]): ConstInput => ({ int64: values, ...(dims ? { dims } : {}) });
 let constSeed = 500;
-const rnd = (dims: readonly number[], scale = 1, offset = 0): ConstInput => ({ float: seededNormal(constSeed++, size(dims)).map((v) => v * scale + offset), dims });
+const rnd = (dims: readonly number[], scale = 1, offset = 0): ConstInput => ({
+  float: seededNormal(constSeed++, size(dims)).map((v) => v * scale + offset),
+  dims,
+});
 
 export function op(opType: string, opset: number, x: readonly number[], inputs: readonly OpInput[] = ['x'], attrs: Attributes = {}): Model {
   return singleOp(opType, { x, opset, inputs, attrs });
@@ -17,17 +20,31 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
 /** Samples x (standard normal, or `make`'s), then pushes values within `margin` of a kink away. */
 export type Sampler = (n: number, seed: number) => Float32Array;
 export const normal: Sampler = (n, seed) => seededNormal(seed, n);
-export const scaled = (s: number, shift = 0): Sampler => (n, seed) => seededNormal(seed, n).map((v) => v * s + shift);
+export const scaled =
+  (s: number, shift = 0): Sampler =>
+  (n, seed) =>
+    seededNormal(seed, n).map((v) => v * s + shift);
 /** Moves every value closer than `margin` to one of `kinks` to kink ± margin (same side). */
-const awayFrom = (kinks: readonly number[], margin: number, base: Sampler = normal): Sampler => (n, seed) =>
-  base(n, seed).map((v) => {
-    for (const k of kinks) if (Math.abs(v - k) < margin) return v >= k ? k + margin : k - margin;
-    return v;
-  });
+const awayFrom =
+  (kinks: readonly number[], margin: number, base: Sampler = normal): Sampler =>
+  (n, seed) =>
+    base(n, seed).map((v) => {
+      for (const k of kinks) if (Math.abs(v - k) < margin) return v >= k ? k + margin : k - margin;
+      return v;
+    });
 /** Distinct values (a shuffled grid with spacing `gap`): no ties for max-type ops. */
-const distinct = (gap: number): Sampler => (n, seed) => Float32Array.from(seededPermutation(seed, n), (p) => (p - n / 2) * gap);
-const positive = (min: number): Sampler => (n, seed) => seededNormal(seed, n).map((v) => Math.abs(v) + min);
-const awayFromZero = (min: number): Sampler => (n, seed) => seededNormal(seed, n).map((v) => (v >= 0 ? v + min : v - min));
+const distinct =
+  (gap: number): Sampler =>
+  (n, seed) =>
+    Float32Array.from(seededPermutation(seed, n), (p) => (p - n / 2) * gap);
+const positive =
+  (min: number): Sampler =>
+  (n, seed) =>
+    seededNormal(seed, n).map((v) => Math.abs(v) + min);
+const awayFromZero =
+  (min: number): Sampler =>
+  (n, seed) =>
+    seededNormal(seed, n).map((v) => (v >= 0 ? v + min : v - min));
 
 export interface FdCase {
   name: string;
@@ -108,7 +125,10 @@ export const DMAX = 3;
   add({ name: 'LogSoftmax opset 13 axis 1 on a 4-D input', model: op('LogSoftmax', 13, x4, ['x'], { axis: attr.int(1) }), sample: scaled(2) });
   add({ name: 'LogSoftmax opset 13 default axis', model: op('LogSoftmax', 13, x4), sample: scaled(2) });
   add({ name: 'LayerNormalization opset 17 axis -1', model: op('LayerNormalization', 17, x4, ['x', rnd([5], 0.5, 1), rnd([5])]) });
-  add({ name: 'LayerNormalization opset 17 axis 2 (two axes), epsilon 1e-3', model: op('LayerNormalization', 17, x4, ['x', rnd([4, 5], 0.5, 1), rnd([4, 5])], { axis: attr.int(2), epsilon: attr.float(1e-3) }) });
+  add({
+    name: 'LayerNormalization opset 17 axis 2 (two axes), epsilon 1e-3',
+    model: op('LayerNormalization', 17, x4, ['x', rnd([4, 5], 0.5, 1), rnd([4, 5])], { axis: attr.int(2), epsilon: attr.float(1e-3) }),
+  });
   add({ name: 'LayerNormalization opset 17 axis 1, no bias', model: op('LayerNormalization', 17, x4, ['x', rnd([3, 4, 5], 0.5, 1)], { axis: attr.int(1) }) });
 }
 
@@ -135,10 +155,30 @@ export const DMAX = 3;
   mp('1x5 kernel p(0,2) on 3x2 (window wider than the image)', [2, 3, 2], { kernel_shape: attr.ints([1, 5]), pads: attr.ints([0, 2, 0, 2]) });
   mp('3x3 s2 p1 opset 11', [3, 8, 8], { kernel_shape: k(3), strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) }, 11);
   add({ name: 'GlobalMaxPool', model: op('GlobalMaxPool', 13, [3, 5, 6]), sample: distinct(gap), step: h });
-  add({ name: 'ReduceMax axes [1], keepdims 1', model: op('ReduceMax', 13, [3, 4, 5], ['x'], { axes: attr.ints([1]), keepdims: attr.int(1) }), sample: distinct(gap), step: h });
-  add({ name: 'ReduceMax axes [2,3], keepdims 0', model: op('ReduceMax', 13, [3, 4, 5], ['x'], { axes: attr.ints([2, 3]), keepdims: attr.int(0) }), sample: distinct(gap), step: h });
-  add({ name: 'ReduceMax opset 18 axes input [-1], keepdims 0', model: op('ReduceMax', 18, [3, 4, 5], ['x', ints([-1])], { keepdims: attr.int(0) }), sample: distinct(gap), step: h });
-  add({ name: 'ReduceMin axes [1]', model: op('ReduceMin', 13, [3, 4, 5], ['x'], { axes: attr.ints([1]), keepdims: attr.int(0) }), sample: distinct(gap), step: h });
+  add({
+    name: 'ReduceMax axes [1], keepdims 1',
+    model: op('ReduceMax', 13, [3, 4, 5], ['x'], { axes: attr.ints([1]), keepdims: attr.int(1) }),
+    sample: distinct(gap),
+    step: h,
+  });
+  add({
+    name: 'ReduceMax axes [2,3], keepdims 0',
+    model: op('ReduceMax', 13, [3, 4, 5], ['x'], { axes: attr.ints([2, 3]), keepdims: attr.int(0) }),
+    sample: distinct(gap),
+    step: h,
+  });
+  add({
+    name: 'ReduceMax opset 18 axes input [-1], keepdims 0',
+    model: op('ReduceMax', 18, [3, 4, 5], ['x', ints([-1])], { keepdims: attr.int(0) }),
+    sample: distinct(gap),
+    step: h,
+  });
+  add({
+    name: 'ReduceMin axes [1]',
+    model: op('ReduceMin', 13, [3, 4, 5], ['x'], { axes: attr.ints([1]), keepdims: attr.int(0) }),
+    sample: distinct(gap),
+    step: h,
+  });
   add({ name: 'ReduceL2 axes [2,3], keepdims 1', model: op('ReduceL2', 13, [3, 4, 5], ['x'], { axes: attr.ints([2, 3]), keepdims: attr.int(1) }) });
   add({ name: 'ReduceL2 axes [1], keepdims 0', model: op('ReduceL2', 13, [3, 4, 5], ['x'], { axes: attr.ints([1]), keepdims: attr.int(0) }) });
 }
@@ -219,7 +259,6 @@ export const DMAX = 3;
   });
 }
 
-
 /** A com.microsoft contrib op from 'x' (and constants) to 'y'. */
 function contrib(opType: string, x: readonly number[], inputs: readonly OpInput[] = ['x'], attrs: Attributes = {}, opset = 13): Model {
   return singleOp(opType, { x, opset, inputs, attrs, domain: MICROSOFT.domain });
@@ -250,9 +289,17 @@ function contrib(opType: string, x: readonly number[], inputs: readonly OpInput[
   const gap = 0.02;
   const step = 1e-3;
   // Constants on the grid shifted by half a gap: never within gap/2 of an x value.
-  const offGrid = (dims: number[], seed: number): ConstInput => ({ float: seededPermutation(seed, size(dims)).map((p) => (p - size(dims) / 2 + 0.5) * gap * 7), dims });
+  const offGrid = (dims: number[], seed: number): ConstInput => ({
+    float: seededPermutation(seed, size(dims)).map((p) => (p - size(dims) / 2 + 0.5) * gap * 7),
+    dims,
+  });
   add({ name: 'Max(x, c[5]) broadcasting', model: op('Max', 13, [3, 4, 5], ['x', offGrid([5], 71)]), sample: distinct(gap), step });
-  add({ name: 'Min(x, c[4,1], c2[5]) three operands', model: op('Min', 13, [3, 4, 5], ['x', offGrid([4, 1], 72), offGrid([5], 73)]), sample: distinct(gap), step });
+  add({
+    name: 'Min(x, c[4,1], c2[5]) three operands',
+    model: op('Min', 13, [3, 4, 5], ['x', offGrid([4, 1], 72), offGrid([5], 73)]),
+    sample: distinct(gap),
+    step,
+  });
   add({
     name: 'Max(x, Neg(x), c) with x in two operands',
     covers: 'Max',
@@ -274,23 +321,49 @@ function contrib(opType: string, x: readonly number[], inputs: readonly OpInput[
 // ---------------------------------------------------------------- more reductions
 {
   const x = [3, 4, 5];
-  add({ name: 'ReduceProd axes [2] keepdims 0 (values away from 0)', model: op('ReduceProd', 13, x, ['x'], { axes: attr.ints([2]), keepdims: attr.int(0) }), sample: awayFromZero(0.5), step: 1e-3 });
+  add({
+    name: 'ReduceProd axes [2] keepdims 0 (values away from 0)',
+    model: op('ReduceProd', 13, x, ['x'], { axes: attr.ints([2]), keepdims: attr.int(0) }),
+    sample: awayFromZero(0.5),
+    step: 1e-3,
+  });
   add({ name: 'ReduceProd opset 18 axes input [1,2]', model: op('ReduceProd', 18, [2, 3], ['x', ints([1, 2])]), sample: awayFromZero(0.5), step: 1e-3 });
   add({ name: 'ReduceLogSumExp axes [1]', model: op('ReduceLogSumExp', 13, x, ['x'], { axes: attr.ints([1]) }), sample: scaled(2) });
   add({ name: 'ReduceLogSumExp opset 18 all axes keepdims 0', model: op('ReduceLogSumExp', 18, x, ['x'], { keepdims: attr.int(0) }) });
   add({ name: 'ReduceSumSquare axes [2,3]', model: op('ReduceSumSquare', 13, x, ['x'], { axes: attr.ints([2, 3]) }) });
-  add({ name: 'ReduceL1 axes [-1] keepdims 0', model: op('ReduceL1', 13, x, ['x'], { axes: attr.ints([-1]), keepdims: attr.int(0) }), sample: awayFrom([0], 0.3) });
+  add({
+    name: 'ReduceL1 axes [-1] keepdims 0',
+    model: op('ReduceL1', 13, x, ['x'], { axes: attr.ints([-1]), keepdims: attr.int(0) }),
+    sample: awayFrom([0], 0.3),
+  });
   add({ name: 'ReduceLogSum axes [1] (positive inputs)', model: op('ReduceLogSum', 13, x, ['x'], { axes: attr.ints([1]) }), sample: positive(0.5) });
 }
 
 // ---------------------------------------------------------------- Instance / Group normalization, LRN
 {
   const x = [4, 3, 5];
-  add({ name: 'InstanceNormalization epsilon 1e-3', model: op('InstanceNormalization', 13, x, ['x', rnd([4], 0.5, 1), rnd([4])], { epsilon: attr.float(1e-3) }) });
-  add({ name: 'GroupNormalization opset 21, 2 groups, per-channel scale', model: op('GroupNormalization', 21, x, ['x', rnd([4], 0.5, 1), rnd([4])], { num_groups: attr.int(2) }) });
-  add({ name: 'GroupNormalization opset 18, 2 groups, per-group scale', model: op('GroupNormalization', 18, x, ['x', rnd([2], 0.5, 1), rnd([2])], { num_groups: attr.int(2), epsilon: attr.float(1e-3) }) });
-  add({ name: 'LRN size 3 (AlexNet-like constants, scaled up)', model: op('LRN', 13, [5, 3, 3], ['x'], { size: attr.int(3), alpha: attr.float(0.5), beta: attr.float(0.75), bias: attr.float(2) }), sample: scaled(2) });
-  add({ name: 'LRN size 5, bias 1, opset 11', model: op('LRN', 11, [6, 2, 3], ['x'], { size: attr.int(5), alpha: attr.float(0.3), beta: attr.float(0.5) }), sample: scaled(2) });
+  add({
+    name: 'InstanceNormalization epsilon 1e-3',
+    model: op('InstanceNormalization', 13, x, ['x', rnd([4], 0.5, 1), rnd([4])], { epsilon: attr.float(1e-3) }),
+  });
+  add({
+    name: 'GroupNormalization opset 21, 2 groups, per-channel scale',
+    model: op('GroupNormalization', 21, x, ['x', rnd([4], 0.5, 1), rnd([4])], { num_groups: attr.int(2) }),
+  });
+  add({
+    name: 'GroupNormalization opset 18, 2 groups, per-group scale',
+    model: op('GroupNormalization', 18, x, ['x', rnd([2], 0.5, 1), rnd([2])], { num_groups: attr.int(2), epsilon: attr.float(1e-3) }),
+  });
+  add({
+    name: 'LRN size 3 (AlexNet-like constants, scaled up)',
+    model: op('LRN', 13, [5, 3, 3], ['x'], { size: attr.int(3), alpha: attr.float(0.5), beta: attr.float(0.75), bias: attr.float(2) }),
+    sample: scaled(2),
+  });
+  add({
+    name: 'LRN size 5, bias 1, opset 11',
+    model: op('LRN', 11, [6, 2, 3], ['x'], { size: attr.int(5), alpha: attr.float(0.3), beta: attr.float(0.5) }),
+    sample: scaled(2),
+  });
 }
 
 // ---------------------------------------------------------------- com.microsoft contrib ops
@@ -302,7 +375,11 @@ function contrib(opType: string, x: readonly number[], inputs: readonly OpInput[
   // Pre-activations are not inputs: keep FusedConv's away from kinks through a small step and
   // inputs that put few values near them (checked by the finite differences themselves).
   const fused = (activation: string, params: number[] = []) =>
-    contrib('FusedConv', x, ['x', w, bias], { ...conv, activation: attr.string(activation), ...(params.length ? { activation_params: attr.floats(params) } : {}) });
+    contrib('FusedConv', x, ['x', w, bias], {
+      ...conv,
+      activation: attr.string(activation),
+      ...(params.length ? { activation_params: attr.floats(params) } : {}),
+    });
   add({ name: 'FusedConv activation Relu', model: fused('Relu'), step: 1e-3 });
   add({ name: 'FusedConv activation Clip [−1.5, 1.5]', model: fused('Clip', [-1.5, 1.5]), step: 3e-4 });
   add({ name: 'FusedConv activation HardSigmoid [0.2, 0.5]', model: fused('HardSigmoid', [0.2, 0.5]), step: 1e-3 });
@@ -317,19 +394,33 @@ function contrib(opType: string, x: readonly number[], inputs: readonly OpInput[
       x: [4, 5, 5],
       opset: 13,
       initializers: { w: rnd([4, 4, 3, 3], 0.3), b: rnd([4], 0.1) },
-      nodes: [{ opType: 'FusedConv', domain: MICROSOFT.domain, inputs: ['x', 'w', 'b', 'x'], outputs: ['y'], attrs: { ...conv, activation: attr.string('Relu') } }],
+      nodes: [
+        { opType: 'FusedConv', domain: MICROSOFT.domain, inputs: ['x', 'w', 'b', 'x'], outputs: ['y'], attrs: { ...conv, activation: attr.string('Relu') } },
+      ],
     }),
     step: 3e-4,
   });
-  add({ name: 'FusedGemm activation Relu, transB', model: contrib('FusedGemm', [6], ['x', rnd([4, 6]), rnd([4])], { transB: attr.int(1), activation: attr.string('Relu') }), sample: scaled(1), step: 1e-3 });
-  add({ name: 'FusedGemm activation LeakyRelu alpha 0.2', model: contrib('FusedGemm', [6], ['x', rnd([6, 4])], { activation: attr.string('LeakyRelu'), activation_alpha: attr.float(0.2) }), step: 1e-3 });
+  add({
+    name: 'FusedGemm activation Relu, transB',
+    model: contrib('FusedGemm', [6], ['x', rnd([4, 6]), rnd([4])], { transB: attr.int(1), activation: attr.string('Relu') }),
+    sample: scaled(1),
+    step: 1e-3,
+  });
+  add({
+    name: 'FusedGemm activation LeakyRelu alpha 0.2',
+    model: contrib('FusedGemm', [6], ['x', rnd([6, 4])], { activation: attr.string('LeakyRelu'), activation_alpha: attr.float(0.2) }),
+    step: 1e-3,
+  });
   add({ name: 'FusedGemm activation Tanh', model: contrib('FusedGemm', [6], ['x', rnd([6, 4], 0.5)], { activation: attr.string('Tanh') }) });
   add({ name: 'com.microsoft Gelu', model: contrib('Gelu', x), sample: scaled(2) });
   add({ name: 'com.microsoft FastGelu with bias', model: contrib('FastGelu', [4, 5], ['x', rnd([5])]), sample: scaled(2) });
   add({ name: 'com.microsoft FastGelu without bias', model: contrib('FastGelu', [4, 5]), sample: scaled(2) });
   add({ name: 'com.microsoft BiasGelu', model: contrib('BiasGelu', [4, 5], ['x', rnd([5])]), sample: scaled(2) });
   add({ name: 'com.microsoft QuickGelu alpha 1.702', model: contrib('QuickGelu', x, ['x'], { alpha: attr.float(1.702) }), sample: scaled(2) });
-  add({ name: 'com.microsoft SkipLayerNormalization (skip, gamma, beta, bias)', model: contrib('SkipLayerNormalization', [4, 6], ['x', rnd([4, 6]), rnd([6], 0.5, 1), rnd([6]), rnd([6])], { epsilon: attr.float(1e-5) }) });
+  add({
+    name: 'com.microsoft SkipLayerNormalization (skip, gamma, beta, bias)',
+    model: contrib('SkipLayerNormalization', [4, 6], ['x', rnd([4, 6]), rnd([6], 0.5, 1), rnd([6]), rnd([6])], { epsilon: attr.float(1e-5) }),
+  });
   add({
     name: 'com.microsoft SkipLayerNormalization with x as input and skip, sum output used',
     covers: 'SkipLayerNormalization',
@@ -372,7 +463,12 @@ function contrib(opType: string, x: readonly number[], inputs: readonly OpInput[
   const reference = graphModel({
     x: [3, 5, 5],
     opset: 13,
-    initializers: { w: floats(Array.from(wq, (v) => v * wScale), [4, 3, 3, 3]) },
+    initializers: {
+      w: floats(
+        Array.from(wq, (v) => v * wScale),
+        [4, 3, 3, 3],
+      ),
+    },
     nodes: [{ opType: 'Conv', inputs: ['x', 'w'], outputs: ['y'], attrs: conv }],
   });
   add({ name: 'QuantizeLinear → DequantizeLinear (straight-through), opset 13', covers: 'QuantizeLinear', model: quantized(13), reference });

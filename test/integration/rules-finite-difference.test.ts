@@ -9,7 +9,6 @@ import { type FloatTensor } from '../../src/runtime/ort.js';
 import { GradHarness, MICROSOFT, dot, gradientAndForward, graphModel, maxAbs, relErr, seededNormal, size } from '../helpers/tiny-graph.js';
 import { DMAX, type FdCase, fdCases as cases, floats, normal, op, scaled } from './rules-finite-difference.cases.js';
 
-
 async function checkFiniteDifferences(c: FdCase, batch = 2, directions = 3): Promise<void> {
   const step = c.step ?? 1e-2;
   const tol = c.tol ?? 1e-2;
@@ -39,7 +38,10 @@ async function checkFiniteDifferences(c: FdCase, batch = 2, directions = 3): Pro
       // Relative to the directional derivative, or to the gradient's scale when it is small by chance.
       const scale = Math.max(Math.abs(analytic), gradNorm * 2 * step);
       const err = Math.abs(fd - analytic) / scale;
-      assert.ok(err <= tol, `direction ${k}: finite difference ${fd / (2 * step)}, analytic ${analytic / (2 * step)}, relative error ${err.toExponential(2)} > ${tol}`);
+      assert.ok(
+        err <= tol,
+        `direction ${k}: finite difference ${fd / (2 * step)}, analytic ${analytic / (2 * step)}, relative error ${err.toExponential(2)} > ${tol}`,
+      );
     }
   } finally {
     await h.release();
@@ -64,7 +66,10 @@ test('the finite-difference check rejects a wrong rule (Tanh with 1 − y instea
       },
     },
   };
-  await assert.rejects(checkFiniteDifferences({ name: 'wrong Tanh', model: op('Tanh', 13, [3, 5, 5]), sample: scaled(1.5), policy: wrongTanh }), /relative error/);
+  await assert.rejects(
+    checkFiniteDifferences({ name: 'wrong Tanh', model: op('Tanh', 13, [3, 5, 5]), sample: scaled(1.5), policy: wrongTanh }),
+    /relative error/,
+  );
 });
 
 // ---------------------------------------------------------------- exact tie-breaking
@@ -76,7 +81,15 @@ for (const opset of [13, 17]) {
     // 5x5 plane, windows at rows/cols {0..2, 2..4}; they share row 2 / col 2.
     const x = Float32Array.from({ length: 25 }, (_, i) => -1 - i / 100); // distinct, all below the planted 5s
     const at = (r: number, c: number) => r * 5 + c;
-    for (const [r, c] of [[0, 1], [1, 0], [0, 3], [2, 2], [3, 0], [4, 4]] as const) x[at(r, c)] = 5;
+    for (const [r, c] of [
+      [0, 1],
+      [1, 0],
+      [0, 3],
+      [2, 2],
+      [3, 0],
+      [4, 4],
+    ] as const)
+      x[at(r, c)] = 5;
     // Window (0,0): 5s at (0,1), (1,0), (2,2) → (0,1).  Window (0,1): (0,3), (2,2) → (0,3).
     // Window (1,0): (2,2), (3,0) → (2,2).                 Window (1,1): (2,2), (4,4) → (2,2).
     const model = op('MaxPool', opset, [1, 5, 5], ['x'], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]) });
@@ -86,7 +99,10 @@ for (const opset of [13, 17]) {
     expected[at(0, 1)] = 1;
     expected[at(0, 3)] = 2;
     expected[at(2, 2)] = 3 + 4;
-    assert.deepEqual(Array.from(grad.data, (v) => v + 0), expected);
+    assert.deepEqual(
+      Array.from(grad.data, (v) => v + 0),
+      expected,
+    );
   });
 
   test(`MaxPool 3x3 s2 p1 with a plateau (opset ${opset}): ties resolved per window in raster order, padding never wins`, async () => {
@@ -99,7 +115,10 @@ for (const opset of [13, 17]) {
     expected[1] = 10;
     expected[4] = 100;
     expected[5] = 1000;
-    assert.deepEqual(Array.from(grad.data, (v) => v + 0), expected);
+    assert.deepEqual(
+      Array.from(grad.data, (v) => v + 0),
+      expected,
+    );
   });
 }
 
@@ -107,33 +126,52 @@ test('GlobalMaxPool with ties: the first maximum in raster order takes the gradi
   const x = Float32Array.from([0, 3, 1, 3, 2, 3, /* channel 1 */ 7, -1, 7, 7, 0, 0]);
   const model = op('GlobalMaxPool', 13, [2, 2, 3]);
   const { grad } = await gradientAndForward(model, { data: x, dims: [1, 2, 2, 3] }, Float32Array.from([2, -5]));
-  assert.deepEqual(Array.from(grad.data, (v) => v + 0), [0, 2, 0, 0, 0, 0, -5, 0, 0, 0, 0, 0]);
+  assert.deepEqual(
+    Array.from(grad.data, (v) => v + 0),
+    [0, 2, 0, 0, 0, 0, -5, 0, 0, 0, 0, 0],
+  );
 });
 
 test('ReduceMax with ties shares the gradient evenly (PyTorch amax)', async () => {
   const x = Float32Array.from([1, 4, 4, 0, /* row 2 */ 2, 2, 2, 2]);
   const model = op('ReduceMax', 13, [2, 4], ['x'], { axes: attr.ints([2]), keepdims: attr.int(0) });
   const { grad } = await gradientAndForward(model, { data: x, dims: [1, 2, 4] }, Float32Array.from([6, 8]));
-  assert.deepEqual(Array.from(grad.data, (v) => v + 0), [0, 3, 3, 0, 2, 2, 2, 2]);
+  assert.deepEqual(
+    Array.from(grad.data, (v) => v + 0),
+    [0, 3, 3, 0, 2, 2, 2, 2],
+  );
 });
 
 test('Relu at exactly 0 passes no gradient (strict x > 0)', async () => {
   const x = Float32Array.from([0, 1, -1, 0, 2, -0, 1e-30, -1e-30]);
   const { grad } = await gradientAndForward(op('Relu', 13, [8]), { data: x, dims: [1, 8] }, Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
-  assert.deepEqual(Array.from(grad.data, (v) => v + 0), [0, 2, 0, 0, 5, 0, 7, 0]);
+  assert.deepEqual(
+    Array.from(grad.data, (v) => v + 0),
+    [0, 2, 0, 0, 5, 0, 7, 0],
+  );
 });
 
 test('LeakyRelu at exactly 0 takes the negative slope', async () => {
   const x = Float32Array.from([0, 1, -1]);
-  const { grad } = await gradientAndForward(op('LeakyRelu', 13, [3], ['x'], { alpha: attr.float(0.25) }), { data: x, dims: [1, 3] }, Float32Array.from([4, 4, 4]));
-  assert.deepEqual(Array.from(grad.data, (v) => v + 0), [1, 4, 1]);
+  const { grad } = await gradientAndForward(
+    op('LeakyRelu', 13, [3], ['x'], { alpha: attr.float(0.25) }),
+    { data: x, dims: [1, 3] },
+    Float32Array.from([4, 4, 4]),
+  );
+  assert.deepEqual(
+    Array.from(grad.data, (v) => v + 0),
+    [1, 4, 1],
+  );
 });
 
 test('Clip at exactly its bounds passes no gradient (strict inequalities)', async () => {
   const x = Float32Array.from([-1, -0.5, 0, 0.5, 1]);
   const model = op('Clip', 13, [5], ['x', floats([-0.5], []), floats([0.5], [])]);
   const { grad } = await gradientAndForward(model, { data: x, dims: [1, 5] }, Float32Array.from([1, 1, 1, 1, 1]));
-  assert.deepEqual(Array.from(grad.data, (v) => v + 0), [0, 0, 1, 0, 0]);
+  assert.deepEqual(
+    Array.from(grad.data, (v) => v + 0),
+    [0, 0, 1, 0, 0],
+  );
 });
 
 test('the seed scales the gradient linearly (sanity check of the finite-difference harness)', async () => {
@@ -146,7 +184,14 @@ test('the seed scales the gradient linearly (sanity check of the finite-differen
 });
 
 // FusedConv is Conv (+ Z) then the activation: its gradient must be the unfused graph's, to rounding.
-for (const [activation, params] of [['Relu', []], ['Clip', [-0.5, 0.5]], ['HardSigmoid', [0.3, 0.4]], ['Sigmoid', []], ['LeakyRelu', [0.2]], ['Tanh', []]] as const) {
+for (const [activation, params] of [
+  ['Relu', []],
+  ['Clip', [-0.5, 0.5]],
+  ['HardSigmoid', [0.3, 0.4]],
+  ['Sigmoid', []],
+  ['LeakyRelu', [0.2]],
+  ['Tanh', []],
+] as const) {
   for (const withSum of [false, true]) {
     test(`FusedConv ${activation}${withSum ? ' with Z' : ''}: the same gradient as Conv${withSum ? ' + Add' : ''} + ${activation}`, async () => {
       const w = { float: seededNormal(5, 4 * 4 * 9).map((v) => v * 0.3), dims: [4, 4, 3, 3] };
@@ -157,12 +202,30 @@ for (const [activation, params] of [['Relu', []], ['Clip', [-0.5, 0.5]], ['HardS
         x: [4, 5, 5],
         opset: 13,
         initializers: { w, b },
-        nodes: [{ opType: 'FusedConv', domain: MICROSOFT.domain, inputs: ['x', 'w', 'b', ...(withSum ? ['x'] : [])], outputs: ['y'], attrs: { ...conv, activation: attr.string(activation), ...(p.length ? { activation_params: attr.floats(p) } : {}) } }],
+        nodes: [
+          {
+            opType: 'FusedConv',
+            domain: MICROSOFT.domain,
+            inputs: ['x', 'w', 'b', ...(withSum ? ['x'] : [])],
+            outputs: ['y'],
+            attrs: { ...conv, activation: attr.string(activation), ...(p.length ? { activation_params: attr.floats(p) } : {}) },
+          },
+        ],
       });
       const act: { opType: string; inputs: string[]; outputs: string[]; attrs: Attributes } =
         activation === 'Clip'
           ? { opType: 'Clip', inputs: ['s', 'lo', 'hi'], outputs: ['y'], attrs: {} }
-          : { opType: activation, inputs: ['s'], outputs: ['y'], attrs: activation === 'LeakyRelu' ? { alpha: attr.float(p[0] as number) } : activation === 'HardSigmoid' ? { alpha: attr.float(p[0] as number), beta: attr.float(p[1] as number) } : {} };
+          : {
+              opType: activation,
+              inputs: ['s'],
+              outputs: ['y'],
+              attrs:
+                activation === 'LeakyRelu'
+                  ? { alpha: attr.float(p[0] as number) }
+                  : activation === 'HardSigmoid'
+                    ? { alpha: attr.float(p[0] as number), beta: attr.float(p[1] as number) }
+                    : {},
+            };
       const plain = graphModel({
         x: [4, 5, 5],
         opset: 13,

@@ -62,16 +62,22 @@ test("fused-net as ONNX Runtime's optimiser saved it (FusedConv, FusedGemm): the
   assert.ok(ops.includes('FusedConv') && ops.includes('FusedGemm'), `contrib ops in the fixture: ${ops.join(', ')}`);
   assertClose(t, optimised.grad.data, f.grad, 2);
   const exported = await gradientOf('fused-net.onnx', f.x, f.seed);
-  assert.ok(relErr(optimised.grad.data, exported.grad.data) <= 1e-5, `relative error to the export's gradient ${relErr(optimised.grad.data, exported.grad.data)}`);
+  assert.ok(
+    relErr(optimised.grad.data, exported.grad.data) <= 1e-5,
+    `relative error to the export's gradient ${relErr(optimised.grad.data, exported.grad.data)}`,
+  );
 });
 
-test("Guided Backprop reaches the ReLUs ONNX Runtime fused into FusedConv/FusedGemm: the same result as on the export", async () => {
+test('Guided Backprop reaches the ReLUs ONNX Runtime fused into FusedConv/FusedGemm: the same result as on the export', async () => {
   const f = fixture('fused-net');
   const optimised = await gradientOf('fused-net.ort.onnx', f.x, f.seed, guidedReluPolicy);
   const exported = await gradientOf('fused-net.onnx', f.x, f.seed, guidedReluPolicy);
   const plain = await gradientOf('fused-net.onnx', f.x, f.seed);
   assert.ok(relErr(exported.grad.data, plain.grad.data) > 1e-2, 'guided and plain gradients differ on this model');
-  assert.ok(relErr(optimised.grad.data, exported.grad.data) <= 1e-5, `relative error to the export's guided gradient ${relErr(optimised.grad.data, exported.grad.data)}`);
+  assert.ok(
+    relErr(optimised.grad.data, exported.grad.data) <= 1e-5,
+    `relative error to the export's guided gradient ${relErr(optimised.grad.data, exported.grad.data)}`,
+  );
 });
 
 test("fused-net as ONNX Runtime's optimiser saved it: directional finite differences of its own forward", async () => {
@@ -111,7 +117,10 @@ test('qdq-net (QuantizeLinear/DequantizeLinear): the straight-through gradient, 
   const { grad, compiled } = await gradientOf('qdq-net.onnx', f.x, f.seed);
   assert.equal(compiled.approximations.length, 1);
   assert.match(compiled.approximations[0] as string, /straight-through/);
-  assert.ok(grad.data.some((v) => v === 0), 'saturated inputs get a zero gradient');
+  assert.ok(
+    grad.data.some((v) => v === 0),
+    'saturated inputs get a zero gradient',
+  );
   assertClose(t, grad.data, f.grad, 2);
 });
 

@@ -72,7 +72,12 @@ test('shared weights give the numbers of weights given inline', async () => {
       const params = { method, samples: 4, seed: 7 };
       const a = await explain(shared, { x, params, targets: [2] });
       const b = await explain(inline, { x, params, targets: [2] });
-      a.attribution.data.forEach((v, i) => assert.ok(Math.abs(v - (b.attribution.data[i] as number)) <= 1e-6 * Math.max(1, Math.abs(v)), `${method} element ${i}: ${v} vs ${b.attribution.data[i]}`));
+      a.attribution.data.forEach((v, i) =>
+        assert.ok(
+          Math.abs(v - (b.attribution.data[i] as number)) <= 1e-6 * Math.max(1, Math.abs(v)),
+          `${method} element ${i}: ${v} vs ${b.attribution.data[i]}`,
+        ),
+      );
     }
     assert.ok(inline.sessionInfo().every((s) => !s.shared && s.inlineBytes >= C * C * 9 * 4));
     assert.equal(inline.weightFile().tensors, 0);
@@ -152,7 +157,10 @@ test('a weight folder that cannot be created leaves the weights inline, and the 
   try {
     const r = await explain(ctx, { x, params: { method: 'gradient' }, targets: [1] });
     assert.ok(r.attribution.data.some((v) => v !== 0));
-    assert.deepEqual(ctx.sessionInfo().map((s) => s.shared), [false]);
+    assert.deepEqual(
+      ctx.sessionInfo().map((s) => s.shared),
+      [false],
+    );
   } finally {
     await ctx.close();
   }

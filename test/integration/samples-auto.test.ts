@@ -14,7 +14,12 @@ const CLASSES = 2;
 const W = seededNormal(5, DIM * CLASSES);
 
 const linear = () =>
-  graphModel({ x: [DIM], opset: 17, initializers: { w: { float: W, dims: [DIM, CLASSES] } }, nodes: [{ opType: 'MatMul', inputs: ['x', 'w'], outputs: ['y'], attrs: {} }] });
+  graphModel({
+    x: [DIM],
+    opset: 17,
+    initializers: { w: { float: W, dims: [DIM, CLASSES] } },
+    nodes: [{ opType: 'MatMul', inputs: ['x', 'w'], outputs: ['y'], attrs: {} }],
+  });
 const relu = () =>
   graphModel({
     x: [DIM],

@@ -81,14 +81,34 @@ const tiedCopies = (h: number, w: number) => [
 const POOL_CASES: PoolCase[] = [
   { what: '3×3 stride 2, padded', opset: 13, size: [5, 5], kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1], copies: tiedCopies },
   { what: '3×3 stride 2, padded', opset: 17, size: [5, 5], kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1], copies: tiedCopies },
-  { what: '2×3 dilated (2, 2), asymmetric pads', opset: 17, size: [6, 7], kernel: [2, 3], strides: [1, 2], pads: [0, 1, 1, 0], dilations: [2, 2], copies: tiedCopies },
-  { what: '2×3 dilated (1, 2), window wider than the image', opset: 17, size: [4, 3], kernel: [2, 3], strides: [1, 1], pads: [0, 1, 0, 1], dilations: [1, 2], copies: tiedCopies },
+  {
+    what: '2×3 dilated (2, 2), asymmetric pads',
+    opset: 17,
+    size: [6, 7],
+    kernel: [2, 3],
+    strides: [1, 2],
+    pads: [0, 1, 1, 0],
+    dilations: [2, 2],
+    copies: tiedCopies,
+  },
+  {
+    what: '2×3 dilated (1, 2), window wider than the image',
+    opset: 17,
+    size: [4, 3],
+    kernel: [2, 3],
+    strides: [1, 1],
+    pads: [0, 1, 0, 1],
+    dilations: [1, 2],
+    copies: tiedCopies,
+  },
 ];
 
 for (const c of POOL_CASES) {
   test(`MaxPool ${c.what}, opset ${c.opset}: per-window win fractions, first maximum wins ties`, async () => {
     const [H, W] = c.size;
-    const out = (axis: 0 | 1) => Math.floor((c.size[axis] + (c.pads[axis] as number) + (c.pads[axis + 2] as number) - ((c.kernel[axis] - 1) * c.dilations[axis] + 1)) / c.strides[axis]) + 1;
+    const out = (axis: 0 | 1) =>
+      Math.floor((c.size[axis] + (c.pads[axis] as number) + (c.pads[axis + 2] as number) - ((c.kernel[axis] - 1) * c.dilations[axis] + 1)) / c.strides[axis]) +
+      1;
     const [OH, OW] = [out(0), out(1)];
     const fc = seededNormal(3, OH * OW * CLASSES);
     const model = graphModel({
@@ -96,7 +116,12 @@ for (const c of POOL_CASES) {
       opset: c.opset,
       initializers: { w: { float: fc, dims: [OH * OW, CLASSES] } },
       nodes: [
-        { opType: 'MaxPool', inputs: ['x'], outputs: ['p'], attrs: { kernel_shape: attr.ints(c.kernel), strides: attr.ints(c.strides), pads: attr.ints(c.pads), dilations: attr.ints(c.dilations) } },
+        {
+          opType: 'MaxPool',
+          inputs: ['x'],
+          outputs: ['p'],
+          attrs: { kernel_shape: attr.ints(c.kernel), strides: attr.ints(c.strides), pads: attr.ints(c.pads), dilations: attr.ints(c.dilations) },
+        },
         { opType: 'Flatten', inputs: ['p'], outputs: ['f'], attrs: {} },
         { opType: 'MatMul', inputs: ['f', 'w'], outputs: ['y'], attrs: {} },
       ],
@@ -108,7 +133,12 @@ for (const c of POOL_CASES) {
       const noise = new Float32Array(n * H * W);
       copies.forEach((copy, k) => noise.set(copy, k * H * W));
       const target = 2;
-      const r = await explain(ctx, { x: { data: new Float32Array(H * W), dims: [1, 1, H, W] }, params: { method: 'smoothdiff', samples: n }, targets: [target], noise });
+      const r = await explain(ctx, {
+        x: { data: new Float32Array(H * W), dims: [1, 1, H, W] },
+        params: { method: 'smoothdiff', samples: n },
+        targets: [target],
+        noise,
+      });
       // Reference: per copy and window, the first maximum in raster order (padding never wins)
       // takes g_out[window]/n; overlapping windows add up.
       const expected = new Float64Array(H * W);

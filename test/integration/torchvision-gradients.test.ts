@@ -23,8 +23,29 @@ const dir = join(FIXTURES, 'models');
 const fixtures = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Fixture[];
 
 test('fixtures cover every torchvision family', () => {
-  const families = ['resnet', 'vgg', 'densenet', 'mobilenet-v2', 'mobilenet-v3', 'efficientnet', 'regnet', 'shufflenet', 'squeezenet', 'googlenet', 'inception', 'mnasnet', 'convnext', 'vit', 'swin', 'maxvit'];
-  for (const family of families) assert.ok(fixtures.some((f) => f.name.startsWith(family)), `no fixture for ${family}`);
+  const families = [
+    'resnet',
+    'vgg',
+    'densenet',
+    'mobilenet-v2',
+    'mobilenet-v3',
+    'efficientnet',
+    'regnet',
+    'shufflenet',
+    'squeezenet',
+    'googlenet',
+    'inception',
+    'mnasnet',
+    'convnext',
+    'vit',
+    'swin',
+    'maxvit',
+  ];
+  for (const family of families)
+    assert.ok(
+      fixtures.some((f) => f.name.startsWith(family)),
+      `no fixture for ${family}`,
+    );
 });
 
 for (const fixture of fixtures) {

@@ -23,7 +23,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('/readyz waits until the worker threads have warmed up', async () => {
   const gate = join(dir, 'gate');
   process.env['SALIENCY_TEST_WARMUP_GATE'] = gate;
-  const config = loadConfig({ MODELS_DIR: SERVICE_MODELS, LOG_LEVEL: 'silent', WORKER_CONCURRENCY: '2', WARMUP_METHODS: 'gradient', RATE_LIMIT_PER_MINUTE: '0' });
+  const config = loadConfig({
+    MODELS_DIR: SERVICE_MODELS,
+    LOG_LEVEL: 'silent',
+    WORKER_CONCURRENCY: '2',
+    WARMUP_METHODS: 'gradient',
+    RATE_LIMIT_PER_MINUTE: '0',
+  });
   const store = new MemoryBlobStore();
   const queue = new EmbeddedJobQueue(config, PROCESSOR, store);
   const app = await buildApp({ config, registry: ModelRegistry.load(config.MODELS_DIR), queue, store, mode: 'embedded' });
@@ -37,7 +43,7 @@ test('/readyz waits until the worker threads have warmed up', async () => {
     writeFileSync(gate, '');
     let status = 0;
     // Threads load the processor first: slow on a loaded machine.
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline && status !== 200; ) {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && status !== 200;) {
       status = (await app.inject({ method: 'GET', url: '/readyz' })).statusCode;
       if (status !== 200) await sleep(25);
     }
@@ -66,7 +72,14 @@ test('the warm-up compiles and runs each configured method once per model', asyn
     });
     assert.equal(reports.length, 2 * models.length);
     for (const r of reports) assert.equal(r.error, undefined, `${r.model} ${r.method}: ${r.error?.message}`);
-    for (const ctx of contexts.values()) assert.deepEqual(ctx.sessionInfo().map((s) => s.key).sort(), ['forward', 'fused:standard']);
+    for (const ctx of contexts.values())
+      assert.deepEqual(
+        ctx
+          .sessionInfo()
+          .map((s) => s.key)
+          .sort(),
+        ['forward', 'fused:standard'],
+      );
   } finally {
     for (const ctx of contexts.values()) await ctx.close();
   }

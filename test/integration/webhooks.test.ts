@@ -19,11 +19,26 @@ test('signatures match the Standard Webhooks reference example', () => {
 });
 
 test('retry delays double from the base, with jitter in the upper half, and are capped', () => {
-  assert.equal(retryDelayMs(1, 1000, () => 0), 500);
-  assert.equal(retryDelayMs(1, 1000, () => 1), 1000);
-  assert.equal(retryDelayMs(3, 1000, () => 0), 2000);
-  assert.equal(retryDelayMs(3, 1000, () => 1), 4000);
-  assert.equal(retryDelayMs(40, 1000, () => 1), 600_000);
+  assert.equal(
+    retryDelayMs(1, 1000, () => 0),
+    500,
+  );
+  assert.equal(
+    retryDelayMs(1, 1000, () => 1),
+    1000,
+  );
+  assert.equal(
+    retryDelayMs(3, 1000, () => 0),
+    2000,
+  );
+  assert.equal(
+    retryDelayMs(3, 1000, () => 1),
+    4000,
+  );
+  assert.equal(
+    retryDelayMs(40, 1000, () => 1),
+    600_000,
+  );
 });
 
 interface Received {
@@ -58,7 +73,9 @@ describe('webhooks delivered to an allowed receiver', () => {
 
   test('one signed event per job, retried after a failure with the same id', async () => {
     const image = await testImage();
-    const r = await submit(service.url, { method: 'gradient', webhook: `http://127.0.0.1:${port}/hooks/saliency` }, [{ field: 'image', bytes: image, name: 'a.png' }]);
+    const r = await submit(service.url, { method: 'gradient', webhook: `http://127.0.0.1:${port}/hooks/saliency` }, [
+      { field: 'image', bytes: image, name: 'a.png' },
+    ]);
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const jobId = (r.body['explanations'] as { id: string }[])[0]?.id;
     await waitFor(async () => (received.length >= 2 ? true : undefined));
@@ -69,7 +86,9 @@ describe('webhooks delivered to an allowed receiver', () => {
       const id = String(headers['webhook-id']);
       const timestamp = String(headers['webhook-timestamp']);
       assert.ok(Math.abs(Number(timestamp) - Date.now() / 1000) < 600, 'a current timestamp');
-      const expected = createHmac('sha256', Buffer.from(secret.slice(6), 'base64')).update(`${id}.${timestamp}.${body}`).digest('base64');
+      const expected = createHmac('sha256', Buffer.from(secret.slice(6), 'base64'))
+        .update(`${id}.${timestamp}.${body}`)
+        .digest('base64');
       assert.equal(headers['webhook-signature'], `v1,${expected}`);
       assert.equal(headers['content-type'], 'application/json');
       const event = JSON.parse(body) as { type: string; timestamp: string; data: { id: string; status: string } };
@@ -82,7 +101,14 @@ describe('webhooks delivered to an allowed receiver', () => {
 
   test('hosts off the allow-list, other schemes and credentials are refused at submission', async () => {
     const image = await testImage();
-    for (const webhook of ['http://127.0.0.1:1/x', `http://localhost:${port}/x`, 'http://169.254.169.254/latest/meta-data', `ftp://127.0.0.1:${port}/x`, `http://u:p@127.0.0.1:${port}/x`, 'not a url']) {
+    for (const webhook of [
+      'http://127.0.0.1:1/x',
+      `http://localhost:${port}/x`,
+      'http://169.254.169.254/latest/meta-data',
+      `ftp://127.0.0.1:${port}/x`,
+      `http://u:p@127.0.0.1:${port}/x`,
+      'not a url',
+    ]) {
       const r = await submit(service.url, { method: 'gradient', webhook }, [{ field: 'image', bytes: image, name: 'a.png' }]);
       assert.equal(r.status, 400, webhook);
       assert.equal((r.body['error'] as { code: string }).code, 'SALIENCY_VALIDATION');

@@ -13,13 +13,24 @@ test('ONNX Runtime threads spin by default only when a worker runs one job at a 
 });
 
 test('switches and numbers are converted from environment strings', () => {
-  for (const [text, value] of [['false', false], ['0', false], ['true', true], ['1', true]] as const) {
+  for (const [text, value] of [
+    ['false', false],
+    ['0', false],
+    ['true', true],
+    ['1', true],
+  ] as const) {
     assert.equal(loadConfig({ ORT_SPIN: text }).ORT_SPIN, value, text);
   }
   assert.equal(loadConfig({ ORT_THREADS: '3' }).ORT_THREADS, 3);
 });
 
 test('a bad value names its key and what was given', () => {
-  assert.throws(() => loadConfig({ ORT_SPIN: 'sometimes' }), (err: unknown) => err instanceof ConfigError && /ORT_SPIN/.test(err.message) && /sometimes/.test(err.message));
-  assert.throws(() => loadConfig({ ORT_THREADS: '-1' }), (err: unknown) => err instanceof ConfigError && /ORT_THREADS/.test(err.message));
+  assert.throws(
+    () => loadConfig({ ORT_SPIN: 'sometimes' }),
+    (err: unknown) => err instanceof ConfigError && /ORT_SPIN/.test(err.message) && /sometimes/.test(err.message),
+  );
+  assert.throws(
+    () => loadConfig({ ORT_THREADS: '-1' }),
+    (err: unknown) => err instanceof ConfigError && /ORT_THREADS/.test(err.message),
+  );
 });

@@ -15,8 +15,20 @@ test('the job contract names the same methods, bases, rules, baselines and prese
 
 test('reports list the parameters a method used, not every default', () => {
   assert.deepEqual(usedParams(resolveParams({ method: 'gradient' }, 1)), { method: 'gradient', seed: 1 });
-  assert.deepEqual(usedParams(resolveParams({ method: 'integrated-gradients' }, 1)), { method: 'integrated-gradients', seed: 1, steps: 50, rule: 'gauss-legendre', baseline: 'zeros' });
-  assert.deepEqual(usedParams(resolveParams({ method: 'smoothgrad', seed: 4 }, 1)), { method: 'smoothgrad', seed: 4, base: 'gradient', samples: 50, noise: 0.15 });
+  assert.deepEqual(usedParams(resolveParams({ method: 'integrated-gradients' }, 1)), {
+    method: 'integrated-gradients',
+    seed: 1,
+    steps: 50,
+    rule: 'gauss-legendre',
+    baseline: 'zeros',
+  });
+  assert.deepEqual(usedParams(resolveParams({ method: 'smoothgrad', seed: 4 }, 1)), {
+    method: 'smoothgrad',
+    seed: 4,
+    base: 'gradient',
+    samples: 50,
+    noise: 0.15,
+  });
   const overIg = usedParams(resolveParams({ method: 'smoothgrad', base: 'integrated-gradients', sigma: 0.3 }, 2));
   assert.equal(overIg.steps, 50);
   assert.equal(overIg.sigma, 0.3);

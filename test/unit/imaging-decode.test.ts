@@ -52,7 +52,9 @@ test('png 16-bit really is 16-bit before decoding', async () => {
 test('animated gif: the first frame only', async () => {
   const red = await solid(8, 8, { r: 255, g: 0, b: 0 }).png().toBuffer();
   const blue = await solid(8, 8, { r: 0, g: 0, b: 255 }).png().toBuffer();
-  const gif = await sharp([red, blue], { join: { animated: true } }).gif().toBuffer();
+  const gif = await sharp([red, blue], { join: { animated: true } })
+    .gif()
+    .toBuffer();
   assert.equal((await sharp(gif).metadata()).pages, 2);
   const image = await decodeImage(gif);
   assert.deepEqual([image.width, image.height], [8, 8]);
@@ -67,7 +69,9 @@ test('grayscale becomes three equal channels', async () => {
 
 test('alpha is flattened on white', async () => {
   const rgba = Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 128, 255, 0, 0, 255, 0, 0, 255, 255]);
-  const png = await sharp(rgba, { raw: { width: 4, height: 1, channels: 4 } }).png().toBuffer();
+  const png = await sharp(rgba, { raw: { width: 4, height: 1, channels: 4 } })
+    .png()
+    .toBuffer();
   const image = await decodeImage(png);
   assert.deepEqual(pixel(image, 0, 0), [255, 255, 255]); // fully transparent → the white background
   assertNear(pixel(image, 1, 0), [255, 127, 127], 1); // half red over white
@@ -88,7 +92,10 @@ test('EXIF orientation 6 is applied (rotate 90° clockwise)', async () => {
   // Stored 40×20: left half red, right half blue. Upright it is 20×40 with red on top.
   const raw = new Uint8Array(40 * 20 * 3);
   for (let y = 0; y < 20; y++) for (let x = 0; x < 40; x++) raw.set(x < 20 ? [255, 0, 0] : [0, 0, 255], 3 * (y * 40 + x));
-  const jpeg = await sharp(raw, { raw: { width: 40, height: 20, channels: 3 } }).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+  const jpeg = await sharp(raw, { raw: { width: 40, height: 20, channels: 3 } })
+    .withMetadata({ orientation: 6 })
+    .jpeg({ quality: 95 })
+    .toBuffer();
   assert.equal((await sharp(jpeg).metadata()).orientation, 6);
   const image = await decodeImage(jpeg);
   assert.deepEqual([image.width, image.height], [20, 40]);
@@ -111,7 +118,6 @@ test('formats outside the allow-list are SALIENCY_IMAGE_UNSUPPORTED', async () =
   const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>');
   await rejectsWith(decodeImage(svg), 'SALIENCY_IMAGE_UNSUPPORTED');
 });
-
 
 test('a PNG header claiming 100000×100000 is SALIENCY_IMAGE_TOO_LARGE, before decoding', async () => {
   const bomb = pngClaiming(100_000, 100_000);

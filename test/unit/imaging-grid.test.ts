@@ -7,7 +7,9 @@ import { LEGEND_HEIGHT, renderComparisonGrid, renderSweepGrid, tickLabel } from 
 import { escapeXml } from '../../src/imaging/svg-text.js';
 
 function solidPng(size: number, r: number, g: number, b: number): Promise<Buffer> {
-  return sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } }).png().toBuffer();
+  return sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
 }
 
 async function raw(png: Buffer): Promise<{ data: Buffer; width: number; height: number }> {
@@ -72,7 +74,10 @@ test('every map panel carries its colour bar, with its range in numbers', async 
   assert.deepEqual(at(grid, 8 + 72, barTop), [68, 1, 84], "viridis's low end under the first map");
   assert.deepEqual(at(grid, 8 + 72 + 63, barTop), [253, 231, 37], "viridis's high end");
   const middle = at(grid, 8 + 144 + 32, barTop); // an even-width bar has no centre pixel: one step off
-  assert.ok(middle.every((v) => Math.abs(v - 247) <= 6), `RdBu's white zero in the middle of the second bar, got ${middle.join(',')}`);
+  assert.ok(
+    middle.every((v) => Math.abs(v - 247) <= 6),
+    `RdBu's white zero in the middle of the second bar, got ${middle.join(',')}`,
+  );
   assert.deepEqual(at(grid, 8 + 32, barTop), [255, 255, 255], 'no bar under the original');
   assert.ok(inked(grid, 8 + 72, barTop + 8, 64, LEGEND_HEIGHT - 8) > 5, 'tick numbers drawn');
   assert.deepEqual(['0', '0.25', '-3', '1.2e-5', '4.6e+3'], [0, 0.25, -3, 0.0000123, 4567].map(tickLabel));

@@ -81,7 +81,10 @@ test('numpy reads what we write, and we read what numpy writes', { skip: hasNump
     assert.equal(write.status, 0, write.stderr);
     const theirs = decodeNpy(readFileSync(join(dir, 'theirs.npy')));
     assert.deepEqual(theirs.shape, shape);
-    assert.deepEqual(theirs.data, Float32Array.from({ length: 30 }, (_, i) => (i - 7) / 4));
+    assert.deepEqual(
+      theirs.data,
+      Float32Array.from({ length: 30 }, (_, i) => (i - 7) / 4),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -31,12 +31,23 @@ test('constant colour: every element is (v/255 − mean)/std exactly, per channe
   for (let c = 0; c < 3; c++) {
     const expected = Math.fround(((rgb[c] ?? 0) / 255 - (IMAGENET.mean[c] ?? 0)) / (IMAGENET.std[c] ?? 1));
     const plane = data.subarray(c * 224 * 224, (c + 1) * 224 * 224);
-    assert.ok(plane.every((v) => v === expected), `channel ${c}`);
+    assert.ok(
+      plane.every((v) => v === expected),
+      `channel ${c}`,
+    );
   }
 });
 
 test('NHWC layout interleaves channels; range [0, 255] skips the /255', async () => {
-  const spec: PreprocessSpec = { ...IMAGENET, layout: 'NHWC', size: [8, 6], resize: { mode: 'resize' }, mean: [100, 110, 120], std: [2, 4, 5], range: [0, 255] };
+  const spec: PreprocessSpec = {
+    ...IMAGENET,
+    layout: 'NHWC',
+    size: [8, 6],
+    resize: { mode: 'resize' },
+    mean: [100, 110, 120],
+    std: [2, 4, 5],
+    range: [0, 255],
+  };
   const { data, shape } = await preprocess(constant(20, 10, [10, 20, 30]), spec);
   assert.deepEqual(shape, [1, 8, 6, 3]);
   assert.deepEqual([...data.subarray(0, 6)], [-45, -22.5, -18, -45, -22.5, -18]);
@@ -102,6 +113,9 @@ test('a map projected back through resize-crop lands where the model saw it', ()
 });
 
 test('a bad spec is SALIENCY_BAD_PREPROCESS_SPEC', async () => {
-  await assert.rejects(preprocess(constant(4, 4, [0, 0, 0]), { ...IMAGENET, mean: [0.5] }), (err: unknown) => err instanceof ImageError && err.code === 'SALIENCY_BAD_PREPROCESS_SPEC');
+  await assert.rejects(
+    preprocess(constant(4, 4, [0, 0, 0]), { ...IMAGENET, mean: [0.5] }),
+    (err: unknown) => err instanceof ImageError && err.code === 'SALIENCY_BAD_PREPROCESS_SPEC',
+  );
   await assert.rejects(preprocess(constant(4, 4, [0, 0, 0]), { ...IMAGENET, std: [1, 0, 1] }), /std/);
 });

@@ -35,7 +35,10 @@ for (const [reduce, sign, expected] of cases) {
 test('NHWC input and later samples reduce the same way', () => {
   const nhwc = { data: Float32Array.from([0, 0, 0, 0, 0, 0, 3, -4, 0, -1, -2, 6]), shape: [2, 1, 2, 3] };
   assert.deepEqual([...reduceChannels(nhwc, 'sum', 'all', 1, 'NHWC').data], [-1, 3]);
-  assert.throws(() => reduceChannels(nhwc, 'sum', 'all', 2, 'NHWC'), (e: unknown) => e instanceof ImageError && e.code === 'SALIENCY_BAD_RENDER_PARAM');
+  assert.throws(
+    () => reduceChannels(nhwc, 'sum', 'all', 2, 'NHWC'),
+    (e: unknown) => e instanceof ImageError && e.code === 'SALIENCY_BAD_RENDER_PARAM',
+  );
   assert.throws(() => reduceChannels({ data: new Float32Array(5), shape: [1, 1, 2, 3] }, 'l2', 'abs'), /does not match/);
 });
 
@@ -75,8 +78,26 @@ test('an all-zero map stays zero with scale 0', () => {
 });
 
 test('render defaults follow docs/methods.md per method kind', () => {
-  assert.deepEqual(resolveRenderOptions('sensitivity'), { reduce: 'l2', sign: 'abs', clip: 99, scale: 'image', colormap: 'viridis', overlay: 0.5, size: 'original', scaling: 'service' });
-  assert.deepEqual(resolveRenderOptions('attribution'), { reduce: 'sum', sign: 'all', clip: 99, scale: 'image', colormap: 'RdBu', overlay: 0.5, size: 'original', scaling: 'service' });
+  assert.deepEqual(resolveRenderOptions('sensitivity'), {
+    reduce: 'l2',
+    sign: 'abs',
+    clip: 99,
+    scale: 'image',
+    colormap: 'viridis',
+    overlay: 0.5,
+    size: 'original',
+    scaling: 'service',
+  });
+  assert.deepEqual(resolveRenderOptions('attribution'), {
+    reduce: 'sum',
+    sign: 'all',
+    clip: 99,
+    scale: 'image',
+    colormap: 'RdBu',
+    overlay: 0.5,
+    size: 'original',
+    scaling: 'service',
+  });
   // Coherent partial choices: sign 'all' alone implies a signed reduction; a magnitude reduction implies 'abs'.
   assert.equal(resolveRenderOptions('sensitivity', { sign: 'all' }).reduce, 'sum');
   assert.equal(resolveRenderOptions('sensitivity', { sign: 'all' }).colormap, 'RdBu');

@@ -67,7 +67,12 @@ for (const colormap of COLORMAPS) {
   });
 }
 
-const reductions: [Reduction, Sign][] = [...REDUCTIONS.map((r): [Reduction, Sign] => [r, r === 'sum' || r === 'mean' ? 'all' : 'abs']), ['sum', 'positive'], ['sum', 'negative'], ['l2', 'negative']];
+const reductions: [Reduction, Sign][] = [
+  ...REDUCTIONS.map((r): [Reduction, Sign] => [r, r === 'sum' || r === 'mean' ? 'all' : 'abs']),
+  ['sum', 'positive'],
+  ['sum', 'negative'],
+  ['l2', 'negative'],
+];
 
 for (const [reduce, sign] of reductions) {
   test(`golden heatmap: reduce ${reduce}, sign ${sign}`, async () => {
@@ -95,7 +100,15 @@ function syntheticImage(): DecodedImage {
   return { data, width, height, format: 'png' };
 }
 
-const GEOMETRY = computeGeometry(40, 30, { layout: 'NCHW', size: [16, 16], resize: { mode: 'resize-crop', shorter: 20 }, mean: [0, 0, 0], std: [1, 1, 1], range: [0, 1], channels: 3 });
+const GEOMETRY = computeGeometry(40, 30, {
+  layout: 'NCHW',
+  size: [16, 16],
+  resize: { mode: 'resize-crop', shorter: 20 },
+  mean: [0, 0, 0],
+  std: [1, 1, 1],
+  range: [0, 1],
+  channels: 3,
+});
 
 test('golden overlay and heatmap at the original size (projected through resize-crop)', async () => {
   const image = syntheticImage();

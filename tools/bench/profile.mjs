@@ -22,7 +22,9 @@ import { modelToProto } from '../../dist/src/onnx/ir.js';
 import { encodeModel } from '../../dist/src/onnx/proto.js';
 
 const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), /** @type {[string, string | undefined][]} */ ([])),
+  process.argv
+    .slice(2)
+    .reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), /** @type {[string, string | undefined][]} */ ([])),
 );
 const modelPath = args.model ?? '.cache/bench/resnet50-op17.onnx';
 const method = args.method ?? 'gradient';
@@ -114,7 +116,9 @@ for (const [key, pending] of sessions) {
 /** ORT names the file <prefix>_<date>.json and does not return the name to Node. */
 function newestProfile(prefix) {
   const base = basename(prefix);
-  const files = readdirSync(dir).filter((f) => f.startsWith(`${base}_`) && f.endsWith('.json')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.startsWith(`${base}_`) && f.endsWith('.json'))
+    .sort();
   if (files.length === 0) throw new Error(`no profile written for ${prefix}`);
   return join(dir, files[files.length - 1]);
 }

@@ -16,9 +16,7 @@ import { oneHotSeed } from '../../dist/src/methods/targets.js';
 import { compileSession, loadModel } from '../../dist/src/runtime/gradient-model.js';
 import { openModelContext } from '../../dist/src/runtime/model-context.js';
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []),
-);
+const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
 const out = args.out ?? '.cache/gpu-check/out';
 const repeat = Number(args.repeat ?? 3);
 const budgetBytes = Number(args['budget-mb'] ?? 16384) * 2 ** 20;
@@ -47,7 +45,10 @@ const classes = loaded.facts.shapes.get(compiled.explained)?.[1];
 for (let i = 0; i < 3; i++) await session.run({ [compiled.input]: batch(1), [compiled.seed]: oneHotSeed([0], classes) }, [inputGradient(compiled)]);
 session.endProfiling();
 await session.release();
-const profileFile = readdirSync(out).filter((f) => f.startsWith('profile') && f.endsWith('.json')).sort().pop();
+const profileFile = readdirSync(out)
+  .filter((f) => f.startsWith('profile') && f.endsWith('.json'))
+  .sort()
+  .pop();
 const events = JSON.parse(readFileSync(join(out, profileFile), 'utf8'));
 const byProvider = {};
 for (const e of events) {
@@ -65,7 +66,9 @@ if (onCuda === 0) failures.push('the profile shows no kernel on CUDAExecutionPro
 const x1 = batch(1);
 const g = (await explain(gpu, { x: x1, params: { method: 'gradient' }, targets: [0] })).attribution.data;
 const c = (await explain(cpu, { x: x1, params: { method: 'gradient' }, targets: [0] })).attribution.data;
-let dot = 0, gg = 0, cc = 0;
+let dot = 0,
+  gg = 0,
+  cc = 0;
 for (let i = 0; i < g.length; i++) {
   dot += g[i] * c[i];
   gg += g[i] * g[i];
@@ -109,7 +112,11 @@ await cpu.close();
 
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(`providers per session: ${sessions.map((s) => `${s.key}=${s.provider}`).join(', ')}`);
-console.log(`profile (${profileFile}): ${Object.entries(byProvider).map(([p, v]) => `${p} ${v.kernels} kernels ${(v.us / 1000).toFixed(1)} ms`).join('; ')}; ${((100 * onCuda) / (total || 1)).toFixed(1)}% of kernel time on CUDA`);
+console.log(
+  `profile (${profileFile}): ${Object.entries(byProvider)
+    .map(([p, v]) => `${p} ${v.kernels} kernels ${(v.us / 1000).toFixed(1)} ms`)
+    .join('; ')}; ${((100 * onCuda) / (total || 1)).toFixed(1)}% of kernel time on CUDA`,
+);
 console.log(`gradient GPU vs CPU: cosine ${cosine.toFixed(7)}`);
 for (const r of rows) console.log(r.map((v, i) => v.padStart(widths[i])).join('  '));
 writeFileSync(join(out, 'gpu-check.json'), JSON.stringify({ sessions, byProvider, cosine, results, failures }, null, 2));

@@ -283,7 +283,9 @@ function pickModelsDir() {
 async function pickImage() {
   const samples = join(ROOT, 'models', 'demo', 'samples');
   if (existsSync(samples)) {
-    const png = readdirSync(samples).filter((f) => f.toLowerCase().endsWith('.png')).sort()[0];
+    const png = readdirSync(samples)
+      .filter((f) => f.toLowerCase().endsWith('.png'))
+      .sort()[0];
     if (png) return { bytes: readFileSync(join(samples, png)), label: `models/demo/samples/${png}`, name: png };
   }
   let sharp;
@@ -306,7 +308,9 @@ async function pickImage() {
       raw[i + 2] = Math.min(255, (inside ? 30 : 90 + ((x + y) >> 3)) + noise());
     }
   }
-  const bytes = await sharp(raw, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+  const bytes = await sharp(raw, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toBuffer();
   return { bytes, label: 'generated 256×256 PNG', name: 'load.png' };
 }
 
@@ -418,7 +422,7 @@ async function scenarioA(opts, modelsDir, image) {
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
           if (r.status === 202) latencies.push(ms);
         } catch (err) {
-          const key = err.name === 'TimeoutError' ? 'timeout' : err.cause?.code ?? err.message;
+          const key = err.name === 'TimeoutError' ? 'timeout' : (err.cause?.code ?? err.message);
           errors.set(key, (errors.get(key) ?? 0) + 1);
           if (gateway.exited) return;
           await sleep(50);
@@ -452,7 +456,12 @@ async function scenarioA(opts, modelsDir, image) {
       gatewayCores: gatewayCpu0 !== undefined && gatewayCpu1 !== undefined ? (gatewayCpu1 - gatewayCpu0) / elapsedS : undefined,
       clientCores: (selfCpu.user + selfCpu.system) / 1e6 / elapsedS,
       redisCores: redisCpu0 !== undefined && redisCpu1 !== undefined ? (redisCpu1 - redisCpu0) / elapsedS : undefined,
-      otherCores: otherCores(machine0, machine1, [(gatewayCpu1 ?? NaN) - (gatewayCpu0 ?? NaN), (selfCpu.user + selfCpu.system) / 1e6, (redisCpu1 ?? NaN) - (redisCpu0 ?? NaN)], elapsedS),
+      otherCores: otherCores(
+        machine0,
+        machine1,
+        [(gatewayCpu1 ?? NaN) - (gatewayCpu0 ?? NaN), (selfCpu.user + selfCpu.system) / 1e6, (redisCpu1 ?? NaN) - (redisCpu0 ?? NaN)],
+        elapsedS,
+      ),
       failed: accepted === 0 || errors.size > 0 || other.length > 0,
     };
   } finally {
@@ -528,7 +537,13 @@ async function scenarioB(opts, modelsDir, image, workers, budgetMs) {
   const workerProcs = Array.from({ length: workers }, (_, i) => startProcess('worker', env, `worker ${i + 1}/${workers}`));
   const all = [gateway, ...workerProcs];
   try {
-    const ready = await waitForEndpoint(url, '/readyz', (s, b) => s === 200 && b.workers >= workers, Math.max(1000, Math.min(40_000, runEnd - Date.now())), all);
+    const ready = await waitForEndpoint(
+      url,
+      '/readyz',
+      (s, b) => s === 200 && b.workers >= workers,
+      Math.max(1000, Math.min(40_000, runEnd - Date.now())),
+      all,
+    );
     const model = await chooseModel(url);
     const fields = { method: 'gradient', model: model.id };
     log(`scenario B (${workers} worker(s)): ready (${ready.workers} worker connection(s)); warming up`);
@@ -576,18 +591,25 @@ async function scenarioB(opts, modelsDir, image, workers, budgetMs) {
     const lastFinish = times.length > 0 ? Math.max(...times.map((t) => t.finished)) : NaN;
     const lastObserved = done.length > 0 ? Math.max(...done.map((j) => j.observedAt)) : NaN;
     const spanS = (lastFinish - firstSubmit) / 1000;
-    const e2e = completed.map((j) => {
-      const t = serverTimes(j);
-      return t ? t.finished - j.clientSubmit : NaN;
-    }).filter(Number.isFinite).sort((a, b) => a - b);
+    const e2e = completed
+      .map((j) => {
+        const t = serverTimes(j);
+        return t ? t.finished - j.clientSubmit : NaN;
+      })
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
     const queued = times.map((t) => t.queuedMs).sort((a, b) => a - b);
-    const compute = times.map((t) => t.computeMs).filter(Number.isFinite).sort((a, b) => a - b);
+    const compute = times
+      .map((t) => t.computeMs)
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
     const total = times.map((t) => t.totalMs).sort((a, b) => a - b);
     const observedE2e = completed.map((j) => j.observedAt - j.clientSubmit).sort((a, b) => a - b);
     const spanForCpu = (wallEnd - firstSubmit) / 1000;
-    const workerCores = workerCpu0.every((c) => c !== undefined) && workerCpu1.every((c) => c !== undefined)
-      ? workerCpu1.map((c, i) => (c - workerCpu0[i]) / spanForCpu)
-      : undefined;
+    const workerCores =
+      workerCpu0.every((c) => c !== undefined) && workerCpu1.every((c) => c !== undefined)
+        ? workerCpu1.map((c, i) => (c - workerCpu0[i]) / spanForCpu)
+        : undefined;
     const retried = completed.filter((j) => (j.attempts ?? 1) > 1).length;
     return {
       workers,
@@ -614,7 +636,17 @@ async function scenarioB(opts, modelsDir, image, workers, budgetMs) {
       gatewayCores: gatewayCpu0 !== undefined && gatewayCpu1 !== undefined ? (gatewayCpu1 - gatewayCpu0) / spanForCpu : undefined,
       redisCores: redisCpu0 !== undefined && redisCpu1 !== undefined ? (redisCpu1 - redisCpu0) / spanForCpu : undefined,
       clientCores: (selfCpu.user + selfCpu.system) / 1e6 / spanForCpu,
-      otherCores: otherCores(machine0, machine1, [...workerCpu1.map((c, i) => (c ?? NaN) - (workerCpu0[i] ?? NaN)), (gatewayCpu1 ?? NaN) - (gatewayCpu0 ?? NaN), (redisCpu1 ?? NaN) - (redisCpu0 ?? NaN), (selfCpu.user + selfCpu.system) / 1e6], spanForCpu),
+      otherCores: otherCores(
+        machine0,
+        machine1,
+        [
+          ...workerCpu1.map((c, i) => (c ?? NaN) - (workerCpu0[i] ?? NaN)),
+          (gatewayCpu1 ?? NaN) - (gatewayCpu0 ?? NaN),
+          (redisCpu1 ?? NaN) - (redisCpu0 ?? NaN),
+          (selfCpu.user + selfCpu.system) / 1e6,
+        ],
+        spanForCpu,
+      ),
       failedRun: left > 0 || failed.length > 0 || completed.length === 0,
     };
   } finally {
@@ -633,12 +665,18 @@ function report(opts, ctx, a, bs) {
   lines.push(`- Date: ${new Date(T0).toISOString()}; Node ${process.version}; ${cpus().length} CPU core(s) (${cpus()[0]?.model ?? 'unknown'})`);
   lines.push(`- Redis: ${REDIS_URL}; key prefix \`${BASE}\` (removed at the end)`);
   lines.push(`- Models: ${ctx.modelsLabel}; model \`${ctx.model ?? '?'}\`; method \`gradient\`; input: ${ctx.imageLabel} (${ctx.imageBytes} bytes)`);
-  lines.push(`- Command flags: --scenario ${opts.scenario} --duration ${opts.durationS} --concurrency ${opts.concurrency} --jobs ${opts.jobs} --workers ${opts.workers.join(',')}`);
-  lines.push(`- Load average at start: ${ctx.loadavg}. The load generator, the gateway, the workers and Redis all share this machine; the CPU columns are cores used (CPU seconds / wall seconds); "other processes" is the machine's busy time minus ours — when it is high, the numbers are contended.`);
+  lines.push(
+    `- Command flags: --scenario ${opts.scenario} --duration ${opts.durationS} --concurrency ${opts.concurrency} --jobs ${opts.jobs} --workers ${opts.workers.join(',')}`,
+  );
+  lines.push(
+    `- Load average at start: ${ctx.loadavg}. The load generator, the gateway, the workers and Redis all share this machine; the CPU columns are cores used (CPU seconds / wall seconds); "other processes" is the machine's busy time minus ours — when it is high, the numbers are contended.`,
+  );
   lines.push('');
   if (a) {
     lines.push('## A. Gateway accept rate (no workers, RATE_LIMIT_PER_MINUTE=0, MAX_QUEUE_DEPTH=100000)', '');
-    lines.push('| clients | duration s | accepted (202) | accepted/s | p50 ms | p90 ms | p99 ms | max ms | other statuses | errors | gateway CPU | Redis CPU | load-gen CPU | other processes CPU |');
+    lines.push(
+      '| clients | duration s | accepted (202) | accepted/s | p50 ms | p90 ms | p99 ms | max ms | other statuses | errors | gateway CPU | Redis CPU | load-gen CPU | other processes CPU |',
+    );
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|');
     lines.push(
       `| ${a.concurrency} | ${fmt(a.elapsedS, 1)} | ${a.accepted} | ${fmt(a.perSecond, 1)} | ${fmt(a.p50)} | ${fmt(a.p90)} | ${fmt(a.p99)} | ${fmt(a.max)} | ${a.other} | ${a.errors} | ${fmt(a.gatewayCores, 2)} | ${fmt(a.redisCores, 2)} | ${fmt(a.clientCores, 2)} | ${fmt(a.otherCores, 2)} |`,
@@ -647,7 +685,9 @@ function report(opts, ctx, a, bs) {
   }
   if (bs.length > 0) {
     lines.push('## B. End-to-end `gradient` jobs (WORKER_CONCURRENCY=1, ORT_THREADS=1 per worker process)', '');
-    lines.push('| workers | jobs | completed | failed | unfinished | jobs/s | span s | e2e p50 ms | e2e p90 ms | e2e max ms | queued p50 ms | compute p50 ms | worker total p50 ms | worker CPU (each) | gateway CPU | Redis CPU | load-gen CPU | other processes CPU |');
+    lines.push(
+      '| workers | jobs | completed | failed | unfinished | jobs/s | span s | e2e p50 ms | e2e p90 ms | e2e max ms | queued p50 ms | compute p50 ms | worker total p50 ms | worker CPU (each) | gateway CPU | Redis CPU | load-gen CPU | other processes CPU |',
+    );
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|');
     for (const b of bs) {
       lines.push(
@@ -657,7 +697,12 @@ function report(opts, ctx, a, bs) {
     lines.push('');
     if (bs.length >= 2 && bs[0].jobsPerS > 0) {
       const base = bs[0];
-      lines.push(bs.slice(1).map((b) => `- ${b.workers} vs ${base.workers} worker(s): ${fmt(b.jobsPerS / base.jobsPerS, 2)}× the jobs/s.`).join('\n'));
+      lines.push(
+        bs
+          .slice(1)
+          .map((b) => `- ${b.workers} vs ${base.workers} worker(s): ${fmt(b.jobsPerS / base.jobsPerS, 2)}× the jobs/s.`)
+          .join('\n'),
+      );
     }
     lines.push(
       '- jobs/s = completed / (first submission → last completion), the completion taken from the server timings (submittedAt + queuedMs + totalMs); e2e = client submit → that completion.',
@@ -703,7 +748,14 @@ async function main() {
   await connectRedis();
   const models = pickModelsDir();
   const image = await pickImage();
-  const ctx = { loadavg: loadavg().map((l) => l.toFixed(2)).join(' / '), modelsLabel: models.label, imageLabel: image.label, imageBytes: image.bytes.length };
+  const ctx = {
+    loadavg: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / '),
+    modelsLabel: models.label,
+    imageLabel: image.label,
+    imageBytes: image.bytes.length,
+  };
   log(`models: ${models.label}; image: ${image.label} (${image.bytes.length} bytes); prefix ${BASE}`);
 
   let a;
@@ -726,7 +778,9 @@ async function main() {
 
   const problems = [];
   if (a?.failed) problems.push(`scenario A: accepted ${a.accepted}, other statuses ${a.other}, errors ${a.errors}`);
-  for (const b of bs) if (b.failedRun) problems.push(`scenario B (${b.workers} worker(s)): ${b.completed} completed, ${b.failed} failed, ${b.unfinished} unfinished within the time budget`);
+  for (const b of bs)
+    if (b.failedRun)
+      problems.push(`scenario B (${b.workers} worker(s)): ${b.completed} completed, ${b.failed} failed, ${b.unfinished} unfinished within the time budget`);
   return problems;
 }
 

@@ -8,7 +8,16 @@ import { type FastifyInstance } from 'fastify';
 export const CORS_ALLOWED_HEADERS = ['authorization', 'x-api-key', 'content-type', 'prefer', 'idempotency-key', 'last-event-id'];
 
 /** Response headers a browser client may read besides the CORS-safelisted ones. */
-export const CORS_EXPOSED_HEADERS = ['location', 'retry-after', 'content-disposition', 'x-saliency-scale', 'x-saliency-clip', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'];
+export const CORS_EXPOSED_HEADERS = [
+  'location',
+  'retry-after',
+  'content-disposition',
+  'x-saliency-scale',
+  'x-saliency-clip',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+];
 
 export async function registerCors(app: FastifyInstance, origins: readonly string[]): Promise<void> {
   if (origins.length === 0) return;

@@ -17,15 +17,20 @@ const DESCRIPTIONS: Record<MethodName, string> = {
   smoothgrad: 'Mean of the base method over noisy copies x + ε (Smilkov et al. 2017); base=grad-cam is Smooth Grad-CAM (ReLU per copy, then the mean).',
   'smoothgrad-squared': 'Mean of the squared base method over noisy copies (Hooker et al. 2019).',
   vargrad: 'Variance of the base method over noisy copies (Adebayo et al. 2018); biased unless unbiased=true.',
-  smoothdiff: 'SmoothDiff (Hill et al., NeurIPS 2025): n noisy forward passes average each node’s local derivative, then one backward pass uses the averages (cost n·F + F + B). Exact E[J] at ReLU, MaxPool, elementwise nonlinearities and products; ops with dense Jacobians (Softmax, LayerNormalization, ReduceMax) use the Jacobian at the mean input, an approximation.',
+  smoothdiff:
+    'SmoothDiff (Hill et al., NeurIPS 2025): n noisy forward passes average each node’s local derivative, then one backward pass uses the averages (cost n·F + F + B). Exact E[J] at ReLU, MaxPool, elementwise nonlinearities and products; ops with dense Jacobians (Softmax, LayerNormalization, ReduceMax) use the Jacobian at the mean input, an approximation.',
   'guided-backprop': 'Gradient where every ReLU passes back only positive gradients at positive inputs (Springenberg et al. 2015).',
   'grad-cam': 'ReLU(Σ_k α_k A^k) at a 4-D layer, α_k the spatial mean of ∂y_c/∂A^k, upsampled bilinearly (Selvaraju et al. 2017).',
   'guided-grad-cam': 'Guided Backprop ⊙ Grad-CAM.',
-  'grad-cam-plus-plus': 'Grad-CAM++ (Chattopadhyay et al. 2018): ReLU(Σ_k w_k A^k), w_k = Σ_ij α_ij ReLU(∂y_c/∂A^k_ij), α = g²/(2g² + Σ_ab A_ab g³) with g = ∂y_c/∂A (the logit form, exp(y_c) cancels), upsampled bilinearly. Cost: one gradient pass.',
-  noisegrad: 'NoiseGrad (Bykov et al. 2022): mean of the base method over n models with multiplicative weight noise η ~ N(1, σ_w²) per weight (Conv, Gemm, MatMul, BatchNormalization scale and bias; head=false leaves the classifier head clean), each drawn afresh from the clean weights. Cost: n gradient passes.',
+  'grad-cam-plus-plus':
+    'Grad-CAM++ (Chattopadhyay et al. 2018): ReLU(Σ_k w_k A^k), w_k = Σ_ij α_ij ReLU(∂y_c/∂A^k_ij), α = g²/(2g² + Σ_ab A_ab g³) with g = ∂y_c/∂A (the logit form, exp(y_c) cancels), upsampled bilinearly. Cost: one gradient pass.',
+  noisegrad:
+    'NoiseGrad (Bykov et al. 2022): mean of the base method over n models with multiplicative weight noise η ~ N(1, σ_w²) per weight (Conv, Gemm, MatMul, BatchNormalization scale and bias; head=false leaves the classifier head clean), each drawn afresh from the clean weights. Cost: n gradient passes.',
   fusiongrad: 'FusionGrad (Bykov et al. 2022): NoiseGrad × SmoothGrad, n noisy models × m noisy inputs. Cost: n·m gradient passes.',
-  adaptgrad: 'AdaptGrad (arXiv 2410.07711): SmoothGrad with a per-element σ_i = min(|x_i − lo|, |x_i − hi|)/(√2·erfinv(c)), lo/hi the model-space black and white, so copies stay in range with confidence c; the clean gradient is one of the n samples. Cost: n gradient passes.',
-  'smooth-grad-cam-plus-plus': 'Smooth Grad-CAM++ (Omeiza et al. 2019): Grad-CAM++ with g, g², g³ averaged over n noisy copies, A from the clean input. Cost: n + 1 gradient passes.',
+  adaptgrad:
+    'AdaptGrad (arXiv 2410.07711): SmoothGrad with a per-element σ_i = min(|x_i − lo|, |x_i − hi|)/(√2·erfinv(c)), lo/hi the model-space black and white, so copies stay in range with confidence c; the clean gradient is one of the n samples. Cost: n gradient passes.',
+  'smooth-grad-cam-plus-plus':
+    'Smooth Grad-CAM++ (Omeiza et al. 2019): Grad-CAM++ with g, g², g³ averaged over n noisy copies, A from the clean input. Cost: n + 1 gradient passes.',
 };
 
 const SMOOTHING: ReadonlySet<MethodName> = new Set(['smoothgrad', 'smoothgrad-squared', 'vargrad']);
@@ -42,7 +47,9 @@ function presetsOf(method: MethodName) {
   return Object.fromEntries(
     PRESETS.map((preset) => [
       preset,
-      SMOOTHING.has(method) ? { ...presetEntry(preset, method), bases: Object.fromEntries(BASE_METHODS.map((b) => [b, presetEntry(preset, method, b)])) } : presetEntry(preset, method),
+      SMOOTHING.has(method)
+        ? { ...presetEntry(preset, method), bases: Object.fromEntries(BASE_METHODS.map((b) => [b, presetEntry(preset, method, b)])) }
+        : presetEntry(preset, method),
     ]),
   );
 }
@@ -87,10 +94,14 @@ function unavailableView(u: UnavailableModel) {
 }
 
 export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
-  app.get('/v1/models', { schema: { summary: 'Installed models: those that serve, and folders that cannot (with the reason)', response: { 200: ModelListSchema } } }, async () => ({
-    models: deps.registry.list().map((m) => modelView(m, false)),
-    unavailable: deps.registry.unavailable().map(unavailableView),
-  }));
+  app.get(
+    '/v1/models',
+    { schema: { summary: 'Installed models: those that serve, and folders that cannot (with the reason)', response: { 200: ModelListSchema } } },
+    async () => ({
+      models: deps.registry.list().map((m) => modelView(m, false)),
+      unavailable: deps.registry.unavailable().map(unavailableView),
+    }),
+  );
 
   app.get(
     '/v1/models/:id',
@@ -127,7 +138,8 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     }),
     parameters: MethodParamsSchema,
     metrics: {
-      description: 'metrics=a,b,… on a job computes these with the explanation (of its first target); flip_steps (default 32) and imputation (zeros | mean) set pixel flipping',
+      description:
+        'metrics=a,b,… on a job computes these with the explanation (of its first target); flip_steps (default 32) and imputation (zeros | mean) set pixel flipping',
       values: METRIC_NAMES.map((name) => ({ name, cost: METRIC_COSTS[name] })),
     },
     render: {
@@ -142,9 +154,18 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         values: ['service', 'captum', 'pair', 'xplique'],
         default: "the preset the result was computed under, else 'service'",
         presets: {
-          captum: { call: "visualize_image_attr(attr, method='heat_map', sign='absolute_value', outlier_perc=2)", defaults: { reduce: 'sum', sign: 'abs', clip: 98 } },
-          pair: { call: 'VisualizeImageGrayscale(mask, percentile=99) (VisualizeImageDiverging for sign all)', defaults: { reduce: 'abs-sum', sign: 'abs', clip: 99 } },
-          xplique: { call: 'plot_attributions(explanations, images, clip_percentile=0.1)', defaults: { reduce: 'mean', sign: 'all', clip: 99.9, colormap: 'jet' } },
+          captum: {
+            call: "visualize_image_attr(attr, method='heat_map', sign='absolute_value', outlier_perc=2)",
+            defaults: { reduce: 'sum', sign: 'abs', clip: 98 },
+          },
+          pair: {
+            call: 'VisualizeImageGrayscale(mask, percentile=99) (VisualizeImageDiverging for sign all)',
+            defaults: { reduce: 'abs-sum', sign: 'abs', clip: 99 },
+          },
+          xplique: {
+            call: 'plot_attributions(explanations, images, clip_percentile=0.1)',
+            defaults: { reduce: 'mean', sign: 'all', clip: 99.9, colormap: 'jet' },
+          },
         },
       },
     },

@@ -11,6 +11,7 @@ export async function docsRoutes(app: FastifyInstance): Promise<void> {
     // No badge fetched from an outside validator: the page works offline.
     uiConfig: { validatorUrl: null, deepLinking: true, defaultModelsExpandDepth: 1 },
     theme: { title: 'saliency-server API' },
-    staticCSP: "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    staticCSP:
+      "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
   });
 }

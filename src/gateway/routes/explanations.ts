@@ -12,7 +12,17 @@ import { ResultCache } from '../result-cache.js';
 import { Webhooks } from '../webhooks.js';
 import { links, toExplanation } from '../explanation-view.js';
 import { SHUTDOWN_RETRY_AFTER_S } from '../lifecycle.js';
-import { ErrorSchema, EventsHeaders, EventStreamResponse, ExplanationSchema, IdParams, SubmissionBody, SubmitHeaders, SubmitQuery, SubmitResponses } from '../schemas.js';
+import {
+  ErrorSchema,
+  EventsHeaders,
+  EventStreamResponse,
+  ExplanationSchema,
+  IdParams,
+  SubmissionBody,
+  SubmitHeaders,
+  SubmitQuery,
+  SubmitResponses,
+} from '../schemas.js';
 import {
   type Submission,
   checkImage,
@@ -45,7 +55,8 @@ function waitSeconds(request: FastifyRequest): number {
   if (fromQuery !== undefined) {
     // The route's query schema has already coerced it to a number; a string is checked here too.
     const value = typeof fromQuery === 'number' ? fromQuery : typeof fromQuery === 'string' && fromQuery.trim() !== '' ? Number(fromQuery) : NaN;
-    if (!(value >= 0 && value <= MAX_WAIT_S)) throw apiError('SALIENCY_VALIDATION', [`wait must be a number of seconds from 0 to ${MAX_WAIT_S}, got ${JSON.stringify(fromQuery)}`]);
+    if (!(value >= 0 && value <= MAX_WAIT_S))
+      throw apiError('SALIENCY_VALIDATION', [`wait must be a number of seconds from 0 to ${MAX_WAIT_S}, got ${JSON.stringify(fromQuery)}`]);
     return value;
   }
   const fromHeader = /(?:^|[,;\s])wait=(\d+)/.exec(String(request.headers.prefer ?? ''))?.[1];
@@ -102,7 +113,10 @@ function waitForFinal(deps: GatewayDeps, ids: string[], seconds: number): Promis
       };
       stops.push(deps.queue.subscribe(id, (e) => e.type !== 'progress' && settle()));
       // The job may have finished before the subscription existed.
-      void deps.queue.status(id).then((s) => s && FINAL.has(s.state) && settle(), () => undefined);
+      void deps.queue.status(id).then(
+        (s) => s && FINAL.has(s.state) && settle(),
+        () => undefined,
+      );
     }
   });
 }
@@ -130,7 +144,14 @@ function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: 
       (status) => {
         const waitSeconds = status?.startedAt !== undefined ? (status.startedAt - status.submittedAt) / 1000 : undefined;
         if (waitSeconds !== undefined) metrics.queueWait.observe({ method, model }, waitSeconds);
-        metrics.worker?.observe({ method, model, state: event.type, ...(code !== undefined && { code }), ...(waitSeconds !== undefined && { waitSeconds }), ...(computeSeconds !== undefined && { computeSeconds }) });
+        metrics.worker?.observe({
+          method,
+          model,
+          state: event.type,
+          ...(code !== undefined && { code }),
+          ...(waitSeconds !== undefined && { waitSeconds }),
+          ...(computeSeconds !== undefined && { computeSeconds }),
+        });
       },
       () => undefined,
     );
@@ -194,7 +215,15 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       try {
         if ((await queue.depth()) + inputs.length > config.MAX_QUEUE_DEPTH) throw new QueueFullError('full');
         for (const input of inputs) {
-          const cacheKey = resultCache.key(request.owner, { modelHash: entry.hash, kind, input: input.bytes, ...(submission.baseline ? { baseline: submission.baseline.bytes } : {}), resolved, target, extra: { several, quality } });
+          const cacheKey = resultCache.key(request.owner, {
+            modelHash: entry.hash,
+            kind,
+            input: input.bytes,
+            ...(submission.baseline ? { baseline: submission.baseline.bytes } : {}),
+            resolved,
+            target,
+            extra: { several, quality },
+          });
           const hit = await resultCache.lookup(request, cacheKey);
           if (hit) {
             statuses.push(hit);
@@ -217,7 +246,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         await rollBack(deps, stored).catch((cause: unknown) => request.log.warn({ err: cause }, 'roll-back of a refused submission failed'));
         if (err instanceof QueueFullError) throw apiError('SALIENCY_QUEUE_FULL', [config.MAX_QUEUE_DEPTH], { 'retry-after': '10' });
         // Its upload began before the server started draining.
-        if (deps.lifecycle?.draining === true) throw apiError('SALIENCY_SHUTTING_DOWN', [SHUTDOWN_RETRY_AFTER_S], { 'retry-after': String(SHUTDOWN_RETRY_AFTER_S) });
+        if (deps.lifecycle?.draining === true)
+          throw apiError('SALIENCY_SHUTTING_DOWN', [SHUTDOWN_RETRY_AFTER_S], { 'retry-after': String(SHUTDOWN_RETRY_AFTER_S) });
         if (err instanceof Error && (err.name === 'StoreFullError' || err.name === 'BlobTooLargeError')) {
           throw apiError('SALIENCY_STORE_FULL', [STORE_RETRY_AFTER_S], { 'retry-after': String(STORE_RETRY_AFTER_S) });
         }
@@ -228,7 +258,11 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       request.log.info({ jobs: statuses.map((s) => s.id), model: entry.id, method: params.method }, 'explanations queued');
       if (webhook) for (const s of statuses) webhooks.watch(s.id, webhook);
 
-      await waitForFinal(deps, statuses.map((s) => s.id), wait);
+      await waitForFinal(
+        deps,
+        statuses.map((s) => s.id),
+        wait,
+      );
       const latest = await Promise.all(statuses.map(async (s) => (wait > 0 ? ((await queue.status(s.id).catch(() => undefined)) ?? s) : s)));
       const allDone = latest.every((s) => FINAL.has(s.state));
       reply.code(wait > 0 && allDone ? 200 : 202);
@@ -244,7 +278,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
     {
       schema: {
         summary: 'Status, progress, prediction and result summary of one explanation',
-        description: 'JSON by default. With Accept: image/png, application/x-npy or text/event-stream it redirects (303) to heatmap.png, attribution.npy or events, keeping the query.',
+        description:
+          'JSON by default. With Accept: image/png, application/x-npy or text/event-stream it redirects (303) to heatmap.png, attribution.npy or events, keeping the query.',
         params: IdParams,
         response: { 200: ExplanationSchema, 303: { description: 'See Other: the rendering the Accept header asked for', type: 'null' }, '4xx': ErrorSchema },
       },
@@ -271,7 +306,11 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
           'text/event-stream. Events: `status` (the current state, first), `progress` ({done,total,stage}), and one final `completed`, `failed` or `cancelled` carrying the explanation; then the stream ends. A job that already ended gets `status` and its final event. Every event has an `id:` naming the state it reports; reconnecting with `Last-Event-ID` skips what was already seen, and 204 answers a client that saw the final event. Comment lines are heartbeats.',
         params: IdParams,
         headers: EventsHeaders,
-        response: { 200: EventStreamResponse, 204: { description: 'The final event was already delivered (Last-Event-ID): stop reconnecting', type: 'null' }, '4xx': ErrorSchema },
+        response: {
+          200: EventStreamResponse,
+          204: { description: 'The final event was already delivered (Last-Event-ID): stop reconnecting', type: 'null' },
+          '4xx': ErrorSchema,
+        },
       },
     },
     async (request, reply) => streamEvents(request, reply, await loadOwnedStatus(deps, request, (request.params as { id: string }).id)),
@@ -279,7 +318,13 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
 
   app.delete(
     '/v1/explanations/:id',
-    { schema: { summary: 'Cancel (a running job stops at its next graph run) and delete', params: IdParams, response: { 204: { description: 'Deleted', type: 'null' }, '4xx': ErrorSchema } } },
+    {
+      schema: {
+        summary: 'Cancel (a running job stops at its next graph run) and delete',
+        params: IdParams,
+        response: { 204: { description: 'Deleted', type: 'null' }, '4xx': ErrorSchema },
+      },
+    },
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const status = await loadOwnedStatus(deps, request, id);

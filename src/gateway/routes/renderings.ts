@@ -23,7 +23,13 @@ interface Loaded {
  * A several-target job's attribution is [K, …]: `target` picks one class's slice (default: the
  * first; `all` keeps the stack, for attribution.npy).
  */
-function pickTarget(status: JobStatus, data: Float32Array, shape: number[], target: string | undefined, all: boolean): { data: Float32Array; shape: number[]; slot: number } {
+function pickTarget(
+  status: JobStatus,
+  data: Float32Array,
+  shape: number[],
+  target: string | undefined,
+  all: boolean,
+): { data: Float32Array; shape: number[]; slot: number } {
   const maps = status.result?.targets;
   if (!maps) {
     if (target !== undefined) throw apiError('SALIENCY_BAD_RENDER_PARAM', [`this explanation has one target; 'target' applies to jobs sent with targets=…`]);
@@ -31,7 +37,8 @@ function pickTarget(status: JobStatus, data: Float32Array, shape: number[], targ
   }
   if (target === undefined && all) return { data, shape, slot: -1 };
   const slot = target === undefined ? 0 : maps.findIndex((m) => String(m.index) === target || m.label === target);
-  if (slot < 0) throw apiError('SALIENCY_BAD_RENDER_PARAM', [`target ${target} is not one of this explanation's targets (${maps.map((m) => m.index).join(', ')})`]);
+  if (slot < 0)
+    throw apiError('SALIENCY_BAD_RENDER_PARAM', [`target ${target} is not one of this explanation's targets (${maps.map((m) => m.index).join(', ')})`]);
   const size = data.length / maps.length;
   return { data: data.subarray(slot * size, (slot + 1) * size), shape: [1, ...shape.slice(1)], slot };
 }
@@ -68,7 +75,8 @@ function options(status: JobStatus, query: unknown): RenderOptions {
 }
 
 async function originalBytes(deps: GatewayDeps, status: JobStatus): Promise<Buffer> {
-  if (status.payload.input.kind !== 'image') throw apiError('SALIENCY_BAD_RENDER_PARAM', ['this explanation was computed from a tensor: there is no image to overlay; use heatmap.png']);
+  if (status.payload.input.kind !== 'image')
+    throw apiError('SALIENCY_BAD_RENDER_PARAM', ['this explanation was computed from a tensor: there is no image to overlay; use heatmap.png']);
   const bytes = await deps.store.get(status.payload.input.key);
   if (!bytes) throw apiError('SALIENCY_RESULT_EXPIRED', [status.id]);
   return bytes;
@@ -85,7 +93,11 @@ async function pooled<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-const variant = (kind: string, o: RenderOptions) => createHash('sha256').update(`${kind}:${JSON.stringify(o)}`).digest('hex').slice(0, 24);
+const variant = (kind: string, o: RenderOptions) =>
+  createHash('sha256')
+    .update(`${kind}:${JSON.stringify(o)}`)
+    .digest('hex')
+    .slice(0, 24);
 
 export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, renderer: RenderPool): void {
   const cache = new RenderCache(deps.config.RENDER_CACHE_MB * 1024 * 1024, deps.config.RESULT_TTL_SECONDS * 1000);
@@ -122,7 +134,12 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
         const png = rendered.png;
         const scale = String(rendered.scale);
         const clip = String(rendered.clipValue);
-        return reply.header('content-type', 'image/png').header('cache-control', 'private, max-age=3600').header('x-saliency-scale', scale.trim()).header('x-saliency-clip', clip.trim()).send(png);
+        return reply
+          .header('content-type', 'image/png')
+          .header('cache-control', 'private, max-age=3600')
+          .header('x-saliency-scale', scale.trim())
+          .header('x-saliency-clip', clip.trim())
+          .send(png);
       },
     );
   pngRoute('heatmap');

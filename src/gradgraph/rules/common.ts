@@ -15,7 +15,10 @@ export function normAxis(axis: number, rank: number): number {
 export function unbroadcast(ctx: RuleContext, grad: string, part: readonly Dim[], full: readonly Dim[]): string {
   const { axes, lead } = broadcastAxes(part, full);
   const summed = ctx.b.reduceSum(grad, axes, true);
-  return ctx.b.squeeze(summed, Array.from({ length: lead }, (_, i) => i));
+  return ctx.b.squeeze(
+    summed,
+    Array.from({ length: lead }, (_, i) => i),
+  );
 }
 
 /** Gives input i the cotangent `grad` (computed at the output's shape), unbroadcast to its shape. */

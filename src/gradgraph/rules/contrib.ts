@@ -57,7 +57,10 @@ function biasThen(derivative: (ctx: RuleContext, z: string) => string): GradRule
     backward(ctx) {
       const [x, bias] = [ctx.input(0), ctx.input(1)];
       const z = bias ? ctx.b.add(x, bias) : x;
-      const gz = ctx.b.mul(ctx.cotangent(0), ctx.derivative('dx', ctx.shape(ctx.output(0)), () => derivative(ctx, z)));
+      const gz = ctx.b.mul(
+        ctx.cotangent(0),
+        ctx.derivative('dx', ctx.shape(ctx.output(0)), () => derivative(ctx, z)),
+      );
       const full = ctx.shape(ctx.output(0));
       for (const i of [0, 1]) if (ctx.input(i) && ctx.needs(i)) ctx.give(i, unbroadcast(ctx, gz, ctx.shape(ctx.input(i)), full));
     },
@@ -81,7 +84,10 @@ export const contribRules: Record<string, GradRule> = {
       const activation = getString(ctx.attrs, 'activation', '');
       const defaults: Record<string, [number, number]> = { LeakyRelu: [0.01, 0], HardSigmoid: [0.2, 0.5] };
       const [alpha, beta] = defaults[activation] ?? [0, 0];
-      const params = activation === 'Clip' ? ctx.fail('FusedGemm with Clip is not supported') : [getFloat(ctx.attrs, 'activation_alpha', alpha), getFloat(ctx.attrs, 'activation_beta', beta)];
+      const params =
+        activation === 'Clip'
+          ? ctx.fail('FusedGemm with Clip is not supported')
+          : [getFloat(ctx.attrs, 'activation_alpha', alpha), getFloat(ctx.attrs, 'activation_beta', beta)];
       gemmBackward(ctx, preActivationGrad(ctx, activation, params));
     },
   },
@@ -90,7 +96,11 @@ export const contribRules: Record<string, GradRule> = {
   FusedMatMul: {
     backward(ctx) {
       if (getInt(ctx.attrs, 'transBatchA', 0) || getInt(ctx.attrs, 'transBatchB', 0)) ctx.fail('transBatchA/transBatchB are not supported');
-      matMulBackward(ctx, { transA: getInt(ctx.attrs, 'transA', 0) === 1, transB: getInt(ctx.attrs, 'transB', 0) === 1, alpha: getFloat(ctx.attrs, 'alpha', 1) });
+      matMulBackward(ctx, {
+        transA: getInt(ctx.attrs, 'transA', 0) === 1,
+        transB: getInt(ctx.attrs, 'transB', 0) === 1,
+        alpha: getFloat(ctx.attrs, 'alpha', 1),
+      });
     },
   },
 

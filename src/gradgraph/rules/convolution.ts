@@ -68,14 +68,18 @@ export function convBackward(ctx: RuleContext, g: string): void {
   });
   ctx.give(
     0,
-    intoBlockedLayout(ctx, ctx.b.op('ConvTranspose', [g, w], {
-      strides: attr.ints(strides),
-      dilations: attr.ints(dilations),
-      pads: attr.ints(pads),
-      output_padding: attr.ints(outputPadding),
-      group: attr.int(group),
-      kernel_shape: attr.ints(kernel),
-    }), ctx.shape(x)),
+    intoBlockedLayout(
+      ctx,
+      ctx.b.op('ConvTranspose', [g, w], {
+        strides: attr.ints(strides),
+        dilations: attr.ints(dilations),
+        pads: attr.ints(pads),
+        output_padding: attr.ints(outputPadding),
+        group: attr.int(group),
+        kernel_shape: attr.ints(kernel),
+      }),
+      ctx.shape(x),
+    ),
   );
 }
 

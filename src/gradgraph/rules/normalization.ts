@@ -33,7 +33,10 @@ function channelCount(ctx: RuleContext, shape: readonly Dim[]): number {
 
 /** A per-channel vector [C] shaped to broadcast against [N, C, spatial…] of rank `rank`. */
 function perChannel(ctx: RuleContext, v: string, rank: number): string {
-  return ctx.b.unsqueeze(v, Array.from({ length: rank - 2 }, (_, i) => i + 1));
+  return ctx.b.unsqueeze(
+    v,
+    Array.from({ length: rank - 2 }, (_, i) => i + 1),
+  );
 }
 
 export const normalizationRules: Record<string, GradRule> = {
@@ -46,7 +49,10 @@ export const normalizationRules: Record<string, GradRule> = {
       const rank = ctx.shape(ctx.input(0)).length;
       const eps = getFloat(ctx.attrs, 'epsilon', 1e-5);
       const factor = b.div(ctx.input(1), b.op('Sqrt', [b.add(ctx.input(4), b.scalar(eps))]));
-      const perChannel = b.unsqueeze(factor, Array.from({ length: rank - 2 }, (_, i) => i + 1));
+      const perChannel = b.unsqueeze(
+        factor,
+        Array.from({ length: rank - 2 }, (_, i) => i + 1),
+      );
       ctx.give(0, b.mul(ctx.cotangent(0), perChannel));
     },
   },

@@ -27,7 +27,9 @@ const product = (v: readonly number[]) => v.reduce((a, c) => a * c, 1);
  */
 function scatterWindows(ctx: RuleContext, contributions: string, win: Window, weights: Float32Array): string {
   const perChannel = weights.length / (win.channels * product(win.kernel));
-  const geometry = win.inSizes.map((size, i) => transposeGeometry(size, win.outSizes[i] as number, win.extents[i] as number, win.strides[i] as number, win.pads[i] as number));
+  const geometry = win.inSizes.map((size, i) =>
+    transposeGeometry(size, win.outSizes[i] as number, win.extents[i] as number, win.strides[i] as number, win.pads[i] as number),
+  );
   const w = ctx.b.floats(weights, [win.channels * perChannel, 1, ...win.kernel]);
   return ctx.b.op('ConvTranspose', [contributions, w], {
     group: attr.int(win.channels),
@@ -86,7 +88,13 @@ const maxPool: GradRule = {
       if ((kw - 1) * dw < W) {
         // A window row fits in an image row: the position minus the window's top-left corner is
         // i·dh·W + j·dw with j·dw < W ≤ dh·W, so i comes by one division, then k = i·kw + j.
-        const fromCorner = b.sub(position, b.ints(rows.flatMap((r) => cols.map((c) => r * W + c)), [OH, OW]));
+        const fromCorner = b.sub(
+          position,
+          b.ints(
+            rows.flatMap((r) => cols.map((c) => r * W + c)),
+            [OH, OW],
+          ),
+        );
         const i = b.op('Div', [fromCorner, b.ints([dh * W], [])]);
         if (dw === 1) return b.sub(fromCorner, b.mul(i, b.ints([dh * W - kw], [])));
         const jdw = b.sub(fromCorner, b.mul(i, b.ints([dh * W], [])));
@@ -131,7 +139,13 @@ const averagePool: GradRule = {
     });
     const plane = b.floats(new Float32Array(product(win.inSizes)).fill(1), [1, 1, ...win.inSizes]);
     const meanOfOnes = b.op('AveragePool', [plane], ctx.attrs);
-    const inverseDivisor = b.div(meanOfOnes, b.floats(Float32Array.from(valid, (v) => Math.max(1, v)), win.outSizes));
+    const inverseDivisor = b.div(
+      meanOfOnes,
+      b.floats(
+        Float32Array.from(valid, (v) => Math.max(1, v)),
+        win.outSizes,
+      ),
+    );
     // Every position of a window receives the same share: a ones kernel per channel.
     const ones = new Float32Array(win.channels * K).fill(1);
     ctx.give(0, scatterWindows(ctx, b.mul(g, inverseDivisor), win, ones));
@@ -168,4 +182,3 @@ export const poolingRules: Record<string, GradRule> = {
     },
   },
 };
-

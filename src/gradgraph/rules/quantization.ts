@@ -17,7 +17,10 @@ function broadcastScale(ctx: RuleContext, scale: string, x: string): string {
   if (getInt(ctx.attrs, 'block_size', 0) > 0) ctx.fail('blocked quantization is not supported');
   if (ctx.shape(scale).length === 0) return scale;
   const axis = normAxis(getInt(ctx.attrs, 'axis', 1), rank);
-  return ctx.b.unsqueeze(scale, Array.from({ length: rank - axis - 1 }, (_, i) => axis + 1 + i));
+  return ctx.b.unsqueeze(
+    scale,
+    Array.from({ length: rank - axis - 1 }, (_, i) => axis + 1 + i),
+  );
 }
 
 export const quantizationRules: Record<string, GradRule> = {

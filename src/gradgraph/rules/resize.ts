@@ -124,12 +124,18 @@ function transposed(A: Float32Array, rows: number, cols: number): Float32Array {
 
 export const resizeRules: Record<string, GradRule> = {
   // Inputs X, roi, scales, sizes from opset 11; X, scales at opset 10 (asymmetric, like Upsample).
-  Resize: resizeRule((ctx) => ctx.opset < 11, (ctx) => (ctx.opset < 11 ? 1 : 2)),
+  Resize: resizeRule(
+    (ctx) => ctx.opset < 11,
+    (ctx) => (ctx.opset < 11 ? 1 : 2),
+  ),
   // Upsample (opsets 7–9): scales as an attribute (7) or the second input (9).
   Upsample: {
     differentiable: [0],
     backward(ctx) {
-      resizeRule(() => true, () => 1).backward(ctx);
+      resizeRule(
+        () => true,
+        () => 1,
+      ).backward(ctx);
     },
   },
 };

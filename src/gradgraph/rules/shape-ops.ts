@@ -103,7 +103,11 @@ export const shapeRules: Record<string, GradRule> = {
         const [start] = clampRange(starts[k] as number, ends[k] as number, size);
         const count = staticDim(ctx, shape[axis], `Slice output along axis ${axis}`);
         if (step > 1) {
-          const padded = b.pad(b.unsqueeze(g, [axis + 1]), new Array<number>(rank + 1).fill(0), Array.from({ length: rank + 1 }, (_, i) => (i === axis + 1 ? step - 1 : 0)));
+          const padded = b.pad(
+            b.unsqueeze(g, [axis + 1]),
+            new Array<number>(rank + 1).fill(0),
+            Array.from({ length: rank + 1 }, (_, i) => (i === axis + 1 ? step - 1 : 0)),
+          );
           const merged = shape.map((d, i) => (i < axis ? 0 : i === axis ? count * step : staticDim(ctx, d, `Slice axis ${i}`)));
           g = b.reshape(padded, b.ints(merged));
           shape[axis] = count * step;
@@ -114,10 +118,19 @@ export const shapeRules: Record<string, GradRule> = {
       });
       // A negative end pad (the interleaved tail reaches past the input) crops instead.
       const crop = endPads.some((p) => p < 0);
-      g = b.pad(g, begins, endPads.map((p) => Math.max(p, 0)));
+      g = b.pad(
+        g,
+        begins,
+        endPads.map((p) => Math.max(p, 0)),
+      );
       if (crop) {
         const cropAxes = endPads.map((p, i) => (p < 0 ? i : -1)).filter((i) => i >= 0);
-        g = b.slice(g, cropAxes.map(() => 0), cropAxes.map((i) => inShape[i] as number), cropAxes);
+        g = b.slice(
+          g,
+          cropAxes.map(() => 0),
+          cropAxes.map((i) => inShape[i] as number),
+          cropAxes,
+        );
       }
       // A plain slice of one axis: the compiler may concatenate sibling slices' cotangents instead.
       const padded = begins.flatMap((p, i) => (p !== 0 || endPads[i] !== 0 ? [i] : []));
@@ -156,7 +169,14 @@ export const shapeRules: Record<string, GradRule> = {
           sliceAxes,
         );
       }
-      ctx.give(0, b.pad(g, begin.map((p) => Math.max(-p, 0)), end.map((p) => Math.max(-p, 0))));
+      ctx.give(
+        0,
+        b.pad(
+          g,
+          begin.map((p) => Math.max(-p, 0)),
+          end.map((p) => Math.max(-p, 0)),
+        ),
+      );
     },
   },
 
