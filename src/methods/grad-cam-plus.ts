@@ -16,7 +16,7 @@ import { GradCamError, camLayer, resizeBilinear } from './grad-cam.js';
 import { imageRng } from './noise.js';
 import { type ResolvedParams } from './params.js';
 import { type Rng } from './rng.js';
-import { type GraphRunner, type Tensor } from './runner.js';
+import { concat, type GraphRunner, type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
 
 export interface CamOptions {
@@ -179,15 +179,4 @@ async function sweep(
     }
   }
   return sums;
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0] as Float32Array;
-  const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

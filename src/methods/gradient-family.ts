@@ -12,7 +12,7 @@ import { checkNoise, imageRng, imageSigmas, noiseSlice } from './noise.js';
 import { type BaseMethod, type ResolvedParams } from './params.js';
 import { quadrature } from './quadrature.js';
 import { type Rng } from './rng.js';
-import { type GraphRunner, type Tensor } from './runner.js';
+import { concat, type GraphRunner, type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
 
 export interface FamilyOptions {
@@ -226,15 +226,4 @@ async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardP
 
 function accumulate(into: Float32Array, offset: number, from: Float32Array, fromOffset: number, count: number): void {
   for (let i = 0; i < count; i++) into[offset + i] = (into[offset + i] as number) + (from[fromOffset + i] as number);
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0] as Float32Array;
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -15,7 +15,7 @@ import { FUSED, buildFusedGraph, fusedOutputs } from './fused-graph.js';
 import { imageRng } from './noise.js';
 import { type ResolvedParams } from './params.js';
 import { Rng } from './rng.js';
-import { type Tensor } from './runner.js';
+import { concat, type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
 
 export class NoiseGradError extends Error {
@@ -139,15 +139,4 @@ export async function runNoiseGrad(
   }
   const attribution = Float32Array.from(sum, (v) => v / (n * S));
   return { attribution: { data: attribution, dims: [...x.dims] }, sigma };
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0] as Float32Array;
-  const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
