@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { decodeNpy, encodeNpy } from '../imaging/npy.js';
 import { explain } from '../methods/explain.js';
-import { type Legend, type RenderParams, renderComparisonGrid, renderSweepGrid } from '../imaging/index.js';
+import { type Legend, presetScaling, type RenderParams, renderComparisonGrid, renderSweepGrid } from '../imaging/index.js';
 import { BASE_METHODS, BASELINES, METHODS, type MethodName, type MethodParams, NOISY_METHODS as NOISY, PRESETS, methodKind } from '../methods/params.js';
 import { pixelRange } from '../worker/manifest-mapping.js';
 import { type ImageInput, RENDER_FLAGS, findManifest, imageInput, renderPng } from './image-input.js';
@@ -120,7 +120,8 @@ export async function runExplain(args: string[]): Promise<number> {
     inputShape,
     ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}),
   });
-  const render = Object.fromEntries(RENDER_FLAGS.map((f) => [f, flag(f)]));
+  // Under a preset, .png outputs are drawn the way that library's visualiser draws them, as the API does.
+  const render = { ...Object.fromEntries(RENDER_FLAGS.map((f) => [f, flag(f)])), scaling: flag('scaling') ?? presetScaling(params.preset) };
   try {
     const expected = ctx.sampleShape;
     if (x.dims.length !== expected.length + 1 || expected.some((d, i) => x.dims[i + 1] !== d)) {

@@ -41,6 +41,9 @@ top-5 logits per sample, timings.
   --threads N                     ONNX Runtime threads
   --reduce --sign --clip --scale --colormap --overlay --size
                                   rendering of .png outputs (docs/methods.md, "Rendering")
+  --scaling service|captum|pair|xplique
+                                  the service's scaling of .png outputs, or a library visualiser's
+                                  (default: the --preset's, else service)
   --method a,b,c                  several methods: a comparison grid with a colour bar
   --sweep-noise 0.05,0.1 --sweep-samples 5,25
                                   a noise × samples grid of one method

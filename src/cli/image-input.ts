@@ -40,7 +40,7 @@ export async function imageInput(path: string, manifest: Manifest): Promise<Imag
   return { x: { data: pre.data, dims: [...pre.shape] }, image, geometry: pre.geometry, manifest };
 }
 
-export const RENDER_FLAGS = ['reduce', 'sign', 'clip', 'scale', 'colormap', 'overlay', 'size'] as const;
+export const RENDER_FLAGS = ['reduce', 'sign', 'clip', 'scale', 'colormap', 'overlay', 'size', 'scaling'] as const;
 
 /** A heatmap (or, when --overlay is given, an overlay) PNG of one attribution. */
 export async function renderPng(
@@ -60,6 +60,10 @@ export async function renderPng(
   return {
     png: rendered.png,
     scale: rendered.scale,
-    legend: { colormap: rendered.colormap, low: rendered.centred ? -rendered.scale : 0, high: rendered.scale },
+    legend: {
+      colormap: rendered.colormap,
+      low: rendered.offset - (rendered.centred ? rendered.scale : 0),
+      high: rendered.offset + rendered.scale,
+    },
   };
 }

@@ -221,7 +221,7 @@ const MapParams = {
   scaling: Type.Optional(
     StringEnum(SCALINGS, {
       description:
-        "'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults",
+        "'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min); sign all: VisualizeImageDiverging, (v + s)/2s clamped to [−1, 1], s = |p_clip|, so zero sits at 0.5), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign and clip defaults",
     }),
   ),
 };

@@ -25,15 +25,16 @@ export interface RenderOptions {
 }
 
 /**
- * Each library visualiser's defaults, used with its scaling (a parity preset's renderings):
- * Captum's visualize_image_attr (sum over channels, sign 'absolute_value', outlier_perc 2),
- * PAIR's VisualizeImageGrayscale (Σ|·| over channels, 99th percentile) and Xplique's
- * plot_attributions (mean over channels, no absolute value, clip_percentile 0.1, cmap jet).
+ * Each library visualiser's call and defaults, used with its scaling (a parity preset's
+ * renderings): Captum's visualize_image_attr (sum over channels, sign 'absolute_value',
+ * outlier_perc 2), PAIR's VisualizeImageGrayscale (Σ|·| over channels, 99th percentile) and
+ * Xplique's plot_attributions (mean over channels, no absolute value, clip_percentile 0.1, cmap
+ * 'viridis' as the service's).
  */
-const SCALING_DEFAULTS: Record<Exclude<Scaling, 'service'>, { reduce: Reduction; sign: Sign; clip: number; colormap?: ColormapName }> = {
-  captum: { reduce: 'sum', sign: 'abs', clip: 98 },
-  pair: { reduce: 'abs-sum', sign: 'abs', clip: 99 },
-  xplique: { reduce: 'mean', sign: 'all', clip: 99.9, colormap: 'jet' },
+export const SCALING_DEFAULTS: Record<Exclude<Scaling, 'service'>, { call: string; reduce: Reduction; sign: Sign; clip: number }> = {
+  captum: { call: "visualize_image_attr(attr, method='heat_map', sign='absolute_value', outlier_perc=2)", reduce: 'sum', sign: 'abs', clip: 98 },
+  pair: { call: 'VisualizeImageGrayscale(mask, percentile=99) (VisualizeImageDiverging for sign all)', reduce: 'abs-sum', sign: 'abs', clip: 99 },
+  xplique: { call: 'plot_attributions(explanations, images, clip_percentile=0.1)', reduce: 'mean', sign: 'all', clip: 99.9 },
 };
 
 /** What a caller may pass: anything, e.g. query-string values; numbers may arrive as strings. */
@@ -78,7 +79,7 @@ export function resolveRenderOptions(kind: MethodKind, params: RenderParams = {}
       `scaling '${scaling}' normalises each map by its own minimum and maximum; a fixed scale does not apply: use scale 'image' or scaling 'service' or 'captum'`,
     );
   }
-  const colormap = params.colormap === undefined ? (signed ? 'RdBu' : (library?.colormap ?? 'viridis')) : oneOf('colormap', params.colormap, COLORMAPS, true);
+  const colormap = params.colormap === undefined ? (signed ? 'RdBu' : 'viridis') : oneOf('colormap', params.colormap, COLORMAPS, true);
   // Negative and positive evidence must be told apart and zero must read as "nothing": a signed
   // map is only ever drawn on a diverging map, centred at zero.
   if (signed && !isDiverging(colormap)) {

@@ -28,9 +28,11 @@ export interface RenderedPng {
   height: number;
   /** The divisor used (docs/methods.md: the value used is reported). */
   scale: number;
+  /** Subtracted before dividing (a library scaling's minimum or −span; else 0). */
+  offset: number;
   clipValue: number;
   colormap: ColormapName;
-  /** Whether colour 0 is −scale (signed maps and diverging colour maps) rather than 0. */
+  /** Whether colour 0 is offset − scale (signed maps and diverging colour maps) rather than offset. */
   centred: boolean;
 }
 
@@ -71,6 +73,7 @@ export async function renderHeatmap(source: RenderSource, options: RenderOptions
     width: unit.width,
     height: unit.height,
     scale: scaled.scale,
+    offset: scaled.offset,
     clipValue: scaled.clipValue,
     colormap: options.colormap,
     centred: isCentred(options),
@@ -95,6 +98,7 @@ export async function renderOverlay(source: RenderSource, image: DecodedImage, o
     width: unit.width,
     height: unit.height,
     scale: scaled.scale,
+    offset: scaled.offset,
     clipValue: scaled.clipValue,
     colormap: options.colormap,
     centred: isCentred(options),

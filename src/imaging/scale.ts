@@ -2,12 +2,14 @@
 import { type Map2D } from './reduce.js';
 
 export interface ScaledMap extends Map2D {
-  /** The clipped map divided by `scale`, clamped to [0, 1] or [−1, 1]. */
+  /** (v − offset) / scale, clamped to [0, 1] or [−1, 1]. */
   data: Float32Array;
   /** Values (|values| when signed) above this were saturated: the `clip` percentile. */
   clipValue: number;
   /** The divisor used: the clip value for scale 'image', else the fixed number. Reported to clients. */
   scale: number;
+  /** What is subtracted before dividing: 0 for the service's and Captum's scaling, the minimum or −span for PAIR's and Xplique's. */
+  offset: number;
 }
 
 /**
@@ -44,7 +46,7 @@ export function clipAndScale(map: Map2D, clip: number, scale: 'image' | number, 
     // An all-zero map has divisor 0: it stays all zero instead of turning into NaN.
     data[i] = divisor > 0 ? Math.min(Math.max(v / divisor, lower), 1) : 0;
   }
-  return { data, width: map.width, height: map.height, clipValue, scale: divisor };
+  return { data, width: map.width, height: map.height, clipValue, scale: divisor, offset: 0 };
 }
 
 /** Colormap coordinate in [0, 1]: zero sits at 0.5 for signed maps and for diverging colormaps. */
@@ -58,11 +60,17 @@ export function toUnit(v: number, centred: boolean): number {
  * - 'captum': visualize_image_attr — divide by the value where the cumulative sum of the sorted
  *   |values| reaches `clip` % of the total (outlier_perc = 100 − clip), clamp to [0, 1] or [−1, 1].
  * - 'pair': VisualizeImageGrayscale — (v − min) / (p_clip − min), clamped to [0, 1]; signed maps
- *   VisualizeImageDiverging — v / |p_clip| of the signed values, clamped to [−1, 1].
+ *   VisualizeImageDiverging — (v + s) / 2s with s = |p_clip| of the signed values, clamped to
+ *   [−1, 1], as the library computes it: zero lands at 0.5, and only v below −3s saturates low.
  * - 'xplique': plot_attributions — clamp to [p_(100−clip), p_clip], then min-max to [0, 1].
  */
 export const SCALINGS = ['service', 'captum', 'pair', 'xplique'] as const;
 export type Scaling = (typeof SCALINGS)[number];
+
+/** The scaling a result is drawn with by default: its parity preset's visualiser (presets share the libraries' names), else the service's. */
+export function presetScaling(preset: unknown): Scaling {
+  return SCALINGS.find((s) => s !== 'service' && s === preset) ?? 'service';
+}
 
 /** Whether a map under this scaling keeps its sign ([−1, 1], zero at the colormap's centre). */
 export function keepsSign(signedMap: boolean, scaling: Scaling): boolean {
@@ -86,32 +94,34 @@ function libraryScale(map: Map2D, clip: number, scale: 'image' | number, signed:
   const n = map.data.length;
   const data = new Float32Array(n);
   const at = (i: number) => map.data[i] ?? 0;
-  const finish = (clipValue: number, divisor: number) => ({ data, width: map.width, height: map.height, clipValue, scale: divisor });
-  if (scaling === 'captum' || (scaling === 'pair' && signed)) {
-    const threshold = scaling === 'captum' ? cumulativeThreshold(signed ? map.data.map(Math.abs) : map.data, clip) : Math.abs(percentile(map.data, clip));
-    const divisor = scale === 'image' ? threshold : scale;
-    const lower = signed ? -1 : 0;
-    for (let i = 0; i < n; i++) data[i] = divisor > 0 ? Math.min(Math.max(at(i) / divisor, lower), 1) : 0;
-    return finish(threshold, divisor);
+  /** data = (v − offset) / divisor clamped to [lower, 1]; a zero divisor leaves the map zero instead of NaN. */
+  const affine = (clipValue: number, offset: number, divisor: number, lower: number, value: (i: number) => number = at): ScaledMap => {
+    for (let i = 0; i < n; i++) data[i] = divisor > 0 ? Math.min(Math.max((value(i) - offset) / divisor, lower), 1) : 0;
+    return { data, width: map.width, height: map.height, clipValue, scale: divisor, offset };
+  };
+  if (scaling === 'captum') {
+    const threshold = cumulativeThreshold(signed ? map.data.map(Math.abs) : map.data, clip);
+    return affine(threshold, 0, scale === 'image' ? threshold : scale, signed ? -1 : 0);
+  }
+  if (scaling === 'pair' && signed) {
+    const span = Math.abs(percentile(map.data, clip));
+    const s = scale === 'image' ? span : scale;
+    return affine(span, -s, 2 * s, -1);
   }
   if (scaling === 'pair') {
     let min = Infinity;
     for (let i = 0; i < n; i++) min = Math.min(min, at(i));
     const top = percentile(map.data, clip);
-    const range = top - min;
-    for (let i = 0; i < n; i++) data[i] = range > 0 ? Math.min(Math.max((at(i) - min) / range, 0), 1) : 0;
-    return finish(top, range);
+    return affine(top, min, top - min, 0);
   }
   const lo = percentile(map.data, 100 - clip);
   const hi = percentile(map.data, clip);
+  const clipped = (i: number) => Math.min(Math.max(at(i), lo), hi);
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < n; i++) {
-    const v = Math.min(Math.max(at(i), lo), hi);
-    data[i] = v;
-    min = Math.min(min, v);
-    max = Math.max(max, v);
+    min = Math.min(min, clipped(i));
+    max = Math.max(max, clipped(i));
   }
-  for (let i = 0; i < n; i++) data[i] = max > min ? ((data[i] as number) - min) / (max - min) : 0;
-  return finish(hi, max - min);
+  return affine(hi, min, max - min, 0, clipped);
 }

@@ -60,11 +60,17 @@ function keys(t: number): number {
 /** TensorFlow's kernel table resolution: the fractional offset is rounded to 1/1024. */
 const TABLE = 1024;
 
-/** The four taps and weights of one output coordinate, as TensorFlow's resize_bicubic computes them. */
+/** C's lrint in the default rounding mode: to the nearest integer, halves to the even one. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The four taps and weights of one output coordinate, as TensorFlow's resize_bicubic computes them (in float32). */
 function cubicTaps(o: number, inSize: number, outSize: number): { index: number[]; weight: number[] } {
-  const c = (o + 0.5) * Math.fround(inSize / outSize) - 0.5;
+  const c = Math.fround(Math.fround((o + 0.5) * Math.fround(inSize / outSize)) - 0.5);
   const base = Math.floor(c);
-  const offset = Math.round((c - base) * TABLE) / TABLE;
+  const offset = roundHalfEven((c - base) * TABLE) / TABLE;
   const distances = [1 + offset, offset, 1 - offset, 2 - offset];
   const index: number[] = [];
   const weight: number[] = [];

@@ -6,6 +6,7 @@ import { gradName } from '../gradgraph/index.js';
 import { upsampleCam } from './cam-upsample.js';
 import { type ModelContext, compileFor, isBatchDim, pointsPerRun, spatialSize } from './context.js';
 import { type ResolvedParams } from './params.js';
+import { type CamLayerDefault } from './presets.js';
 import { type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
 
@@ -25,9 +26,31 @@ export function defaultCamLayer(ctx: ModelContext): string | undefined {
   return undefined;
 }
 
-export function camLayer(ctx: ModelContext, requested: string | undefined): string {
-  const layer = requested ?? defaultCamLayer(ctx);
-  if (!layer) throw new GradCamError('this model has no 4-D activation before a global pooling; pass layer=<tensor name>');
+/**
+ * The output of the graph's last Conv node (in node order) that is a 4-D activation: Xplique's
+ * GradCAM default, the last layer of the model that has filters. A BatchNormalization the export
+ * folded into that Conv is part of it here.
+ */
+export function lastConvLayer(ctx: ModelContext): string | undefined {
+  for (let i = ctx.model.graph.nodes.length - 1; i >= 0; i--) {
+    const node = ctx.model.graph.nodes[i];
+    if (node?.opType !== 'Conv') continue;
+    const output = node.outputs[0] ?? '';
+    const shape = ctx.facts.shapes.get(output);
+    if (shape?.length === 4 && isBatchDim(ctx, shape[0])) return output;
+  }
+  return undefined;
+}
+
+/** `fallback`: where to look when no layer is requested (a preset's library may have its own default). */
+export function camLayer(ctx: ModelContext, requested: string | undefined, fallback: CamLayerDefault = 'pooled'): string {
+  const layer = requested ?? (fallback === 'last-conv' ? lastConvLayer(ctx) : defaultCamLayer(ctx));
+  if (!layer)
+    throw new GradCamError(
+      fallback === 'last-conv'
+        ? 'this model has no convolution with a 4-D output; pass layer=<tensor name>'
+        : 'this model has no 4-D activation before a global pooling; pass layer=<tensor name>',
+    );
   const shape = ctx.facts.shapes.get(layer);
   if (!shape) throw new GradCamError(`layer ${layer} is not a tensor of this model`);
   if (shape.length !== 4 || !isBatchDim(ctx, shape[0]))
@@ -63,7 +86,7 @@ export async function runGradCam(
   targets: number[],
   p: ResolvedParams,
 ): Promise<{ attribution: Tensor; layer: string }> {
-  const layer = camLayer(ctx, p.layer);
+  const layer = camLayer(ctx, p.layer, p.output?.camLayer);
   const key = `cam:${layer}`;
   const compiled = compileFor(ctx, key, { expose: [layer], stopAt: [layer] });
   const runner = await ctx.sessions(key, () => ({ ...compiled.model, graph: pruneGraph(compiled.model.graph, [layer, gradName(layer)]) }));

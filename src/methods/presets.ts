@@ -16,6 +16,9 @@ export type CamUpsample =
   /** `tf.image.resize(method='bicubic')`: Keys a = −0.5, half-pixel centres, taps outside the map dropped and the rest renormalised (Xplique). */
   | 'bicubic';
 
+/** Grad-CAM's layer when none is given: before the global pooling (the service's), or the last Conv's output (Xplique's). */
+export type CamLayerDefault = 'pooled' | 'last-conv';
+
 /** What a preset does to a method's output beyond its parameters. */
 export interface PresetOutput {
   /** |B| of each sample before averaging (Captum's `Saliency(abs=True)`). */
@@ -27,6 +30,7 @@ export interface PresetOutput {
   /** Grad-CAM: how to upsample, and whether to divide by the map's maximum first (PAIR). */
   camUpsample?: CamUpsample;
   camNormalize?: boolean;
+  camLayer?: CamLayerDefault;
 }
 
 export type PresetSpec =
@@ -168,7 +172,12 @@ function xplique(method: MethodName, base: BaseMethod): PresetSpec {
     case 'guided-backprop':
       return yes("GuidedBackprop(model)(x, y)  (reducer='mean')", 'mean over channels of the guided gradient', {}, { channels: 'mean' });
     case 'grad-cam':
-      return yes('GradCAM(model)(x, y)', 'ReLU(Σ_k α_k A^k), tf.image.resize bicubic to H×W', { relu: true }, { camUpsample: 'bicubic' });
+      return yes(
+        'GradCAM(model)(x, y)  (conv_layer: the last layer with filters)',
+        "ReLU(Σ_k α_k A^k) at the output of the model's last Conv unless layer is given, tf.image.resize bicubic to H×W",
+        { relu: true },
+        { camUpsample: 'bicubic', camLayer: 'last-conv' },
+      );
     default:
       return no(`Xplique has no ${method}`);
   }

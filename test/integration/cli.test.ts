@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeNpy, encodeNpy } from '../../src/imaging/npy.js';
+import { renderHeatmap } from '../../src/imaging/render.js';
+import { resolveRenderOptions } from '../../src/imaging/render-options.js';
 import { perSample } from '../helpers/compare.js';
 import { testImage } from '../helpers/http.js';
 import { CLI, FIXTURES } from '../helpers/paths.js';
@@ -154,4 +156,27 @@ test('several methods render a comparison grid; --sweep-* renders a noise × sam
   const wrong = saliency('explain', '--model', TINY, '--input', photo, '--method', 'gradient,smoothgrad', '--output', join(work, 'x.npy'));
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.stderr, /use a \.png --output/);
+});
+
+test('explain --scaling draws a .png the way a library visualiser does, and --preset makes its library the default', async () => {
+  const pixels = async (png: Uint8Array | string) => (await sharp(png).raw().toBuffer()).toString('base64');
+  const run = (out: string, ...flags: string[]) => {
+    const r = saliency('explain', '--model', MODEL, '--input', X, '--target', '3,7', '--colormap', 'gray', '--output', join(work, out), ...flags);
+    assert.equal(r.code, 0, r.stderr);
+    return join(work, out);
+  };
+  // The .png is the raw attribution drawn with the library's scaling and its visualiser's defaults.
+  const raw = decodeNpy(readFileSync(run('gxi.npy', '--method', 'gradient-x-input')));
+  const captum = resolveRenderOptions('attribution', { scaling: 'captum', colormap: 'gray', size: 'input' });
+  const expected = (await renderHeatmap({ raw: { data: raw.data, shape: raw.shape } }, captum)).png;
+  assert.equal(await pixels(run('gxi-captum.png', '--method', 'gradient-x-input', '--scaling', 'captum')), await pixels(expected));
+
+  const byPreset = await pixels(run('pair.png', '--method', 'gradient', '--preset', 'pair'));
+  assert.equal(byPreset, await pixels(run('pair-pair.png', '--method', 'gradient', '--preset', 'pair', '--scaling', 'pair')));
+  assert.notEqual(byPreset, await pixels(run('pair-service.png', '--method', 'gradient', '--preset', 'pair', '--scaling', 'service')));
+
+  const wrong = saliency('explain', '--model', MODEL, '--input', X, '--scaling', 'matplotlib', '--output', join(work, 'w.png'));
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /scaling must be one of 'service', 'captum', 'pair', 'xplique'/);
+  assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
 });

@@ -39,7 +39,12 @@ test('GET /v1/methods names the library call of every preset × method, or why t
   assert.match(byName('smoothgrad')['pair']?.call ?? '', /magnitude=True/);
   assert.equal(byName('smoothgrad')['xplique']?.bases?.['guided-backprop']?.supported, false);
   assert.equal(byName('smoothdiff')['captum']?.supported, false);
+  assert.match(byName('grad-cam')['xplique']?.call ?? '', /conv_layer: the last layer with filters/);
   assert.equal(methods.length, METHODS.length);
+  // The visualisers' defaults are the ones the renderer applies (plot_attributions' cmap is viridis).
+  const scaling = (r.body['render'] as { scaling: { presets: Record<string, { call: string; defaults: Record<string, unknown> }> } }).scaling;
+  assert.deepEqual(scaling.presets['xplique']?.defaults, { reduce: 'mean', sign: 'all', clip: 99.9 });
+  assert.match(scaling.presets['pair']?.call ?? '', /VisualizeImageDiverging/);
 });
 
 test('a method the preset’s library lacks is a 400 that says so', async () => {

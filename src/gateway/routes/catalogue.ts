@@ -1,6 +1,7 @@
 // GET /v1/models, /v1/models/:id and /v1/methods: what can be explained, and how.
 import { Type } from '@sinclair/typebox';
 import { type FastifyInstance } from 'fastify';
+import { SCALING_DEFAULTS } from '../../imaging/index.js';
 import { MethodParamsSchema } from '../../jobs/contract.js';
 import { METRIC_COSTS, METRIC_NAMES } from '../../metrics/evaluate.js';
 import { BASE_METHODS, METHOD_PARAMETERS, METHODS, type MethodName, methodKind, PRESETS, resolveParams } from '../../methods/params.js';
@@ -153,20 +154,7 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
       scaling: {
         values: ['service', 'captum', 'pair', 'xplique'],
         default: "the preset the result was computed under, else 'service'",
-        presets: {
-          captum: {
-            call: "visualize_image_attr(attr, method='heat_map', sign='absolute_value', outlier_perc=2)",
-            defaults: { reduce: 'sum', sign: 'abs', clip: 98 },
-          },
-          pair: {
-            call: 'VisualizeImageGrayscale(mask, percentile=99) (VisualizeImageDiverging for sign all)',
-            defaults: { reduce: 'abs-sum', sign: 'abs', clip: 99 },
-          },
-          xplique: {
-            call: 'plot_attributions(explanations, images, clip_percentile=0.1)',
-            defaults: { reduce: 'mean', sign: 'all', clip: 99.9, colormap: 'jet' },
-          },
-        },
+        presets: Object.fromEntries(Object.entries(SCALING_DEFAULTS).map(([name, { call, ...defaults }]) => [name, { call, defaults }])),
       },
     },
   }));

@@ -4,7 +4,7 @@
 // byte-bounded LRU of this process.
 import { createHash } from 'node:crypto';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { type Geometry, ImageError, type RenderOptions, type RenderSource, resolveRenderOptions, SCALINGS } from '../../imaging/index.js';
+import { type Geometry, ImageError, type RenderOptions, type RenderSource, resolveRenderOptions, presetScaling } from '../../imaging/index.js';
 import { encodeNpy } from '../../imaging/npy.js';
 import { RenderBusyError, type RenderPool } from '../../imaging/render-pool.js';
 import { type JobStatus, keys } from '../../jobs/contract.js';
@@ -65,9 +65,8 @@ function options(status: JobStatus, query: unknown): RenderOptions {
   try {
     // A result computed under a parity preset is drawn the way that library's visualiser draws it.
     const { target: _target, ...rendering } = (query ?? {}) as Record<string, unknown>;
-    const preset = status.result?.params['preset'];
-    const scaling = SCALINGS.find((s) => s !== 'service' && s === preset) ?? 'service';
-    return resolveRenderOptions(status.result?.attribution.kind === 'attribution' ? 'attribution' : 'sensitivity', rendering, scaling);
+    const kind = status.result?.attribution.kind === 'attribution' ? 'attribution' : 'sensitivity';
+    return resolveRenderOptions(kind, rendering, presetScaling(status.result?.params['preset']));
   } catch (err) {
     if (err instanceof ImageError) throw codedError(err.code, err.message);
     throw err;
