@@ -1083,7 +1083,7 @@ export interface operations {
                 clip?: number;
                 /** @description 'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale */
                 scale?: "image" | number;
-                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults */
+                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min); sign all: VisualizeImageDiverging, (v + s)/2s clamped to [−1, 1], s = |p_clip|, so zero sits at 0.5), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign and clip defaults */
                 scaling?: "service" | "captum" | "pair" | "xplique";
                 /** @description Default 'viridis' for one-signed maps, 'RdBu' for signed maps; 'jet' only on request */
                 colormap?: "viridis" | "inferno" | "magma" | "batlow" | "gray" | "RdBu" | "vik" | "jet";
@@ -1176,7 +1176,7 @@ export interface operations {
                 clip?: number;
                 /** @description 'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale */
                 scale?: "image" | number;
-                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults */
+                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min); sign all: VisualizeImageDiverging, (v + s)/2s clamped to [−1, 1], s = |p_clip|, so zero sits at 0.5), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign and clip defaults */
                 scaling?: "service" | "captum" | "pair" | "xplique";
                 /** @description Default 'viridis' for one-signed maps, 'RdBu' for signed maps; 'jet' only on request */
                 colormap?: "viridis" | "inferno" | "magma" | "batlow" | "gray" | "RdBu" | "vik" | "jet";
@@ -1344,7 +1344,7 @@ export interface operations {
                 clip?: number;
                 /** @description 'image' divides by this image's clip value; a fixed number makes maps of different images comparable. The value used is in X-Saliency-Scale */
                 scale?: "image" | number;
-                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min)), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign, clip and colormap defaults */
+                /** @description 'service', or a library visualiser's scaling: 'captum' (visualize_image_attr: divide by the value holding clip % of the cumulative sorted mass), 'pair' (VisualizeImageGrayscale: (v − min)/(p_clip − min); sign all: VisualizeImageDiverging, (v + s)/2s clamped to [−1, 1], s = |p_clip|, so zero sits at 0.5), 'xplique' (plot_attributions: clip to [p_(100−clip), p_clip], min-max). Default: the preset the result was computed under, else 'service'; it also sets reduce, sign and clip defaults */
                 scaling?: "service" | "captum" | "pair" | "xplique";
                 /** @description Several-target jobs: the class whose map to return (default: the first) */
                 target?: string;

@@ -1,5 +1,7 @@
 // Integration rules for Integrated Gradients: points α_k in [0, 1] and weights w_k with
-// ∫₀¹ f(α) dα ≈ Σ w_k f(α_k). Definitions follow Captum's approximation_methods.
+// ∫₀¹ f(α) dα ≈ Σ w_k f(α_k). Definitions follow Captum's approximation_methods, except
+// 'riemann-trapezoid': the trapezoid rule on n points from 0 to 1 (interior weights 1/(n−1), as
+// Xplique's IntegratedGradients averages), where Captum weights its n points 1/n with halved ends.
 // 'uniform-inclusive' is PAIR saliency's grid: n points from 0 to 1 inclusive, each weighted 1/n.
 export const IG_RULES = ['gauss-legendre', 'riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'uniform-inclusive'] as const;
 export type IgRule = (typeof IG_RULES)[number];
