@@ -158,7 +158,7 @@ export function curlExample(e) {
   const origin = location.origin;
   const auth = getApiKey() ? ` -H "Authorization: Bearer $SALIENCY_API_KEY"` : '';
   const fields = Object.entries(state.explain?.fields ?? {}).filter(([, v]) => v !== '' && v !== undefined);
-  const form = fields.map(([k, v]) => ` -F ${k}=${/^[\w.+-]+$/.test(v) ? v : `'${v}'`}`).join('');
+  const form = fields.map(([k, v]) => ` -F ${k}=${/^[\w.,+-]+$/.test(v) ? v : `'${v}'`}`).join('');
   const heat = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png', e.attribution?.kind ?? 'sensitivity'));
   return [
     `# submit and wait up to 30 s (answers the explanation, with its links)`,
