@@ -299,6 +299,9 @@ describe('web page: new methods, several classes, quality metrics', { skip: brow
     await page.selectOption('#target-mode', 'classes');
     // The model's labels name the classes: 3 is star, 4 cross.
     assert.equal(await page.textContent('#target option[value="3"]'), '3: star');
+    await page.fill('#target-filter', 'CR');
+    assert.deepEqual(await page.locator('#target option:not([hidden])').allTextContents(), ['4: cross'], 'the filter finds classes by name');
+    await page.fill('#target-filter', '');
     await page.selectOption('#target', ['3', '4']);
     await page.check('#metrics-fields input[value="pixel-flipping"]');
     await page.check('#metrics-fields input[value="sparseness"]');

@@ -96,7 +96,7 @@ export function showExplanation(e) {
   const a = e.attribution;
   $('explain-meta').textContent = [
     `Explained: ${explained.map((t) => `${t.name} (index ${t.index}, score ${percent(t.score)})`).join(', ')}`,
-    `${e.method}${e.params.base && e.params.base !== 'gradient' && e.params.samples ? ` over ${e.params.base}` : ''}, seed ${e.params.seed ?? '–'}`,
+    `${e.method}${e.params.base && e.params.base !== 'gradient' ? ` over ${e.params.base}` : ''}, seed ${e.params.seed ?? '–'}`,
     `computed in ${e.timings.computeMs ?? '?'} ms`,
     a?.completenessGap !== undefined ? `completeness gap ${fmt(a.completenessGap)}` : undefined,
     a?.layer ? `layer ${a.layer}` : undefined,

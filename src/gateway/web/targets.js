@@ -18,13 +18,21 @@ const optionText = (index, label) => (label ? `${index}: ${label}` : `class ${in
 
 export function setupTargets() {
   $('target-mode').addEventListener('change', showTargetMode);
+  $('target-filter').addEventListener('input', filterClasses);
   showTargetMode();
+}
+
+/** Shows only the classes whose "index: label" holds the filter text (chosen ones stay chosen). */
+function filterClasses() {
+  const text = $('target-filter').value.trim().toLowerCase();
+  for (const option of classSelect().options) option.hidden = text !== '' && !option.text.toLowerCase().includes(text);
 }
 
 /** The model's classes as options (from its labels, else its class count). */
 export function fillClasses(model) {
   const count = model.labels?.length ?? model.classes ?? 0;
   classSelect().replaceChildren(...Array.from({ length: count }, (_, i) => h('option', { value: String(i) }, optionText(i, model.labels?.[i]))));
+  $('target-filter').value = '';
   $('target-k').max = String(count || '');
 }
 
