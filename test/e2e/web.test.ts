@@ -234,3 +234,137 @@ describe('web page', { skip: browserMissing() ?? false, timeout: 120_000 }, () =
     assert.deepEqual(pageErrors, []);
   });
 });
+
+// The methods, targets and metrics the catalogue lists, on the demo model (six labelled shapes),
+// so classes have names and the pixel-flipping curves mean something.
+describe('web page: new methods, several classes, quality metrics', { skip: browserMissing() ?? false, timeout: 120_000 }, () => {
+  let service: TestService;
+  let browser: TestBrowser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  let posts = 0;
+  /** The job behind the Explain tab's heatmap, as the API reports it. */
+  const shownJob = async () => {
+    const api = (await page.getAttribute('#img-heatmap', 'data-api')) ?? '';
+    const id = /\/v1\/explanations\/([^/]+)\//.exec(api)?.[1];
+    return (await (await fetch(`${service.url}/v1/explanations/${id}`)).json()) as { targets?: { index: number }[]; metrics?: Record<string, unknown> };
+  };
+
+  before(async () => {
+    service = await startService('embedded', { MODELS_DIR: join(ROOT, 'models') });
+    await mkdir(ARTIFACTS, { recursive: true });
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('request', (r) => {
+      if (r.method() === 'POST') posts++;
+    });
+    await page.goto(`${service.url}/`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await service?.close();
+  });
+
+  test('every method of GET /v1/methods is offered, with its own parameters and bases', async () => {
+    const catalogue = (await (await fetch(`${service.url}/v1/methods`)).json()) as { methods: { name: string }[] };
+    const names = catalogue.methods.map((m) => m.name);
+    assert.ok(names.includes('grad-cam-plus-plus') && names.includes('noisegrad'), names.join(', '));
+    assert.deepEqual(await page.locator('#method option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)), names);
+    const compare = await page.locator('#compare-methods input').evaluateAll((cs) => cs.map((c) => (c as unknown as { value: string }).value));
+    for (const name of [...names, 'smoothgrad+integrated-gradients', 'smoothgrad+grad-cam']) assert.ok(compare.includes(name), name);
+    const bases = () => page.locator('#p-base option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
+
+    await page.selectOption('#method', 'smoothgrad');
+    assert.ok((await bases()).includes('grad-cam'), 'Smooth Grad-CAM is smoothgrad over grad-cam');
+    assert.equal(await page.isVisible('#p-layer'), false, 'the layer only matters over grad-cam');
+    await page.selectOption('#p-base', 'grad-cam');
+    assert.equal(await page.isVisible('#p-layer'), true);
+    assert.equal(await page.isVisible('#p-steps'), false);
+
+    await page.selectOption('#method', 'adaptgrad');
+    assert.equal(await page.inputValue('#p-confidence'), '0.95');
+    assert.ok(!(await bases()).includes('grad-cam'), 'grad-cam is a base of smoothgrad only');
+    await page.selectOption('#method', 'noisegrad');
+    assert.equal(await page.inputValue('#p-weightNoise'), '0.2');
+    assert.equal(await page.inputValue('#p-models'), '10');
+    assert.equal(await page.isChecked('#p-head'), true);
+  });
+
+  test('Grad-CAM++ for two classes with pixel flipping: a map per class and the MoRF and LeRF curves', async () => {
+    await page.setInputFiles('#file', join(ROOT, 'models', 'demo', 'samples', 'star.png'));
+    await page.selectOption('#method', 'grad-cam-plus-plus');
+    await page.selectOption('#target-mode', 'classes');
+    // The model's labels name the classes: 3 is star, 4 cross.
+    assert.equal(await page.textContent('#target option[value="3"]'), '3: star');
+    await page.fill('#target-filter', 'CR');
+    assert.deepEqual(await page.locator('#target option:not([hidden])').allTextContents(), ['4: cross'], 'the filter finds classes by name');
+    await page.fill('#target-filter', '');
+    await page.selectOption('#target', ['3', '4']);
+    await page.check('#metrics-fields input[value="pixel-flipping"]');
+    await page.check('#metrics-fields input[value="sparseness"]');
+    await page.fill('#flip-steps', '8');
+    await page.click('#explain-run');
+    await until(page, imagesLoaded('#explain-targets-grid img', 2), 30_000);
+    assert.match((await page.textContent('#curl')) ?? '', / -F targets=3,4 (.* )?-F metrics=sparseness,pixel-flipping -F flip_steps=8 /);
+    const job = await shownJob();
+    assert.deepEqual(
+      job.targets?.map((t) => t.index),
+      [3, 4],
+    );
+    assert.deepEqual(Object.keys(job.metrics ?? {}).sort(), ['pixelFlipping', 'sparseness']);
+    assert.deepEqual(await page.locator('#explain-targets-grid figcaption').allTextContents(), ['star (3)', 'cross (4)']);
+    const apis = await page.locator('#explain-targets-grid img').evaluateAll((is) => is.map((i) => (i as unknown as { dataset: { api: string } }).dataset.api));
+    assert.match(apis[0] ?? '', /[?&]target=3(&|$)/);
+    assert.match(apis[1] ?? '', /[?&]target=4(&|$)/);
+    assert.equal(await page.textContent('#cap-heatmap'), 'Heatmap: star');
+
+    await page.waitForSelector('#flip-plot svg polyline');
+    assert.equal(await page.locator('#flip-plot svg polyline').count(), 2, 'MoRF and LeRF');
+    // Nine points a curve: the clean image, then eight steps.
+    const points = await page.locator('#flip-plot svg polyline').evaluateAll((ls) => ls.map((l) => l.getAttribute('points')?.split(' ').length));
+    assert.deepEqual(points, [9, 9]);
+    assert.match((await page.textContent('#flip-plot h4')) ?? '', /^Pixel flipping: SRG -?\d/);
+    const values = await page.locator('#explain-metrics-values dt').allTextContents();
+    assert.deepEqual(values, ['sparseness', 'SRG (pixel flipping)']);
+    const sparseness = Number(await page.getAttribute('#explain-metrics-values dd >> nth=0', 'data-value'));
+    assert.ok(sparseness > 0 && sparseness < 1, `sparseness ${sparseness}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'targets-metrics.png'), fullPage: true, animations: 'disabled' });
+
+    // Re-rendering re-draws every class's map, still without a new job.
+    const jobs = posts;
+    await page.selectOption('#r-colormap', 'inferno');
+    await until(page, `[...document.querySelectorAll('#explain-targets-grid img')].every((i) => i.dataset.api.includes('colormap=inferno'))`);
+    assert.equal(posts, jobs);
+  });
+
+  test('top k classes, and the Compare grid runs the new methods', async () => {
+    await page.selectOption('#target-mode', 'top-k');
+    await page.fill('#target-k', '2');
+    await page.uncheck('#metrics-fields input[value="pixel-flipping"]');
+    await page.uncheck('#metrics-fields input[value="sparseness"]');
+    await page.click('#explain-run');
+    await until(page, `document.getElementById('explain-status').textContent.startsWith('Done')`, 20_000);
+    await until(page, imagesLoaded('#explain-targets-grid img', 2), 10_000);
+    assert.match((await page.textContent('#curl')) ?? '', / -F targets=top-2 /);
+    assert.equal((await shownJob()).targets?.length, 2);
+    assert.equal(await page.isVisible('#explain-metrics'), false, 'no metrics asked for');
+    // The most likely class comes first: the top-5 list's first button.
+    const first = ((await page.textContent('#top5 li:first-child .name')) ?? '').trim();
+    assert.match((await page.textContent('#explain-targets-grid figcaption >> nth=0')) ?? '', new RegExp(`^${first} `));
+
+    await page.click('#tab-compare');
+    await page.evaluate(`document.querySelectorAll('#compare-methods input').forEach((c) => { c.checked = false; })`);
+    for (const key of ['grad-cam-plus-plus', 'smoothgrad+grad-cam']) await page.check(`#compare-methods input[value="${key}"]`);
+    await page.click('#compare-run');
+    await until(page, imagesLoaded('#compare-grid img', 2), 30_000);
+    assert.deepEqual(
+      await page.locator('#compare-grid figcaption').allTextContents(),
+      ['smoothgrad over grad-cam', 'grad-cam-plus-plus'],
+      'in the order of the list',
+    );
+    assert.deepEqual(pageErrors, []);
+  });
+});

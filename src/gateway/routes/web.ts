@@ -21,12 +21,14 @@ export const WEB_MODULES = [
   'feedback.js',
   'image-input.js',
   'method-form.js',
+  'metrics.js',
   'models.js',
   'plot.js',
   'renderings.js',
   'similarity.js',
   'state.js',
   'tabs.js',
+  'targets.js',
   'tune-tab.js',
 ] as const;
 

@@ -9,9 +9,11 @@ import { runExplain } from './explain-tab.js';
 import { Run, showError } from './feedback.js';
 import { setupInput } from './image-input.js';
 import { setupMethods, setupRenderControls } from './method-form.js';
+import { setupMetrics } from './metrics.js';
 import { loadModels } from './models.js';
 import { runs, state } from './state.js';
 import { setupTabs } from './tabs.js';
+import { setupTargets } from './targets.js';
 import { runTune } from './tune-tab.js';
 
 async function main() {
@@ -29,12 +31,14 @@ async function main() {
   });
   setupInput();
   setupTabs();
+  setupTargets();
   $('explain-form').addEventListener('submit', runExplain);
   $('compare-form').addEventListener('submit', runCompare);
   $('tune-form').addEventListener('submit', runTune);
   try {
     state.catalogue = await listMethods();
     setupMethods();
+    setupMetrics(state.catalogue);
     setupRenderControls();
     await loadModels();
     document.body.dataset.ready = 'true';

@@ -1,5 +1,6 @@
 // @ts-check
-// Result cells of the Compare and Tune grids: one job per cell, each with its own colour bar.
+// Result cells of the Compare and Tune grids (one job per cell) and of a multi-class Explain job
+// (one class per cell), each with its own colour bar.
 import { renderingUrl } from './api.js';
 import { drawColourBar } from './colormaps.js';
 import { $, fmt, h } from './dom.js';
@@ -21,7 +22,9 @@ export async function renderCell(cell) {
   if (!cell.explanation) return;
   const kind = $('r-grid').value;
   const attributionKind = cell.explanation.attribution?.kind ?? 'sensitivity';
-  const rendering = await showRendering(cell.img, renderingUrl(cell.explanation, kind, renderQuery(kind, attributionKind)));
+  // A cell of a multi-class job shows its own class's map.
+  const query = { ...renderQuery(kind, attributionKind), ...(cell.target !== undefined ? { target: String(cell.target) } : {}) };
+  const rendering = await showRendering(cell.img, renderingUrl(cell.explanation, kind, query));
   if (!rendering) return;
   // Each cell is scaled on its own: its bar carries its own numbers.
   const r = effectiveRender(attributionKind);

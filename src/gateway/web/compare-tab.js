@@ -4,6 +4,7 @@ import { makeCell, renderCell, runCells } from './cells.js';
 import { $ } from './dom.js';
 import { setProgress, showError, UserError } from './feedback.js';
 import { runs, state } from './state.js';
+import { firstTarget } from './targets.js';
 
 export async function runCompare(event) {
   event.preventDefault();
@@ -24,7 +25,7 @@ export async function runCompare(event) {
   const cells = chosen.map((entry) => Object.assign(makeCell(entry.title, `${entry.title} heatmap`), { entry }));
   state.compare = cells;
   $('compare-grid').replaceChildren(...cells.map((c) => c.figure));
-  const common = { model: $('model').value, target: $('target').value };
+  const common = { model: $('model').value, target: firstTarget() };
   try {
     const failures = await runCells(run, cells, (cell) => ({ ...common, ...cell.entry.fields }));
     if (signal.aborted) return;

@@ -1,20 +1,29 @@
 // @ts-check
-// The Explain tab: one job, its heatmap and overlay, the colour bar, downloads, a curl example.
+// The Explain tab: one job, its heatmap and overlay (and one map per class when it explains
+// several), the colour bar, its quality metrics, downloads, a curl example.
 import { getApiKey, renderingUrl, request } from './api.js';
+import { makeCell, renderCell } from './cells.js';
 import { drawColourBar } from './colormaps.js';
 import { $, canvas, fmt, h, percent } from './dom.js';
 import { clearError, setProgress, showError } from './feedback.js';
 import { paramValues } from './method-form.js';
-import { chooseTarget } from './models.js';
+import { metricFields, showMetrics } from './metrics.js';
 import { effectiveRender, renderQuery, showRendering } from './renderings.js';
 import { runs, state } from './state.js';
+import { chooseTarget, className, targetFields } from './targets.js';
 
 export async function runExplain(event) {
   event?.preventDefault();
   const run = runs.explain;
+  let fields;
+  try {
+    fields = { model: $('model').value, method: $('method').value, ...targetFields(), ...paramValues(), ...metricFields() };
+  } catch (err) {
+    showError(run.error, err);
+    return;
+  }
   const signal = run.start();
   run.status.textContent = 'Uploading…';
-  const fields = { model: $('model').value, method: $('method').value, target: $('target').value, ...paramValues() };
   const fileUrl = state.fileUrl;
   try {
     const explanation = await run.job(fields, (fraction, text) => {
@@ -22,7 +31,7 @@ export async function runExplain(event) {
       run.status.textContent = { queued: 'Queued…', running: 'Running…', done: 'Rendering…' }[text] ?? `Running: ${text}`;
     });
     if (signal.aborted) return;
-    state.explain = { explanation, fields, fileUrl };
+    state.explain = { explanation, fields, fileUrl, cells: targetCells(explanation) };
     $('img-original').src = fileUrl ?? '';
     showExplanation(explanation);
     await renderExplain();
@@ -38,10 +47,22 @@ export async function runExplain(event) {
   }
 }
 
+/** A multi-class job: one cell per class, rendered with `?target=`; none for a single class. */
+export function targetCells(e) {
+  const targets = e.targets ?? [];
+  if (targets.length < 2) return [];
+  return targets.map((t) => {
+    const name = t.label ?? className(t.index);
+    return Object.assign(makeCell(`${name} (${t.index})`, `${e.method} heatmap for ${name}`), { explanation: e, target: t.index, extra: [percent(t.score)] });
+  });
+}
+
 export function showExplanation(e) {
   $('explain-result').hidden = false;
   const p = e.prediction;
   const labelOf = (c) => (c.label ? `${c.label}` : `class ${c.index}`);
+  const explained = (e.targets ?? [{ index: p.target, label: p.label, score: p.score }]).map((t) => ({ ...t, name: t.label ?? className(t.index) }));
+  const indices = new Set(explained.map((t) => t.index));
   $('top5').replaceChildren(
     h('h3', { id: 'top5-title' }, 'Top-5 predictions'),
     h('p', { class: 'help' }, 'Choose a class to explain it instead.'),
@@ -57,7 +78,7 @@ export function showExplanation(e) {
             {
               type: 'button',
               class: 'class-button',
-              'aria-pressed': String(c.index === p.target),
+              'aria-pressed': String(indices.has(c.index)),
               onclick: () => {
                 chooseTarget(c.index, c.label);
                 void runExplain();
@@ -74,14 +95,22 @@ export function showExplanation(e) {
   for (const fill of $('top5').querySelectorAll('.fill')) if (fill instanceof HTMLElement) fill.style.width = `${Math.round(Number(fill.dataset.w) * 100)}%`;
   const a = e.attribution;
   $('explain-meta').textContent = [
-    `Explained: ${p.label ?? `class ${p.target}`} (index ${p.target}, score ${percent(p.score)})`,
-    `${e.method}${e.params.base && e.params.base !== 'gradient' && e.params.samples ? ` over ${e.params.base}` : ''}, seed ${e.params.seed ?? '–'}`,
+    `Explained: ${explained.map((t) => `${t.name} (index ${t.index}, score ${percent(t.score)})`).join(', ')}`,
+    `${e.method}${e.params.base && e.params.base !== 'gradient' ? ` over ${e.params.base}` : ''}, seed ${e.params.seed ?? '–'}`,
     `computed in ${e.timings.computeMs ?? '?'} ms`,
     a?.completenessGap !== undefined ? `completeness gap ${fmt(a.completenessGap)}` : undefined,
     a?.layer ? `layer ${a.layer}` : undefined,
   ]
     .filter(Boolean)
     .join(' · ');
+  // The large figures show the first class; a multi-class job adds a grid with every class.
+  const first = explained.length > 1 ? `: ${explained[0].name}` : '';
+  $('cap-heatmap').textContent = `Heatmap${first}`;
+  $('cap-overlay').textContent = `Overlay${first}`;
+  const cells = state.explain?.cells ?? [];
+  $('explain-targets').hidden = cells.length === 0;
+  $('explain-targets-grid').replaceChildren(...cells.map((c) => c.figure));
+  showMetrics(e);
   $('curl').textContent = curlExample(e);
 }
 
@@ -91,7 +120,11 @@ export async function renderExplain() {
   const kind = e.attribution?.kind ?? 'sensitivity';
   const heatUrl = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png', kind));
   const overlayUrl = renderingUrl(e, 'overlay.png', renderQuery('overlay.png', kind));
-  const [heat] = await Promise.all([showRendering($('img-heatmap'), heatUrl), showRendering($('img-overlay'), overlayUrl)]);
+  const [heat] = await Promise.all([
+    showRendering($('img-heatmap'), heatUrl),
+    showRendering($('img-overlay'), overlayUrl),
+    ...(state.explain?.cells ?? []).map(renderCell),
+  ]);
   clearError($('explain-error'));
   if (heat) drawLegend(e, heat);
   const short = e.id.slice(0, 8);
@@ -125,7 +158,7 @@ export function curlExample(e) {
   const origin = location.origin;
   const auth = getApiKey() ? ` -H "Authorization: Bearer $SALIENCY_API_KEY"` : '';
   const fields = Object.entries(state.explain?.fields ?? {}).filter(([, v]) => v !== '' && v !== undefined);
-  const form = fields.map(([k, v]) => ` -F ${k}=${/^[\w.+-]+$/.test(v) ? v : `'${v}'`}`).join('');
+  const form = fields.map(([k, v]) => ` -F ${k}=${/^[\w.,+-]+$/.test(v) ? v : `'${v}'`}`).join('');
   const heat = renderingUrl(e, 'heatmap.png', renderQuery('heatmap.png', e.attribution?.kind ?? 'sensitivity'));
   return [
     `# submit and wait up to 30 s (answers the explanation, with its links)`,

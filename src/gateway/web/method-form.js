@@ -4,8 +4,6 @@ import { $, debounce, h } from './dom.js';
 import { renderAll } from './renderings.js';
 import { state } from './state.js';
 
-/** Parameters that only Integrated Gradients reads (directly, or as the SmoothGrad base). */
-export const IG_ONLY = new Set(['steps', 'rule', 'baseline']);
 export const PLACEHOLDERS = { seed: 'random', sigma: 'unset: noise applies', layer: 'model default' };
 
 export function enumValues(schema) {
@@ -18,8 +16,42 @@ export function methodInfo(name) {
   return state.catalogue.methods.find((m) => m.name === name);
 }
 
+/** What a method reads of its own, besides the target and a preset (GET /v1/methods). */
+const ownParameters = (method) => method.parameters.filter((p) => p !== 'target' && p !== 'preset');
+
+/**
+ * The bases a method combines with: those of the `base` schema whose own parameters the method
+ * reads too (Grad-CAM's layer and ReLU only SmoothGrad lists, so only it offers Smooth Grad-CAM).
+ */
+export function basesOf(method) {
+  if (!method.parameters.includes('base')) return [];
+  const all = enumValues(state.catalogue.parameters.properties.base ?? {}) ?? [];
+  return all.filter((name) => {
+    const base = methodInfo(name);
+    return base !== undefined && ownParameters(base).every((p) => method.parameters.includes(p));
+  });
+}
+
+/** Parameters that only some base reads (IG's steps, Grad-CAM's layer): shown only under that base. */
+export function hiddenUnder(method, base) {
+  const chosen = methodInfo(base);
+  const ofBases = basesOf(method).flatMap((name) => ownParameters(methodInfo(name)));
+  return new Set(ofBases.filter((p) => !chosen || !ownParameters(chosen).includes(p)));
+}
+
 export function defaultOf(method, name) {
   return method.defaults[name] ?? state.catalogue.parameters.properties[name]?.default;
+}
+
+/** A number schema's bounds as the help text says them: "1 – 1000", "≥ 1", "> 0, < 1". */
+export function rangeText(schema) {
+  const { minimum: min, maximum: max, exclusiveMinimum: xmin, exclusiveMaximum: xmax } = schema;
+  if (min !== undefined && max !== undefined) return `${min} – ${max}`;
+  const bounds = [
+    min !== undefined ? `≥ ${min}` : xmin !== undefined ? `> ${xmin}` : undefined,
+    max !== undefined ? `≤ ${max}` : xmax !== undefined ? `< ${xmax}` : undefined,
+  ];
+  return bounds.filter(Boolean).join(', ') || undefined;
 }
 
 export function paramField(method, name) {
@@ -27,14 +59,7 @@ export function paramField(method, name) {
   const id = `p-${name}`;
   const def = defaultOf(method, name);
   const values = enumValues(schema);
-  const range =
-    schema.minimum !== undefined && schema.maximum !== undefined
-      ? `${schema.minimum} – ${schema.maximum}`
-      : schema.minimum !== undefined
-        ? `≥ ${schema.minimum}`
-        : schema.maximum !== undefined
-          ? `≤ ${schema.maximum}`
-          : undefined;
+  const range = rangeText(schema);
   // Descriptions may already name the defaults of several methods; say this method's one.
   const helpText = [
     schema.description?.replace(/\s*\(default[^)]*\)/, ''),
@@ -47,7 +72,7 @@ export function paramField(method, name) {
   let control;
   if (values) {
     // 'uploaded' needs a baseline .npy file, which this page does not send.
-    const shown = values.filter((v) => v !== 'uploaded');
+    const shown = name === 'base' ? basesOf(method) : values.filter((v) => v !== 'uploaded');
     const none = def === undefined ? [h('option', { value: '' }, 'none')] : [];
     control = h('select', { id }, ...none, ...shown.map((v) => h('option', { value: v }, v)));
     control.value = def === undefined ? '' : String(def);
@@ -99,14 +124,13 @@ export function buildParamForm() {
   const names = method.parameters.filter((p) => p !== 'target');
   $('params-fields').replaceChildren(...names.map((name) => paramField(method, name)));
   $('params').hidden = names.length === 0;
-  $('p-base')?.addEventListener('change', updateParamVisibility);
+  baseControl()?.addEventListener('change', updateParamVisibility);
   updateParamVisibility();
 }
 
 export function updateParamVisibility() {
-  const method = $('method').value;
-  const ig = method === 'integrated-gradients' || $('p-base')?.value === 'integrated-gradients';
-  for (const field of fieldsOf($('params-fields'))) field.hidden = IG_ONLY.has(field.dataset.param ?? '') && !ig;
+  const hidden = hiddenUnder(methodInfo($('method').value), baseControl()?.value);
+  for (const field of fieldsOf($('params-fields'))) field.hidden = hidden.has(field.dataset.param ?? '');
 }
 
 /** Fields to send: only the values changed from their defaults (a preset fills the rest). */
@@ -128,14 +152,15 @@ export function setupMethods() {
   select.addEventListener('change', buildParamForm);
   buildParamForm();
 
-  // Compare: every method, plus SmoothGrad over Integrated Gradients.
-  const entries = methods.flatMap((m) => {
-    const own = [{ key: m.name, title: m.name, fields: { method: m.name } }];
-    if (m.name === 'smoothgrad')
-      own.push({ key: 'smoothgrad+ig', title: 'smoothgrad over integrated-gradients', fields: { method: 'smoothgrad', base: 'integrated-gradients' } });
-    return own;
-  });
-  const defaults = new Set(['gradient', 'integrated-gradients', 'smoothgrad', 'smoothgrad+ig', 'smoothdiff', 'grad-cam']);
+  // Compare: every method at its defaults, plus SmoothGrad over each of its other bases
+  // (over integrated-gradients, Smooth Grad-CAM over grad-cam, ...).
+  const entries = methods.flatMap((m) => [
+    { key: m.name, title: m.name, fields: { method: m.name } },
+    ...(m.name === 'smoothgrad' ? basesOf(m) : [])
+      .filter((base) => base !== defaultOf(m, 'base'))
+      .map((base) => ({ key: `${m.name}+${base}`, title: `${m.name} over ${base}`, fields: { method: m.name, base } })),
+  ]);
+  const defaults = new Set(['gradient', 'integrated-gradients', 'smoothgrad', 'smoothgrad+integrated-gradients', 'smoothdiff', 'grad-cam']);
   state.compareEntries = entries;
   $('compare-methods').replaceChildren(
     ...entries.map((e) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: e.key, checked: defaults.has(e.key) }), ' ', e.title)),
@@ -167,6 +192,9 @@ export function setupRenderControls() {
   });
   $('r-scale').addEventListener('change', renderAll);
 }
+
+/** The base select, where the method has a base. */
+const baseControl = () => /** @type {HTMLSelectElement | null} */ (document.getElementById('p-base'));
 
 /**
  * The parameter fields of the form (one element per parameter, data-param naming it).

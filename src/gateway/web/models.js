@@ -4,6 +4,7 @@ import { getModel, listModels } from './api.js';
 import { $, h } from './dom.js';
 import { showError, UserError } from './feedback.js';
 import { state } from './state.js';
+import { fillClasses } from './targets.js';
 
 export async function loadModels() {
   const models = await listModels();
@@ -21,19 +22,7 @@ export async function selectModel(id) {
   $('model-help').textContent = [model.description, `${width}×${height} input`, model.classes ? `${model.classes} classes` : undefined]
     .filter(Boolean)
     .join(' · ');
-  const classes = model.labels ?? (model.classes ? Array.from({ length: model.classes }, (_, i) => String(i)) : []);
-  $('target').replaceChildren(
-    h('option', { value: '' }, 'Predicted class'),
-    ...classes.map((label, i) => h('option', { value: String(i) }, model.labels ? `${i}: ${label}` : `class ${i}`)),
-  );
+  fillClasses(model);
   const layer = /** @type {HTMLInputElement | null} */ (document.querySelector('[data-param="layer"] input'));
   if (layer) layer.placeholder = model.gradCamLayer ?? 'model default';
-}
-
-/** Makes sure the class select can show `index` (models without labels or a class count). */
-export function chooseTarget(index, label) {
-  const select = /** @type {HTMLSelectElement} */ (/** @type {unknown} */ ($('target')));
-  if (![...select.options].some((o) => o.value === String(index)))
-    select.append(h('option', { value: String(index) }, label ? `${index}: ${label}` : `class ${index}`));
-  select.value = String(index);
 }

@@ -3,6 +3,8 @@
 
 const SVG = 'http://www.w3.org/2000/svg';
 
+export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9']; // Okabe–Ito, colour-blind safe
+
 function el(name, attrs = {}, text) {
   const node = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
@@ -12,24 +14,33 @@ function el(name, attrs = {}, text) {
 
 const fmt = (v) => (Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(2));
 
+/** The default y range, for similarities: up to 1, down to the lowest value in steps of 0.2. */
+function similarityRange(ys) {
+  const low = Math.min(...ys, 1);
+  return [low >= 0.9 ? 0.9 : Math.max(-1, Math.floor(low * 5) / 5), 1];
+}
+
 /**
  * series: [{label, colour, dash, marker: 'circle'|'square', points: [{x, y}]}]. The x axis is
- * logarithmic when `logX` (sample counts grow geometrically); ticks sit at the data's x values.
+ * logarithmic when `logX` (sample counts grow geometrically); ticks sit at the data's x values
+ * unless `xTicks` lists others; the y axis spans `yRange`, by default up to 1 as similarities do.
+ * `id` names the title and description, unique per page.
+ * @param {{ series: any[], xLabel: string, yLabel: string, title: string, description: string, id?: string, logX?: boolean,
+ *   xTicks?: number[], yRange?: [number, number], width?: number, height?: number }} options
  */
-export function linePlot({ series, xLabel, yLabel, title, description, logX = false, width = 560, height = 300 }) {
+export function linePlot({ series, xLabel, yLabel, title, description, id = 'plot', logX = false, xTicks, yRange, width = 560, height = 300 }) {
   const m = { left: 56, right: 18, top: 14, bottom: 46 };
-  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
+  const data = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
+  const xs = xTicks ?? data;
   const ys = series.flatMap((s) => s.points.map((p) => p.y)).filter(Number.isFinite);
-  const low = Math.min(...ys, 1);
-  const yMin = low >= 0.9 ? 0.9 : Math.max(-1, Math.floor(low * 5) / 5);
-  const yMax = 1;
+  const [yMin, yMax] = yRange ?? similarityRange(ys);
   const tx = logX ? Math.log : (v) => v;
-  const [x0, x1] = [tx(xs[0] ?? 0), tx(xs[xs.length - 1] ?? 1)];
+  const [x0, x1] = [tx(Math.min(xs[0] ?? 0, data[0] ?? 0)), tx(Math.max(xs[xs.length - 1] ?? 1, data[data.length - 1] ?? 1))];
   const px = (x) => m.left + (x1 > x0 ? ((tx(x) - x0) / (x1 - x0)) * (width - m.left - m.right) : (width - m.left - m.right) / 2);
   const py = (y) => m.top + ((yMax - y) / (yMax - yMin)) * (height - m.top - m.bottom);
 
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'plot', 'aria-labelledby': 'plot-title plot-desc' });
-  svg.append(el('title', { id: 'plot-title' }, title), el('desc', { id: 'plot-desc' }, description));
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'plot', 'aria-labelledby': `${id}-title ${id}-desc` });
+  svg.append(el('title', { id: `${id}-title` }, title), el('desc', { id: `${id}-desc` }, description));
 
   const axes = el('g', { class: 'axes' });
   for (let i = 0; i <= 4; i++) {

@@ -23,6 +23,7 @@
  * @property {{ title: string, key: string, fields: Record<string, string> }} [entry] Compare: the method
  * @property {number} [noise] Tune: the row's noise
  * @property {number} [samples] Tune: the column's sample count
+ * @property {number} [target] Explain: the class of a multi-class job this cell shows
  */
 
 /**
@@ -31,7 +32,7 @@
  * @property {string | undefined} fileUrl
  * @property {any} catalogue GET /v1/methods (the page reads its methods and render schemas)
  * @property {any} model GET /v1/models/:id
- * @property {{ explanation: Explanation, fields: Record<string, string>, fileUrl: string | undefined } | undefined} explain
+ * @property {{ explanation: Explanation, fields: Record<string, string>, fileUrl: string | undefined, cells: Cell[] } | undefined} explain
  * @property {Cell[]} compare
  * @property {{ cells: Cell[], noises: number[], samples: number[], method?: string }} tune
  * @property {{ title: string, key: string, fields: Record<string, string> }[]} [compareEntries]

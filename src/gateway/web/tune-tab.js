@@ -4,12 +4,11 @@ import { getJson, renderingUrl } from './api.js';
 import { makeCell, renderCell, runCells } from './cells.js';
 import { $, h } from './dom.js';
 import { setProgress, showError, UserError } from './feedback.js';
-import { linePlot, swatch } from './plot.js';
+import { linePlot, PALETTE, swatch } from './plot.js';
 import { renderQuery } from './renderings.js';
 import { cosine, ssim } from './similarity.js';
 import { runs, state } from './state.js';
-
-export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9']; // Okabe–Ito, colour-blind safe
+import { firstTarget } from './targets.js';
 
 export function parseList(text, what, integer) {
   const values = text
@@ -44,7 +43,7 @@ export async function runTune(event) {
   state.tune = { cells, noises, samples, method };
   buildSweepTable(method, noises, samples, cells);
   $('tune-plot').replaceChildren();
-  const common = { model: $('model').value, target: $('target').value, method, seed: $('tune-seed').value };
+  const common = { model: $('model').value, target: firstTarget(), method, seed: $('tune-seed').value };
   try {
     const failures = await runCells(run, cells, (cell) => ({ ...common, noise: String(cell.noise), samples: String(cell.samples) }));
     if (signal.aborted) return;
