@@ -394,6 +394,8 @@ export interface components {
             kind: string;
             description: string;
             parameters: string[];
+            /** @description The base methods this method accepts (methods with a base parameter) */
+            bases?: string[];
             defaults: {
                 [key: string]: unknown;
             };

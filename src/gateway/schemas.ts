@@ -175,6 +175,7 @@ export const MethodSchema = Type.Object(
     kind: Type.String({ description: "'sensitivity' maps are rendered as magnitudes, 'attribution' maps keep their sign" }),
     description: Type.String(),
     parameters: Type.Array(Type.String({ description: 'Parameters this method reads' })),
+    bases: Type.Optional(Type.Array(Type.String(), { description: 'The base methods this method accepts (methods with a base parameter)' })),
     defaults: Type.Record(Type.String(), Type.Unknown()),
     presets: Type.Optional(
       Type.Record(Type.String(), PresetCallSchema, {

@@ -7,7 +7,15 @@ import { type Config } from '../config/config.js';
 import { decodeImage, ImageError } from '../imaging/index.js';
 import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
-import { ADAPTIVE_METHODS, METHOD_PARAMETERS, baseSpecific, type MethodParams as ResolvableParams, resolveParams, usedParams } from '../methods/params.js';
+import {
+  ADAPTIVE_METHODS,
+  METHOD_BASES,
+  METHOD_PARAMETERS,
+  baseSpecific,
+  type MethodParams as ResolvableParams,
+  resolveParams,
+  usedParams,
+} from '../methods/params.js';
 import { presetSpec } from '../methods/presets.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/evaluate.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
@@ -185,8 +193,9 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
   if (params.steps !== undefined && params.steps > config.MAX_STEPS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [`steps ${params.steps} exceeds the limit of ${config.MAX_STEPS}`]);
   }
-  if (params.base === 'grad-cam' && params.method !== 'smoothgrad') {
-    throw apiError('SALIENCY_VALIDATION', [`base 'grad-cam' (Smooth Grad-CAM) combines only with method 'smoothgrad'; use smoothgrad, or another base`]);
+  const bases = METHOD_BASES[params.method];
+  if (params.base !== undefined && bases && !bases.includes(params.base)) {
+    throw apiError('SALIENCY_VALIDATION', [`${params.method} takes base ${bases.join(', ')}, not '${params.base}'`]);
   }
   if (params.method === 'vargrad' && params.unbiased && params.samples === 1) {
     throw apiError('SALIENCY_VALIDATION', ['unbiased VarGrad needs samples ≥ 2']);

@@ -26,6 +26,23 @@ export type MethodName = (typeof METHODS)[number];
 export const BASE_METHODS = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop', 'grad-cam'] as const;
 export type BaseMethod = (typeof BASE_METHODS)[number];
 
+/** Bases the gradient-family runner combines with noise (every base but the CAM one). */
+const GRADIENT_BASES = ['gradient', 'gradient-x-input', 'integrated-gradients', 'guided-backprop'] as const satisfies readonly BaseMethod[];
+
+/**
+ * The bases each method with a `base` parameter accepts (GET /v1/methods lists them; a submission
+ * with another base gets a 400). Grad-CAM as a base is Smooth Grad-CAM, SmoothGrad's alone;
+ * NoiseGrad's weight-noise graphs carry the plain and ×input gradients only.
+ */
+export const METHOD_BASES: Partial<Record<MethodName, readonly BaseMethod[]>> = {
+  smoothgrad: BASE_METHODS,
+  'smoothgrad-squared': GRADIENT_BASES,
+  vargrad: GRADIENT_BASES,
+  adaptgrad: GRADIENT_BASES,
+  noisegrad: ['gradient', 'gradient-x-input'],
+  fusiongrad: ['gradient', 'gradient-x-input'],
+};
+
 export const BASELINES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 

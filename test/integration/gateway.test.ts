@@ -149,8 +149,11 @@ for (const mode of ['embedded', 'redis'] as const) {
       const model = await json(await fetch(`${url}/v1/models/tiny`));
       assert.equal((model.body['labels'] as string[]).length, 10);
       const methods = await json(await fetch(`${url}/v1/methods`));
-      const list = methods.body['methods'] as { name: string; defaults: Record<string, unknown> }[];
+      const list = methods.body['methods'] as { name: string; defaults: Record<string, unknown>; bases?: string[] }[];
       assert.equal(list.length, 15);
+      assert.deepEqual(list.find((m) => m.name === 'noisegrad')?.bases, ['gradient', 'gradient-x-input']);
+      assert.ok(list.find((m) => m.name === 'smoothgrad')?.bases?.includes('grad-cam'));
+      assert.equal(list.find((m) => m.name === 'gradient')?.bases, undefined);
       assert.equal(list.find((m) => m.name === 'smooth-grad-cam-plus-plus')?.defaults['samples'], 25);
       assert.equal(list.find((m) => m.name === 'smoothdiff')?.defaults['samples'], 20);
       assert.equal((await json(await fetch(`${url}/v1/models/nope`))).status, 404);
@@ -202,6 +205,8 @@ describe('bad input gets a documented 4xx and the service stays healthy', () => 
       'SALIENCY_BAD_TENSOR',
     ],
     ['tensor that is not .npy', async () => submit(url, {}, [{ field: 'tensor', bytes: Buffer.from('xx'), name: 't.npy' }]), 400, 'SALIENCY_BAD_TENSOR'],
+    ['a base the method does not take', async () => submit(url, { method: 'noisegrad', base: 'guided-backprop' }, png(image)), 400, 'SALIENCY_VALIDATION'],
+    ['Grad-CAM as a base of vargrad', async () => submit(url, { method: 'vargrad', base: 'grad-cam' }, png(image)), 400, 'SALIENCY_VALIDATION'],
     ['uploaded baseline missing', async () => submit(url, { method: 'integrated-gradients', baseline: 'uploaded' }, png(image)), 400, 'SALIENCY_VALIDATION'],
     [
       'malformed JSON',

@@ -4,7 +4,7 @@ import { type FastifyInstance } from 'fastify';
 import { SCALING_DEFAULTS } from '../../imaging/index.js';
 import { MethodParamsSchema } from '../../jobs/contract.js';
 import { METRIC_COSTS, METRIC_NAMES } from '../../metrics/evaluate.js';
-import { BASE_METHODS, METHOD_PARAMETERS, METHODS, type MethodName, methodKind, PRESETS, resolveParams } from '../../methods/params.js';
+import { BASE_METHODS, METHOD_BASES, METHOD_PARAMETERS, METHODS, type MethodName, methodKind, PRESETS, resolveParams } from '../../methods/params.js';
 import { presetSpec } from '../../methods/presets.js';
 import { type ModelEntry, type UnavailableModel } from '../../models/registry.js';
 import { type GatewayDeps } from '../deps.js';
@@ -133,6 +133,7 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         kind: methodKind(name),
         description,
         parameters: [...used],
+        ...(METHOD_BASES[name] ? { bases: [...(METHOD_BASES[name] ?? [])] } : {}),
         defaults: Object.fromEntries(Object.entries(defaults).filter(([k, v]) => used.has(k) && v !== undefined)),
         presets: presetsOf(name),
       };

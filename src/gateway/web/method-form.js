@@ -19,17 +19,9 @@ export function methodInfo(name) {
 /** What a method reads of its own, besides the target and a preset (GET /v1/methods). */
 const ownParameters = (method) => method.parameters.filter((p) => p !== 'target' && p !== 'preset');
 
-/**
- * The bases a method combines with: those of the `base` schema whose own parameters the method
- * reads too (Grad-CAM's layer and ReLU only SmoothGrad lists, so only it offers Smooth Grad-CAM).
- */
+/** The bases a method combines with, as GET /v1/methods lists them. */
 export function basesOf(method) {
-  if (!method.parameters.includes('base')) return [];
-  const all = enumValues(state.catalogue.parameters.properties.base ?? {}) ?? [];
-  return all.filter((name) => {
-    const base = methodInfo(name);
-    return base !== undefined && ownParameters(base).every((p) => method.parameters.includes(p));
-  });
+  return method.parameters.includes('base') ? (method.bases ?? []) : [];
 }
 
 /** Parameters that only some base reads (IG's steps, Grad-CAM's layer): shown only under that base. */
