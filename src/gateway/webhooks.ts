@@ -97,7 +97,10 @@ export class Webhooks {
   /** Hands the queue this server's sender, when webhooks are enabled. */
   start(): void {
     if (!this.enabled) return;
-    this.queue.deliverWebhooks(this.deliver, { attempts: this.config.WEBHOOK_MAX_ATTEMPTS, delayMs: (attempt) => retryDelayMs(attempt, this.config.WEBHOOK_RETRY_BASE_MS) });
+    this.queue.deliverWebhooks(this.deliver, {
+      attempts: this.config.WEBHOOK_MAX_ATTEMPTS,
+      delayMs: (attempt) => retryDelayMs(attempt, this.config.WEBHOOK_RETRY_BASE_MS),
+    });
   }
 
   /** The submission's `webhook` field as a URL this server may call; undefined when absent. */

@@ -40,6 +40,5 @@ export function routeV1NotFound(scope: FastifyInstance): void {
   const handler = async (request: { method: string; url: string }) => {
     throw apiError('SALIENCY_NO_ROUTE', [request.method, request.url]);
   };
-  for (const url of ['/v1', '/v1/*'])
-    scope.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url, schema: { hide: true }, handler });
+  for (const url of ['/v1', '/v1/*']) scope.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url, schema: { hide: true }, handler });
 }
