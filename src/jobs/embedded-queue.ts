@@ -85,7 +85,7 @@ export class EmbeddedJobQueue implements JobQueue {
   private closed?: Promise<void>;
   /** The webhook of each job that has one, until the job ends. */
   private readonly webhooks = new Map<string, string>();
-  private outbox?: MemoryOutbox;
+  private readonly outbox: MemoryOutbox;
 
   constructor(
     private readonly config: EmbeddedQueueConfig,
@@ -95,6 +95,7 @@ export class EmbeddedJobQueue implements JobQueue {
     private readonly logger?: JobsLogger,
   ) {
     this.events.setMaxListeners(0);
+    this.outbox = new MemoryOutbox(logger);
     if (config.WARMUP_METHODS?.trim()) {
       for (let i = 0; i < config.WORKER_CONCURRENCY; i++) this.spawn().worker.unref();
     }
@@ -107,7 +108,7 @@ export class EmbeddedJobQueue implements JobQueue {
     if (this.waiting.length + this.delayed >= this.config.MAX_QUEUE_DEPTH) {
       return Promise.reject(new QueueFullError(`the queue holds ${this.config.MAX_QUEUE_DEPTH} waiting jobs`));
     }
-    if (options.webhook && !this.outbox) return Promise.reject(new Error('a webhook was given before deliverWebhooks()'));
+    if (options.webhook && !this.outbox.started) return Promise.reject(new Error('a webhook was given before deliverWebhooks()'));
     this.jobs.set(payload.id, { payload, state: 'queued', attempts: 0 });
     if (options.webhook) this.webhooks.set(payload.id, options.webhook);
     this.waiting.push(payload.id);
@@ -161,8 +162,7 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   deliverWebhooks(send: WebhookSender, policy: WebhookPolicy): void {
-    if (this.outbox) Object.assign(this.outbox, { send, policy });
-    else this.outbox = new MemoryOutbox(send, policy, this.logger);
+    this.outbox.start(send, policy);
   }
 
   subscribe(id: string, listener: (event: JobEvent) => void): () => void {
@@ -232,7 +232,7 @@ export class EmbeddedJobQueue implements JobQueue {
     await Promise.all([...this.slots].map((slot) => this.stopThread(slot)));
     this.slots.clear();
     // Pending retries end here: in embedded mode nothing outlives the process.
-    this.outbox?.close();
+    this.outbox.close();
     this.events.removeAllListeners();
   }
 
@@ -400,7 +400,7 @@ export class EmbeddedJobQueue implements JobQueue {
     const webhook = this.webhooks.get(id);
     if (webhook) {
       this.webhooks.delete(id);
-      this.outbox?.add(id, webhook);
+      this.outbox.add(id, webhook);
     }
     this.expire();
   }

@@ -7,15 +7,23 @@ import { type JobsLogger } from './redis.js';
 export class MemoryOutbox {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  private send?: WebhookSender;
+  private policy: WebhookPolicy = { attempts: 1, delayMs: () => 0 };
 
-  constructor(
-    public send: WebhookSender,
-    public policy: WebhookPolicy,
-    private readonly logger?: JobsLogger,
-  ) {}
+  constructor(private readonly logger?: JobsLogger) {}
+
+  /** Whether a sender was given: jobs with a webhook are accepted only then. */
+  get started(): boolean {
+    return this.send !== undefined;
+  }
+
+  start(send: WebhookSender, policy: WebhookPolicy): void {
+    this.send = send;
+    this.policy = policy;
+  }
 
   add(jobId: string, url: string, attempt = 1): void {
-    if (this.closed) return;
+    if (this.closed || !this.send) return;
     this.send({ jobId, url, attempt }).then(
       () => undefined,
       (err: unknown) => {
