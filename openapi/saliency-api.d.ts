@@ -564,7 +564,7 @@ export interface operations {
                     imputation?: "zeros" | "mean";
                     /**
                      * Format: uri
-                     * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS
+                     * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS. Without it, the API key’s webhook (API_KEY_WEBHOOKS), if any
                      */
                     webhook?: string;
                     /**
@@ -659,7 +659,7 @@ export interface operations {
                     imputation?: "zeros" | "mean";
                     /**
                      * Format: uri
-                     * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS
+                     * @description POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS. Without it, the API key’s webhook (API_KEY_WEBHOOKS), if any
                      */
                     webhook?: string;
                     /**

@@ -87,6 +87,10 @@ export const ConfigSchema = Type.Object({
   }),
   WEBHOOK_MAX_ATTEMPTS: Int(6, 1, 20, 'Delivery attempts per webhook (exponential backoff with jitter between them)'),
   WEBHOOK_RETRY_BASE_MS: Int(2000, 10, 600_000, 'Delay before the first retry of a webhook; doubles each time'),
+  API_KEY_WEBHOOKS: Type.String({
+    default: '',
+    description: "Comma-separated '<sha256 of an API key, hex>=<url>': the webhook of that key's jobs when a submission names none",
+  }),
   IDEMPOTENCY_TTL_SECONDS: Int(86400, 60, 30 * 86400, 'How long the answer to a POST with an Idempotency-Key is kept for retries with the same key'),
   SSE_HEARTBEAT_SECONDS: Int(15, 1, 300, 'Interval of the comment lines that keep an idle event stream open through proxies'),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 0, 600000, 'How long SIGTERM waits for in-flight jobs'),

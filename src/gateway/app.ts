@@ -13,7 +13,7 @@ import { registerOpenapi } from './openapi.js';
 import { registerAccess } from './plugins/access.js';
 import { jsonBodyLimit, multipartLimits } from './plugins/body-limits.js';
 import { registerJsonBody } from './plugins/json-body.js';
-import { guardV1Scope, markV1Routes } from './plugins/v1-scope.js';
+import { guardV1Scope, markV1Routes, routeV1NotFound } from './plugins/v1-scope.js';
 import { registerCors } from './plugins/cors.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { docsRoutes } from './routes/docs.js';
@@ -119,6 +119,7 @@ export async function buildApp(given: GatewayDeps, options: AppOptions = {}): Pr
     explanationRoutes(v1, deps, metrics);
     renderingRoutes(v1, deps, renderer);
     catalogueRoutes(v1, deps);
+    routeV1NotFound(v1);
   });
   operationRoutes(app, deps, metrics);
   webRoutes(app);

@@ -6,8 +6,12 @@
 // - The body's fingerprint is a hash of the parsed submission (fields, then each file's SHA-256), so
 //   the same request sent as multipart or as JSON is the same request; another body under the same
 //   key is 422, a request still being processed under it is 409 with Retry-After.
-// - Only accepted submissions are remembered: one refused before any job existed (a validation
-//   error, a full queue) leaves the key free, so the corrected request may reuse it.
+// - While a request runs, its key is claimed ("in flight", 409 for retries). Only accepted
+//   submissions are remembered: one refused (a validation error, a full queue, a store or queue
+//   failure part-way through, whose jobs are rolled back) frees the key at once, so the retry or the
+//   corrected request may use it. One that fails after its jobs were accepted (while waiting, say)
+//   is remembered with the 202 it would have got: the job ids. A claim whose gateway died
+//   mid-request expires after IN_FLIGHT_TTL_SECONDS.
 import { createHash } from 'node:crypto';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type BlobStore } from '../jobs/interfaces.js';
@@ -64,7 +68,8 @@ interface Claim {
   owner: string | undefined;
   key: string;
   print: string;
-  accepted: boolean;
+  /** Set once every job of the request exists: the answer that names them. */
+  accepted?: Replay;
 }
 
 export class Idempotency {
@@ -88,7 +93,7 @@ export class Idempotency {
   async begin(request: FastifyRequest, submission: Submission): Promise<Replay | undefined> {
     const key = idempotencyKey(request);
     if (key === undefined) return undefined;
-    const claim: Claim = { owner: request.owner, key, print: fingerprint(submission), accepted: false };
+    const claim: Claim = { owner: request.owner, key, print: fingerprint(submission) };
     const storeKey = this.storeKey(claim);
     const inFlight = Buffer.from(JSON.stringify({ state: 'in-flight', fingerprint: claim.print } satisfies Stored));
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -107,32 +112,35 @@ export class Idempotency {
     throw apiError('SALIENCY_IDEMPOTENCY_IN_FLIGHT', [key], { 'retry-after': '1' });
   }
 
-  /** A job of this request exists: from now on its key is not released on an error. */
-  accepted(request: FastifyRequest): void {
+  /**
+   * Every job of this request exists (none will be rolled back): from now on an error does not free
+   * the key but remembers `answer`, the 202 that names the jobs.
+   */
+  accepted(request: FastifyRequest, answer: Omit<Replay, 'headers'> & { location?: string }): void {
     const claim = this.claims.get(request);
-    if (claim) claim.accepted = true;
+    if (claim) claim.accepted = { statusCode: answer.statusCode, headers: answer.location ? { location: answer.location } : {}, body: answer.body };
   }
 
   /** Remembers the answer (status, Location, body) for retries with the same key. */
   async complete(request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<void> {
-    const claim = this.claims.get(request);
-    if (!claim) return;
     const location = reply.getHeader('location');
-    const record: Stored = {
-      state: 'done',
-      fingerprint: claim.print,
-      statusCode: reply.statusCode,
-      headers: typeof location === 'string' ? { location } : {},
-      body,
-    };
-    await this.store.put(this.storeKey(claim), Buffer.from(JSON.stringify(record)), this.ttlSeconds);
-    this.claims.delete(request);
+    await this.remember(request, { statusCode: reply.statusCode, headers: typeof location === 'string' ? { location } : {}, body });
   }
 
-  /** Route onError hook: a submission refused before any job existed frees its key. */
+  private async remember(request: FastifyRequest, answer: Replay): Promise<void> {
+    const claim = this.claims.get(request);
+    if (!claim) return;
+    this.claims.delete(request);
+    const record: Stored = { state: 'done', fingerprint: claim.print, ...answer };
+    await this.store.put(this.storeKey(claim), Buffer.from(JSON.stringify(record)), this.ttlSeconds);
+  }
+
+  /** Route onError hook: a refused submission frees its key; an accepted one keeps the answer naming its jobs. */
   readonly onError = async (request: FastifyRequest): Promise<void> => {
     const claim = this.claims.get(request);
+    if (!claim) return;
+    if (claim.accepted) return this.remember(request, claim.accepted).catch(() => undefined);
     this.claims.delete(request);
-    if (claim && !claim.accepted) await this.store.delete(this.storeKey(claim)).catch(() => undefined);
+    await this.store.delete(this.storeKey(claim)).catch(() => undefined);
   };
 }

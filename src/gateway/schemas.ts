@@ -349,7 +349,8 @@ const SubmissionFields = {
   webhook: Type.Optional(
     Type.String({
       format: 'uri',
-      description: 'POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS',
+      description:
+        'POSTed (Standard Webhooks signature) when each job ends; its host must be on the server’s WEBHOOK_ALLOWED_HOSTS. Without it, the API key’s webhook (API_KEY_WEBHOOKS), if any',
     }),
   ),
   ...MethodParamsSchema.properties,

@@ -12,7 +12,8 @@
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import { type Redis } from 'ioredis';
 import { isJobId, type JobEvent, type JobPayload, type JobResult, type JobState, type JobStatus, keys, type Progress } from './contract.js';
-import { type JobQueue, QueueFullError, QueueUnavailableError } from './interfaces.js';
+import { BullmqWebhooks } from './bullmq-webhooks.js';
+import { type JobQueue, QueueFullError, QueueUnavailableError, type SubmitOptions, type WebhookPolicy, type WebhookSender } from './interfaces.js';
 import { cancelledError, decodeJobError, JOB_CANCELLED } from './job-errors.js';
 import { closeRedis, createRedis, type JobsLogger, producerCall, withTimeout } from './redis.js';
 
@@ -47,6 +48,7 @@ export class BullmqJobQueue implements JobQueue {
   private events?: QueueEvents;
   private readonly eventsTemplate: Redis;
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly webhooks: BullmqWebhooks;
   private closing?: Promise<void>;
 
   constructor(
@@ -57,25 +59,28 @@ export class BullmqJobQueue implements JobQueue {
     this.client = createRedis(config.REDIS_URL, 'producer', logger);
     this.queue = new Queue(config.QUEUE_NAME, { connection: this.client, prefix: config.KEY_PREFIX });
     this.queue.on('error', (err) => logger?.warn({ err }, 'job queue error'));
+    this.webhooks = new BullmqWebhooks(config, this.client, logger);
     // QueueEvents blocks on XREAD, so it gets its own connection (a duplicate of this lazy template).
     this.eventsTemplate = createRedis(config.REDIS_URL, 'worker', logger, { lazy: true });
     if (this.client.status === 'ready') this.startEvents();
     else this.client.once('ready', () => this.startEvents());
   }
 
-  async submit(payload: JobPayload): Promise<void> {
+  async submit(payload: JobPayload, options: SubmitOptions = {}): Promise<void> {
     this.assertOpen();
     await producerCall(this.client, 'submit', async () => {
       const waiting = await this.queue.count();
       if (waiting >= this.config.MAX_QUEUE_DEPTH) throw new QueueFullError(`the queue holds ${waiting} waiting jobs`);
       await this.events?.waitUntilReady();
-      await this.queue.add(JOB_NAME, payload, {
+      const opts = {
         jobId: payload.id,
         attempts: this.config.JOB_ATTEMPTS,
         backoff: { type: 'exponential', delay: 1000 },
         removeOnComplete: { age: this.config.RESULT_TTL_SECONDS },
         removeOnFail: { age: this.config.RESULT_TTL_SECONDS },
-      });
+      };
+      if (options.webhook) await this.webhooks.add(this.config.QUEUE_NAME, JOB_NAME, payload, opts, options.webhook);
+      else await this.queue.add(JOB_NAME, payload, opts);
     });
   }
 
@@ -117,7 +122,8 @@ export class BullmqJobQueue implements JobQueue {
     const status = await this.status(id);
     if (!status) return;
     if (status.state === 'queued' || status.state === 'running') {
-      // Still going: cancel it; BullMQ drops the record RESULT_TTL_SECONDS after it stops.
+      // Still going: withdraw its webhook and cancel it; BullMQ drops the record RESULT_TTL_SECONDS after it stops.
+      await producerCall(this.client, 'remove', () => this.webhooks.withdraw(id));
       await this.cancel(id);
       return;
     }
@@ -146,6 +152,10 @@ export class BullmqJobQueue implements JobQueue {
     return producerCall(this.client, 'workers', async () => (await this.queue.getWorkers()).length);
   }
 
+  deliverWebhooks(send: WebhookSender, policy: WebhookPolicy): void {
+    this.webhooks.start(send, policy);
+  }
+
   async ready(): Promise<boolean> {
     if (this.closing || this.client.status !== 'ready') return false;
     try {
@@ -158,6 +168,7 @@ export class BullmqJobQueue implements JobQueue {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.listeners.clear();
+      await this.webhooks.close();
       await this.events?.close();
       await this.queue.close();
       await closeRedis(this.client);

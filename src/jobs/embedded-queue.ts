@@ -14,7 +14,16 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { type JobError, type JobEvent, type JobPayload, type JobResult, type JobState, type JobStatus, type Progress } from './contract.js';
 import { type FromThread, type ThreadData, type ToThread } from './embedded-thread.js';
-import { type BlobStore, type JobQueue, QueueFullError, QueueUnavailableError } from './interfaces.js';
+import {
+  type BlobStore,
+  type JobQueue,
+  QueueFullError,
+  QueueUnavailableError,
+  type SubmitOptions,
+  type WebhookPolicy,
+  type WebhookSender,
+} from './interfaces.js';
+import { MemoryOutbox } from './memory-outbox.js';
 import { cancelledError, classifyError, crashedError, JOB_CANCELLED, serializeError, shutDownError } from './job-errors.js';
 import { type JobsLogger } from './redis.js';
 
@@ -74,6 +83,9 @@ export class EmbeddedJobQueue implements JobQueue {
   /** Set at the deadline: nothing more is dispatched; running jobs are being stopped. */
   private closing = false;
   private closed?: Promise<void>;
+  /** The webhook of each job that has one, until the job ends. */
+  private readonly webhooks = new Map<string, string>();
+  private readonly outbox: MemoryOutbox;
 
   constructor(
     private readonly config: EmbeddedQueueConfig,
@@ -83,19 +95,22 @@ export class EmbeddedJobQueue implements JobQueue {
     private readonly logger?: JobsLogger,
   ) {
     this.events.setMaxListeners(0);
+    this.outbox = new MemoryOutbox(logger);
     if (config.WARMUP_METHODS?.trim()) {
       for (let i = 0; i < config.WORKER_CONCURRENCY; i++) this.spawn().worker.unref();
     }
   }
 
-  submit(payload: JobPayload): Promise<void> {
+  submit(payload: JobPayload, options: SubmitOptions = {}): Promise<void> {
     if (this.draining) return Promise.reject(new QueueUnavailableError('the job queue is shutting down'));
     this.expire();
     if (this.jobs.has(payload.id)) return Promise.resolve(); // idempotent, like a BullMQ jobId
     if (this.waiting.length + this.delayed >= this.config.MAX_QUEUE_DEPTH) {
       return Promise.reject(new QueueFullError(`the queue holds ${this.config.MAX_QUEUE_DEPTH} waiting jobs`));
     }
+    if (options.webhook && !this.outbox.started) return Promise.reject(new Error('a webhook was given before deliverWebhooks()'));
     this.jobs.set(payload.id, { payload, state: 'queued', attempts: 0 });
+    if (options.webhook) this.webhooks.set(payload.id, options.webhook);
     this.waiting.push(payload.id);
     this.dispatch();
     return Promise.resolve();
@@ -139,9 +154,15 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   async remove(id: string): Promise<void> {
+    // Withdrawn, not cancelled: nobody was told of the job.
+    this.webhooks.delete(id);
     await this.cancel(id);
     this.jobs.delete(id);
     this.finished.delete(id);
+  }
+
+  deliverWebhooks(send: WebhookSender, policy: WebhookPolicy): void {
+    this.outbox.start(send, policy);
   }
 
   subscribe(id: string, listener: (event: JobEvent) => void): () => void {
@@ -210,6 +231,8 @@ export class EmbeddedJobQueue implements JobQueue {
     }
     await Promise.all([...this.slots].map((slot) => this.stopThread(slot)));
     this.slots.clear();
+    // Pending retries end here: in embedded mode nothing outlives the process.
+    this.outbox.close();
     this.events.removeAllListeners();
   }
 
@@ -374,6 +397,11 @@ export class EmbeddedJobQueue implements JobQueue {
           : { type: 'cancelled', id };
     this.events.emit(id, event);
     this.events.removeAllListeners(id);
+    const webhook = this.webhooks.get(id);
+    if (webhook) {
+      this.webhooks.delete(id);
+      this.outbox.add(id, webhook);
+    }
     this.expire();
   }
 

@@ -18,13 +18,37 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
+/** One attempt at calling the webhook of a job that has ended (completed, failed or cancelled). */
+export interface WebhookDelivery {
+  jobId: string;
+  url: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+/** Makes one attempt; a rejection is retried after `delayMs(attempt)`, up to `attempts` in all. */
+export type WebhookSender = (delivery: WebhookDelivery) => Promise<void>;
+
+export interface WebhookPolicy {
+  attempts: number;
+  delayMs(attempt: number): number;
+}
+
+export interface SubmitOptions {
+  /** Called once the job has ended, through the sender given to deliverWebhooks. */
+  webhook?: string;
+}
+
 export interface JobQueue {
-  /** Enqueues a job; rejects with QueueUnavailableError when the backend cannot be reached. */
-  submit(payload: JobPayload): Promise<void>;
+  /**
+   * Enqueues a job (with its webhook delivery, when it has one: both or neither); rejects with
+   * QueueUnavailableError when the backend cannot be reached.
+   */
+  submit(payload: JobPayload, options?: SubmitOptions): Promise<void>;
   status(id: string): Promise<JobStatus | undefined>;
   /** Cancels a queued or running job (a running job stops at its next graph run). */
   cancel(id: string): Promise<boolean>;
-  /** Forgets a finished job. */
+  /** Forgets a job; one that had not ended yet is cancelled, and its webhook withdrawn (a rolled-back submission). */
   remove(id: string): Promise<void>;
   /** Progress and final events of one job; returns the unsubscribe function. */
   subscribe(id: string, listener: (event: JobEvent) => void): () => void;
@@ -34,6 +58,12 @@ export interface JobQueue {
   workers(): Promise<number>;
   /** Whether the backend is reachable. */
   ready(): Promise<boolean>;
+  /**
+   * Delivers the webhooks of ended jobs with `send` from now on (a later call replaces the sender).
+   * Call it before submitting jobs with a webhook. Embedded: in memory, lost on exit. BullMQ: a
+   * queue of its own that survives this process; any process that called this delivers.
+   */
+  deliverWebhooks(send: WebhookSender, policy: WebhookPolicy): void;
   close(): Promise<void>;
 }
 

@@ -25,7 +25,8 @@ export interface TestService {
 export async function startService(
   mode: 'embedded' | 'redis',
   overrides: Partial<Record<keyof Config, string>> = {},
-  options: { checkModels?: boolean } = {},
+  /** worker: false starts a gateway without the in-process BullMQ worker (redis mode). */
+  options: { checkModels?: boolean; worker?: boolean } = {},
 ): Promise<TestService> {
   const unique = `test-${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
   const env: Record<string, string> = {
@@ -49,7 +50,7 @@ export async function startService(
   // With checkModels, the registry is the running service's: every model compiled once, facts attached.
   const registry = options.checkModels ? await createModelChecker(config).scan() : ModelRegistry.load(config.MODELS_DIR);
   const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE });
-  const worker = mode === 'redis' ? startBullmqWorker(config, PROCESSOR_FILE) : undefined;
+  const worker = mode === 'redis' && options.worker !== false ? startBullmqWorker(config, PROCESSOR_FILE) : undefined;
   const app = await buildApp({ config, registry, queue: backend.queue, store: backend.store, mode: backend.mode });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {

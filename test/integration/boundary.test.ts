@@ -144,6 +144,32 @@ describe('authentication is a hook of the /v1 scope: no spelling of a path gets 
     }
   });
 
+  test('an unknown path under /v1 is authenticated first, then 404 in the error shape; no spelling tells a caller without a key what exists', async () => {
+    for (const prefix of ['/v1', '/%76%31', '/%761', '//v1', '/V1', '/v1/.']) {
+      const answers: Record<string, number> = {};
+      for (const method of ['GET', 'POST', 'DELETE', 'HEAD']) {
+        for (const rest of ['/nope', '/models', '/explanations/nope/deeper', '']) {
+          const r = await rawRequest(service.url, method, `${prefix}${rest}`);
+          note(r.status, `${method} ${prefix}${rest}`, r.json?.error?.code);
+          answers[`${method} ${prefix}${rest}`] = r.status;
+          if (r.status === 401) assert.match(String(r.headers['www-authenticate']), /^Bearer/);
+          else if (method !== 'HEAD') assert.equal(r.json?.error?.code, 'SALIENCY_NO_ROUTE', `${method} ${prefix}${rest}`);
+        }
+      }
+      // Known and unknown paths under one spelling get the same answer without a key.
+      assert.equal(new Set(Object.values(answers)).size, 1, `${prefix}: ${JSON.stringify(answers)}`);
+    }
+    for (const path of ['/v1/nope', '/%76%31/nope', '/v1', '/v1/models/x/y']) {
+      const denied = await rawRequest(service.url, 'GET', path);
+      assert.equal(denied.status, 401, path);
+      const r = await rawRequest(service.url, 'GET', path, { authorization: 'Bearer key-a' });
+      note(r.status, `GET ${path} with key`, r.json?.error?.code);
+      assert.equal(r.status, 404, path);
+      assert.equal(r.json?.error?.code, 'SALIENCY_NO_ROUTE');
+      assert.match(r.body, /"requestId":"[0-9a-f-]{36}"/);
+    }
+  });
+
   test('keys: Bearer scheme case-insensitive, X-API-Key, and jobs stay the key’s own', async () => {
     const a = await post(service.url, { method: 'gradient' }, [{ field: 'image', bytes: image, name: 'a.png' }], '?wait=30', { authorization: 'bearer key-a' });
     assert.equal(a.status, 200, JSON.stringify(a.body));

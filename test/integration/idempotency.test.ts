@@ -1,8 +1,10 @@
 // Idempotency-Key on POST /v1/explanations over real HTTP, both runners: a retry gets the first
 // answer and creates no job; another body under the key is 422; a retry while the first is still
-// being processed is 409; a refused submission leaves the key free; keys are per API key.
+// being processed is 409; a refused submission leaves the key free (also one refused part-way
+// through, after its first job was accepted); keys are per API key.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { type Json, json, submit, testImage, waitFor } from '../helpers/http.js';
 import { type TestService, startService } from '../helpers/service.js';
 
@@ -110,3 +112,40 @@ for (const mode of ['embedded', 'redis'] as const) {
     });
   });
 }
+
+describe('Idempotency-Key of a submission that fails after its first job was accepted', () => {
+  let service: TestService;
+  before(async () => {
+    // 1 MiB of memory store: the first of two ~0.5 MB images fits, the second does not.
+    service = await startService('embedded', { EMBEDDED_STORE_MB: '1' });
+  });
+  after(async () => service.close());
+
+  test('the store fills up at the second image: the jobs are rolled back and the key is free at once, not 409 for minutes', async () => {
+    const noise = async () => {
+      const pixels = Buffer.alloc(420 * 420 * 3);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(Math.random() * 256);
+      return sharp(pixels, { raw: { width: 420, height: 420, channels: 3 } })
+        .png({ compressionLevel: 0 })
+        .toBuffer();
+    };
+    const files = [
+      { field: 'image', bytes: await noise(), name: 'a.png' },
+      { field: 'image', bytes: await noise(), name: 'b.png' },
+    ];
+    const headers = { 'idempotency-key': `key-${Math.random().toString(36).slice(2)}` };
+    const refused = await submit(service.url, { method: 'gradient' }, files, '', headers);
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.equal(code(refused), 'SALIENCY_STORE_FULL');
+    // The retry runs again (and is refused again for the same reason), instead of being told that
+    // the first is still in flight.
+    const retry = await submit(service.url, { method: 'gradient' }, files, '', headers);
+    assert.equal(code(retry), 'SALIENCY_STORE_FULL', JSON.stringify(retry.body));
+    // Nothing of the refused request is left running or stored.
+    assert.equal(await service.backend.queue.depth(), 0);
+    const small = await submit(service.url, { method: 'gradient' }, [{ field: 'image', bytes: await testImage(), name: 'c.png' }], '', {
+      'idempotency-key': `key-${Math.random().toString(36).slice(2)}`,
+    });
+    assert.equal(small.status, 202, JSON.stringify(small.body));
+  });
+});

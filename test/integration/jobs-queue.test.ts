@@ -19,6 +19,7 @@ import {
   QueueUnavailableError,
   RedisBlobStore,
   startBullmqWorker,
+  type WebhookDelivery,
 } from '../../src/jobs/index.js';
 
 const PROCESSOR = fileURLToPath(new URL('../helpers/fake-processor.js', import.meta.url));
@@ -244,6 +245,43 @@ for (const backend of backends) {
       await waitFor(queue, job.id, ['completed']);
       await queue.remove(job.id);
       assert.equal(await queue.status(job.id), undefined);
+    });
+
+    test('webhooks: one delivery per ended job (completed, failed for good, cancelled queued or running), retried when rejected; none for a removed one', async () => {
+      const seen: WebhookDelivery[] = [];
+      const states = new Map<string, string>();
+      queue.deliverWebhooks(
+        async (delivery) => {
+          seen.push(delivery);
+          states.set(delivery.jobId, (await queue.status(delivery.jobId))?.state ?? 'gone');
+          if (delivery.attempt === 1 && delivery.url.endsWith('/flaky')) throw new Error('the receiver is down');
+        },
+        { attempts: 3, delayMs: () => 10 },
+      );
+      const attempts = (job: JobPayload) => seen.filter((d) => d.jobId === job.id).map((d) => d.attempt);
+      const ok = payload('ok', { steps: 1 });
+      const failing = payload('fail');
+      await queue.submit(ok, { webhook: 'http://receiver.test/flaky' });
+      await queue.submit(failing, { webhook: 'http://receiver.test/failed' });
+      await waitFor(queue, failing.id, ['failed']);
+      const running = payload('ok', { steps: 600, samples: 100 });
+      const [queued, withdrawn] = [payload('ok'), payload('ok')];
+      await queue.submit(running, { webhook: 'http://receiver.test/running' });
+      await waitFor(queue, running.id, ['running']);
+      await queue.submit(queued, { webhook: 'http://receiver.test/queued' });
+      await queue.submit(withdrawn, { webhook: 'http://receiver.test/withdrawn' });
+      assert.equal(await queue.cancel(queued.id), true);
+      // A rolled-back submission: nobody was told of the job, so nobody is called.
+      await queue.remove(withdrawn.id);
+      assert.equal(await queue.cancel(running.id), true);
+      for (let i = 0; i < 300 && [ok, failing, queued, running].some((j) => !states.has(j.id) || (j === ok && attempts(ok).length < 2)); i++) await sleep(50);
+      assert.deepEqual(attempts(ok), [1, 2], 'retried once after the rejection');
+      assert.deepEqual([attempts(failing), attempts(queued), attempts(running), attempts(withdrawn)], [[1], [1], [1], []]);
+      assert.deepEqual(
+        [ok, failing, queued, running].map((j) => states.get(j.id)),
+        ['completed', 'failed', 'cancelled', 'cancelled'],
+      );
+      assert.equal(seen.find((d) => d.jobId === queued.id)?.url, 'http://receiver.test/queued');
     });
 
     test('the blob store keeps values until their TTL and deletes by prefix', async () => {

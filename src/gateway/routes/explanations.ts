@@ -164,7 +164,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
   const idempotency = new Idempotency(store, config.IDEMPOTENCY_TTL_SECONDS);
   const resultCache = new ResultCache(store, queue, config.RESULT_TTL_SECONDS, config.RESULT_CACHE);
   const webhooks = new Webhooks(config, queue, app.log);
-  app.addHook('onClose', async () => webhooks.close());
+  webhooks.start();
 
   app.post(
     '/v1/explanations',
@@ -191,7 +191,7 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const replay = await idempotency.begin(request, submission);
       if (replay) return reply.code(replay.statusCode).headers(replay.headers).send(replay.body);
 
-      const webhook = webhooks.check(submission.fields['webhook']);
+      const webhook = webhooks.forSubmission(submission.fields['webhook'], request.owner);
       const entry = chooseModel(registry, submission.fields['model']);
       const { params, resolved } = resolvedParams(methodParams(submission.fields, config));
       const several = targetsField(entry, submission.fields['targets'], submission.fields['target']);
@@ -234,11 +234,10 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
           stored.push(payload);
           await store.put(payload.input.key, input.bytes, config.INPUT_TTL_SECONDS);
           if (submission.baseline && payload.baselineKey) await store.put(payload.baselineKey, submission.baseline.bytes, config.INPUT_TTL_SECONDS);
-          await queue.submit(payload);
+          await queue.submit(payload, webhook ? { webhook } : {});
           metrics.submitted.inc({ method: params.method, model: entry.id });
           recordOutcome(deps, metrics, payload.id, params.method, entry.id);
           statuses.push({ id: payload.id, state: 'queued', payload, attempts: 0, submittedAt: payload.submittedAt });
-          idempotency.accepted(request);
           await resultCache.remember(request, cacheKey, payload.id);
         }
       } catch (err) {
@@ -256,7 +255,11 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
         throw apiError('SALIENCY_UNAVAILABLE', [], { 'retry-after': '5' });
       }
       request.log.info({ jobs: statuses.map((s) => s.id), model: entry.id, method: params.method }, 'explanations queued');
-      if (webhook) for (const s of statuses) webhooks.watch(s.id, webhook);
+      const answer = (list: JobStatus[]) => ({
+        explanations: list.map((s) => ({ ...toExplanation(s, resolved), ...(cached.has(s.id) ? { cached: true } : {}) })),
+      });
+      const location = statuses.length === 1 ? `/v1/explanations/${statuses[0]?.id}` : undefined;
+      idempotency.accepted(request, { statusCode: 202, body: answer(statuses), ...(location && { location }) });
 
       await waitForFinal(
         deps,
@@ -266,8 +269,8 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
       const latest = await Promise.all(statuses.map(async (s) => (wait > 0 ? ((await queue.status(s.id).catch(() => undefined)) ?? s) : s)));
       const allDone = latest.every((s) => FINAL.has(s.state));
       reply.code(wait > 0 && allDone ? 200 : 202);
-      if (latest.length === 1) reply.header('location', `/v1/explanations/${latest[0]?.id}`);
-      const body = { explanations: latest.map((s) => ({ ...toExplanation(s, resolved), ...(cached.has(s.id) ? { cached: true } : {}) })) };
+      if (location) reply.header('location', location);
+      const body = answer(latest);
       await idempotency.complete(request, reply, body);
       return body;
     },
