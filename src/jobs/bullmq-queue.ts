@@ -156,6 +156,11 @@ export class BullmqJobQueue implements JobQueue {
     this.webhooks.start(send, policy);
   }
 
+  async notify(jobId: string, url: string): Promise<void> {
+    this.assertOpen();
+    await producerCall(this.client, 'notify', () => this.webhooks.addEnded(jobId, url));
+  }
+
   async ready(): Promise<boolean> {
     if (this.closing || this.client.status !== 'ready') return false;
     try {

@@ -11,6 +11,7 @@
 // Retries are BullMQ attempts (WEBHOOK_MAX_ATTEMPTS) with a custom backoff (the policy's delays,
 // jittered). A gateway that dies mid-attempt leaves a stalled job that another one retries: at
 // least once, with the same webhook-id for receivers to drop duplicates.
+import { randomUUID } from 'node:crypto';
 import { FlowProducer, type JobsOptions, Queue, Worker } from 'bullmq';
 import { type Redis } from 'ioredis';
 import { type JobPayload } from './contract.js';
@@ -59,14 +60,25 @@ export class BullmqWebhooks {
   /** Adds the job (`jobName`, `jobOpts`, in `jobQueue`) under its delivery, in one transaction. */
   async add(jobQueue: string, jobName: string, payload: JobPayload, jobOpts: JobsOptions, url: string): Promise<void> {
     if (!this.policy) throw new Error('a webhook was given before deliverWebhooks()');
-    const keep = { age: this.config.RESULT_TTL_SECONDS };
     await this.flow.add({
       name: DELIVERY_NAME,
       queueName: this.name,
       data: { jobId: payload.id, url } satisfies DeliveryData,
-      opts: { jobId: payload.id, attempts: this.policy.attempts, backoff: { type: 'webhook' }, removeOnComplete: keep, removeOnFail: keep },
+      opts: { ...this.deliveryOptions(), jobId: payload.id },
       children: [{ name: jobName, queueName: jobQueue, data: payload, opts: { ...jobOpts, ignoreDependencyOnFailure: true } }],
     });
+  }
+
+  /** A delivery for a job that has already ended: no parent to wait for, queued at once. */
+  async addEnded(jobId: string, url: string): Promise<void> {
+    if (!this.policy) throw new Error('a webhook was given before deliverWebhooks()');
+    await this.queue.add(DELIVERY_NAME, { jobId, url }, { ...this.deliveryOptions(), jobId: `${jobId}-again-${randomUUID()}` });
+  }
+
+  /** Retries and retention of every delivery. */
+  private deliveryOptions(): JobsOptions {
+    const keep = { age: this.config.RESULT_TTL_SECONDS };
+    return { attempts: this.policy?.attempts ?? 1, backoff: { type: 'webhook' }, removeOnComplete: keep, removeOnFail: keep };
   }
 
   /** Drops the delivery of a job that is being rolled back (nobody was told of it). */

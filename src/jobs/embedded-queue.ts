@@ -165,6 +165,12 @@ export class EmbeddedJobQueue implements JobQueue {
     this.outbox.start(send, policy);
   }
 
+  notify(jobId: string, url: string): Promise<void> {
+    if (!this.outbox.started) return Promise.reject(new Error('a webhook was given before deliverWebhooks()'));
+    this.outbox.add(jobId, url);
+    return Promise.resolve();
+  }
+
   subscribe(id: string, listener: (event: JobEvent) => void): () => void {
     this.events.on(id, listener);
     return () => this.events.off(id, listener);

@@ -64,6 +64,11 @@ export interface JobQueue {
    * queue of its own that survives this process; any process that called this delivers.
    */
   deliverWebhooks(send: WebhookSender, policy: WebhookPolicy): void;
+  /**
+   * Delivers the webhook of a job that has already completed to `url` (a submission answered from
+   * the result cache), retried like any delivery.
+   */
+  notify(jobId: string, url: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -127,6 +127,20 @@ describe('webhooks delivered to an allowed receiver', () => {
     assert.equal(received.length, 2, 'no delivery after the accepted one');
   });
 
+  test('a submission answered from the result cache gets a delivery of its own', async () => {
+    const image = await testImage();
+    const fields = { method: 'gradient', seed: '7', webhook: `http://127.0.0.1:${port}/hooks/saliency` };
+    const first = await submit(service.url, fields, [{ field: 'image', bytes: image, name: 'a.png' }], '?wait=30');
+    const jobId = (first.body['explanations'] as { id: string }[])[0]?.id;
+    const before = received.length;
+    await waitFor(async () => (received.some((r) => r.headers['webhook-id'] === `msg_${jobId}`) ? true : undefined));
+    const again = await submit(service.url, fields, [{ field: 'image', bytes: image, name: 'a.png' }]);
+    const [answer] = again.body['explanations'] as { id: string; cached?: boolean }[];
+    assert.deepEqual([answer?.id, answer?.cached], [jobId, true]);
+    await waitFor(async () => (received.length >= before + 2 ? true : undefined));
+    for (const delivery of received.slice(before)) assertSigned(delivery, secret, String(jobId));
+  });
+
   test('hosts off the allow-list, other schemes and credentials are refused at submission', async () => {
     const image = await testImage();
     for (const webhook of [
@@ -261,6 +275,25 @@ describe('durable webhooks (Redis): deliveries outlive the gateway that accepted
       assert.equal(deliveriesOf(second).length, 1, 'delivered exactly once');
     } finally {
       await probe.close();
+      await worker.close();
+    }
+  });
+
+  test('a submission answered from the result cache gets a delivery of its own', async () => {
+    accepting = true;
+    const a = started.at(-1) ?? (await gateway());
+    const worker = startBullmqWorker(a.config, PROCESSOR_FILE);
+    try {
+      const fields = { method: 'gradient', seed: '7', webhook: receiver.url };
+      const files = async () => [{ field: 'image', bytes: await testImage(), name: 'a.png' }];
+      const first = await submit(a.url, fields, await files(), '?wait=60');
+      const jobId = String((first.body['explanations'] as { id: string }[])[0]?.id);
+      await waitFor(async () => (deliveriesOf(jobId).length === 1 ? true : undefined), 60_000);
+      const again = await submit(a.url, fields, await files());
+      assert.equal((again.body['explanations'] as { cached?: boolean }[])[0]?.cached, true, JSON.stringify(again.body));
+      await waitFor(async () => (deliveriesOf(jobId).length === 2 ? true : undefined), 60_000);
+      for (const delivery of deliveriesOf(jobId)) assertSigned(delivery, secret, jobId);
+    } finally {
       await worker.close();
     }
   });

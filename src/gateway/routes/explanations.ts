@@ -225,7 +225,10 @@ export function explanationRoutes(app: FastifyInstance, deps: GatewayDeps, metri
             extra: { several, quality },
           });
           const hit = await resultCache.lookup(request, cacheKey);
-          if (hit) {
+          // With a webhook only a completed job answers: its delivery goes out now. One still
+          // running is computed anew, so this submission's webhook cannot be lost waiting for it.
+          if (hit && (!webhook || hit.state === 'completed')) {
+            if (webhook) await queue.notify(hit.id, webhook);
             statuses.push(hit);
             cached.add(hit.id);
             continue;
