@@ -42,7 +42,7 @@ export function createJobsBackend(config: JobsConfig, options: JobsBackendOption
   };
 }
 
-export { startBullmqWorker, type JobWorker, type BullmqWorkerConfig } from './bullmq-worker.js';
+export { startBullmqWorker, type JobWorker, type BullmqWorkerConfig, type WorkerState } from './bullmq-worker.js';
 export { BullmqJobQueue } from './bullmq-queue.js';
 export { EmbeddedJobQueue } from './embedded-queue.js';
 export { MemoryBlobStore, BlobTooLargeError, StoreFullError } from './memory-store.js';
