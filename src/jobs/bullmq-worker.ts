@@ -55,7 +55,7 @@ export function startBullmqWorker(config: BullmqWorkerConfig, processorFile: str
   const workerThreadsOptions = { workerData: { processorFile, redisUrl, keyPrefix: config.KEY_PREFIX } satisfies SandboxData };
   const t0 = performance.now();
   const threads = config.WARMUP_METHODS?.trim()
-    ? startWarmThreads(config.WORKER_CONCURRENCY, ADAPTER_FILE, workerThreadsOptions, (err) => logger?.error({ err }, 'job thread failed to start'))
+    ? startWarmThreads(config.WORKER_CONCURRENCY, ADAPTER_FILE, workerThreadsOptions, (err) => logger?.error({ err }, 'job thread failed'))
     : undefined;
   let closed = false;
   let connection: Redis | undefined;

@@ -16,8 +16,12 @@ export interface Heartbeat {
   warmingSince?: number;
 }
 
-/** Beats while `state()` is ready or warming (not while Redis is down); returns the stop function (removes the file). */
-export function startHeartbeat(file: string, state: () => Promise<WorkerState>): () => void {
+/**
+ * Beats while `state()` is ready or warming (not while Redis is down), and once more when `changed`
+ * settles (the warm-up's end: health turns ready without waiting for the next beat); returns the
+ * stop function (removes the file).
+ */
+export function startHeartbeat(file: string, state: () => Promise<WorkerState>, changed?: Promise<unknown>): () => void {
   let stopped = false;
   const since = Date.now();
   const beat = async () => {
@@ -28,6 +32,7 @@ export function startHeartbeat(file: string, state: () => Promise<WorkerState>):
     renameSync(tmp, file); // atomic: a reader never sees half a file
   };
   void beat();
+  void changed?.then(beat, () => {});
   const timer = setInterval(() => void beat(), HEARTBEAT_INTERVAL_MS);
   timer.unref();
   return () => {

@@ -27,7 +27,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const metrics = createWorkerMetrics();
   void worker.started.then((w) => w && observeAttempts(w, metrics.jobs));
   const metricsServer = config.WORKER_METRICS_PORT > 0 ? await serveWorkerMetrics(metrics, config.WORKER_METRICS_PORT, config.METRICS_TOKEN) : undefined;
-  const stopHeartbeat = startHeartbeat(config.WORKER_HEARTBEAT_FILE, () => worker.state());
+  const stopHeartbeat = startHeartbeat(config.WORKER_HEARTBEAT_FILE, () => worker.state(), worker.waitUntilReady());
   if (metricsServer) logger.info({ port: metricsServer.port }, 'worker metrics on /metrics');
   logModels('worker started');
   // SIGHUP: the job threads read MODELS_DIR again before their next job.

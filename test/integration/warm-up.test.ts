@@ -79,7 +79,7 @@ test('a distributed worker takes no job, is not listed and reports not ready unt
   const app = await buildApp({ config, registry: ModelRegistry.load(config.MODELS_DIR), queue: backend.queue, store: backend.store, mode: backend.mode });
   const worker = startBullmqWorker(config, PROCESSOR);
   const beat = join(dir, 'heartbeat');
-  const stopHeartbeat = startHeartbeat(beat, () => worker.state());
+  const stopHeartbeat = startHeartbeat(beat, () => worker.state(), worker.waitUntilReady());
   const readyz = async () => {
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     return { status: res.statusCode, workers: res.json<{ workers: number }>().workers };
@@ -103,8 +103,8 @@ test('a distributed worker takes no job, is not listed and reports not ready unt
     assert.deepEqual(await readyz(), { status: 200, workers: 1 });
     // The job ran on one of the warm threads: BullMQ started no other.
     assert.equal(readFileSync(`${gate}.warmed`, 'utf8').trim().split('\n').length, 2);
-    // The next beat (every HEARTBEAT_INTERVAL_MS) says ready.
-    await waitFor(async () => (checkHeartbeat(beat) === undefined ? true : undefined), 15_000, 100);
+    // The beat once the worker is ready says so.
+    await waitFor(async () => (checkHeartbeat(beat) === undefined ? true : undefined), 5000, 20);
   } finally {
     stopHeartbeat();
     await app.close();
