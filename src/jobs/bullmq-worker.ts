@@ -104,7 +104,8 @@ export function startBullmqWorker(config: BullmqWorkerConfig, processorFile: str
     close: () =>
       (closing ??= (async () => {
         closed = true;
-        await threads?.kill();
+        // During the warm-up nothing runs yet; once started, the threads are the worker's to drain.
+        if (!worker) await threads?.kill();
         await (await started)?.close();
         if (connection) await closeRedis(connection);
       })()),

@@ -80,14 +80,24 @@ test('a distributed worker takes no job, is not listed and reports not ready unt
   const worker = startBullmqWorker(config, PROCESSOR);
   const beat = join(dir, 'heartbeat');
   const stopHeartbeat = startHeartbeat(beat, () => worker.state(), worker.waitUntilReady());
+  const submitJob = async (params: { steps?: number; samples?: number }) => {
+    const id = randomUUID();
+    await backend.store.put(keys.input(id), Uint8Array.from([1, 2, 3]), 60);
+    await backend.queue.submit({
+      id,
+      model: 'ok',
+      params: { method: 'gradient', ...params },
+      input: { kind: 'tensor', key: keys.input(id) },
+      submittedAt: Date.now(),
+    });
+    return id;
+  };
   const readyz = async () => {
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     return { status: res.statusCode, workers: res.json<{ workers: number }>().workers };
   };
   try {
-    const id = randomUUID();
-    await backend.store.put(keys.input(id), Uint8Array.from([1, 2, 3]), 60);
-    await backend.queue.submit({ id, model: 'ok', params: { method: 'gradient' }, input: { kind: 'tensor', key: keys.input(id) }, submittedAt: Date.now() });
+    const id = await submitJob({});
     await waitFor(async () => (checkHeartbeat(beat) ? true : undefined), 5000, 20);
     for (let i = 0; i < 5; i++) {
       assert.equal((await backend.queue.status(id))?.state, 'queued');
@@ -105,6 +115,12 @@ test('a distributed worker takes no job, is not listed and reports not ready unt
     assert.equal(readFileSync(`${gate}.warmed`, 'utf8').trim().split('\n').length, 2);
     // The beat once the worker is ready says so.
     await waitFor(async () => (checkHeartbeat(beat) === undefined ? true : undefined), 5000, 20);
+
+    // Closing lets the running job finish on its warm thread.
+    const running = await submitJob({ steps: 5, samples: 200 });
+    await waitFor(async () => ((await backend.queue.status(running))?.state === 'running' ? true : undefined), 30_000, 20);
+    await worker.close();
+    assert.equal((await backend.queue.status(running))?.state, 'completed');
   } finally {
     stopHeartbeat();
     await app.close();
