@@ -13,6 +13,8 @@ export interface JobsBackend {
   queue: JobQueue;
   store: BlobStore;
   mode: 'embedded' | 'redis';
+  /** Embedded with a warm-up: the first job thread's model check (see EmbeddedJobQueue.checkedModels). */
+  checkedModels?: Promise<unknown>;
   /** Closes the queue (draining running embedded jobs), then the store. */
   close(): Promise<void>;
 }
@@ -54,5 +56,6 @@ export * from './interfaces.js';
 function embedded(config: JobsConfig, { processorFile, logger, maxStoreBytes }: JobsBackendOptions) {
   const maxBytes = maxStoreBytes ?? (config.EMBEDDED_STORE_MB === undefined ? undefined : config.EMBEDDED_STORE_MB * 1024 * 1024);
   const store = new MemoryBlobStore(maxBytes === undefined ? {} : { maxBytes });
-  return { mode: 'embedded' as const, queue: new EmbeddedJobQueue(config, processorFile, store, logger), store };
+  const queue = new EmbeddedJobQueue(config, processorFile, store, logger);
+  return { mode: 'embedded' as const, queue, store, checkedModels: queue.checkedModels };
 }

@@ -5,7 +5,7 @@
 // compiles and runs each method once per model.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +15,12 @@ import { loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/gateway/app.js';
 import { keys } from '../../src/jobs/contract.js';
 import { createJobsBackend, EmbeddedJobQueue, MemoryBlobStore, startBullmqWorker } from '../../src/jobs/index.js';
+import { type CheckedModel } from '../../src/models/model-check.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { openModelContext } from '../../src/runtime/model-context.js';
+import { createModelChecker } from '../../src/worker/check-models.js';
 import { checkHeartbeat, startHeartbeat } from '../../src/worker/heartbeat.js';
+import { PROCESSOR_FILE } from '../../src/worker/index.js';
 import { warmUp, warmupMethods } from '../../src/worker/warm-up.js';
 import { waitFor } from '../helpers/http.js';
 import { REDIS_URL, SERVICE_MODELS, removeKeys } from '../helpers/service.js';
@@ -140,6 +143,37 @@ test('a distributed worker closed during its warm-up ends its threads', async ()
   assert.equal(await worker.started, undefined);
   assert.equal(await worker.state(), 'down');
   await removeKeys(unique);
+});
+
+test("the embedded queue's first thread checks the models for the gateway: the same verdicts as the gateway's own check", async () => {
+  const models = join(dir, 'models');
+  cpSync(join(SERVICE_MODELS, 'tiny'), join(models, 'tiny'), { recursive: true });
+  cpSync(join(SERVICE_MODELS, 'tiny'), join(models, 'mislabelled'), { recursive: true });
+  writeFileSync(join(models, 'mislabelled', 'labels.txt'), 'one\ntwo\n');
+  const env = { MODELS_DIR: models, CACHE_DIR: join(dir, 'cache'), LOG_LEVEL: 'silent', WARMUP_METHODS: 'gradient', WORKER_CONCURRENCY: '2' };
+  Object.assign(process.env, env); // what the processor in the job threads reads
+  const config = loadConfig(env);
+  const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE });
+  try {
+    const checked = (await backend.checkedModels) as CheckedModel[];
+    assert.equal(checked.length, 2);
+    const listing = (r: ModelRegistry) => ({ models: r.list().map((e) => [e.id, e.facts]), unavailable: r.unavailable().map((u) => [u.id, u.code, u.reason]) });
+    const own = listing(await createModelChecker(config).scan());
+    assert.deepEqual(
+      own.unavailable.map(([id, code]) => [id, code]),
+      [['mislabelled', 'SALIENCY_MODEL_INVALID']],
+    );
+    assert.deepEqual(listing(await createModelChecker(config, Promise.resolve(checked)).scan()), own);
+    // The listing uses the verdicts it was given: none is checked again.
+    const tiny = checked.find((c) => c.key.startsWith('tiny:')) as CheckedModel;
+    const given = await createModelChecker(
+      config,
+      Promise.resolve([{ key: tiny.key, verdict: { problem: { code: 'SALIENCY_MODEL_UNSUPPORTED', reason: 'given' } } }]),
+    ).scan();
+    assert.deepEqual(given.unavailableModel('tiny')?.reason, 'given');
+  } finally {
+    await backend.close();
+  }
 });
 
 test('the warm-up compiles and runs each configured method once per model', async () => {
