@@ -14,11 +14,12 @@ Configuration: environment variables, listed in docs/operations.md.
   worker: `usage: saliency worker [--health]
 
 A worker process consuming the queue at REDIS_URL until SIGTERM (in-flight jobs finish or are
-handed back). WORKER_METRICS_PORT serves its Prometheus metrics; it rewrites
-WORKER_HEARTBEAT_FILE while connected.
+handed back); with WARMUP_METHODS it warms its job threads up first. WORKER_METRICS_PORT serves
+its Prometheus metrics; it rewrites WORKER_HEARTBEAT_FILE while connected or warming up.
 
   --health   check the heartbeat of the worker running beside this process: exit 0 when it
-             is recent, else 1 with the reason on stderr (for container healthchecks)
+             is recent and the warm-up is over, else 1 with the reason on stderr (for
+             container healthchecks)
 `,
   openapi: `usage: saliency openapi [--output openapi/openapi.json]
 

@@ -13,6 +13,7 @@
 import pino from 'pino';
 import { type Config, loadConfig } from '../config/config.js';
 import { createJobsBackend } from '../jobs/index.js';
+import { type CheckedModel } from '../models/model-check.js';
 import { announceRescan } from '../models/rescan-signal.js';
 import { type ModelRegistry } from '../models/registry.js';
 import { createModelChecker } from '../worker/check-models.js';
@@ -40,10 +41,17 @@ function logModels(logger: pino.Logger, registry: ModelRegistry, message: string
 
 export async function startServer(config: Config = loadConfig()): Promise<RunningServer> {
   const logger = pino({ level: config.LOG_LEVEL, name: 'gateway', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] });
-  // Every model is opened and compiled once (in a worker thread) before it is listed as usable.
-  const checker = createModelChecker(config);
-  const registry = await checker.scan();
+  // Every model is opened and compiled once before it is listed as usable: embedded with a warm-up,
+  // by the first job thread (which keeps it open for its warm-up and jobs), else in a thread of its own.
   const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE, logger });
+  const checker = createModelChecker(config, backend.checkedModels as Promise<CheckedModel[] | undefined> | undefined);
+  let registry: ModelRegistry;
+  try {
+    registry = await checker.scan();
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
   const lifecycle = new Lifecycle();
   const app = await buildApp({ config, registry, queue: backend.queue, store: backend.store, mode: backend.mode, lifecycle }, { logger });
   const address = await app.listen({ host: config.HOST, port: config.PORT });

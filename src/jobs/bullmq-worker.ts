@@ -5,11 +5,13 @@
 import { type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import { type Redis } from 'ioredis';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { type JobPayload, type JobResult } from './contract.js';
 import { cancelKey } from './bullmq-queue.js';
 import { cancelledError, type Classified, classifyError, crashedError, encodeJobError } from './job-errors.js';
 import { closeRedis, createRedis, type JobsLogger } from './redis.js';
 import { type SandboxData } from './sandbox-adapter.js';
+import { adoptThreads, startWarmThreads } from './warm-threads.js';
 
 export interface BullmqWorkerConfig {
   REDIS_URL?: string;
@@ -19,14 +21,21 @@ export interface BullmqWorkerConfig {
   JOB_ATTEMPTS: number;
   JOB_LOCK_MS: number;
   STALLED_INTERVAL_MS: number;
+  /** Non-empty: the job threads start (and the processor warms up in each) before the worker takes jobs. */
+  WARMUP_METHODS?: string;
 }
 
 /** How often a running job's cancel marker is checked. */
 export const CANCEL_POLL_MS = 250;
 
+/** warming: the job threads are still warming up; ready: consuming the queue, Redis connected; down: neither. */
+export type WorkerState = 'warming' | 'ready' | 'down';
+
 export interface JobWorker {
-  readonly worker: Worker<JobPayload, JobResult>;
-  /** Resolves once connected to Redis (useful in tests). */
+  /** The BullMQ worker once it consumes the queue (after the warm-up); undefined when closed before. */
+  readonly started: Promise<Worker<JobPayload, JobResult> | undefined>;
+  state(): Promise<WorkerState>;
+  /** Resolves once warm and connected to Redis (useful in tests). */
   waitUntilReady(): Promise<void>;
   /** Stops fetching jobs, waits for the running ones to finish, then closes the connections. */
   close(): Promise<void>;
@@ -37,40 +46,68 @@ const ADAPTER_FILE = fileURLToPath(new URL('./sandbox-adapter.js', import.meta.u
 /**
  * Starts consuming QUEUE_NAME. `processorFile` is an ES module exporting `processJob: JobProcessor`;
  * it is loaded once per worker thread (WORKER_CONCURRENCY threads at most) and kept between jobs.
+ * With WARMUP_METHODS, the threads start first and the worker is created once they are warm: until
+ * then it takes no job and the queue does not list it among its workers.
  */
 export function startBullmqWorker(config: BullmqWorkerConfig, processorFile: string, logger?: JobsLogger): JobWorker {
-  if (!config.REDIS_URL) throw new Error('startBullmqWorker needs REDIS_URL');
-  const connection = createRedis(config.REDIS_URL, 'worker', logger);
-  const worker = new SaliencyWorker(
-    config.QUEUE_NAME,
-    {
+  const redisUrl = config.REDIS_URL;
+  if (!redisUrl) throw new Error('startBullmqWorker needs REDIS_URL');
+  const workerThreadsOptions = { workerData: { processorFile, redisUrl, keyPrefix: config.KEY_PREFIX } satisfies SandboxData };
+  const t0 = performance.now();
+  const threads = config.WARMUP_METHODS?.trim()
+    ? startWarmThreads(config.WORKER_CONCURRENCY, ADAPTER_FILE, workerThreadsOptions, (err) => logger?.error({ err }, 'job thread failed'))
+    : undefined;
+  let closed = false;
+  let connection: Redis | undefined;
+  let worker: SaliencyWorker | undefined;
+  const started = (async () => {
+    const warm = (await threads?.ready) ?? [];
+    if (closed) {
+      await threads?.kill();
+      return undefined;
+    }
+    if (threads) logger?.info({ threads: warm.length, ms: Math.round(performance.now() - t0) }, 'job threads warmed up; taking jobs');
+    connection = createRedis(redisUrl, 'worker', logger);
+    worker = new SaliencyWorker(
+      config.QUEUE_NAME,
+      {
+        connection,
+        prefix: config.KEY_PREFIX,
+        autorun: false,
+        concurrency: config.WORKER_CONCURRENCY,
+        lockDuration: config.JOB_LOCK_MS,
+        stalledInterval: config.STALLED_INTERVAL_MS,
+        maxStalledCount: config.JOB_ATTEMPTS,
+        useWorkerThreads: true,
+        workerThreadsOptions,
+      },
       connection,
-      prefix: config.KEY_PREFIX,
-      autorun: false,
-      concurrency: config.WORKER_CONCURRENCY,
-      lockDuration: config.JOB_LOCK_MS,
-      stalledInterval: config.STALLED_INTERVAL_MS,
-      maxStalledCount: config.JOB_ATTEMPTS,
-      useWorkerThreads: true,
-      workerThreadsOptions: { workerData: { processorFile, redisUrl: config.REDIS_URL, keyPrefix: config.KEY_PREFIX } satisfies SandboxData },
-    },
-    connection,
-    config.KEY_PREFIX,
-    logger,
-  );
-  worker.on('error', (err) => logger?.error({ err }, 'job worker error'));
-  worker.on('failed', (job, err) => logger?.warn({ jobId: job?.id, model: job?.data.model, attempt: job?.attemptsMade, err }, 'job attempt failed'));
-  worker.run().catch((err: unknown) => logger?.error({ err }, 'job worker stopped'));
+      config.KEY_PREFIX,
+      logger,
+    );
+    adoptThreads(worker, warm);
+    worker.on('error', (err) => logger?.error({ err }, 'job worker error'));
+    worker.on('failed', (job, err) => logger?.warn({ jobId: job?.id, model: job?.data.model, attempt: job?.attemptsMade, err }, 'job attempt failed'));
+    worker.run().catch((err: unknown) => logger?.error({ err }, 'job worker stopped'));
+    return worker;
+  })();
   let closing: Promise<void> | undefined;
   return {
-    worker,
+    started,
+    state: async () => {
+      if (!worker) return closed ? 'down' : 'warming';
+      return worker.isRunning() && (await worker.client).status === 'ready' ? 'ready' : 'down';
+    },
     waitUntilReady: async () => {
-      await worker.waitUntilReady();
+      await (await started)?.waitUntilReady();
     },
     close: () =>
       (closing ??= (async () => {
-        await worker.close();
-        await closeRedis(connection);
+        closed = true;
+        // During the warm-up nothing runs yet; once started, the threads are the worker's to drain.
+        if (!worker) await threads?.kill();
+        await (await started)?.close();
+        if (connection) await closeRedis(connection);
       })()),
   };
 }

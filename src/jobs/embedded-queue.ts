@@ -86,6 +86,12 @@ export class EmbeddedJobQueue implements JobQueue {
   /** The webhook of each job that has one, until the job ends. */
   private readonly webhooks = new Map<string, string>();
   private readonly outbox: MemoryOutbox;
+  private resolveChecked: (models: unknown) => void = () => {};
+  /**
+   * The verdicts of the first warm-up thread's model check (the processor's checkModels), or
+   * undefined without a warm-up, without checkModels, or when that thread ended before.
+   */
+  readonly checkedModels = new Promise<unknown>((resolve) => (this.resolveChecked = resolve));
 
   constructor(
     private readonly config: EmbeddedQueueConfig,
@@ -97,8 +103,10 @@ export class EmbeddedJobQueue implements JobQueue {
     this.events.setMaxListeners(0);
     this.outbox = new MemoryOutbox(logger);
     if (config.WARMUP_METHODS?.trim()) {
-      for (let i = 0; i < config.WORKER_CONCURRENCY; i++) this.spawn().worker.unref();
-    }
+      // The first thread checks the models first; it keeps the process alive until it has posted them.
+      this.spawn(true);
+      for (let i = 1; i < config.WORKER_CONCURRENCY; i++) this.spawn().worker.unref();
+    } else this.resolveChecked(undefined);
   }
 
   submit(payload: JobPayload, options: SubmitOptions = {}): Promise<void> {
@@ -281,9 +289,9 @@ export class EmbeddedJobQueue implements JobQueue {
     return this.spawn();
   }
 
-  private spawn(): Slot {
+  private spawn(check = false): Slot {
     const cancelFlag = new SharedArrayBuffer(4);
-    const worker = new Worker(this.threadUrl, { workerData: { processorFile: this.processorFile, cancelFlag } satisfies ThreadData });
+    const worker = new Worker(this.threadUrl, { workerData: { processorFile: this.processorFile, cancelFlag, check } satisfies ThreadData });
     const slot: Slot = { worker, cancelFlag: new Int32Array(cancelFlag), warming: true };
     this.slots.add(slot);
     worker.on('message', (msg: FromThread) => this.onMessage(slot, msg));
@@ -294,6 +302,11 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   private onMessage(slot: Slot, msg: FromThread): void {
+    if (msg.type === 'checked') {
+      this.resolveChecked(msg.models);
+      if (slot.jobId === undefined) slot.worker.unref();
+      return;
+    }
     if (msg.type === 'ready') {
       slot.warming = false;
       return;
@@ -343,6 +356,7 @@ export class EmbeddedJobQueue implements JobQueue {
 
   private onExit(slot: Slot, code: number): void {
     this.slots.delete(slot);
+    this.resolveChecked(undefined); // the checking thread ended first: the gateway checks in its own thread
     if (this.closing && slot.jobId === undefined) return; // asked to exit
     const id = slot.jobId;
     const job = id === undefined ? undefined : this.jobs.get(id);

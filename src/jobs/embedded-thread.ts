@@ -10,6 +10,8 @@ export interface ThreadData {
   processorFile: string;
   /** One Int32 the main thread sets to 1 to cancel the running job: readable without an event-loop turn. */
   cancelFlag: SharedArrayBuffer;
+  /** Check the models (the processor's checkModels) before the warm-up and post the verdicts. */
+  check?: boolean;
 }
 
 export type ToThread =
@@ -18,6 +20,7 @@ export type ToThread =
   | { type: 'shutdown' };
 
 export type FromThread =
+  | { type: 'checked'; models: unknown }
   | { type: 'ready' }
   | { type: 'progress'; jobId: string; progress: unknown }
   | { type: 'result'; jobId: string; result: unknown }
@@ -39,6 +42,7 @@ const post = (msg: FromThread) => port.postMessage(msg);
 // thread runs one job at a time, and the warm-up counts as one).
 const warm = (async () => {
   try {
+    if (data.check) post({ type: 'checked', models: await processor.checkModels?.().catch(() => undefined) });
     await processor.warmUp?.();
   } catch {
     // The processor logs what failed; the thread serves jobs all the same.

@@ -13,6 +13,8 @@ export interface JobsBackend {
   queue: JobQueue;
   store: BlobStore;
   mode: 'embedded' | 'redis';
+  /** Embedded with a warm-up: the first job thread's model check (see EmbeddedJobQueue.checkedModels). */
+  checkedModels?: Promise<unknown>;
   /** Closes the queue (draining running embedded jobs), then the store. */
   close(): Promise<void>;
 }
@@ -42,7 +44,7 @@ export function createJobsBackend(config: JobsConfig, options: JobsBackendOption
   };
 }
 
-export { startBullmqWorker, type JobWorker, type BullmqWorkerConfig } from './bullmq-worker.js';
+export { startBullmqWorker, type JobWorker, type BullmqWorkerConfig, type WorkerState } from './bullmq-worker.js';
 export { BullmqJobQueue } from './bullmq-queue.js';
 export { EmbeddedJobQueue } from './embedded-queue.js';
 export { MemoryBlobStore, BlobTooLargeError, StoreFullError } from './memory-store.js';
@@ -54,5 +56,6 @@ export * from './interfaces.js';
 function embedded(config: JobsConfig, { processorFile, logger, maxStoreBytes }: JobsBackendOptions) {
   const maxBytes = maxStoreBytes ?? (config.EMBEDDED_STORE_MB === undefined ? undefined : config.EMBEDDED_STORE_MB * 1024 * 1024);
   const store = new MemoryBlobStore(maxBytes === undefined ? {} : { maxBytes });
-  return { mode: 'embedded' as const, queue: new EmbeddedJobQueue(config, processorFile, store, logger), store };
+  const queue = new EmbeddedJobQueue(config, processorFile, store, logger);
+  return { mode: 'embedded' as const, queue, store, checkedModels: queue.checkedModels };
 }

@@ -10,6 +10,8 @@ export interface ProcessorModule {
   closeProcessor?: () => Promise<void>;
   /** Optional: prepares the thread (compiles and runs configured methods) before it reports ready. */
   warmUp?: () => Promise<void>;
+  /** Optional: checks the installed models on the thread's contexts (asked of one thread: ThreadData.check). */
+  checkModels?: () => Promise<unknown>;
 }
 
 export async function loadProcessorModule(file: string): Promise<ProcessorModule> {
@@ -20,5 +22,6 @@ export async function loadProcessorModule(file: string): Promise<ProcessorModule
     processJob: mod.processJob,
     ...(typeof mod.closeProcessor === 'function' && { closeProcessor: mod.closeProcessor }),
     ...(typeof mod.warmUp === 'function' && { warmUp: mod.warmUp }),
+    ...(typeof mod.checkModels === 'function' && { checkModels: mod.checkModels }),
   };
 }

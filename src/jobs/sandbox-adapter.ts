@@ -4,6 +4,8 @@
 // - progress: through the proxy's updateProgress (BullMQ stores it and publishes 'progress');
 // - cancelled: the AbortSignal that Worker.cancelJob() aborts — the parent process polls the
 //   job's cancel marker in Redis, so the thread needs no polling of its own;
+// - warm-up: the processor's warmUp runs while this module loads, so BullMQ counts the thread as
+//   started only once it is warm (a failed warm-up is the processor's to log; the thread serves);
 // - read/write: a Redis blob store of this thread (the sandbox has no other way to Redis). A write
 //   is refused, atomically, once the job's cancel marker or its deletion tombstone exists: nothing
 //   is written back for a cancelled or deleted job.
@@ -30,6 +32,11 @@ interface SandboxJob {
 const data = workerData as SandboxData;
 const processor = await loadProcessorModule(data.processorFile);
 const store = new RedisBlobStore(data.redisUrl, data.keyPrefix, { role: 'worker' });
+try {
+  await processor.warmUp?.();
+} catch {
+  // Logged by the processor; its jobs meet the same error and report it.
+}
 
 export default async function runSandboxedJob(job: SandboxJob, _token: string | undefined, signal?: AbortSignal): Promise<JobResult> {
   try {

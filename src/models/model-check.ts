@@ -46,8 +46,24 @@ export function checkOpened(ctx: ModelContext, entry: ModelEntry): ModelProblem 
   return inspectOpened(ctx, entry).problem;
 }
 
-/** Opens a model with `open` (the runtime's, given by the caller) and checks it; always closes. */
-export async function checkModel<C extends ModelContext & { close(): Promise<void> }>(entry: ModelEntry, open: (entry: ModelEntry) => Promise<C>): Promise<ModelVerdict> {
+/** What a verdict holds for: the model file, its manifest and its label count. */
+export const verdictKey = (e: ModelEntry): string => `${e.id}:${e.hash}:${JSON.stringify(e.manifest)}:${e.labels?.length ?? 0}`;
+
+/** A verdict and the key it holds for (see verdictKey). */
+export interface CheckedModel {
+  key: string;
+  verdict: ModelVerdict;
+}
+
+/**
+ * Opens a model with `open` (the runtime's, given by the caller) and checks it. The context is
+ * closed unless `keep` (a job thread's contexts, which its warm-up and jobs go on using).
+ */
+export async function checkModel<C extends ModelContext & { close(): Promise<void> }>(
+  entry: ModelEntry,
+  open: (entry: ModelEntry) => Promise<C>,
+  keep = false,
+): Promise<ModelVerdict> {
   let ctx: C;
   try {
     ctx = await open(entry);
@@ -57,6 +73,6 @@ export async function checkModel<C extends ModelContext & { close(): Promise<voi
   try {
     return inspectOpened(ctx, entry);
   } finally {
-    await ctx.close();
+    if (!keep) await ctx.close();
   }
 }

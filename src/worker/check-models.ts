@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type Config } from '../config/config.js';
-import { type ModelVerdict } from '../models/model-check.js';
+import { type CheckedModel, type ModelVerdict, verdictKey } from '../models/model-check.js';
 import { type ModelFacts } from '../models/model-facts.js';
 import { type ModelProblem } from '../models/model-problem.js';
 import { type ModelEntry, ModelRegistry } from '../models/registry.js';
@@ -36,18 +36,26 @@ function checkInThread(config: Config, entries: ModelEntry[]): Promise<Map<strin
   });
 }
 
-const verdictKey = (e: ModelEntry) => `${e.id}:${e.hash}:${JSON.stringify(e.manifest)}:${e.labels?.length ?? 0}`;
-
 export interface ModelChecker {
   /** Scans MODELS_DIR and checks what changed; the returned registry has the verdicts applied. */
   scan(previous?: ModelRegistry): Promise<ModelRegistry>;
 }
 
-export function createModelChecker(config: Config): ModelChecker {
+/**
+ * `checked`: verdicts already reached elsewhere (the embedded queue's first job thread checks the
+ * models it opens for its warm-up); the first scan takes those whose key still holds and checks
+ * only the rest in a thread of its own.
+ */
+export function createModelChecker(config: Config, checked?: Promise<readonly CheckedModel[] | undefined>): ModelChecker {
   const known = new Map<string, Verdict>();
+  let seed = checked;
   return {
     async scan(previous) {
       const registry = ModelRegistry.scan(config.MODELS_DIR, previous);
+      if (seed) {
+        for (const { key, verdict } of (await seed.catch(() => undefined)) ?? []) known.set(key, verdict);
+        seed = undefined;
+      }
       const fresh = registry.list().filter((e) => !known.has(verdictKey(e)));
       if (fresh.length > 0) {
         const verdicts = await checkInThread(config, fresh);

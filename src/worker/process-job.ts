@@ -19,6 +19,7 @@ import { type Tensor } from '../methods/runner.js';
 import { SmoothDiffError } from '../methods/smoothdiff.js';
 import { NoiseGradError } from '../methods/noise-grad.js';
 import { TargetError } from '../methods/targets.js';
+import { type CheckedModel, checkModel, verdictKey } from '../models/model-check.js';
 import { type ModelEntry, ModelRegistry } from '../models/registry.js';
 import { onRescan } from '../models/rescan-signal.js';
 import { preprocessSpec } from './manifest-mapping.js';
@@ -236,6 +237,18 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     throw mapped;
   }
 };
+
+/**
+ * The service's model check on this thread's own contexts, which stay open for the warm-up and the
+ * jobs: one verdict per installed model (the embedded queue's first thread does this for the
+ * gateway, so the models are not opened and compiled twice at start).
+ */
+export async function checkModels(): Promise<CheckedModel[]> {
+  registry ??= ModelRegistry.scan(config.MODELS_DIR);
+  const checked: CheckedModel[] = [];
+  for (const entry of registry.list()) checked.push({ key: verdictKey(entry), verdict: await checkModel(entry, (e) => contexts.get(e), true) });
+  return checked;
+}
 
 /** Compiles and runs WARMUP_METHODS once per model (called before the thread reports ready). */
 export async function warmUp(): Promise<void> {

@@ -22,11 +22,12 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
     );
     for (const u of registry.unavailable()) logger.warn({ id: u.id, code: u.code, reason: u.reason }, 'model unavailable');
   };
+  // With WARMUP_METHODS the job threads warm up first: the worker takes jobs once they are warm.
   const worker = startBullmqWorker(config, PROCESSOR_FILE, logger);
   const metrics = createWorkerMetrics();
-  observeAttempts(worker.worker, metrics.jobs);
+  void worker.started.then((w) => w && observeAttempts(w, metrics.jobs));
   const metricsServer = config.WORKER_METRICS_PORT > 0 ? await serveWorkerMetrics(metrics, config.WORKER_METRICS_PORT, config.METRICS_TOKEN) : undefined;
-  const stopHeartbeat = startHeartbeat(config.WORKER_HEARTBEAT_FILE, async () => worker.worker.isRunning() && (await worker.worker.client).status === 'ready');
+  const stopHeartbeat = startHeartbeat(config.WORKER_HEARTBEAT_FILE, () => worker.state(), worker.waitUntilReady());
   if (metricsServer) logger.info({ port: metricsServer.port }, 'worker metrics on /metrics');
   logModels('worker started');
   // SIGHUP: the job threads read MODELS_DIR again before their next job.

@@ -118,17 +118,21 @@ describe('worker metrics server', () => {
 describe('worker heartbeat', () => {
   const dir = mkdtempSync(join(tmpdir(), 'saliency-heartbeat-'));
 
-  test('healthy while beating and connected, unhealthy when missing, stale or disconnected', async () => {
+  test('healthy while beating and connected, unhealthy when missing, stale, warming up or disconnected', async () => {
     const file = join(dir, 'beat');
     assert.match(checkHeartbeat(file) ?? '', /no heartbeat/);
-    const stop = startHeartbeat(file, async () => true);
+    const warming = join(dir, 'warming');
+    const stopWarming = startHeartbeat(warming, async () => 'warming');
+    await waitFor(async () => (/still warming up/.test(checkHeartbeat(warming) ?? '') ? true : undefined), 5000, 20);
+    stopWarming();
+    const stop = startHeartbeat(file, async () => 'ready');
     await waitFor(async () => (checkHeartbeat(file) === undefined ? true : undefined), 5000, 20);
     assert.match(checkHeartbeat(file, Date.now() + HEARTBEAT_STALE_MS + 1000) ?? '', /old/);
     stop();
     assert.match(checkHeartbeat(file) ?? '', /no heartbeat/, 'a stopped worker removes its file');
 
     const disconnected = join(dir, 'never');
-    const stopDisconnected = startHeartbeat(disconnected, async () => false);
+    const stopDisconnected = startHeartbeat(disconnected, async () => 'down');
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.match(checkHeartbeat(disconnected) ?? '', /no heartbeat/);
     stopDisconnected();

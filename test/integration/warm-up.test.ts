@@ -1,8 +1,11 @@
 // Warm-up: with WARMUP_METHODS set, the embedded queue starts its threads at once and counts a
-// thread as a worker only after its processor's warm-up, so /readyz answers 503 until then. The
-// real processor's warm-up compiles and runs each method once per model.
+// thread as a worker only after its processor's warm-up, so /readyz answers 503 until then. A
+// distributed worker starts its job threads first and consumes the queue (and is listed among its
+// workers, and its heartbeat says ready) only once they are warm. The real processor's warm-up
+// compiles and runs each method once per model.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +13,17 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/gateway/app.js';
-import { EmbeddedJobQueue, MemoryBlobStore } from '../../src/jobs/index.js';
+import { keys } from '../../src/jobs/contract.js';
+import { createJobsBackend, EmbeddedJobQueue, MemoryBlobStore, startBullmqWorker } from '../../src/jobs/index.js';
+import { type CheckedModel } from '../../src/models/model-check.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { openModelContext } from '../../src/runtime/model-context.js';
+import { createModelChecker } from '../../src/worker/check-models.js';
+import { checkHeartbeat, startHeartbeat } from '../../src/worker/heartbeat.js';
+import { PROCESSOR_FILE } from '../../src/worker/index.js';
 import { warmUp, warmupMethods } from '../../src/worker/warm-up.js';
-import { SERVICE_MODELS } from '../helpers/service.js';
+import { waitFor } from '../helpers/http.js';
+import { REDIS_URL, SERVICE_MODELS, removeKeys } from '../helpers/service.js';
 
 const PROCESSOR = fileURLToPath(new URL('../helpers/gated-warmup-processor.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'saliency-warmup-'));
@@ -52,6 +61,118 @@ test('/readyz waits until the worker threads have warmed up', async () => {
   } finally {
     await app.close();
     await queue.close();
+  }
+});
+
+test('a distributed worker takes no job, is not listed and reports not ready until its threads have warmed up', async () => {
+  const gate = join(dir, 'gate-distributed');
+  process.env['SALIENCY_TEST_WARMUP_GATE'] = gate;
+  const unique = `test-warmup-${process.pid}-${Date.now()}`;
+  const config = loadConfig({
+    REDIS_URL,
+    QUEUE_NAME: unique,
+    KEY_PREFIX: unique,
+    MODELS_DIR: SERVICE_MODELS,
+    LOG_LEVEL: 'silent',
+    WORKER_CONCURRENCY: '2',
+    WARMUP_METHODS: 'gradient',
+    RATE_LIMIT_PER_MINUTE: '0',
+  });
+  const backend = createJobsBackend(config, { processorFile: PROCESSOR });
+  const app = await buildApp({ config, registry: ModelRegistry.load(config.MODELS_DIR), queue: backend.queue, store: backend.store, mode: backend.mode });
+  const worker = startBullmqWorker(config, PROCESSOR);
+  const beat = join(dir, 'heartbeat');
+  const stopHeartbeat = startHeartbeat(beat, () => worker.state(), worker.waitUntilReady());
+  const submitJob = async (params: { steps?: number; samples?: number }) => {
+    const id = randomUUID();
+    await backend.store.put(keys.input(id), Uint8Array.from([1, 2, 3]), 60);
+    await backend.queue.submit({
+      id,
+      model: 'ok',
+      params: { method: 'gradient', ...params },
+      input: { kind: 'tensor', key: keys.input(id) },
+      submittedAt: Date.now(),
+    });
+    return id;
+  };
+  const readyz = async () => {
+    const res = await app.inject({ method: 'GET', url: '/readyz' });
+    return { status: res.statusCode, workers: res.json<{ workers: number }>().workers };
+  };
+  try {
+    const id = await submitJob({});
+    await waitFor(async () => (checkHeartbeat(beat) ? true : undefined), 5000, 20);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await backend.queue.status(id))?.state, 'queued');
+      assert.equal(await worker.state(), 'warming');
+      assert.match(checkHeartbeat(beat) ?? '', /still warming up/);
+      assert.deepEqual(await readyz(), { status: 503, workers: 0 });
+      await sleep(100);
+    }
+    writeFileSync(gate, '');
+    // Threads load the processor first: slow on a loaded machine.
+    await waitFor(async () => ((await backend.queue.status(id))?.state === 'completed' ? true : undefined), 60_000, 50);
+    assert.equal(await worker.state(), 'ready');
+    assert.deepEqual(await readyz(), { status: 200, workers: 1 });
+    // The job ran on one of the warm threads: BullMQ started no other.
+    assert.equal(readFileSync(`${gate}.warmed`, 'utf8').trim().split('\n').length, 2);
+    // The beat once the worker is ready says so.
+    await waitFor(async () => (checkHeartbeat(beat) === undefined ? true : undefined), 5000, 20);
+
+    // Closing lets the running job finish on its warm thread.
+    const running = await submitJob({ steps: 5, samples: 200 });
+    await waitFor(async () => ((await backend.queue.status(running))?.state === 'running' ? true : undefined), 30_000, 20);
+    await worker.close();
+    assert.equal((await backend.queue.status(running))?.state, 'completed');
+  } finally {
+    stopHeartbeat();
+    await app.close();
+    await worker.close();
+    await backend.close();
+    await removeKeys(unique);
+  }
+});
+
+test('a distributed worker closed during its warm-up ends its threads', async () => {
+  process.env['SALIENCY_TEST_WARMUP_GATE'] = join(dir, 'never');
+  const unique = `test-warmup-close-${process.pid}-${Date.now()}`;
+  const config = loadConfig({ REDIS_URL, QUEUE_NAME: unique, KEY_PREFIX: unique, MODELS_DIR: SERVICE_MODELS, LOG_LEVEL: 'silent', WARMUP_METHODS: 'gradient' });
+  const worker = startBullmqWorker(config, PROCESSOR);
+  await sleep(200);
+  await worker.close();
+  assert.equal(await worker.started, undefined);
+  assert.equal(await worker.state(), 'down');
+  await removeKeys(unique);
+});
+
+test("the embedded queue's first thread checks the models for the gateway: the same verdicts as the gateway's own check", async () => {
+  const models = join(dir, 'models');
+  cpSync(join(SERVICE_MODELS, 'tiny'), join(models, 'tiny'), { recursive: true });
+  cpSync(join(SERVICE_MODELS, 'tiny'), join(models, 'mislabelled'), { recursive: true });
+  writeFileSync(join(models, 'mislabelled', 'labels.txt'), 'one\ntwo\n');
+  const env = { MODELS_DIR: models, CACHE_DIR: join(dir, 'cache'), LOG_LEVEL: 'silent', WARMUP_METHODS: 'gradient', WORKER_CONCURRENCY: '2' };
+  Object.assign(process.env, env); // what the processor in the job threads reads
+  const config = loadConfig(env);
+  const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE });
+  try {
+    const checked = (await backend.checkedModels) as CheckedModel[];
+    assert.equal(checked.length, 2);
+    const listing = (r: ModelRegistry) => ({ models: r.list().map((e) => [e.id, e.facts]), unavailable: r.unavailable().map((u) => [u.id, u.code, u.reason]) });
+    const own = listing(await createModelChecker(config).scan());
+    assert.deepEqual(
+      own.unavailable.map(([id, code]) => [id, code]),
+      [['mislabelled', 'SALIENCY_MODEL_INVALID']],
+    );
+    assert.deepEqual(listing(await createModelChecker(config, Promise.resolve(checked)).scan()), own);
+    // The listing uses the verdicts it was given: none is checked again.
+    const tiny = checked.find((c) => c.key.startsWith('tiny:')) as CheckedModel;
+    const given = await createModelChecker(
+      config,
+      Promise.resolve([{ key: tiny.key, verdict: { problem: { code: 'SALIENCY_MODEL_UNSUPPORTED', reason: 'given' } } }]),
+    ).scan();
+    assert.deepEqual(given.unavailableModel('tiny')?.reason, 'given');
+  } finally {
+    await backend.close();
   }
 });
 
