@@ -20,6 +20,7 @@ import { createModelChecker } from '../worker/check-models.js';
 import { PROCESSOR_FILE } from '../worker/index.js';
 import { buildApp } from './app.js';
 import { Lifecycle } from './lifecycle.js';
+import { warmupMethods } from '../worker/warm-up.js';
 
 /** How long in-flight HTTP requests get to finish once the server closes (SSE streams are cut then). */
 export const HTTP_GRACE_MS = 5000;
@@ -41,6 +42,7 @@ function logModels(logger: pino.Logger, registry: ModelRegistry, message: string
 
 export async function startServer(config: Config = loadConfig()): Promise<RunningServer> {
   const logger = pino({ level: config.LOG_LEVEL, name: 'gateway', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] });
+  warmupMethods(config.WARMUP_METHODS); // a typo stops the start, before any thread is spawned
   // Every model is opened and compiled once before it is listed as usable: embedded with a warm-up,
   // by the first job thread (which keeps it open for its warm-up and jobs), else in a thread of its own.
   const backend = createJobsBackend(config, { processorFile: PROCESSOR_FILE, logger });

@@ -8,11 +8,13 @@ import { announceRescan } from '../models/rescan-signal.js';
 import { observeAttempts } from '../jobs/job-metrics.js';
 import { startHeartbeat } from './heartbeat.js';
 import { PROCESSOR_FILE } from './index.js';
+import { warmupMethods } from './warm-up.js';
 import { createWorkerMetrics, serveWorkerMetrics } from './metrics-server.js';
 
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const logger = pino({ level: config.LOG_LEVEL, name: 'worker' });
   if (!config.REDIS_URL) throw new Error('saliency worker needs REDIS_URL (without it, `saliency serve` runs jobs in-process)');
+  warmupMethods(config.WARMUP_METHODS); // a typo stops the start, before any thread is spawned
   // Broken model folders are named at start (their jobs fail with the reason), not at the first job.
   let registry = ModelRegistry.scan(config.MODELS_DIR);
   const logModels = (message: string) => {
