@@ -27,6 +27,8 @@ export interface ExplainRequest {
   progress?: Progress;
   /** Where the channels are, for a preset that reduces them (default NCHW). */
   layout?: 'NCHW' | 'NHWC';
+  /** The batch is one image repeated once per target (multi-target.ts): target-free work is done once. */
+  repeated?: boolean;
 }
 
 export interface ExplainResult {
@@ -116,7 +118,7 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
       return done({ attribution: r.attribution, sigma: r.sigma });
     }
     case 'smoothdiff': {
-      const r = await runSmoothDiff(ctx, x, classes, targets, params, options);
+      const r = await runSmoothDiff(ctx, x, classes, targets, params, { ...options, repeated: request.repeated });
       return done({ attribution: r.attribution, sigma: r.sigma });
     }
     case 'grad-cam': {

@@ -3,11 +3,11 @@
 // points of all classes share a run wherever the memory budget allows). Every class sees the
 // noise the single-class job with the same seed would see (image 0's stream), so the map of
 // class c equals the job `target=c` with that seed, and maps of different classes compare.
-import { valueRange } from './baselines.js';
+// Work that does not depend on the class is done once (SmoothDiff's statistics pass).
 import { type ExplainResult, explain, logitsOf } from './explain.js';
 import { type ModelContext, type Progress } from './context.js';
-import { imageRng } from './noise.js';
-import { type MethodParams, NOISY_METHODS, resolveParams } from './params.js';
+import { imageRng, imageSigmas } from './noise.js';
+import { type MethodParams, NOISY_METHODS, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
 import { type Tensor } from './runner.js';
 import { TargetError, classCount, givenTargets, topK } from './targets.js';
@@ -52,15 +52,28 @@ export async function explainTargets(ctx: ModelContext, request: MultiTargetRequ
 
   // The single-image job's noise stream, repeated for every class.
   let noise: Float32Array | undefined;
-  const p = resolveParams(params, params.seed as number);
-  if (NOISY_METHODS.has(p.method) || request.noise) {
-    const [lo, hi] = valueRange(x.data);
-    const block = request.noise ?? imageRng(p.seed, 0).fillNormal(new Float32Array(p.samples * size), p.sigma ?? p.noise * (hi - lo));
+  const block = request.noise ?? singleImageNoise(resolveParams(params, params.seed as number), x);
+  if (block) {
     noise = new Float32Array(K * block.length);
     for (let k = 0; k < K; k++) noise.set(block, k * block.length);
   }
-  const result = await explain(ctx, { x: { data: tiled, dims: [K, ...x.dims.slice(1)] }, params, targets: classes, noise, progress: request.progress });
+  const result = await explain(ctx, { x: { data: tiled, dims: [K, ...x.dims.slice(1)] }, params, targets: classes, noise, progress: request.progress, repeated: true });
   // The checks explain() does on one target per sample, reported as they were asked.
   givenTargets(K, classCount(result.logits.dims), classes);
   return result;
+}
+
+/**
+ * What the job of image 0 alone draws from its noise stream, in the layout of explain()'s explicit
+ * noise: [samples, …] of N(0, σ²) for the SmoothGrad family, SmoothDiff and the CAM family;
+ * FusionGrad's [models·samples, …], model-major; AdaptGrad's standard normals [samples − 1, …]
+ * (it scales them per element). NoiseGrad draws only weight noise, which no image changes.
+ */
+function singleImageNoise(p: ResolvedParams, x: Tensor): Float32Array | undefined {
+  const rng = imageRng(p.seed, 0);
+  const size = x.data.length;
+  if (p.method === 'adaptgrad') return rng.fillNormal(new Float32Array((p.samples - 1) * size), 1);
+  const sigma = imageSigmas(x, p)[0] as number;
+  if (p.method === 'fusiongrad') return rng.fillNormal(new Float32Array(p.models * p.samples * size), sigma);
+  return NOISY_METHODS.has(p.method) ? rng.fillNormal(new Float32Array(p.samples * size), sigma) : undefined;
 }
