@@ -10,10 +10,7 @@ import { imageRng, imageSigmas } from './noise.js';
 import { type MethodParams, NOISY_METHODS, type ResolvedParams, resolveParams } from './params.js';
 import { randomSeed } from './rng.js';
 import { type Tensor } from './runner.js';
-import { TargetError, classCount, givenTargets, topK } from './targets.js';
-
-/** Explicit classes, or the `topK` classes of the clean logits. */
-export type TargetSpec = { classes: number[] } | { topK: number };
+import { TargetError, type TargetSpec, classCount, givenTargets, topK } from './targets.js';
 
 export interface MultiTargetRequest {
   /** One image, [1, …]. */
@@ -23,6 +20,8 @@ export interface MultiTargetRequest {
   /** Explicit noise [samples, …] for the image, repeated for every class (tests). */
   noise?: Float32Array;
   progress?: Progress;
+  /** Where the channels are, for a preset that reduces them (default NCHW). */
+  layout?: 'NCHW' | 'NHWC';
 }
 
 /** `attribution` is [K, …] and `targets` [K], in the order asked (top-k: by descending logit). */
@@ -57,7 +56,15 @@ export async function explainTargets(ctx: ModelContext, request: MultiTargetRequ
     noise = new Float32Array(K * block.length);
     for (let k = 0; k < K; k++) noise.set(block, k * block.length);
   }
-  const result = await explain(ctx, { x: { data: tiled, dims: [K, ...x.dims.slice(1)] }, params, targets: classes, noise, progress: request.progress, repeated: true });
+  const result = await explain(ctx, {
+    x: { data: tiled, dims: [K, ...x.dims.slice(1)] },
+    params,
+    targets: classes,
+    noise,
+    progress: request.progress,
+    layout: request.layout,
+    repeated: true,
+  });
   // The checks explain() does on one target per sample, reported as they were asked.
   givenTargets(K, classCount(result.logits.dims), classes);
   return result;

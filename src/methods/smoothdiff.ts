@@ -196,7 +196,10 @@ export async function runSmoothDiff(
   derivatives.forEach((d, k) => {
     const [lead = '', ...rest] = d.shape;
     const mean = means[k] as Float32Array;
-    feeds[d.name] = { data: images === B ? mean : concat(new Array<Float32Array>(B).fill(mean)), dims: [(batchMultiple(lead) as number) * B, ...(rest as number[])] };
+    feeds[d.name] = {
+      data: images === B ? mean : concat(new Array<Float32Array>(B).fill(mean)),
+      dims: [(batchMultiple(lead) as number) * B, ...(rest as number[])],
+    };
   });
   const gradient = injected.gradient as string;
   const out = await backward.run(feeds, [gradient]);
