@@ -87,9 +87,17 @@ add     installs a model: infers its manifest (input, layout, size, output, Grad
 check   compiles and self-checks every installed model, one line each; exit code 1 if any fails
 `,
   bench: `usage: saliency bench [gradient|methods] [--models a,b] [--batches 1,16] [--repeat 3] [--threads N] [--budget-mb MB] [--torch-blas LIB]
+                      [--methods reference,new,metrics|case,…]
 
 Times the gradient graph against the forward pass (gradient) and the methods against PyTorch
 (methods; needs Debian's python3-torch). Without a suite, both. See docs/performance.md.
+  --models a,b      exported reference models (resnet50, vit_b_16), or paths to .onnx files
+                    (timed without a PyTorch reference)
+  --methods …       bench methods only: which cases to time; groups reference (against PyTorch),
+                    new (the CAM family, NoiseGrad, FusionGrad, AdaptGrad: ours only) and metrics
+                    (each quality metric's time on top of a gradient job), or single cases by
+                    name (gradient, adaptgrad, pixel-flipping, …: an unknown name lists them);
+                    default all
 `,
 };
 

@@ -279,3 +279,17 @@ for (const [what, flags, message] of badTargets) {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 }
+
+test('bench methods --methods picks cases; a model file is timed without a PyTorch reference', () => {
+  const r = saliency('bench', 'methods', '--models', TINY, '--repeat', '1', '--threads', '1', '--methods', 'grad-cam-plus-plus,adaptgrad,sparseness');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0] as string, /method \(no PyTorch reference\)/);
+  assert.deepEqual(
+    lines.slice(1).map((l) => /model\.onnx\s+(.+?)\s{2,}/.exec(l)?.[1]),
+    ['grad-cam-plus-plus', 'adaptgrad (n=50)', 'metrics=sparseness (extra over gradient)'],
+  );
+  const bad = saliency('bench', 'methods', '--models', TINY, '--methods', 'nope');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--methods: 'nope' is none of all, reference, new, metrics/);
+});
