@@ -16,6 +16,8 @@ export interface AdaptOptions {
   /** Explicit standard normals z [B, samples − 1, …] (tests); σ_i·z is the noise. */
   normals?: Float32Array;
   progress?: Progress;
+  /** Several targets of one image (gradient-family.ts). */
+  repeated?: boolean;
 }
 
 /** erf to ~1e-16 relative: its Maclaurin series for |x| < 3, the continued fraction of erfc beyond. */
@@ -99,7 +101,14 @@ export async function runAdaptGrad(
       for (let i = 0; i < size; i++) noise[at + i] = (z[k * size + i] as number) * (s[i] as number);
     }
   }
-  const r = await runGradientFamily(ctx, x, classes, targets, { ...p, method: 'smoothgrad' }, { noise, progress: options.progress });
+  const r = await runGradientFamily(
+    ctx,
+    x,
+    classes,
+    targets,
+    { ...p, method: 'smoothgrad' },
+    { noise, progress: options.progress, repeated: options.repeated },
+  );
   // The mean σ per image, as the other noisy methods report one σ per image.
   const mean = Array.from({ length: B }, (_, b) => sigma.subarray(b * size, (b + 1) * size).reduce((a, v) => a + v, 0) / size);
   return { ...r, sigma: mean };

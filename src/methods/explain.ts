@@ -86,7 +86,7 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
   const { x } = request;
   // PAIR's magnitude=True SmoothGrad is a mean of squares: run the statistic the library takes.
   const run: ResolvedParams = params.output?.runAs ? { ...params, method: params.output.runAs } : params;
-  const options = { noise: request.noise, progress: request.progress };
+  const options = { noise: request.noise, progress: request.progress, repeated: request.repeated };
   const finish = (fields: Omit<ExplainResult, 'params' | 'timings'>): ExplainResult => ({ ...fields, params, timings: { computeMs: performance.now() - t0 } });
 
   if (SINGLE_POINT.has(params.method)) {
@@ -114,11 +114,11 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
       return done({ attribution: r.attribution, ...(params.method === 'fusiongrad' ? { sigma: r.sigma } : {}) });
     }
     case 'adaptgrad': {
-      const r = await runAdaptGrad(ctx, x, classes, targets, params, { normals: options.noise, progress: options.progress });
+      const r = await runAdaptGrad(ctx, x, classes, targets, params, { normals: options.noise, progress: options.progress, repeated: options.repeated });
       return done({ attribution: r.attribution, sigma: r.sigma });
     }
     case 'smoothdiff': {
-      const r = await runSmoothDiff(ctx, x, classes, targets, params, { ...options, repeated: request.repeated });
+      const r = await runSmoothDiff(ctx, x, classes, targets, params, options);
       return done({ attribution: r.attribution, sigma: r.sigma });
     }
     case 'grad-cam': {

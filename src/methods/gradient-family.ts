@@ -19,6 +19,8 @@ export interface FamilyOptions {
   /** Explicit noise ε [B, samples, …] in model units (tests feed PyTorch the same block). */
   noise?: Float32Array;
   progress?: Progress;
+  /** Every image is the same image (several targets): the uniform baseline is image 0's for all. */
+  repeated?: boolean;
 }
 
 export interface FamilyResult {
@@ -85,7 +87,7 @@ export async function runGradientFamily(
   const guided = base === 'guided-backprop';
   const multiply = base === 'gradient-x-input' || base === 'integrated-gradients';
   const { alphas, weights } = base === 'integrated-gradients' ? quadrature(p.rule, p.steps) : { alphas: Float32Array.of(1), weights: Float32Array.of(1) };
-  const baseline = base === 'integrated-gradients' ? makeBaseline(ctx, x, p.baseline, p.seed) : new Float32Array(x.data.length);
+  const baseline = base === 'integrated-gradients' ? makeBaseline(ctx, x, p.baseline, p.seed, options.repeated) : new Float32Array(x.data.length);
   const noisy = SMOOTHING.has(p.method);
   const S = noisy ? p.samples : 1;
   const T = alphas.length;

@@ -149,6 +149,7 @@ test('several targets: each map equals the single-target job with the same seed 
     { method: 'smoothdiff', samples: 5, seed: 4 },
     { method: 'adaptgrad', samples: 3, seed: 6 },
     { method: 'fusiongrad', models: 2, samples: 2, seed: 8 },
+    { method: 'integrated-gradients', steps: 4, baseline: 'uniform', seed: 3 },
   ] as MethodParams[]) {
     // SmoothDiff's statistics do not depend on the class: one pass of n copies serves all three.
     let statistics = 0;
