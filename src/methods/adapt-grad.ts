@@ -8,7 +8,8 @@
 import { valueRange } from './baselines.js';
 import { type ModelContext, type Progress } from './context.js';
 import { type FamilyResult, runGradientFamily } from './gradient-family.js';
-import { imageRng } from './noise.js';
+import { imageRngs } from './noise.js';
+import { type Rng } from './rng.js';
 import { type ResolvedParams } from './params.js';
 import { type Tensor } from './runner.js';
 
@@ -91,10 +92,11 @@ export async function runAdaptGrad(
   const sigma = adaptiveSigma(ctx, x, p.confidence);
   // Copy 0 of each image is the clean one (ε = 0).
   const noise = new Float32Array(B * S * size);
+  const rngs = imageRngs(p.seed, B, options.repeated);
   for (let b = 0; b < B; b++) {
     const z = options.normals
       ? options.normals.subarray(b * noisy * size, (b + 1) * noisy * size)
-      : imageRng(p.seed, b).fillNormal(new Float32Array(noisy * size), 1);
+      : (rngs[b] as Rng).fillNormal(new Float32Array(noisy * size), 1);
     const s = sigma.subarray(b * size, (b + 1) * size);
     for (let k = 0; k < noisy; k++) {
       const at = (b * S + 1 + k) * size;

@@ -110,7 +110,7 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
   switch (params.method) {
     case 'noisegrad':
     case 'fusiongrad': {
-      const r = await runNoiseGrad(ctx, x, classes, targets, params, { noise: options.noise, weightNoise: request.weightNoise, progress: options.progress });
+      const r = await runNoiseGrad(ctx, x, classes, targets, params, { ...options, weightNoise: request.weightNoise });
       return done({ attribution: r.attribution, ...(params.method === 'fusiongrad' ? { sigma: r.sigma } : {}) });
     }
     case 'adaptgrad': {

@@ -8,7 +8,7 @@ import { makeBaseline } from './baselines.js';
 import { type ModelContext, type Progress, compileFor, pointsPerRun } from './context.js';
 import { FUSED, buildFusedGraph, fusedOutputs } from './fused-graph.js';
 import { guidedReluPolicy } from './guided.js';
-import { checkNoise, imageRng, imageSigmas, noiseSlice } from './noise.js';
+import { checkNoise, imageRngs, imageSigmas, noiseSlice } from './noise.js';
 import { type BaseMethod, type ResolvedParams } from './params.js';
 import { quadrature } from './quadrature.js';
 import { type Rng } from './rng.js';
@@ -19,7 +19,7 @@ export interface FamilyOptions {
   /** Explicit noise ε [B, samples, …] in model units (tests feed PyTorch the same block). */
   noise?: Float32Array;
   progress?: Progress;
-  /** Every image is the same image (several targets): the uniform baseline is image 0's for all. */
+  /** Every image is one image repeated per target: image 0's noise stream and uniform baseline for all. */
   repeated?: boolean;
 }
 
@@ -98,7 +98,7 @@ export async function runGradientFamily(
 
   checkNoise(options.noise, B, S, sample);
   const sigma = noisy ? imageSigmas(x, p) : new Array<number>(B).fill(0);
-  const rngs = Array.from({ length: B }, (_, b) => imageRng(p.seed, b));
+  const rngs = imageRngs(p.seed, B, options.repeated);
   const noiseFor = (b: number, s0: number, count: number): Float32Array =>
     noiseSlice(options.noise, S, size, b, s0, count, () => {
       const out = new Float32Array(count * size);

@@ -6,9 +6,7 @@
 // Work that does not depend on the class is done once (SmoothDiff's statistics pass).
 import { type ExplainResult, explain, logitsOf } from './explain.js';
 import { type ModelContext, type Progress } from './context.js';
-import { imageRng, imageSigmas } from './noise.js';
-import { type MethodParams, NOISY_METHODS, type ResolvedParams, resolveParams } from './params.js';
-import { randomSeed } from './rng.js';
+import { type MethodParams } from './params.js';
 import { type Tensor } from './runner.js';
 import { TargetError, type TargetSpec, classCount, givenTargets, topK } from './targets.js';
 
@@ -30,7 +28,7 @@ export type MultiTargetResult = ExplainResult;
 export async function explainTargets(ctx: ModelContext, request: MultiTargetRequest): Promise<MultiTargetResult> {
   const { x } = request;
   if (x.dims[0] !== 1) throw new TargetError(`several targets explain one image at a time, got a batch of ${String(x.dims[0])}`);
-  const params: MethodParams = { ...request.params, seed: request.params.seed ?? randomSeed() };
+  const { params } = request;
   let classes: number[];
   let clean: Tensor | undefined;
   if ('topK' in request.spec) {
@@ -49,12 +47,12 @@ export async function explainTargets(ctx: ModelContext, request: MultiTargetRequ
   const tiled = new Float32Array(K * size);
   for (let k = 0; k < K; k++) tiled.set(x.data, k * size);
 
-  // The single-image job's noise stream, repeated for every class.
+  // Explicit noise (tests) is the one image's block, repeated for every class; drawn noise comes
+  // from image 0's stream for every copy (repeated: true).
   let noise: Float32Array | undefined;
-  const block = request.noise ?? singleImageNoise(resolveParams(params, params.seed as number), x);
-  if (block) {
-    noise = new Float32Array(K * block.length);
-    for (let k = 0; k < K; k++) noise.set(block, k * block.length);
+  if (request.noise) {
+    noise = new Float32Array(K * request.noise.length);
+    for (let k = 0; k < K; k++) noise.set(request.noise, k * request.noise.length);
   }
   const result = await explain(ctx, {
     x: { data: tiled, dims: [K, ...x.dims.slice(1)] },
@@ -68,19 +66,4 @@ export async function explainTargets(ctx: ModelContext, request: MultiTargetRequ
   // The checks explain() does on one target per sample, reported as they were asked.
   givenTargets(K, classCount(result.logits.dims), classes);
   return result;
-}
-
-/**
- * What the job of image 0 alone draws from its noise stream, in the layout of explain()'s explicit
- * noise: [samples, …] of N(0, σ²) for the SmoothGrad family, SmoothDiff and the CAM family;
- * FusionGrad's [models·samples, …], model-major; AdaptGrad's standard normals [samples − 1, …]
- * (it scales them per element). NoiseGrad draws only weight noise, which no image changes.
- */
-function singleImageNoise(p: ResolvedParams, x: Tensor): Float32Array | undefined {
-  const rng = imageRng(p.seed, 0);
-  const size = x.data.length;
-  if (p.method === 'adaptgrad') return rng.fillNormal(new Float32Array((p.samples - 1) * size), 1);
-  const sigma = imageSigmas(x, p)[0] as number;
-  if (p.method === 'fusiongrad') return rng.fillNormal(new Float32Array(p.models * p.samples * size), sigma);
-  return NOISY_METHODS.has(p.method) ? rng.fillNormal(new Float32Array(p.samples * size), sigma) : undefined;
 }
