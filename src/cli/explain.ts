@@ -12,7 +12,7 @@ import { type Legend, presetScaling, type RenderParams, renderComparisonGrid, re
 import {
   BASE_METHODS,
   BASELINES,
-  METHOD_PARAMETERS,
+  METHOD_BASES,
   METHODS,
   type MethodName,
   type MethodParams,
@@ -256,13 +256,15 @@ export async function runExplain(args: string[]): Promise<number> {
 }
 
 /**
- * The parameters for one method of a comparison: --base only where the method takes it (grad-cam
- * only for smoothgrad), so `--method smoothgrad,noisegrad --base grad-cam` compares Smooth
- * Grad-CAM with plain NoiseGrad. One method gets the flags as given, and refuses what it cannot take.
+ * The parameters for one method: --base where the method accepts it (METHOD_BASES, as the API
+ * checks). One method refuses a base it cannot take; a comparison gives it only to those that
+ * can, so `--method smoothgrad,noisegrad --base grad-cam` compares Smooth Grad-CAM with plain NoiseGrad.
  */
 function paramsFor(params: MethodParams, method: MethodName, comparing: boolean): MethodParams {
-  if (!comparing) return { ...params, method };
-  const takesBase = METHOD_PARAMETERS[method].includes('base') && (params.base !== 'grad-cam' || method === 'smoothgrad');
+  const bases = METHOD_BASES[method];
+  const takesBase = params.base === undefined || bases?.includes(params.base) === true;
+  if (!takesBase && !comparing)
+    throw new UsageError(bases ? `--method ${method} takes --base ${bases.join(', ')}, not '${params.base}'` : `--method ${method} takes no --base`);
   return { ...params, method, base: takesBase ? params.base : undefined };
 }
 
@@ -289,7 +291,7 @@ async function comparisonGrid(
   );
   // Smooth Grad-CAM and the other bases show in the titles: smoothgrad (grad-cam).
   const titles = results.map((r, i) =>
-    r.params.base !== 'gradient' && METHOD_PARAMETERS[r.params.method].includes('base') ? `${methods[i]} (${r.params.base})` : (methods[i] as string),
+    r.params.base !== 'gradient' && METHOD_BASES[r.params.method] ? `${methods[i]} (${r.params.base})` : (methods[i] as string),
   );
   const classTitles = (results[0]?.targets ?? []).map((c) => (labels?.[c] ? `${labels[c]} (${c})` : `class ${c}`));
   const several = (cells[0]?.length ?? 1) > 1;

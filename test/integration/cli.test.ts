@@ -270,6 +270,11 @@ const badTargets: [string, string[], RegExp][] = [
   ['a label without a manifest', ['--targets', 'tabby'], /not a class index/],
   ['an unknown metric', ['--metrics', 'beauty'], /--metrics must be one of sparseness/],
   ['--flip-steps alone', ['--flip-steps', '4'], /apply to --metrics pixel-flipping/],
+  [
+    'a base the method does not take',
+    ['--method', 'noisegrad', '--base', 'guided-backprop'],
+    /--method noisegrad takes --base gradient, gradient-x-input, not 'guided-backprop'/,
+  ],
 ];
 for (const [what, flags, message] of badTargets) {
   test(`explain rejects ${what} with one clear line`, () => {
