@@ -299,6 +299,28 @@ export interface components {
                 min: number;
                 max: number;
                 completenessGap?: number;
+                /** @description Explanation-quality metrics (requested with metrics=…) */
+                metrics?: {
+                    /** @description Gini index of |map| (0: uniform, 1: one pixel) */
+                    sparseness?: number;
+                    /** @description entropy of |map| / Σ|map| (natural log) */
+                    complexity?: number;
+                    pixelFlipping?: {
+                        steps: number;
+                        imputation: string;
+                        /** @description target softmax probability after steps 0..S, most relevant pixels first */
+                        morf: number[];
+                        /** @description the same, least relevant pixels first */
+                        lerf: number[];
+                        /** @description symmetric relevance gain: mean over steps 1..S of LeRF − MoRF */
+                        srg: number;
+                    };
+                    randomLogit?: {
+                        class: number;
+                        /** @description SSIM of the map and the map for this other class */
+                        ssim: number;
+                    };
+                };
             }[];
             /** @description Explanation-quality metrics (requested with metrics=…) */
             metrics?: {

@@ -4,7 +4,9 @@
 // - methods: one explanation per method against the same methods in PyTorch (Debian python3-torch,
 //   tools/bench/pytorch_methods.py, same thread count) at PyTorch's fastest batch size of
 //   --torch-chunks, with the resident memory after each method; plus SmoothDiff over our
-//   SmoothGrad and samples=auto against a fixed n=50;
+//   SmoothGrad and samples=auto against a fixed n=50; then, ours only, the methods PyTorch has
+//   no reference for here (the CAM family, NoiseGrad, FusionGrad, AdaptGrad) and what each quality
+//   metric adds to a `gradient` job. --methods picks cases: reference, new, metrics or case ids;
 // - memory: resident memory (RSS and PSS: shared weight pages counted once) after one job of each
 //   method, one model per process, weights shared and (--compare) not shared;
 // - service: a `gradient` job through the HTTP API (embedded queue) against the same explanation
@@ -12,14 +14,15 @@
 // Full-size models (ResNet-50, ViT-B/16) are exported once by tools/fixtures into .cache/bench/.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
 import { inputGradient } from '../gradgraph/index.js';
 import { oneHotSeed } from '../methods/targets.js';
-import { explain } from '../methods/explain.js';
+import { type ExplainResult, explain } from '../methods/explain.js';
 import { DEFAULT_BUDGET_BYTES } from '../methods/context.js';
 import { type MethodParams } from '../methods/params.js';
+import { METRIC_NAMES, evaluateMetrics } from '../metrics/evaluate.js';
 import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
 import { openModelContext } from '../runtime/model-context.js';
 import { UsageError, parseFlags } from './flags.js';
@@ -27,13 +30,18 @@ import { UsageError, parseFlags } from './flags.js';
 const CACHE = join('.cache', 'bench');
 const DEFAULT_MODELS = ['resnet50', 'vit_b_16'];
 
-/** The exporter names full-size models <name>-op17.onnx. */
-const modelFile = (name: string) => join(CACHE, `${name}-op17.onnx`);
+/** A model given as a path to an .onnx file (no PyTorch reference), not a name the exporter knows. */
+const isPath = (name: string) => name.endsWith('.onnx');
+
+/** The exporter names full-size models <name>-op17.onnx; a path is used as it is. */
+const modelFile = (name: string) => (isPath(name) ? name : join(CACHE, `${name}-op17.onnx`));
 
 /** Makes the full-size reference models with Debian's PyTorch when they are missing. */
 function ensureModels(names: string[]): void {
   const missing = names.filter((n) => !existsSync(modelFile(n)));
   if (missing.length === 0) return;
+  const files = missing.filter(isPath);
+  if (files.length > 0) throw new UsageError(`model file ${files.join(', ')} does not exist`);
   mkdirSync(CACHE, { recursive: true });
   process.stderr.write(`bench: exporting ${missing.join(', ')} with /usr/bin/python3 (Debian python3-torch) into ${CACHE}\n`);
   const r = spawnSync('/usr/bin/python3', ['tools/fixtures/make_gradient_fixtures.py', '--full', CACHE, '--only', missing.join(',')], { stdio: 'inherit' });
@@ -111,7 +119,12 @@ async function benchGradient(models: string[], batches: number[], repeat: number
   printTable(rows);
 }
 
+/** Which cases `--methods` picks: the PyTorch comparison, the methods without a reference, the metrics. */
+type CaseGroup = 'reference' | 'new' | 'metrics';
+
 interface MethodCase {
+  /** Its name for `--methods`. */
+  id: string;
   label: string;
   params: MethodParams;
   /** Key in the PyTorch reference's results. */
@@ -119,12 +132,46 @@ interface MethodCase {
 }
 
 const METHOD_CASES: MethodCase[] = [
-  { label: 'gradient', params: { method: 'gradient' }, torch: 'gradient' },
-  { label: 'integrated-gradients (50)', params: { method: 'integrated-gradients', steps: 50 }, torch: 'integrated-gradients' },
-  { label: 'smoothgrad (n=50)', params: { method: 'smoothgrad', samples: 50, seed: 1 }, torch: 'smoothgrad' },
-  { label: 'smoothdiff (n=20)', params: { method: 'smoothdiff', samples: 20, seed: 1 }, torch: 'smoothdiff-20' },
-  { label: 'smoothdiff (n=50)', params: { method: 'smoothdiff', samples: 50, seed: 1 }, torch: 'smoothdiff-50' },
+  { id: 'gradient', label: 'gradient', params: { method: 'gradient' }, torch: 'gradient' },
+  { id: 'integrated-gradients', label: 'integrated-gradients (50)', params: { method: 'integrated-gradients', steps: 50 }, torch: 'integrated-gradients' },
+  { id: 'smoothgrad', label: 'smoothgrad (n=50)', params: { method: 'smoothgrad', samples: 50, seed: 1 }, torch: 'smoothgrad' },
+  { id: 'smoothdiff-20', label: 'smoothdiff (n=20)', params: { method: 'smoothdiff', samples: 20, seed: 1 }, torch: 'smoothdiff-20' },
+  { id: 'smoothdiff-50', label: 'smoothdiff (n=50)', params: { method: 'smoothdiff', samples: 50, seed: 1 }, torch: 'smoothdiff-50' },
 ];
+
+/** The row of a metric: its time on top of a `gradient` job. */
+const metricLabel = (metric: string) => `metrics=${metric} (extra over gradient)`;
+
+/** samples=auto at the default tolerance against the fixed n=50 (a reference row of its own). */
+const AUTO_CASE = 'smoothgrad-auto';
+
+/** Methods PyTorch has no reference for here, at their default settings: our time only. */
+const NEW_CASES: { id: string; label: string; params: MethodParams }[] = [
+  { id: 'smooth-grad-cam', label: 'smoothgrad base=grad-cam (n=50)', params: { method: 'smoothgrad', base: 'grad-cam', seed: 1 } },
+  { id: 'grad-cam-plus-plus', label: 'grad-cam-plus-plus', params: { method: 'grad-cam-plus-plus' } },
+  { id: 'smooth-grad-cam-plus-plus', label: 'smooth-grad-cam-plus-plus (n=25)', params: { method: 'smooth-grad-cam-plus-plus', seed: 1 } },
+  { id: 'noisegrad', label: 'noisegrad (10 models)', params: { method: 'noisegrad', seed: 1 } },
+  { id: 'fusiongrad', label: 'fusiongrad (10 models × n=10)', params: { method: 'fusiongrad', seed: 1 } },
+  { id: 'adaptgrad', label: 'adaptgrad (n=50)', params: { method: 'adaptgrad', seed: 1 } },
+];
+
+/** What `--methods` selects: groups and case ids, comma-separated; default all. */
+export function selectCases(text: string | undefined): Set<string> {
+  const groups: Record<CaseGroup, string[]> = {
+    reference: [...METHOD_CASES.map((c) => c.id), AUTO_CASE],
+    new: NEW_CASES.map((c) => c.id),
+    metrics: [...METRIC_NAMES],
+  };
+  const every = Object.values(groups).flat();
+  if (text === undefined || text === 'all') return new Set(every);
+  const picked = new Set<string>();
+  for (const token of text.split(',').map((t) => t.trim())) {
+    const ids = groups[token as CaseGroup] ?? (every.includes(token) ? [token] : undefined);
+    if (!ids) throw new UsageError(`--methods: '${token}' is none of all, ${Object.keys(groups).join(', ')}, ${every.join(', ')}`);
+    for (const id of ids) picked.add(id);
+  }
+  return picked;
+}
 
 interface TorchRun {
   results: Record<string, number | null>;
@@ -177,30 +224,56 @@ export function residentMb(): { rss: number; pss: number | undefined } {
 
 const mb = (m: { rss: number; pss: number | undefined }) => `${m.rss}${m.pss === undefined ? '' : ` (${m.pss})`}`;
 
-async function benchMethods(models: string[], repeat: number, threads: number, budgetMb: number, blas: string | undefined, chunks: string): Promise<void> {
+async function benchMethods(
+  models: string[],
+  repeat: number,
+  threads: number,
+  budgetMb: number,
+  blas: string | undefined,
+  chunks: string,
+  picked: Set<string>,
+): Promise<void> {
   ensureModels(models);
+  const reference = METHOD_CASES.filter((c) => picked.has(c.id));
+  const fresh = NEW_CASES.filter((c) => picked.has(c.id));
+  const metrics = METRIC_NAMES.filter((m) => picked.has(m));
   const rows: string[][] = [['model', 'method', 'ours ms', 'RSS (PSS) MB', 'PyTorch best ms', 'PyTorch batch', 'ours / PyTorch', 'faster']];
+  const ownRows: string[][] = [['model', 'method (no PyTorch reference)', 'ours ms', 'RSS (PSS) MB']];
   for (const name of models) {
     const ctx = await openModelContext(modelFile(name), { threads, budgetBytes: budgetMb * 1024 * 1024 });
     const x = { data: randomBatch(1, ctx.sampleShape), dims: [1, ...ctx.sampleShape] };
+    const shown = isPath(name) ? basename(name) : name;
     const ours: Record<string, number> = {};
     const memory: Record<string, string> = {};
-    for (const c of METHOD_CASES) {
-      ours[c.label] = await median(repeat, () => explain(ctx, { x, params: c.params, targets: [0] }));
-      memory[c.label] = mb(residentMb());
-      process.stderr.write(`bench: ${name} ${c.label}: ${ours[c.label]?.toFixed(0)} ms, ${memory[c.label]} MB\n`);
+    const time = async (label: string, run: () => Promise<unknown>) => {
+      ours[label] = await median(repeat, run);
+      memory[label] = mb(residentMb());
+      process.stderr.write(`bench: ${name} ${label}: ${ours[label]?.toFixed(0)} ms, ${memory[label]} MB\n`);
+    };
+    for (const c of [...reference, ...fresh]) await time(c.label, () => explain(ctx, { x, params: c.params, targets: [0] }));
+    // A metric's cost: what a job with metrics=<name> takes on top of the same `gradient` job,
+    // which is the metric's own time on that job's result.
+    const gradient = metrics.length > 0 ? await explain(ctx, { x, params: { method: 'gradient' }, targets: [0] }) : undefined;
+    for (const metric of metrics) {
+      await time(metricLabel(metric), () => evaluateMetrics(ctx, x, { method: 'gradient' }, gradient as ExplainResult, { metrics: [metric] }));
     }
-    // samples=auto at the default tolerance against the fixed n=50 above.
-    const auto = await explain(ctx, { x, params: { method: 'smoothgrad', samples: 'auto', maxSamples: 50, seed: 1 }, targets: [0] });
-    const autoMs = await median(repeat, () => explain(ctx, { x, params: { method: 'smoothgrad', samples: 'auto', maxSamples: 50, seed: 1 }, targets: [0] }));
+    const autoParams: MethodParams = { method: 'smoothgrad', samples: 'auto', maxSamples: 50, seed: 1 };
+    const auto = picked.has(AUTO_CASE) ? await explain(ctx, { x, params: autoParams, targets: [0] }) : undefined;
+    const autoMs = auto ? await median(repeat, () => explain(ctx, { x, params: autoParams, targets: [0] })) : undefined;
     await ctx.close();
-    const torch = pytorchTimes(name, threads, repeat, blas, chunks);
-    for (const c of METHOD_CASES) {
+    for (const label of [...fresh.map((c) => c.label), ...metrics.map(metricLabel)]) {
+      const t = ours[label] as number;
+      ownRows.push([shown, label, t.toFixed(t < 10 ? 1 : 0), memory[label] ?? '']);
+    }
+    if (reference.length === 0 && !auto) continue;
+    // A model given as a file has no PyTorch export to compare with.
+    const torch = reference.length > 0 && !isPath(name) ? pytorchTimes(name, threads, repeat, blas, chunks) : { results: {}, chunks: {} };
+    for (const c of reference) {
       const t = torch.results[c.torch];
       const o = ours[c.label] as number;
       const batch = torch.chunks[c.torch]?.best ?? 'all';
       rows.push([
-        name,
+        shown,
         c.label,
         o.toFixed(0),
         memory[c.label] ?? '',
@@ -210,19 +283,21 @@ async function benchMethods(models: string[], repeat: number, threads: number, b
         t ? (o < t ? 'ours' : 'PyTorch') : '',
       ]);
     }
-    const sg = ours['smoothgrad (n=50)'] as number;
-    const sd = ours['smoothdiff (n=50)'] as number;
-    rows.push([name, 'smoothdiff n=50 / our smoothgrad n=50', '', '', '', '', (sd / sg).toFixed(2), '']);
-    rows.push([
-      name,
-      `smoothgrad samples=auto: ${auto.samplesUsed?.[0]} samples, error ${auto.relativeError?.[0]?.toFixed(3)}`,
-      autoMs.toFixed(0),
-      '',
-      '',
-      '',
-      (autoMs / sg).toFixed(2),
-      'vs n=50',
-    ]);
+    const sg = ours['smoothgrad (n=50)'];
+    const sd = ours['smoothdiff (n=50)'];
+    if (sg !== undefined && sd !== undefined) rows.push([shown, 'smoothdiff n=50 / our smoothgrad n=50', '', '', '', '', (sd / sg).toFixed(2), '']);
+    if (auto && autoMs !== undefined) {
+      rows.push([
+        shown,
+        `smoothgrad samples=auto: ${auto.samplesUsed?.[0]} samples, error ${auto.relativeError?.[0]?.toFixed(3)}`,
+        autoMs.toFixed(0),
+        '',
+        '',
+        '',
+        sg === undefined ? '' : (autoMs / sg).toFixed(2),
+        sg === undefined ? '' : 'vs n=50',
+      ]);
+    }
     for (const [method, { ms }] of Object.entries(torch.chunks)) {
       process.stdout.write(
         `PyTorch ${name} ${method} by batch size: ${Object.entries(ms)
@@ -231,7 +306,11 @@ async function benchMethods(models: string[], repeat: number, threads: number, b
       );
     }
   }
-  printTable(rows);
+  if (rows.length > 1) printTable(rows);
+  if (ownRows.length > 1) {
+    if (rows.length > 1) process.stdout.write('\n');
+    printTable(ownRows);
+  }
 }
 
 const MEMORY_METHODS: MethodParams[] = [
@@ -340,7 +419,8 @@ export async function runBench(args: string[]): Promise<number> {
   }
   // --torch-blas: a BLAS for PyTorch to preload (Debian's torch otherwise uses the slow netlib one).
   // --budget-mb: the methods' memory budget; default the service's, so the times are what users get.
-  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb', 'torch-blas', 'torch-chunks', 'share', 'compare'], []);
+  // --methods (bench methods): which cases to time, by group or id (selectCases).
+  const flags = parseFlags(rest, ['models', 'batches', 'repeat', 'threads', 'budget-mb', 'torch-blas', 'torch-chunks', 'share', 'compare', 'methods'], []);
   const models = flags['models']?.split(',') ?? DEFAULT_MODELS;
   const batches = (flags['batches'] ?? '1,16').split(',').map(Number);
   const repeat = Number(flags['repeat'] ?? 3);
@@ -354,6 +434,7 @@ export async function runBench(args: string[]): Promise<number> {
       Number(flags['budget-mb'] ?? DEFAULT_BUDGET_BYTES / 2 ** 20),
       flags['torch-blas'],
       flags['torch-chunks'] ?? '1,5,10,25,all',
+      selectCases(flags['methods']),
     );
   } else if (suite === 'memory') await benchMemory(flags['models']?.split(',') ?? ['vgg16'], threads, flags['compare'] === 'true');
   else if (suite === 'memory-child') await memoryChild(models[0] as string, threads, flags['share'] !== 'false');

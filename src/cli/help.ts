@@ -3,6 +3,23 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../config/config.js';
+import { METHODS } from '../methods/params.js';
+import { METRIC_NAMES } from '../metrics/evaluate.js';
+
+/** A comma-separated list in the help's second column (from character 34), wrapped at 100. */
+function column(items: readonly string[], indent = 34, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const item of items.map((m, i) => (i < items.length - 1 ? `${m},` : m))) {
+    if (line && indent + line.length + 1 + item.length > width) {
+      lines.push(line);
+      line = '';
+    }
+    line = line ? `${line} ${item}` : item;
+  }
+  lines.push(line);
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
 
 export const COMMAND_HELP: Record<string, string> = {
   serve: `usage: saliency serve
@@ -36,8 +53,20 @@ outputs the logits and grad_<input> = d(sum seed*logits)/d input. One model serv
 Runs a method on a float32 .npy batch (N×C×H×W) or an image (preprocessed with the model's
 manifest, found beside the model or given with --manifest) and prints one JSON line: targets,
 top-5 logits per sample, timings.
-  --target 3 | 3,7                class index for every sample, or one per sample (default: argmax)
-  --samples --noise --sigma --seed --steps --rule --baseline --base --layer --relu --preset
+  --method M                      ${column(METHODS)}
+                                  (Smooth Grad-CAM: --method smoothgrad --base grad-cam)
+  --target 3 | 3,7                class for every sample, or one per sample, by index or by a
+                                  label of the manifest's labels file (default: argmax)
+  --targets 3,7,tabby | top-3     several classes of one image, as the API's targets: a .npy
+                                  output becomes one file per class (OUT-3.npy, OUT-7.npy, …),
+                                  a .png output a grid with one panel per class
+  --metrics a,b                   quality metrics of every map (${METRIC_NAMES.join(', ')}),
+                                  printed in the JSON line as "metrics": one object per map in
+                                  the order of "targets" (several --method: keyed by method)
+  --flip-steps 32 --imputation zeros|mean
+                                  pixel flipping's steps and the value flipped pixels get
+  --samples N|auto --max-samples --tolerance --noise --sigma --seed --steps --rule --baseline
+  --base --layer --relu --confidence --models --weight-noise --head --preset
                                   the method's parameters (docs/methods.md)
   --threads N                     ONNX Runtime threads
   --reduce --sign --clip --scale --colormap --overlay --size
@@ -45,7 +74,8 @@ top-5 logits per sample, timings.
   --scaling service|captum|pair|xplique
                                   the service's scaling of .png outputs, or a library visualiser's
                                   (default: the --preset's, else service)
-  --method a,b,c                  several methods: a comparison grid with a colour bar
+  --method a,b,c                  several methods: a comparison grid with a colour bar (with
+                                  --targets: methods down, classes across)
   --sweep-noise 0.05,0.1 --sweep-samples 5,25
                                   a noise × samples grid of one method
 `,
@@ -58,9 +88,17 @@ add     installs a model: infers its manifest (input, layout, size, output, Grad
 check   compiles and self-checks every installed model, one line each; exit code 1 if any fails
 `,
   bench: `usage: saliency bench [gradient|methods] [--models a,b] [--batches 1,16] [--repeat 3] [--threads N] [--budget-mb MB] [--torch-blas LIB]
+                      [--methods reference,new,metrics|case,…]
 
 Times the gradient graph against the forward pass (gradient) and the methods against PyTorch
 (methods; needs Debian's python3-torch). Without a suite, both. See docs/performance.md.
+  --models a,b      exported reference models (resnet50, vit_b_16), or paths to .onnx files
+                    (timed without a PyTorch reference)
+  --methods …       bench methods only: which cases to time; groups reference (against PyTorch),
+                    new (the CAM family, NoiseGrad, FusionGrad, AdaptGrad: ours only) and metrics
+                    (each quality metric's time on top of a gradient job), or single cases by
+                    name (gradient, adaptgrad, pixel-flipping, …: an unknown name lists them);
+                    default all
 `,
 };
 

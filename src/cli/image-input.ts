@@ -14,7 +14,7 @@ import {
 } from '../imaging/index.js';
 import { type Tensor } from '../methods/runner.js';
 import { type Manifest } from '../models/manifest.js';
-import { loadManifest } from '../models/registry.js';
+import { loadManifest, readLabels } from '../models/registry.js';
 import { preprocessSpec } from '../worker/manifest-mapping.js';
 import { UsageError } from './flags.js';
 
@@ -25,13 +25,14 @@ export interface ImageInput {
   manifest: Manifest;
 }
 
-/** The manifest: the one given, or manifest.json beside the model. */
-export function findManifest(modelPath: string, given: string | undefined): Manifest {
+/** The manifest (the one given, or manifest.json beside the model) and the class names of its labels file. */
+export function findManifest(modelPath: string, given: string | undefined): { manifest: Manifest; labels: string[] | undefined } {
   const path = given ?? join(dirname(modelPath), 'manifest.json');
   if (!existsSync(path)) throw new UsageError(`an image input needs a manifest (how to preprocess it): pass --manifest, or put manifest.json beside the model`);
   // loadManifest reads <dir>/manifest.json: point it at the folder of the given file.
   if (!path.endsWith('manifest.json')) throw new UsageError(`--manifest must be a file named manifest.json, got ${path}`);
-  return loadManifest(dirname(path));
+  const manifest = loadManifest(dirname(path));
+  return { manifest, labels: readLabels(dirname(path), manifest) };
 }
 
 export async function imageInput(path: string, manifest: Manifest): Promise<ImageInput> {

@@ -1,7 +1,8 @@
 // Prometheus histograms of the explanation-quality metrics, per model and method, so a dashboard
-// can watch explanations drift over time. Observed when a job that asked for metrics completes.
+// can watch explanations drift over time. Observed when a job that asked for metrics completes,
+// once per class it explained.
 import { Histogram, type Registry } from 'prom-client';
-import { type QualityMetrics } from '../jobs/contract.js';
+import { type JobResult, type QualityMetrics } from '../jobs/contract.js';
 
 const UNIT = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
 const labelNames = ['model', 'method'] as const;
@@ -25,8 +26,13 @@ export function qualityHistograms(register: Registry) {
 }
 export type QualityHistograms = ReturnType<typeof qualityHistograms>;
 
-export function observeQuality(h: QualityHistograms, labels: { model: string; method: string }, m: QualityMetrics | undefined): void {
-  if (!m) return;
+/** One observation per explained class: each map of a several-target job, else the job's one map. */
+export function observeQuality(h: QualityHistograms, labels: { model: string; method: string }, result: Pick<JobResult, 'metrics' | 'targets'>): void {
+  const perClass = result.targets ? result.targets.map((t) => t.metrics) : [result.metrics];
+  for (const m of perClass) if (m) observe(h, labels, m);
+}
+
+function observe(h: QualityHistograms, labels: { model: string; method: string }, m: QualityMetrics): void {
   if (m.sparseness !== undefined) h.sparseness.observe(labels, m.sparseness);
   if (m.complexity !== undefined) h.complexity.observe(labels, m.complexity);
   if (m.pixelFlipping) h.srg.observe(labels, m.pixelFlipping.srg);

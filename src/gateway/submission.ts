@@ -17,6 +17,7 @@ import {
   usedParams,
 } from '../methods/params.js';
 import { presetSpec } from '../methods/presets.js';
+import { TargetError, type TargetSpec, parseTargetSpec } from '../methods/targets.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/evaluate.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
@@ -270,25 +271,14 @@ export type TargetsField = { targets: number[] } | { topK: number };
 export function targetsField(entry: ModelEntry, value: unknown, single: unknown): TargetsField | undefined {
   if (value === undefined || value === '') return undefined;
   if (single !== undefined && single !== '') throw apiError('SALIENCY_VALIDATION', ["send either 'target' (one class) or 'targets' (several), not both"]);
-  const top = typeof value === 'string' ? /^top-(\d+)$/.exec(value.trim()) : null;
-  if (top) {
-    const k = Number(top[1]);
-    const classes = entry.labels?.length;
-    if (k < 1 || k > MAX_TARGETS || (classes !== undefined && k > classes)) {
-      throw apiError('SALIENCY_BAD_TARGET', [`targets=top-${k}: k must be in 1..${Math.min(MAX_TARGETS, classes ?? MAX_TARGETS)}`]);
-    }
-    return { topK: k };
+  let spec: TargetSpec;
+  try {
+    spec = parseTargetSpec(value, (item) => targetIndex(entry, item) as number, MAX_TARGETS, entry.labels?.length);
+  } catch (err) {
+    if (err instanceof TargetError) throw apiError('SALIENCY_BAD_TARGET', [`targets: ${err.message}`]);
+    throw err;
   }
-  let items: unknown[];
-  if (Array.isArray(value)) items = value;
-  else if (typeof value === 'string') items = value.split(',').map((v) => v.trim());
-  else throw apiError('SALIENCY_BAD_TARGET', ["targets must be a list of class indices or labels ('3,7' or a JSON array), or 'top-k'"]);
-  if (items.length === 0 || items.length > MAX_TARGETS)
-    throw apiError('SALIENCY_BAD_TARGET', [`targets lists ${items.length} classes; give 1 to ${MAX_TARGETS}`]);
-  const indices = items.map((item) => targetIndex(entry, item) as number);
-  if (indices.some((i) => i === undefined)) throw apiError('SALIENCY_BAD_TARGET', ['targets has an empty entry']);
-  if (new Set(indices).size !== indices.length) throw apiError('SALIENCY_BAD_TARGET', [`targets names a class twice: ${indices.join(',')}`]);
-  return { targets: indices };
+  return 'topK' in spec ? spec : { targets: spec.classes };
 }
 
 /** Most pixel-flipping steps a job may ask for (each is two forward passes). */

@@ -156,6 +156,8 @@ export const TargetMapSchema = Type.Object({
   min: Type.Number(),
   max: Type.Number(),
   completenessGap: Type.Optional(Type.Number()),
+  /** The quality metrics asked for, of this class's map. */
+  metrics: Type.Optional(QualityMetricsSchema),
 });
 export type TargetMap = Static<typeof TargetMapSchema>;
 
@@ -177,7 +179,7 @@ export const JobResultSchema = Type.Object({
   completenessGap: Type.Optional(Type.Number({ description: 'Integrated Gradients: Σ attribution − (y(x) − y(x₀))' })),
   /** Several-target jobs: one entry per class, in the order of the attribution's first axis. */
   targets: Type.Optional(Type.Array(TargetMapSchema)),
-  /** The quality metrics asked for, of the (first) target's map. */
+  /** The quality metrics asked for, of the first target's map (several targets: each class's are in `targets`). */
   metrics: Type.Optional(QualityMetricsSchema),
   layer: Type.Optional(Type.String()),
   sigma: Type.Optional(Type.Number()),

@@ -8,7 +8,8 @@
 import { valueRange } from './baselines.js';
 import { type ModelContext, type Progress } from './context.js';
 import { type FamilyResult, runGradientFamily } from './gradient-family.js';
-import { imageRng } from './noise.js';
+import { imageRngs } from './noise.js';
+import { type Rng } from './rng.js';
 import { type ResolvedParams } from './params.js';
 import { type Tensor } from './runner.js';
 
@@ -16,6 +17,8 @@ export interface AdaptOptions {
   /** Explicit standard normals z [B, samples − 1, …] (tests); σ_i·z is the noise. */
   normals?: Float32Array;
   progress?: Progress;
+  /** Several targets of one image (gradient-family.ts). */
+  repeated?: boolean;
 }
 
 /** erf to ~1e-16 relative: its Maclaurin series for |x| < 3, the continued fraction of erfc beyond. */
@@ -89,17 +92,25 @@ export async function runAdaptGrad(
   const sigma = adaptiveSigma(ctx, x, p.confidence);
   // Copy 0 of each image is the clean one (ε = 0).
   const noise = new Float32Array(B * S * size);
+  const rngs = imageRngs(p.seed, B, options.repeated);
   for (let b = 0; b < B; b++) {
     const z = options.normals
       ? options.normals.subarray(b * noisy * size, (b + 1) * noisy * size)
-      : imageRng(p.seed, b).fillNormal(new Float32Array(noisy * size), 1);
+      : (rngs[b] as Rng).fillNormal(new Float32Array(noisy * size), 1);
     const s = sigma.subarray(b * size, (b + 1) * size);
     for (let k = 0; k < noisy; k++) {
       const at = (b * S + 1 + k) * size;
       for (let i = 0; i < size; i++) noise[at + i] = (z[k * size + i] as number) * (s[i] as number);
     }
   }
-  const r = await runGradientFamily(ctx, x, classes, targets, { ...p, method: 'smoothgrad' }, { noise, progress: options.progress });
+  const r = await runGradientFamily(
+    ctx,
+    x,
+    classes,
+    targets,
+    { ...p, method: 'smoothgrad' },
+    { noise, progress: options.progress, repeated: options.repeated },
+  );
   // The mean σ per image, as the other noisy methods report one σ per image.
   const mean = Array.from({ length: B }, (_, b) => sigma.subarray(b * size, (b + 1) * size).reduce((a, v) => a + v, 0) / size);
   return { ...r, sigma: mean };

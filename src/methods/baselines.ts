@@ -52,11 +52,17 @@ export function gaussianBlur(plane: Float32Array, height: number, width: number,
  * image's minimum/maximum); blur (Gaussian, σ = 5% of the larger side); uniform noise over the
  * image's range; per-channel mean; or an uploaded tensor of one sample's or the batch's shape.
  */
-export function makeBaseline(ctx: ModelContext, x: Tensor, baseline: BaselineName | Tensor, seed: number): Float32Array {
+export function makeBaseline(ctx: ModelContext, x: Tensor, baseline: BaselineName | Tensor, seed: number, repeated = false): Float32Array {
   const [batch = 1, channels = 1, ...spatial] = x.dims;
   const perSample = x.data.length / batch;
   const plane = perSample / channels;
   const out = new Float32Array(x.data.length);
+  if (repeated && batch > 1) {
+    // One image repeated per target: every copy gets image 0's baseline, the one-target job's.
+    const first = makeBaseline(ctx, { data: x.data.subarray(0, perSample), dims: [1, ...x.dims.slice(1)] }, baseline, seed);
+    for (let b = 0; b < batch; b++) out.set(first, b * perSample);
+    return out;
+  }
   if (typeof baseline !== 'string') {
     if (baseline.data.length === perSample) for (let b = 0; b < batch; b++) out.set(baseline.data, b * perSample);
     else if (baseline.data.length === x.data.length) out.set(baseline.data);

@@ -27,6 +27,8 @@ export interface ExplainRequest {
   progress?: Progress;
   /** Where the channels are, for a preset that reduces them (default NCHW). */
   layout?: 'NCHW' | 'NHWC';
+  /** The batch is one image repeated once per target (multi-target.ts): target-free work is done once. */
+  repeated?: boolean;
 }
 
 export interface ExplainResult {
@@ -84,7 +86,7 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
   const { x } = request;
   // PAIR's magnitude=True SmoothGrad is a mean of squares: run the statistic the library takes.
   const run: ResolvedParams = params.output?.runAs ? { ...params, method: params.output.runAs } : params;
-  const options = { noise: request.noise, progress: request.progress };
+  const options = { noise: request.noise, progress: request.progress, repeated: request.repeated };
   const finish = (fields: Omit<ExplainResult, 'params' | 'timings'>): ExplainResult => ({ ...fields, params, timings: { computeMs: performance.now() - t0 } });
 
   if (SINGLE_POINT.has(params.method)) {
@@ -108,11 +110,11 @@ async function explainResolved(ctx: ModelContext, request: ExplainRequest, param
   switch (params.method) {
     case 'noisegrad':
     case 'fusiongrad': {
-      const r = await runNoiseGrad(ctx, x, classes, targets, params, { noise: options.noise, weightNoise: request.weightNoise, progress: options.progress });
+      const r = await runNoiseGrad(ctx, x, classes, targets, params, { ...options, weightNoise: request.weightNoise });
       return done({ attribution: r.attribution, ...(params.method === 'fusiongrad' ? { sigma: r.sigma } : {}) });
     }
     case 'adaptgrad': {
-      const r = await runAdaptGrad(ctx, x, classes, targets, params, { normals: options.noise, progress: options.progress });
+      const r = await runAdaptGrad(ctx, x, classes, targets, params, { normals: options.noise, progress: options.progress, repeated: options.repeated });
       return done({ attribution: r.attribution, sigma: r.sigma });
     }
     case 'smoothdiff': {

@@ -13,7 +13,7 @@ import { valueRange } from './baselines.js';
 import { CAM, buildCamGraph } from './cam-graph.js';
 import { type ModelContext, type Progress, compileFor, pointsPerRun } from './context.js';
 import { GradCamError, camLayer, resizeBilinear } from './grad-cam.js';
-import { imageRng } from './noise.js';
+import { imageRngs } from './noise.js';
 import { type ResolvedParams } from './params.js';
 import { type Rng } from './rng.js';
 import { concat, type GraphRunner, type Tensor } from './runner.js';
@@ -23,6 +23,8 @@ export interface CamOptions {
   /** Explicit noise ε [B, samples, …] in model units (tests feed PyTorch the same block). */
   noise?: Float32Array;
   progress?: Progress;
+  /** Every image of the batch is one image repeated per target (noise.ts, imageRngs). */
+  repeated?: boolean;
 }
 
 export interface CamResult {
@@ -73,7 +75,7 @@ export async function runCamFamily(
     const [lo, hi] = valueRange(x.data.subarray(b * size, (b + 1) * size));
     return p.noise * (hi - lo);
   });
-  const rngs = Array.from({ length: B }, (_, b) => imageRng(p.seed, b));
+  const rngs = imageRngs(p.seed, B, options.repeated);
   const noiseFor = (b: number, s0: number, count: number): Float32Array => {
     if (options.noise) return options.noise.subarray((b * S + s0) * size, (b * S + s0 + count) * size);
     return (rngs[b] as Rng).fillNormal(new Float32Array(count * size), sigma[b] as number);

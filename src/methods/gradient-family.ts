@@ -8,7 +8,7 @@ import { makeBaseline } from './baselines.js';
 import { type ModelContext, type Progress, compileFor, pointsPerRun } from './context.js';
 import { FUSED, buildFusedGraph, fusedOutputs } from './fused-graph.js';
 import { guidedReluPolicy } from './guided.js';
-import { checkNoise, imageRng, imageSigmas, noiseSlice } from './noise.js';
+import { checkNoise, imageRngs, imageSigmas, noiseSlice } from './noise.js';
 import { type BaseMethod, type ResolvedParams } from './params.js';
 import { quadrature } from './quadrature.js';
 import { type Rng } from './rng.js';
@@ -19,6 +19,8 @@ export interface FamilyOptions {
   /** Explicit noise ε [B, samples, …] in model units (tests feed PyTorch the same block). */
   noise?: Float32Array;
   progress?: Progress;
+  /** Every image is one image repeated per target: image 0's noise stream and uniform baseline for all. */
+  repeated?: boolean;
 }
 
 export interface FamilyResult {
@@ -85,7 +87,7 @@ export async function runGradientFamily(
   const guided = base === 'guided-backprop';
   const multiply = base === 'gradient-x-input' || base === 'integrated-gradients';
   const { alphas, weights } = base === 'integrated-gradients' ? quadrature(p.rule, p.steps) : { alphas: Float32Array.of(1), weights: Float32Array.of(1) };
-  const baseline = base === 'integrated-gradients' ? makeBaseline(ctx, x, p.baseline, p.seed) : new Float32Array(x.data.length);
+  const baseline = base === 'integrated-gradients' ? makeBaseline(ctx, x, p.baseline, p.seed, options.repeated) : new Float32Array(x.data.length);
   const noisy = SMOOTHING.has(p.method);
   const S = noisy ? p.samples : 1;
   const T = alphas.length;
@@ -96,7 +98,7 @@ export async function runGradientFamily(
 
   checkNoise(options.noise, B, S, sample);
   const sigma = noisy ? imageSigmas(x, p) : new Array<number>(B).fill(0);
-  const rngs = Array.from({ length: B }, (_, b) => imageRng(p.seed, b));
+  const rngs = imageRngs(p.seed, B, options.repeated);
   const noiseFor = (b: number, s0: number, count: number): Float32Array =>
     noiseSlice(options.noise, S, size, b, s0, count, () => {
       const out = new Float32Array(count * size);

@@ -3,17 +3,12 @@
 // points of all classes share a run wherever the memory budget allows). Every class sees the
 // noise the single-class job with the same seed would see (image 0's stream), so the map of
 // class c equals the job `target=c` with that seed, and maps of different classes compare.
-import { valueRange } from './baselines.js';
+// Work that does not depend on the class is done once (SmoothDiff's statistics pass).
 import { type ExplainResult, explain, logitsOf } from './explain.js';
 import { type ModelContext, type Progress } from './context.js';
-import { imageRng } from './noise.js';
-import { type MethodParams, NOISY_METHODS, resolveParams } from './params.js';
-import { randomSeed } from './rng.js';
+import { type MethodParams } from './params.js';
 import { type Tensor } from './runner.js';
-import { TargetError, classCount, givenTargets, topK } from './targets.js';
-
-/** Explicit classes, or the `topK` classes of the clean logits. */
-export type TargetSpec = { classes: number[] } | { topK: number };
+import { TargetError, type TargetSpec, classCount, givenTargets, topK } from './targets.js';
 
 export interface MultiTargetRequest {
   /** One image, [1, …]. */
@@ -23,6 +18,8 @@ export interface MultiTargetRequest {
   /** Explicit noise [samples, …] for the image, repeated for every class (tests). */
   noise?: Float32Array;
   progress?: Progress;
+  /** Where the channels are, for a preset that reduces them (default NCHW). */
+  layout?: 'NCHW' | 'NHWC';
 }
 
 /** `attribution` is [K, …] and `targets` [K], in the order asked (top-k: by descending logit). */
@@ -31,7 +28,7 @@ export type MultiTargetResult = ExplainResult;
 export async function explainTargets(ctx: ModelContext, request: MultiTargetRequest): Promise<MultiTargetResult> {
   const { x } = request;
   if (x.dims[0] !== 1) throw new TargetError(`several targets explain one image at a time, got a batch of ${String(x.dims[0])}`);
-  const params: MethodParams = { ...request.params, seed: request.params.seed ?? randomSeed() };
+  const { params } = request;
   let classes: number[];
   let clean: Tensor | undefined;
   if ('topK' in request.spec) {
@@ -50,16 +47,22 @@ export async function explainTargets(ctx: ModelContext, request: MultiTargetRequ
   const tiled = new Float32Array(K * size);
   for (let k = 0; k < K; k++) tiled.set(x.data, k * size);
 
-  // The single-image job's noise stream, repeated for every class.
+  // Explicit noise (tests) is the one image's block, repeated for every class; drawn noise comes
+  // from image 0's stream for every copy (repeated: true).
   let noise: Float32Array | undefined;
-  const p = resolveParams(params, params.seed as number);
-  if (NOISY_METHODS.has(p.method) || request.noise) {
-    const [lo, hi] = valueRange(x.data);
-    const block = request.noise ?? imageRng(p.seed, 0).fillNormal(new Float32Array(p.samples * size), p.sigma ?? p.noise * (hi - lo));
-    noise = new Float32Array(K * block.length);
-    for (let k = 0; k < K; k++) noise.set(block, k * block.length);
+  if (request.noise) {
+    noise = new Float32Array(K * request.noise.length);
+    for (let k = 0; k < K; k++) noise.set(request.noise, k * request.noise.length);
   }
-  const result = await explain(ctx, { x: { data: tiled, dims: [K, ...x.dims.slice(1)] }, params, targets: classes, noise, progress: request.progress });
+  const result = await explain(ctx, {
+    x: { data: tiled, dims: [K, ...x.dims.slice(1)] },
+    params,
+    targets: classes,
+    noise,
+    progress: request.progress,
+    layout: request.layout,
+    repeated: true,
+  });
   // The checks explain() does on one target per sample, reported as they were asked.
   givenTargets(K, classCount(result.logits.dims), classes);
   return result;

@@ -12,7 +12,7 @@ import { initializerValues, liftInitializers, weightInitializers } from '../grad
 import { valueRange } from './baselines.js';
 import { type ModelContext, type Progress, pointsPerRun } from './context.js';
 import { FUSED, buildFusedGraph, fusedOutputs } from './fused-graph.js';
-import { imageRng } from './noise.js';
+import { imageRngs } from './noise.js';
 import { type ResolvedParams } from './params.js';
 import { Rng } from './rng.js';
 import { concat, type Tensor } from './runner.js';
@@ -28,6 +28,8 @@ export interface NoiseGradOptions {
   /** Explicit multiplicative weight noise η [models, Σ weight sizes], weights in `perturbedWeights` order (tests). */
   weightNoise?: Float32Array;
   progress?: Progress;
+  /** Every image of the batch is one image repeated per target (noise.ts, imageRngs). */
+  repeated?: boolean;
 }
 
 /** Which initializers a request perturbs, in the order explicit weight noise is laid out. */
@@ -83,7 +85,7 @@ export async function runNoiseGrad(
     const [lo, hi] = valueRange(x.data.subarray(b * size, (b + 1) * size));
     return p.noise * (hi - lo);
   });
-  const rngs = Array.from({ length: B }, (_, b) => imageRng(p.seed, b));
+  const rngs = imageRngs(p.seed, B, options.repeated);
   const noiseFor = (b: number, m: number, s0: number, count: number): Float32Array => {
     if (options.noise) return options.noise.subarray((b * n * S + m * S + s0) * size, (b * n * S + m * S + s0 + count) * size);
     const out = new Float32Array(count * size);

@@ -11,6 +11,14 @@ export function imageRng(seed: number, image: number): Rng {
   return new Rng((seed ^ Math.imul(image + 1, 0x9e3779b1)) >>> 0);
 }
 
+/**
+ * The noise streams of a batch, one per image; for one image repeated once per target (several
+ * targets), image 0's stream for every copy, so each class gets the noise its one-target job gets.
+ */
+export function imageRngs(seed: number, images: number, repeated = false): Rng[] {
+  return Array.from({ length: images }, (_, b) => imageRng(seed, repeated ? 0 : b));
+}
+
 /** σ per image: `sigma` when given (absolute), else `noise` × the image's value range. */
 export function imageSigmas(x: Tensor, params: { sigma: number | undefined; noise: number }): number[] {
   const B = x.dims[0] as number;

@@ -13,7 +13,7 @@ import { type Dim, batchMultiple, perSampleElements, product } from '../onnx/sha
 import { type ModelContext, type Progress, activationSizes, compileFor } from './context.js';
 import { checkNoise, imageRng, imageSigmas, noiseSlice } from './noise.js';
 import { type ResolvedParams } from './params.js';
-import { type Tensor } from './runner.js';
+import { type Tensor, concat } from './runner.js';
 import { oneHotSeed } from './targets.js';
 
 const EXPOSE = { derivatives: { mode: 'expose' as const } };
@@ -131,6 +131,12 @@ function copiesPerRun(ctx: ModelContext, derivatives: DerivativeTensor[]): numbe
 export interface SmoothDiffOptions {
   noise?: Float32Array;
   progress?: Progress;
+  /**
+   * Every image of the batch is the same image (several targets of one image): the statistics do
+   * not depend on the target, so they are collected once, from image 0's noise, and every class's
+   * backward uses them. Each map then equals the single-target job's.
+   */
+  repeated?: boolean;
 }
 
 export async function runSmoothDiff(
@@ -154,12 +160,13 @@ export async function runSmoothDiff(
   const stats = await ctx.sessions('smoothdiff:stats', () => statisticsGraph(ctx));
   const derivatives = compileFor(ctx, 'smoothdiff-expose', EXPOSE).derivatives;
   const sizes = derivatives.map(perImageElements);
-  const means = sizes.map((e) => new Float32Array(B * e));
+  const images = options.repeated ? 1 : B;
+  const means = sizes.map((e) => new Float32Array(images * e));
   const sigma = imageSigmas(x, p);
-  const total = B * n + B;
+  const total = images * n + 1;
   let done = 0;
   const chunk = copiesPerRun(ctx, derivatives);
-  for (let b = 0; b < B; b++) {
+  for (let b = 0; b < images; b++) {
     const rng = imageRng(p.seed, b);
     // Running Σ (1/n)·derivative for this image: zeros to start, then each run's output.
     let running = sizes.map((e, k) => (means[k] as Float32Array).subarray(b * e, (b + 1) * e));
@@ -188,7 +195,11 @@ export async function runSmoothDiff(
   };
   derivatives.forEach((d, k) => {
     const [lead = '', ...rest] = d.shape;
-    feeds[d.name] = { data: means[k] as Float32Array, dims: [(batchMultiple(lead) as number) * B, ...(rest as number[])] };
+    const mean = means[k] as Float32Array;
+    feeds[d.name] = {
+      data: images === B ? mean : concat(new Array<Float32Array>(B).fill(mean)),
+      dims: [(batchMultiple(lead) as number) * B, ...(rest as number[])],
+    };
   });
   const gradient = injected.gradient as string;
   const out = await backward.run(feeds, [gradient]);

@@ -55,3 +55,35 @@ export function oneHotSeed(targets: readonly number[], classes: number): Tensor 
   targets.forEach((t, i) => (data[i * classes + t] = 1));
   return { data, dims: [targets.length, classes] };
 }
+
+/** Several classes of one image (multi-target.ts): a list of classes, or the `topK` largest logits. */
+export type TargetSpec = { classes: number[] } | { topK: number };
+
+/**
+ * The `targets` grammar the API and the CLI share: `top-k`, or a list of classes (comma-separated
+ * text, or an array) whose items `resolve` turns into class indices (it throws for an item it
+ * cannot: indices and labels are the caller's business). At most `max` classes, none twice; k at
+ * most `max` and the class count when it is known. Messages name no flag or field: callers prefix them.
+ */
+export function parseTargetSpec(value: unknown, resolve: (item: unknown) => number, max = Infinity, classes?: number): TargetSpec {
+  const top = typeof value === 'string' ? /^top-(\d+)$/.exec(value.trim()) : null;
+  const limit = Math.min(max, classes ?? max);
+  if (top) {
+    const k = Number(top[1]);
+    if (k < 1 || k > limit) throw new TargetError(`top-${k}: k must be ${Number.isFinite(limit) ? `in 1..${limit}` : 'at least 1'}`);
+    return { topK: k };
+  }
+  const items = classItems(value);
+  if (items.length === 0 || items.length > max) throw new TargetError(`${items.length} classes listed; give 1 to ${max}`);
+  if (items.some((item) => item === '')) throw new TargetError('a list entry is empty');
+  const indices = items.map(resolve);
+  if (new Set(indices).size !== indices.length) throw new TargetError(`a class is listed twice: ${indices.join(',')}`);
+  return { classes: indices };
+}
+
+/** The items of a class list: `3,7,tabby` split at the commas, or a JSON array as it is. */
+export function classItems(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value;
+  if (typeof value === 'string') return value.split(',').map((v) => v.trim());
+  throw new TargetError("give a list of class indices or labels ('3,7' or a JSON array), or 'top-k'");
+}

@@ -1,7 +1,8 @@
 // The quality metrics a job asked for (`metrics=…`), computed by the worker with the explanation,
-// on the map of the job's (first) target.
+// on the map of every target of the job (one set per class).
 import { type ExplainResult, explain } from '../methods/explain.js';
-import { type ModelContext } from '../methods/context.js';
+import { type ModelContext, type Progress } from '../methods/context.js';
+import { explainTargets } from '../methods/multi-target.js';
 import { type MethodParams, methodKind } from '../methods/params.js';
 import { Rng } from '../methods/rng.js';
 import { type Tensor } from '../methods/runner.js';
@@ -43,6 +44,10 @@ export function randomOtherClass(seed: number, target: number, classes: number):
   return draw >= target ? draw + 1 : draw;
 }
 
+/**
+ * The metrics of every map of `result`, one set per map in its order: per class of a several-target
+ * job (x one image, the attribution [K, …]), or per image of a batch (x [N, …], one target each).
+ */
 export async function evaluateMetrics(
   ctx: ModelContext,
   x: Tensor,
@@ -50,34 +55,58 @@ export async function evaluateMetrics(
   result: ExplainResult,
   request: MetricsRequest,
   progress?: (done: number, total: number, stage: string) => void,
-): Promise<QualityMetrics> {
+): Promise<QualityMetrics[]> {
   const want = new Set(request.metrics);
-  const target = result.targets[0] as number;
-  const [B = 1, C = 1, H = 1, W = 1] = result.attribution.dims;
-  const size = result.attribution.data.length / B;
-  const first: Tensor = { data: result.attribution.data.subarray(0, size), dims: [1, C, H, W] };
+  const [K = 1, C = 1, H = 1, W = 1] = result.attribution.dims;
+  const size = result.attribution.data.length / K;
+  const imageSize = x.data.length / (x.dims[0] as number);
+  const slice = (k: number): Tensor => ({ data: result.attribution.data.subarray(k * size, (k + 1) * size), dims: [1, C, H, W] });
+  const imageOf = (k: number): Tensor => {
+    const i = x.dims[0] === 1 ? 0 : k;
+    return { data: x.data.subarray(i * imageSize, (i + 1) * imageSize), dims: [1, ...x.dims.slice(1)] };
+  };
   const kind = methodKind(result.params.method, result.params.base);
-  const map = magnitudeMap(first.data, C, kind);
-  const out: QualityMetrics = {};
-  if (want.has('sparseness')) out.sparseness = sparseness(map);
-  if (want.has('complexity')) out.complexity = complexity(map);
+  const maps = Array.from({ length: K }, (_, k) => magnitudeMap(slice(k).data, C, kind));
+  const out: QualityMetrics[] = maps.map((map) => ({
+    ...(want.has('sparseness') ? { sparseness: sparseness(map) } : {}),
+    ...(want.has('complexity') ? { complexity: complexity(map) } : {}),
+  }));
   if (want.has('pixel-flipping')) {
-    const one: Tensor = { data: x.data.subarray(0, x.data.length / (x.dims[0] as number)), dims: [1, ...x.dims.slice(1)] };
-    out.pixelFlipping = await pixelFlipping(ctx, one, first, target, request.steps ?? DEFAULT_FLIP_STEPS, request.imputation ?? 'zeros', (d, t) =>
-      progress?.(d, t, 'pixel-flipping'),
-    );
+    const steps = request.steps ?? DEFAULT_FLIP_STEPS;
+    for (let k = 0; k < K; k++) {
+      (out[k] as QualityMetrics).pixelFlipping = await pixelFlipping(
+        ctx,
+        imageOf(k),
+        slice(k),
+        result.targets[k] as number,
+        steps,
+        request.imputation ?? 'zeros',
+        (d, t) => progress?.(k * t + d, K * t, 'pixel-flipping'),
+      );
+    }
   }
   if (want.has('random-logit')) {
     const classes = result.logits.dims[1] as number;
-    const other = randomOtherClass(result.params.seed, target, classes);
-    const one: Tensor = { data: x.data.subarray(0, x.data.length / (x.dims[0] as number)), dims: [1, ...x.dims.slice(1)] };
-    const r = await explain(ctx, {
-      x: one,
-      params: { ...params, seed: result.params.seed },
-      targets: [other],
-      progress: (d, t) => progress?.(d, t, 'random-logit'),
+    const others = result.targets.map((t) => randomOtherClass(result.params.seed, t, classes));
+    const otherMaps = await otherClassMaps(ctx, x, { ...params, seed: result.params.seed }, others, (d, t) => progress?.(d, t, 'random-logit'));
+    others.forEach((other, k) => {
+      (out[k] as QualityMetrics).randomLogit = { class: other, ssim: ssim(maps[k] as Float64Array, magnitudeMap(otherMaps[k] as Float32Array, C, kind), H, W) };
     });
-    out.randomLogit = { class: other, ssim: ssim(map, magnitudeMap(r.attribution.data, C, kind), H, W) };
   }
   return out;
+}
+
+/**
+ * The maps of the random-logit classes, with the job's seed and noise: of one image for several
+ * classes (one several-target explanation of the distinct classes), or one class per image.
+ */
+async function otherClassMaps(ctx: ModelContext, x: Tensor, params: MethodParams, others: number[], progress: Progress): Promise<Float32Array[]> {
+  const several = x.dims[0] === 1 && others.length > 1;
+  const classes = several ? [...new Set(others)] : others;
+  const r = several ? await explainTargets(ctx, { x, params, spec: { classes }, progress }) : await explain(ctx, { x, params, targets: others, progress });
+  const size = r.attribution.data.length / classes.length;
+  return others.map((o, k) => {
+    const at = several ? classes.indexOf(o) : k;
+    return r.attribution.data.subarray(at * size, (at + 1) * size);
+  });
 }

@@ -62,14 +62,22 @@ export function loadManifest(dir: string): Manifest {
   return manifest;
 }
 
+/** The class names of a model folder's labels file, one a line (undefined when the manifest names none). */
+export function readLabels(dir: string, manifest: Manifest): string[] | undefined {
+  return manifest.labels
+    ? readFileSync(inside(dir, manifest.labels), 'utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : undefined;
+}
+
 /** Reads one model folder. With `previous` (the same folder's last entry), an unchanged file is not re-hashed. */
 export function loadModelEntry(id: string, dir: string, previous?: ModelEntry): ModelEntry {
   const manifest = loadManifest(dir);
   const onnxPath = inside(dir, manifest.file);
   if (!existsSync(onnxPath)) throw new RegistryError(`model ${id}: ${manifest.file} not found in ${dir}`);
-  const labels = manifest.labels
-    ? readFileSync(inside(dir, manifest.labels), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean)
-    : undefined;
+  const labels = readLabels(dir, manifest);
   const stat = statSync(onnxPath);
   if (previous && previous.onnxPath === onnxPath && previous.bytes === stat.size && previous.mtimeMs === stat.mtimeMs) {
     return { id, dir, onnxPath, manifest, labels, hash: previous.hash, bytes: stat.size, mtimeMs: stat.mtimeMs };

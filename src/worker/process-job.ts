@@ -7,7 +7,7 @@ import { loadConfig } from '../config/config.js';
 import { CompileError } from '../gradgraph/index.js';
 import { type DecodedImage, decodeImage, ImageError, preprocess } from '../imaging/index.js';
 import { decodeNpy, NpyError } from '../imaging/npy.js';
-import { type JobPayload, type JobResult, type TargetMap, keys } from '../jobs/contract.js';
+import { type JobPayload, type JobResult, type QualityMetrics, type TargetMap, keys } from '../jobs/contract.js';
 import { JobCancelledError, JobInputError, type JobProcessor, type ProcessorIO } from '../jobs/interfaces.js';
 import { BaselineError } from '../methods/baselines.js';
 import { type ExplainResult, explain } from '../methods/explain.js';
@@ -173,8 +173,9 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     // Several classes: one map each, stacked on the attribution's first axis.
     const spec = payload.topK !== undefined ? { topK: payload.topK } : payload.targets ? { classes: payload.targets } : undefined;
     const result: ExplainResult = spec
-      ? await explainTargets(ctx, { x, params, spec, progress })
+      ? await explainTargets(ctx, { x, params, spec, progress, layout: entry.manifest.input.layout })
       : await explain(ctx, { x, params, layout: entry.manifest.input.layout, targets: payload.target === undefined ? undefined : [payload.target], progress });
+    // One set per class, in the order of the attribution's first axis.
     const metrics = payload.metrics?.names.length
       ? await evaluateMetrics(
           ctx,
@@ -212,7 +213,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       if (v < min) min = v;
       if (v > max) max = v;
     }
-    const targets = spec ? targetMaps(result, logits, probabilities, label) : undefined;
+    const targets = spec ? targetMaps(result, logits, probabilities, label, metrics) : undefined;
     const { baseline: usedBaseline, ...resolved } = usedParams(result.params);
     const out: JobResult = {
       prediction: { target, label: label(target), logit: logits[target] as number, score: probabilities[target] as number, top5 },
@@ -220,7 +221,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       attribution: { shape: result.attribution.dims, min, max, kind: methodKind(result.params.method, result.params.base) },
       ...(result.completenessGap ? { completenessGap: result.completenessGap[0] } : {}),
       ...(targets ? { targets } : {}),
-      ...(metrics ? { metrics } : {}),
+      ...(metrics?.[0] ? { metrics: metrics[0] } : {}),
       ...(result.layer ? { layer: result.layer } : {}),
       ...(result.sigma ? { sigma: result.sigma[0] } : {}),
       ...(result.samplesUsed ? { samplesUsed: result.samplesUsed[0], relativeError: finiteOrUndefined(result.relativeError?.[0]) } : {}),
@@ -268,7 +269,13 @@ export async function warmUp(): Promise<void> {
 }
 
 /** Per class of a several-target job: its scores and the range of its slice of the attribution. */
-function targetMaps(result: ExplainResult, logits: Float32Array, probabilities: Float64Array, label: (i: number) => string | undefined): TargetMap[] {
+function targetMaps(
+  result: ExplainResult,
+  logits: Float32Array,
+  probabilities: Float64Array,
+  label: (i: number) => string | undefined,
+  metrics: QualityMetrics[] | undefined,
+): TargetMap[] {
   const size = result.attribution.data.length / result.targets.length;
   return result.targets.map((index, k) => {
     let min = Infinity;
@@ -278,6 +285,7 @@ function targetMaps(result: ExplainResult, logits: Float32Array, probabilities: 
       if (v > max) max = v;
     }
     const gap = result.completenessGap?.[k];
+    const quality = metrics?.[k];
     return {
       index,
       label: label(index),
@@ -286,6 +294,7 @@ function targetMaps(result: ExplainResult, logits: Float32Array, probabilities: 
       min,
       max,
       ...(gap === undefined ? {} : { completenessGap: gap }),
+      ...(quality ? { metrics: quality } : {}),
     };
   });
 }

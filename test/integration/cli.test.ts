@@ -180,3 +180,121 @@ test('explain --scaling draws a .png the way a library visualiser does, and --pr
   assert.match(wrong.stderr, /scaling must be one of 'service', 'captum', 'pair', 'xplique'/);
   assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
 });
+
+test('--targets: one .npy per class, each the single-target run with the same seed; --metrics prints one set per class', async () => {
+  const photo = join(work, 'photo3.png');
+  writeFileSync(photo, await testImage(48, 40));
+  const out = join(work, 'several.npy');
+  const common = ['explain', '--model', TINY, '--input', photo, '--method', 'smoothdiff', '--samples', '3', '--seed', '5'];
+  const r = saliency(...common, '--targets', '3,seven', '--metrics', 'sparseness,pixel-flipping', '--flip-steps', '2', '--output', out);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { targets: number[]; outputs: string[]; metrics: { sparseness: number; pixelFlipping: { morf: number[] } }[] };
+  assert.deepEqual(report.targets, [3, 7]);
+  assert.deepEqual(report.outputs, [join(work, 'several-3.npy'), join(work, 'several-7.npy')]);
+  assert.equal(report.metrics.length, 2);
+  assert.equal(report.metrics[1]?.pixelFlipping.morf.length, 3);
+  for (const [k, target] of ['3', 'seven'].entries()) {
+    const alone = join(work, `alone-${target}.npy`);
+    const single = saliency(...common, '--target', target, '--metrics', 'sparseness,pixel-flipping', '--flip-steps', '2', '--output', alone);
+    assert.equal(single.code, 0, single.stderr);
+    assert.deepEqual(decodeNpy(readFileSync(report.outputs[k] as string)), decodeNpy(readFileSync(alone)));
+    assert.deepEqual((JSON.parse(single.stdout) as { metrics: unknown[] }).metrics, [report.metrics[k]]);
+  }
+  const grid = join(work, 'top.png');
+  const top = saliency('explain', '--model', TINY, '--input', photo, '--method', 'grad-cam-plus-plus', '--targets', 'top-3', '--output', grid);
+  assert.equal(top.code, 0, top.stderr);
+  const meta = await sharp(readFileSync(grid)).metadata();
+  assert.ok((meta.width as number) > 3 * (meta.height as number) * 0.8, 'the image and three class panels side by side');
+});
+
+test('every method runs from the command line, alone and in a comparison grid (with several targets: methods × classes)', async () => {
+  const photo = join(work, 'photo4.png');
+  writeFileSync(photo, await testImage(40, 40));
+  const cases: string[][] = [
+    ['--method', 'smoothgrad', '--base', 'grad-cam', '--samples', '2'],
+    ['--method', 'grad-cam-plus-plus'],
+    ['--method', 'smooth-grad-cam-plus-plus', '--samples', '2'],
+    ['--method', 'noisegrad', '--models', '2', '--weight-noise', '0.1', '--head', 'false'],
+    ['--method', 'fusiongrad', '--models', '2', '--samples', '2'],
+    ['--method', 'adaptgrad', '--samples', '3', '--confidence', '0.9'],
+  ];
+  for (const flags of cases) {
+    const out = join(work, `${flags[1]}.npy`);
+    const r = saliency('explain', '--model', TINY, '--input', photo, ...flags, '--output', out);
+    assert.equal(r.code, 0, `${flags.join(' ')}: ${r.stderr}`);
+    const cam = flags.includes('grad-cam') || (flags[1] as string).includes('grad-cam');
+    assert.deepEqual(decodeNpy(readFileSync(out)).shape, cam ? [1, 1, 32, 32] : [1, 3, 32, 32], flags.join(' '));
+  }
+  const methods = 'smoothgrad,grad-cam-plus-plus,smooth-grad-cam-plus-plus,noisegrad,fusiongrad,adaptgrad';
+  const grid = join(work, 'new-methods.png');
+  const r = saliency(
+    'explain',
+    '--model',
+    TINY,
+    '--input',
+    photo,
+    '--method',
+    methods,
+    '--base',
+    'grad-cam',
+    '--samples',
+    '2',
+    '--models',
+    '2',
+    '--output',
+    grid,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const row = await sharp(readFileSync(grid)).metadata();
+  assert.ok((row.width as number) > 6 * (row.height as number) * 0.8, 'the image and six panels side by side');
+  const table = join(work, 'methods-by-class.png');
+  const t = saliency(
+    'explain',
+    ...['--model', TINY, '--input', photo, '--method', methods, '--base', 'grad-cam', '--samples', '2', '--models', '2'],
+    ...['--targets', '1,2', '--metrics', 'complexity', '--output', table],
+  );
+  assert.equal(t.code, 0, t.stderr);
+  const report = JSON.parse(t.stdout) as { targets: number[]; metrics: Record<string, { complexity: number }[]> };
+  assert.deepEqual(report.targets, [1, 2]);
+  assert.deepEqual(Object.keys(report.metrics), methods.split(','));
+  for (const perClass of Object.values(report.metrics)) assert.equal(perClass.length, 2);
+  const cells = await sharp(readFileSync(table)).metadata();
+  assert.ok((cells.height as number) > (cells.width as number), 'six method rows, two class columns');
+});
+
+const badTargets: [string, string[], RegExp][] = [
+  ['--target with --targets', ['--target', '3', '--targets', '3,4'], /not both/],
+  ['--targets on a batch', ['--targets', '3,4'], /explains one image; the input is a batch of 2/],
+  ['a class twice', ['--targets', '3,3'], /--targets: a class is listed twice/],
+  ['top-0', ['--targets', 'top-0'], /--targets: top-0/],
+  ['a label without a manifest', ['--targets', 'tabby'], /not a class index/],
+  ['an unknown metric', ['--metrics', 'beauty'], /--metrics must be one of sparseness/],
+  ['--flip-steps alone', ['--flip-steps', '4'], /apply to --metrics pixel-flipping/],
+  [
+    'a base the method does not take',
+    ['--method', 'noisegrad', '--base', 'guided-backprop'],
+    /--method noisegrad takes --base gradient, gradient-x-input, not 'guided-backprop'/,
+  ],
+];
+for (const [what, flags, message] of badTargets) {
+  test(`explain rejects ${what} with one clear line`, () => {
+    const r = saliency('explain', '--model', MODEL, '--input', X, ...flags, '--output', join(work, 'bad.npy'));
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  });
+}
+
+test('bench methods --methods picks cases; a model file is timed without a PyTorch reference', () => {
+  const r = saliency('bench', 'methods', '--models', TINY, '--repeat', '1', '--threads', '1', '--methods', 'grad-cam-plus-plus,adaptgrad,sparseness');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0] as string, /method \(no PyTorch reference\)/);
+  assert.deepEqual(
+    lines.slice(1).map((l) => /model\.onnx\s+(.+?)\s{2,}/.exec(l)?.[1]),
+    ['grad-cam-plus-plus', 'adaptgrad (n=50)', 'metrics=sparseness (extra over gradient)'],
+  );
+  const bad = saliency('bench', 'methods', '--models', TINY, '--methods', 'nope');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--methods: 'nope' is none of all, reference, new, metrics/);
+});

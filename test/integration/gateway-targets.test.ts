@@ -155,3 +155,47 @@ test('metrics=…: computed with the explanation, in the job and in map.json; ba
     assert.equal(code(bad), 'SALIENCY_VALIDATION', JSON.stringify(fields));
   }
 });
+
+test('metrics with several targets: one set per class in the job, in map.json and in the histograms', async () => {
+  const r = await submit(
+    service.url,
+    { method: 'smoothgrad', samples: '3', seed: '11', targets: '3,seven', metrics: 'sparseness,pixel-flipping,random-logit', flip_steps: '3' },
+    png(),
+    '?wait=30',
+  );
+  const e = first(r);
+  assert.equal(e.status, 'completed', JSON.stringify(r.body));
+  const maps = e['targets'] as { index: number; metrics: { sparseness: number; pixelFlipping: { morf: number[] }; randomLogit: { class: number } } }[];
+  assert.equal(maps.length, 2);
+  for (const m of maps) {
+    assert.equal(typeof m.metrics.sparseness, 'number');
+    assert.equal(m.metrics.pixelFlipping.morf.length, 4);
+    assert.notEqual(m.metrics.randomLogit.class, m.index);
+  }
+  assert.notDeepEqual(maps[0]?.metrics, maps[1]?.metrics);
+  // The job's own metrics stay those of its first target.
+  assert.deepEqual(e['metrics'], maps[0]?.metrics);
+  // Each class alone, same seed, gets the same metrics.
+  const alone = first(
+    await submit(
+      service.url,
+      { method: 'smoothgrad', samples: '3', seed: '11', target: '7', metrics: 'sparseness,pixel-flipping,random-logit', flip_steps: '3' },
+      png(),
+      '?wait=30',
+    ),
+  );
+  assert.deepEqual(alone['metrics'], maps[1]?.metrics);
+  assert.deepEqual((await json(await fetch(`${service.url}${e.links['map']}?target=seven`))).body['metrics'], maps[1]?.metrics);
+  assert.deepEqual((await json(await fetch(`${service.url}${e.links['map']}`))).body['metrics'], maps[0]?.metrics);
+  // Prometheus: one observation per class (two classes) plus the single-target job's one.
+  const text = await (await fetch(`${service.url}/metrics`)).text();
+  const count = /saliency_explanation_sparseness_count\{[^}]*method="smoothgrad"[^}]*\} (\d+)/.exec(text);
+  assert.equal(
+    count?.[1],
+    '3',
+    text
+      .split('\n')
+      .filter((l) => l.includes('sparseness_count'))
+      .join('\n'),
+  );
+});

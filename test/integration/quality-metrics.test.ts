@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeNpy } from '../../src/imaging/npy.js';
 import { explain } from '../../src/methods/explain.js';
+import { explainTargets } from '../../src/methods/multi-target.js';
+import { type MethodParams } from '../../src/methods/params.js';
 import { Rng } from '../../src/methods/rng.js';
 import { type Tensor } from '../../src/methods/runner.js';
-import { evaluateMetrics, randomOtherClass } from '../../src/metrics/evaluate.js';
+import { type MetricName, evaluateMetrics, randomOtherClass } from '../../src/metrics/evaluate.js';
 import { type Imputation, pixelFlipping } from '../../src/metrics/pixel-flipping.js';
 import { complexity, magnitudeMap, sparseness, ssim } from '../../src/metrics/quality.js';
 import { type OwnedContext, contextForModel, openModelContext } from '../../src/runtime/model-context.js';
@@ -138,7 +140,8 @@ test('evaluateMetrics: all four on one job, seeded; random-logit explains anothe
   const x = first(load(index.inputs.x));
   const params = { method: 'smoothgrad' as const, samples: 3, seed: 5 };
   const r = await explain(ctx, { x, params, targets: [3] });
-  const m = await evaluateMetrics(ctx, x, params, r, { metrics: ['sparseness', 'complexity', 'pixel-flipping', 'random-logit'], steps: 4 });
+  const [m] = await evaluateMetrics(ctx, x, params, r, { metrics: ['sparseness', 'complexity', 'pixel-flipping', 'random-logit'], steps: 4 });
+  assert.ok(m);
   assert.ok(m.sparseness !== undefined && m.sparseness > 0 && m.sparseness < 1);
   assert.ok(m.complexity !== undefined && m.complexity > 0 && m.complexity <= Math.log(32 * 32) + 1e-9);
   assert.equal(m.pixelFlipping?.morf.length, 5);
@@ -146,12 +149,32 @@ test('evaluateMetrics: all four on one job, seeded; random-logit explains anothe
   assert.notEqual(other, 3);
   assert.equal(m.randomLogit?.class, other);
   assert.ok(m.randomLogit && m.randomLogit.ssim > -1 && m.randomLogit.ssim <= 1);
-  const again = await evaluateMetrics(ctx, x, params, r, { metrics: ['random-logit'] });
-  assert.deepEqual(again.randomLogit, m.randomLogit);
+  const [again] = await evaluateMetrics(ctx, x, params, r, { metrics: ['random-logit'] });
+  assert.deepEqual(again?.randomLogit, m.randomLogit);
   // Every class but the target is drawn, and only those.
   const drawn = new Set(Array.from({ length: 400 }, (_, s) => randomOtherClass(s, 3, 10)));
   assert.deepEqual(
     [...drawn].sort((a, b) => a - b),
     [0, 1, 2, 4, 5, 6, 7, 8, 9],
   );
+});
+
+test('evaluateMetrics on several targets: one set per class, each as the single-target job computes it', async () => {
+  const model = index.models[1] as Index['models'][number];
+  const ctx = await openModelContext(join(dir, model.onnx), { threads: 1 });
+  owned.push(ctx);
+  const x = first(load(index.inputs.x));
+  const request = { metrics: ['sparseness', 'complexity', 'pixel-flipping', 'random-logit'] as MetricName[], steps: 3 };
+  for (const params of [
+    { method: 'smoothgrad', samples: 3, seed: 5 },
+    { method: 'smoothdiff', samples: 3, seed: 2 },
+  ] as MethodParams[]) {
+    const several = await explainTargets(ctx, { x, params, spec: { classes: [3, 6, 1] } });
+    const perClass = await evaluateMetrics(ctx, x, params, several, request);
+    assert.equal(perClass.length, 3);
+    for (const [k, target] of [3, 6, 1].entries()) {
+      const single = await explain(ctx, { x, params, targets: [target] });
+      assert.deepEqual(perClass[k], (await evaluateMetrics(ctx, x, params, single, request))[0], `${params.method} class ${target}`);
+    }
+  }
 });

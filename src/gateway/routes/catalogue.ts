@@ -141,7 +141,7 @@ export function catalogueRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     parameters: MethodParamsSchema,
     metrics: {
       description:
-        'metrics=a,b,… on a job computes these with the explanation (of its first target); flip_steps (default 32) and imputation (zeros | mean) set pixel flipping',
+        'metrics=a,b,… on a job computes these with the explanation (of every target: one set per class, in targets[k].metrics); flip_steps (default 32) and imputation (zeros | mean) set pixel flipping',
       values: METRIC_NAMES.map((name) => ({ name, cost: METRIC_COSTS[name] })),
     },
     render: {

@@ -138,7 +138,7 @@ function recordOutcome(deps: GatewayDeps, metrics: Metrics, id: string, method: 
     if (event.type === 'failed') metrics.failures.inc({ code: event.error.code, method });
     const computeSeconds = event.type === 'completed' ? event.result.timings.computeMs / 1000 : undefined;
     if (computeSeconds !== undefined) metrics.compute.observe({ method, model }, computeSeconds);
-    if (event.type === 'completed') observeQuality(metrics.quality, { method, model }, event.result.metrics);
+    if (event.type === 'completed') observeQuality(metrics.quality, { method, model }, event.result);
     // The queue wait needs the job's timestamps: one status read per finished job.
     void deps.queue.status(id).then(
       (status) => {

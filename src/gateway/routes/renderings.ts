@@ -179,8 +179,8 @@ export function renderingRoutes(app: FastifyInstance, deps: GatewayDeps, rendere
       const { status, source, slot } = await loadAttribution(deps, request);
       const o = options(status, request.query);
       const map = await pooled(() => renderer.map(source, o));
-      // The quality metrics are of the (first) target's map.
-      const metrics = slot <= 0 ? status.result?.metrics : undefined;
+      // The quality metrics of the map shown: the picked class's (several targets), else the job's.
+      const metrics = slot < 0 ? status.result?.metrics : status.result?.targets?.[slot]?.metrics;
       return metrics ? { ...map, metrics } : map;
     },
   );
