@@ -333,6 +333,13 @@ describe('web page: new methods, several classes, quality metrics', { skip: brow
     assert.ok(sparseness > 0 && sparseness < 1, `sparseness ${sparseness}`);
     await page.screenshot({ path: join(ARTIFACTS, 'targets-metrics.png'), fullPage: true, animations: 'disabled' });
 
+    // Each class has its own metrics: the picker shows the second class's.
+    assert.deepEqual(await page.locator('#metrics-class option').allTextContents(), ['star', 'cross']);
+    await page.selectOption('#metrics-class', '1');
+    assert.match((await page.textContent('#explain-metrics-for')) ?? '', /cross/);
+    await page.waitForSelector('#flip-plot h4');
+    assert.match((await page.textContent('#flip-plot svg title')) ?? '', /cross/);
+
     // Re-rendering re-draws every class's map, still without a new job.
     const jobs = posts;
     await page.selectOption('#r-colormap', 'inferno');

@@ -48,13 +48,21 @@ export function metricFields() {
   };
 }
 
-/** The metrics of a completed job (of its first class), or nothing when it asked for none. */
-export function showMetrics(e) {
-  const m = e.metrics;
+/**
+ * The metrics of a completed job, or nothing when it asked for none. A job of several classes has
+ * a set per class (`targets[k].metrics`): a picker chooses which one is shown, the first at start.
+ */
+export function showMetrics(e, k = 0) {
+  const perClass = (e.targets ?? []).filter((t) => t.metrics);
+  const m = perClass[k]?.metrics ?? e.metrics;
   $('explain-metrics').hidden = !m;
   if (!m) return;
-  const target = e.targets?.[0]?.index ?? e.prediction?.target;
-  $('explain-metrics-for').textContent = `Of the map for ${className(target)}${e.targets?.length > 1 ? ' (the first class)' : ''}.`;
+  const target = perClass[k]?.index ?? e.targets?.[0]?.index ?? e.prediction?.target;
+  const picker = $('metrics-class');
+  picker.hidden = perClass.length < 2;
+  picker.replaceChildren(...perClass.map((t, i) => h('option', { value: String(i), selected: i === k }, className(t.index))));
+  picker.onchange = () => showMetrics(e, Number(picker.value));
+  $('explain-metrics-for').textContent = `Of the map for ${className(target)}${perClass.length > 1 ? '; pick another class:' : '.'}`;
   const flip = m.pixelFlipping;
   const rows = [
     ['sparseness', m.sparseness, MEANINGS.sparseness],
