@@ -91,6 +91,21 @@ function randomBatch(n: number, shape: number[]): Float32Array {
   return data;
 }
 
+/** The original model's forward pass per image, the faster of batches 1 and 16 (median of `repeat` runs each). */
+async function forwardPerImageMs(path: string, threads: number, repeat: number): Promise<number> {
+  const loaded = await loadModel(path, { threads });
+  const forward = await forwardSession(loaded, loaded.model.graph.outputs[0]?.name as string, { threads });
+  try {
+    const perImage = async (n: number) => {
+      const x = { data: randomBatch(n, loaded.sampleShape), dims: [n, ...loaded.sampleShape] };
+      return (await median(repeat, () => forward.run({ [loaded.input]: x }))) / n;
+    };
+    return Math.min(await perImage(1), await perImage(16));
+  } finally {
+    await forward.release();
+  }
+}
+
 async function benchGradient(models: string[], batches: number[], repeat: number, threads?: number): Promise<void> {
   ensureModels(models);
   const rows: string[][] = [['model', 'batch', 'forward ms', 'gradient ms', 'ratio (median of pairs)']];
@@ -257,6 +272,12 @@ async function benchMethods(
     for (const metric of metrics) {
       await time(metricLabel(metric), () => evaluateMetrics(ctx, x, { method: 'gradient' }, gradient as ExplainResult, { metrics: [metric] }));
     }
+    // SmoothDiff's floor: its n statistics passes and the clean pass cost a forward pass each at
+    // best (the fastest per image of batches 1 and 16), and its backward a gradient job.
+    const floorMs = picked.has('smoothdiff-50')
+      ? 51 * (await forwardPerImageMs(modelFile(name), threads, repeat)) +
+        (await median(repeat, () => explain(ctx, { x, params: { method: 'gradient' }, targets: [0] })))
+      : undefined;
     const autoParams: MethodParams = { method: 'smoothgrad', samples: 'auto', maxSamples: 50, seed: 1 };
     const auto = picked.has(AUTO_CASE) ? await explain(ctx, { x, params: autoParams, targets: [0] }) : undefined;
     const autoMs = auto ? await median(repeat, () => explain(ctx, { x, params: autoParams, targets: [0] })) : undefined;
@@ -286,6 +307,8 @@ async function benchMethods(
     const sg = ours['smoothgrad (n=50)'];
     const sd = ours['smoothdiff (n=50)'];
     if (sg !== undefined && sd !== undefined) rows.push([shown, 'smoothdiff n=50 / our smoothgrad n=50', '', '', '', '', (sd / sg).toFixed(2), '']);
+    if (sd !== undefined && floorMs !== undefined)
+      rows.push([shown, 'smoothdiff n=50 / its floor (51 forward passes + a gradient job)', floorMs.toFixed(0), '', '', '', (sd / floorMs).toFixed(2), '']);
     if (auto && autoMs !== undefined) {
       rows.push([
         shown,
