@@ -118,7 +118,7 @@ export async function runExplain(args: string[]): Promise<number> {
   const ctx = await openModelContext(modelPath, {
     threads,
     inputShape,
-    ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}),
+    ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name, layout: image.manifest.input.layout } : {}),
   });
   const render = Object.fromEntries(RENDER_FLAGS.map((f) => [f, flag(f)]));
   try {
@@ -138,7 +138,7 @@ export async function runExplain(args: string[]): Promise<number> {
       );
       return 0;
     }
-    const result = await explain(ctx, { x, params, targets, ...(image ? { layout: image.manifest.input.layout } : {}) });
+    const result = await explain(ctx, { x, params, targets });
     if (png) writeOutput(output, (await renderPng(result.attribution, methodKind(result.params.method, result.params.base), image, render)).png);
     else writeOutput(output, encodeNpy({ data: result.attribution.data, shape: result.attribution.dims }));
     const { seed, samples, steps, rule, base } = result.params;

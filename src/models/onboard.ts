@@ -213,7 +213,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
     // The file's constant batch, and what loading made of it (relax-batch.ts).
     const fixedNote = notes.findIndex((n) => n.startsWith('the batch dimension is fixed at'));
     if (fixedNote >= 0 && facts.batching === 'dynamic') notes[fixedNote] = `the file fixes the batch dimension at ${String(input.batch)}; the service makes it symbolic and runs any batch size`;
-    const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: input.layout, batch: facts.batching === 'fixed' ? (facts.fixedBatch ?? 1) : 8 });
+    const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, batch: facts.batching === 'fixed' ? (facts.fixedBatch ?? 1) : 8 });
     const s = compiled.summary;
     return {
       id,
@@ -262,7 +262,7 @@ export async function checkModels(modelsDir: string, open: OpenEntry): Promise<C
         lines.push({ id: entry.id, problem });
         continue;
       }
-      const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: entry.manifest.input.layout, batch: ctx.fixedBatch ?? 8 });
+      const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, batch: ctx.fixedBatch ?? 8 });
       lines.push({ id: entry.id, check, ...(facts ? { facts } : {}) });
     } catch (err) {
       lines.push({ id: entry.id, problem: problemOf(err) });

@@ -14,7 +14,7 @@
 //   (coarse noise upsampled), so each term sums ∇f over a region: per-pixel noise directions at
 //   224×224 cancel so much that float32 cannot resolve them (ResNet-18: 0.28 against 0.03).
 import { explain, logitsOf } from '../methods/explain.js';
-import { type ModelContext } from '../methods/context.js';
+import { type ModelContext, channelsLast } from '../methods/context.js';
 import { Rng } from '../methods/rng.js';
 import { type Tensor } from '../methods/runner.js';
 import { argmax } from '../methods/targets.js';
@@ -44,6 +44,8 @@ export const DIRECTIONS = 3;
  * gradient 10% too large reads 1e-1 on both.
  */
 export const THRESHOLDS = { gradient: 3e-2, random: 0.35 } as const;
+
+type Layout = 'NCHW' | 'NHWC';
 
 export type Scheme = 'central' | 'forward' | 'backward';
 
@@ -84,19 +86,18 @@ export interface SelfCheckResult {
 export interface SelfCheckOptions {
   /** Model-space values of a black and a white pixel per channel: random points are random images. */
   pixelRange?: { black: number[]; white: number[] };
-  layout?: 'NCHW' | 'NHWC';
   points?: number;
   seed?: number;
   /** Forward samples per run; 1 for a model with a fixed batch of one. */
   batch?: number;
 }
 
-function randomImage(rng: Rng, shape: number[], options: SelfCheckOptions): Float32Array {
+function randomImage(rng: Rng, shape: number[], layout: Layout, options: SelfCheckOptions): Float32Array {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  const channels = options.layout === 'NHWC' ? (shape[shape.length - 1] as number) : (shape[0] as number);
+  const channels = layout === 'NHWC' ? (shape[shape.length - 1] as number) : (shape[0] as number);
   const plane = data.length / channels;
   for (let i = 0; i < data.length; i++) {
-    const c = options.layout === 'NHWC' ? i % channels : Math.floor(i / plane);
+    const c = layout === 'NHWC' ? i % channels : Math.floor(i / plane);
     const lo = options.pixelRange?.black[c] ?? -1;
     const hi = options.pixelRange?.white[c] ?? 1;
     data[i] = lo + (hi - lo) * rng.uniform();
@@ -109,7 +110,7 @@ function randomImage(rng: Rng, shape: number[], options: SelfCheckOptions): Floa
  * bilinearly to the input. Its product with ∇f sums the gradient over regions rather than single
  * pixels, so far fewer terms of random sign cancel than for a per-pixel direction at 224×224.
  */
-function smoothDirection(rng: Rng, shape: number[], layout: 'NCHW' | 'NHWC'): Float32Array {
+function smoothDirection(rng: Rng, shape: number[], layout: Layout): Float32Array {
   const GRID = 6;
   const [C, H, W] = (layout === 'NHWC' ? [shape[2], shape[0], shape[1]] : shape) as [number, number, number];
   const coarse = Float32Array.from({ length: C * GRID * GRID }, () => rng.normal());
@@ -174,7 +175,7 @@ function relativeError(numeric: number[], analytic: number[]): number {
   return Number.isFinite(err) ? err : Infinity;
 }
 
-async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: number, layout: 'NCHW' | 'NHWC'): Promise<PointCheck> {
+async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: number, layout: Layout): Promise<PointCheck> {
   const clean: Tensor = { data: x, dims: [1, ...ctx.sampleShape] };
   const target = argmax((await logitsOf(ctx, clean)).data);
   const grad = (await explain(ctx, { x: clean, params: { method: 'gradient' }, targets: [target] })).attribution.data;
@@ -245,8 +246,9 @@ async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: n
 export async function selfCheck(ctx: ModelContext, options: SelfCheckOptions = {}): Promise<SelfCheckResult> {
   const rng = new Rng(options.seed ?? 20251201);
   const points: PointCheck[] = [];
+  const layout = channelsLast(ctx) ? 'NHWC' : 'NCHW';
   for (let p = 0; p < (options.points ?? 2); p++) {
-    points.push(await checkPoint(ctx, randomImage(rng, ctx.sampleShape, options), rng, options.batch ?? 8, options.layout ?? 'NCHW'));
+    points.push(await checkPoint(ctx, randomImage(rng, ctx.sampleShape, layout, options), rng, options.batch ?? 8, layout));
   }
   const worst = { gradient: Math.max(...points.map((p) => p.alongGradient.relErr)), random: Math.max(...points.map((p) => p.random.relErr)) };
   return { points, worst, passed: points.every((p) => p.passed), thresholds: THRESHOLDS };

@@ -173,7 +173,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     const spec = payload.topK !== undefined ? { topK: payload.topK } : payload.targets ? { classes: payload.targets } : undefined;
     const result: ExplainResult = spec
       ? await explainTargets(ctx, { x, params, spec, progress })
-      : await explain(ctx, { x, params, layout: entry.manifest.input.layout, targets: payload.target === undefined ? undefined : [payload.target], progress });
+      : await explain(ctx, { x, params, targets: payload.target === undefined ? undefined : [payload.target], progress });
     const metrics = payload.metrics?.names.length
       ? await evaluateMetrics(
           ctx,
