@@ -18,6 +18,7 @@ import { type ModelContext, channelsLast } from '../methods/context.js';
 import { Rng } from '../methods/rng.js';
 import { type Tensor } from '../methods/runner.js';
 import { argmax } from '../methods/targets.js';
+import { withoutRounding } from './rounding-free.js';
 
 /**
  * Steps as the RMS change per input element (so they mean the same at 32×32 and 224×224). Float32
@@ -73,14 +74,28 @@ export interface PointCheck {
   alongGradient: DirectionCheck;
   random: DirectionCheck;
   passed: boolean;
+  /** Checking the graph without rounding: ‖∇ of the model − ∇ here‖ / ‖∇ here‖ (the approximation's size at x). */
+  versusModel?: number;
 }
 
-export interface SelfCheckResult {
+/** The checks at the random points, of one graph. */
+export interface PointsCheck {
   points: PointCheck[];
   /** Worst errors over the points. */
   worst: { gradient: number; random: number };
   passed: boolean;
   thresholds: typeof THRESHOLDS;
+}
+
+export interface SelfCheckResult extends PointsCheck {
+  /**
+   * 'pass': the model's own check passed. 'approximate': it failed, the model's gradient makes a
+   * stated approximation (QDQ: straight-through) that finite differences of its forward pass
+   * cannot confirm, and the same graph without the rounding passes. 'fail': anything else.
+   */
+  verdict: 'pass' | 'approximate' | 'fail';
+  /** Set when the model's own check failed on an approximate gradient: what could be checked instead, or why nothing. */
+  withoutRounding?: { pairs: number; check: PointsCheck } | { unavailable: string };
 }
 
 export interface SelfCheckOptions {
@@ -90,6 +105,8 @@ export interface SelfCheckOptions {
   seed?: number;
   /** Forward samples per run; 1 for a model with a fixed batch of one. */
   batch?: number;
+  /** The gradient's stated approximations (ModelFacts.approximations): a failed check then tries the graph without rounding. */
+  approximations?: readonly string[];
 }
 
 function randomImage(rng: Rng, shape: number[], layout: Layout, options: SelfCheckOptions): Float32Array {
@@ -175,10 +192,11 @@ function relativeError(numeric: number[], analytic: number[]): number {
   return Number.isFinite(err) ? err : Infinity;
 }
 
-async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: number, layout: Layout): Promise<PointCheck> {
+async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: number, layout: Layout, model?: ModelContext): Promise<PointCheck> {
   const clean: Tensor = { data: x, dims: [1, ...ctx.sampleShape] };
   const target = argmax((await logitsOf(ctx, clean)).data);
-  const grad = (await explain(ctx, { x: clean, params: { method: 'gradient' }, targets: [target] })).attribution.data;
+  const gradientOf = async (c: ModelContext) => (await explain(c, { x: clean, params: { method: 'gradient' }, targets: [target] })).attribution.data;
+  const grad = await gradientOf(ctx);
   const gradNorm = Math.sqrt(dot(grad, grad));
   const along = gradNorm > 0 ? grad.map((g) => g / gradNorm) : unitDirection(rng, x.length);
   const randomDirection = () => (ctx.sampleShape.length === 3 ? smoothDirection(rng, ctx.sampleShape, layout) : unitDirection(rng, x.length));
@@ -240,16 +258,35 @@ async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: n
   const random = check(directions.slice(1).map((_, i) => i + 1));
   const flat = gradNorm * STEPS[0] * Math.sqrt(x.length) < 1e-6 * Math.max(1, Math.abs(f0));
   const passed = !flat && alongGradient.relErr <= THRESHOLDS.gradient && random.relErr <= THRESHOLDS.random;
-  return { target, gradNorm, flat, alongGradient, random, passed };
+  if (!model) return { target, gradNorm, flat, alongGradient, random, passed };
+  const theirs = await gradientOf(model);
+  const versusModel = relativeError(Array.from(theirs), Array.from(grad));
+  return { target, gradNorm, flat, alongGradient, random, passed, versusModel };
 }
 
-export async function selfCheck(ctx: ModelContext, options: SelfCheckOptions = {}): Promise<SelfCheckResult> {
+/** The checks at `options.points` random images; `model`: also compare its gradient there. */
+async function checkPoints(ctx: ModelContext, options: SelfCheckOptions, model?: ModelContext): Promise<PointsCheck> {
   const rng = new Rng(options.seed ?? 20251201);
   const points: PointCheck[] = [];
   const layout = channelsLast(ctx) ? 'NHWC' : 'NCHW';
   for (let p = 0; p < (options.points ?? 2); p++) {
-    points.push(await checkPoint(ctx, randomImage(rng, ctx.sampleShape, layout, options), rng, options.batch ?? 8, layout));
+    points.push(await checkPoint(ctx, randomImage(rng, ctx.sampleShape, layout, options), rng, options.batch ?? 8, layout, model));
   }
   const worst = { gradient: Math.max(...points.map((p) => p.alongGradient.relErr)), random: Math.max(...points.map((p) => p.random.relErr)) };
   return { points, worst, passed: points.every((p) => p.passed), thresholds: THRESHOLDS };
+}
+
+/**
+ * The model's gradient against finite differences of its forward pass. Where that fails and the
+ * gradient is a stated approximation, the same graph without rounding (rounding-free.ts) is
+ * checked at the same random images: its sessions are the model context's own, under their own keys.
+ */
+export async function selfCheck(ctx: ModelContext, options: SelfCheckOptions = {}): Promise<SelfCheckResult> {
+  const own = await checkPoints(ctx, options);
+  if (own.passed || !options.approximations?.length) return { ...own, verdict: own.passed ? 'pass' : 'fail' };
+  const free = withoutRounding(ctx.model, ctx.facts);
+  if ('reason' in free) return { ...own, verdict: 'fail', withoutRounding: { unavailable: free.reason } };
+  const smooth: ModelContext = { ...ctx, model: free.model, facts: free.facts, sessions: (key, build) => ctx.sessions(`rounding-free/${key}`, build) };
+  const check = await checkPoints(smooth, options, ctx);
+  return { ...own, verdict: check.passed ? 'approximate' : 'fail', withoutRounding: { pairs: free.pairs, check } };
 }
