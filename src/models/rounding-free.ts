@@ -39,7 +39,7 @@ export function withoutRounding(model: Model, facts: TensorFacts): RoundingFree 
     if (q.opType !== 'QuantizeLinear') continue;
     const users = consumers.get(q.outputs[0] ?? '') ?? [];
     if (users.length === 0 || users.some((u) => u.opType !== 'DequantizeLinear') || graph.outputs.some((o) => o.name === q.outputs[0]))
-      return { reason: `QuantizeLinear ${q.name} feeds more than DequantizeLinear nodes` };
+      return { reason: `QuantizeLinear ${q.name} feeds ops other than DequantizeLinear` };
     const x = q.inputs[0] as string;
     const rank = facts.shapes.get(x)?.length;
     const quantize = constants(graph, q, rank);
