@@ -175,7 +175,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
     const shorter = Math.round(Math.min(...input.size) / CROP_RATIO);
     assumed.push(`resize: shorter side to ${shorter}, centre crop ${input.size[0]}×${input.size[1]} (ImageNet evaluation)`);
 
-    const cam = chooseCamLayer(model, ctx.facts);
+    const cam = chooseCamLayer(model, ctx.facts, input);
     const manifest: Manifest = {
       name: id,
       description: `${basename(path)}, added by saliency models add`,

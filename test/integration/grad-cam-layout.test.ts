@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import { decodeNpy } from '../../src/imaging/npy.js';
 import { explain } from '../../src/methods/explain.js';
 import { activationLayout, camLayer } from '../../src/methods/grad-cam.js';
+import { chooseCamLayer } from '../../src/models/inspect-model.js';
 import { type MethodParams } from '../../src/methods/params.js';
 import { type Tensor } from '../../src/methods/runner.js';
 import { type OwnedContext, openModelContext } from '../../src/runtime/model-context.js';
@@ -43,6 +44,10 @@ test('the NHWC model: its CAM layers are read as [N,h,w,K]', async () => {
   const c = await context();
   assert.deepEqual(camLayer(c, undefined), { name: 'features', layout: 'NHWC', K: 5, h: 6, w: 8 });
   assert.deepEqual(camLayer(c, 'conv_relu'), { name: 'conv_relu', layout: 'NCHW', K: 5, h: 6, w: 8 });
+  // What `models add` writes as gradCamLayer: the ReduceMean over axes 1, 2 is the global pooling.
+  const choice = chooseCamLayer(c.model, c.facts, { size: [12, 16], layout: 'NHWC' });
+  assert.equal(choice.layer, 'features', choice.note);
+  assert.deepEqual(choice.shape, [6, 8, 5]);
 });
 
 for (const c of index.cases) {
