@@ -192,7 +192,7 @@ export async function runExplain(args: string[]): Promise<number> {
   const ctx = await openModelContext(modelPath, {
     threads,
     inputShape,
-    ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name } : {}),
+    ...(image ? { pixelRange: pixelRange(image.manifest), input: image.manifest.input.name, layout: image.manifest.input.layout } : {}),
   });
   // Under a preset, .png outputs are drawn the way that library's visualiser draws them, as the API does.
   const render = { ...Object.fromEntries(RENDER_FLAGS.map((f) => [f, flag(f)])), scaling: flag('scaling') ?? presetScaling(params.preset) };
@@ -202,10 +202,9 @@ export async function runExplain(args: string[]): Promise<number> {
       throw new UsageError(`input has shape [${x.dims.join(',')}], the model expects [N,${expected.join(',')}]`);
     }
     const t1 = performance.now();
-    const layout = image?.manifest.input.layout;
     const run = (method: MethodName) => {
       const p = paramsFor(params, method, methods.length > 1);
-      return spec ? explainTargets(ctx, { x, params: p, spec, layout }) : explain(ctx, { x, params: p, targets, layout });
+      return spec ? explainTargets(ctx, { x, params: p, spec }) : explain(ctx, { x, params: p, targets });
     };
     const measure = async (method: MethodName, r: ExplainResult) =>
       quality ? await evaluateMetrics(ctx, x, paramsFor(params, method, methods.length > 1), r, quality) : undefined;

@@ -50,7 +50,7 @@ async function add(args: string[]): Promise<number> {
     open: (path, options) => openModelContext(path, { ...options, threads }),
   });
   process.stdout.write(formatAddReport(report, modelsDir));
-  return report.check.passed ? 0 : 1;
+  return report.check.verdict === 'fail' ? 1 : 0;
 }
 
 async function check(args: string[]): Promise<number> {
@@ -61,7 +61,7 @@ async function check(args: string[]): Promise<number> {
   const lines = await checkModels(modelsDir, (entry) => openEntry(config, entry));
   if (lines.length === 0) process.stdout.write(`no models in ${modelsDir}\n`);
   for (const line of lines) process.stdout.write(`${formatCheckLine(line)}\n`);
-  return lines.every((l) => !l.problem && l.check?.passed) ? 0 : 1;
+  return lines.every((l) => !l.problem && l.check && l.check.verdict !== 'fail') ? 0 : 1;
 }
 
 export async function runModels(args: string[]): Promise<number> {

@@ -15,6 +15,7 @@ import { GraphBuilder } from '../onnx/builder.js';
 import { type Model, type ValueInfo } from '../onnx/ir.js';
 import { pruneGraph } from '../onnx/prune.js';
 import { attr } from '../onnx/attributes.js';
+import { type CamLayer } from './grad-cam.js';
 
 export const CAM = {
   images: 'cam/images',
@@ -28,8 +29,9 @@ export const CAM = {
   activations: 'cam/activation_sum',
 } as const;
 
-/** `compiled` must expose `layer` and stop the backward sweep there (see grad-cam.ts). */
-export function buildCamGraph(compiled: CompileResult, layer: string, sampleShape: readonly number[], layerShape: readonly [number, number, number]): Model {
+/** `compiled` must expose the layer and stop the backward sweep there (see grad-cam.ts). */
+export function buildCamGraph(compiled: CompileResult, camLayer: CamLayer, sampleShape: readonly number[]): Model {
+  const { name: layer, K, h, w } = camLayer;
   const source = compiled.model;
   const pruned = pruneGraph(source.graph, [layer, gradName(layer)]);
   const graph = { ...pruned, nodes: [] as Model['graph']['nodes'], initializers: new Map(pruned.initializers) };
@@ -37,7 +39,6 @@ export function buildCamGraph(compiled: CompileResult, layer: string, sampleShap
   const seedInfo = source.graph.inputs.find((v) => v.name === compiled.seed);
   const classes = seedInfo?.dims?.[1];
   if (typeof classes !== 'number') throw new Error(`the explained output must be [batch, classes], got ${JSON.stringify(seedInfo?.dims)}`);
-  const [K, h, w] = layerShape;
 
   // Pre: images [B,…] + noise [B,S,…] → points [B·S,…]; seed [B,classes] → [B·S,classes].
   const noisy = b.add(b.unsqueeze(CAM.images, [1]), CAM.noise);
@@ -47,10 +48,13 @@ export function buildCamGraph(compiled: CompileResult, layer: string, sampleShap
   b.emit('Reshape', [seeds, b.ints([-1, classes])], [compiled.seed]);
   const preNodes = b.nodes.splice(0);
 
-  // Post: A, G [B·S,K,h,w] → [B,S,K,h,w] → per-copy maps and moments, summed over S.
-  const dimsBSKhw = b.op('Concat', [dimsBS, b.ints([K, h, w])], { axis: attr.int(0) });
-  const A = b.reshape(layer, dimsBSKhw);
-  const G = b.reshape(gradName(layer), dimsBSKhw);
+  // Post: A, G [B·S,K,h,w] → [B,S,K,h,w] → per-copy maps and moments, summed over S. An NHWC
+  // activation [B·S,h,w,K] is split the same way and its channels moved before h, w.
+  const nhwc = camLayer.layout === 'NHWC';
+  const perCopy = b.op('Concat', [dimsBS, b.ints(nhwc ? [h, w, K] : [K, h, w])], { axis: attr.int(0) });
+  const split = (t: string) => (nhwc ? b.transpose(b.reshape(t, perCopy), [0, 1, 4, 2, 3]) : b.reshape(t, perCopy));
+  const A = split(layer);
+  const G = split(gradName(layer));
   const alpha = b.reduce('ReduceMean', G, [3, 4], true);
   const map = b.reduceSum(b.mul(alpha, A), [2], false); // [B,S,h,w]
   const G2 = b.mul(G, G);

@@ -25,8 +25,6 @@ export interface ExplainRequest {
   /** NoiseGrad/FusionGrad: explicit multiplicative weight noise [models, Σ weight sizes] (tests). */
   weightNoise?: Float32Array;
   progress?: Progress;
-  /** Where the channels are, for a preset that reduces them (default NCHW). */
-  layout?: 'NCHW' | 'NHWC';
   /** The batch is one image repeated once per target (multi-target.ts): target-free work is done once. */
   repeated?: boolean;
 }
@@ -75,9 +73,10 @@ export async function logitsOf(ctx: ModelContext, x: Tensor): Promise<Tensor> {
 export async function explain(ctx: ModelContext, request: ExplainRequest): Promise<ExplainResult> {
   const params = resolveParams(request.params, randomSeed());
   const result = await explainResolved(ctx, request, params);
-  // A preset whose library reduces channels returns its [N,1,H,W] map (presets.ts).
+  // A preset whose library reduces channels returns its [N,1,H,W] map (presets.ts). Where the
+  // channels are is the model context's fact, the one Grad-CAM and the samplers read too.
   return params.output?.channels
-    ? { ...result, attribution: reduceOutputChannels(result.attribution, params.output.channels, request.layout ?? 'NCHW') }
+    ? { ...result, attribution: reduceOutputChannels(result.attribution, params.output.channels, channelsLast(ctx) ? 'NHWC' : 'NCHW') }
     : result;
 }
 

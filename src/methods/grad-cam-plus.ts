@@ -11,7 +11,7 @@
 //   over n noisy copies; A from the clean input.
 import { valueRange } from './baselines.js';
 import { CAM, buildCamGraph } from './cam-graph.js';
-import { type ModelContext, type Progress, compileFor, pointsPerRun } from './context.js';
+import { type ModelContext, type Progress, compileFor, pointsPerRun, spatialSize } from './context.js';
 import { GradCamError, camLayer, resizeBilinear } from './grad-cam.js';
 import { imageRngs } from './noise.js';
 import { type ResolvedParams } from './params.js';
@@ -56,12 +56,12 @@ export async function runCamFamily(
   options: CamOptions = {},
 ): Promise<CamResult> {
   if (!isCamFamily(p)) throw new GradCamError(`base grad-cam only combines with smoothgrad, not ${p.method}`);
-  const layer = camLayer(ctx, p.layer);
-  const [, K, h, w] = ctx.facts.shapes.get(layer) as [string, number, number, number];
-  const [H, W] = ctx.sampleShape.slice(-2) as [number, number];
+  const cl = camLayer(ctx, p.layer);
+  const { name: layer, K, h, w } = cl;
+  const [H, W] = spatialSize(ctx);
   const key = `cam-family:${layer}`;
   const compiled = compileFor(ctx, `cam:${layer}`, { expose: [layer], stopAt: [layer] });
-  const runner = await ctx.sessions(key, () => buildCamGraph(compiled, layer, ctx.sampleShape, [K, h, w]));
+  const runner = await ctx.sessions(key, () => buildCamGraph(compiled, cl, ctx.sampleShape));
 
   const B = x.dims[0] as number;
   const size = x.data.length / B;

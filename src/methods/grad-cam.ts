@@ -4,7 +4,7 @@
 import { pruneGraph } from '../onnx/prune.js';
 import { gradName } from '../gradgraph/index.js';
 import { upsampleCam } from './cam-upsample.js';
-import { type ModelContext, compileFor, isBatchDim, pointsPerRun, spatialSize } from './context.js';
+import { type ModelContext, channelsLast, compileFor, isBatchDim, pointsPerRun, spatialSize } from './context.js';
 import { type ResolvedParams } from './params.js';
 import { type CamLayerDefault } from './presets.js';
 import { type Tensor } from './runner.js';
@@ -42,8 +42,35 @@ export function lastConvLayer(ctx: ModelContext): string | undefined {
   return undefined;
 }
 
+/** A Grad-CAM layer: its tensor, and its activation's channels and spatial size per image. */
+export interface CamLayer {
+  name: string;
+  /** Where the activation keeps its channels: [N,K,h,w] (NCHW) or [N,h,w,K] (NHWC). */
+  layout: 'NCHW' | 'NHWC';
+  K: number;
+  h: number;
+  w: number;
+}
+
+/**
+ * Where a 4-D activation [N,a,b,c] keeps its channels, read from its shape rather than from the
+ * input's layout: tf2onnx-style exports of NHWC models keep NHWC tensors between Transposes and
+ * run their convolutions NCHW after one, so one model has activations of both layouts. The
+ * spatial pair is the one that fits inside the input and keeps its aspect ratio ((b,c) for NCHW,
+ * (a,b) for NHWC); where both fit equally well ([N,4,4,4]), the input's layout decides.
+ */
+export function activationLayout(dims: readonly [number, number, number], input: readonly [number, number], fallback: 'NCHW' | 'NHWC'): 'NCHW' | 'NHWC' {
+  const [H, W] = input;
+  const misfit = (h: number, w: number) => (h > H || w > W ? Infinity : Math.abs(Math.log(h / H / (w / W))));
+  const [a, b, c] = dims;
+  const nchw = misfit(b, c);
+  const nhwc = misfit(a, b);
+  if (nchw === nhwc) return fallback;
+  return nchw < nhwc ? 'NCHW' : 'NHWC';
+}
+
 /** `fallback`: where to look when no layer is requested (a preset's library may have its own default). */
-export function camLayer(ctx: ModelContext, requested: string | undefined, fallback: CamLayerDefault = 'pooled'): string {
+export function camLayer(ctx: ModelContext, requested: string | undefined, fallback: CamLayerDefault = 'pooled'): CamLayer {
   const layer = requested ?? (fallback === 'last-conv' ? lastConvLayer(ctx) : defaultCamLayer(ctx));
   if (!layer)
     throw new GradCamError(
@@ -53,9 +80,18 @@ export function camLayer(ctx: ModelContext, requested: string | undefined, fallb
     );
   const shape = ctx.facts.shapes.get(layer);
   if (!shape) throw new GradCamError(`layer ${layer} is not a tensor of this model`);
-  if (shape.length !== 4 || !isBatchDim(ctx, shape[0]))
-    throw new GradCamError(`layer ${layer} has shape [${shape.join(',')}]; Grad-CAM needs a 4-D activation [N,C,H,W]`);
-  return layer;
+  const dims = shape.slice(1);
+  if (shape.length !== 4 || !isBatchDim(ctx, shape[0]) || dims.some((d) => typeof d !== 'number'))
+    throw new GradCamError(`layer ${layer} has shape [${shape.join(',')}]; Grad-CAM needs a 4-D activation [N,C,H,W] or [N,H,W,C]`);
+  const [a, b, c] = dims as [number, number, number];
+  const layout = activationLayout([a, b, c], spatialSize(ctx), channelsLast(ctx) ? 'NHWC' : 'NCHW');
+  return layout === 'NCHW' ? { name: layer, layout, K: a, h: b, w: c } : { name: layer, layout, K: c, h: a, w: b };
+}
+
+/** Index of activation element (image b, channel k, position i of h·w) in a batch of `layer`'s layout. */
+export function activationIndex(layer: CamLayer, b: number, k: number, i: number): number {
+  const plane = layer.h * layer.w;
+  return layer.layout === 'NCHW' ? (b * layer.K + k) * plane + i : (b * plane + i) * layer.K + k;
 }
 
 /** Bilinear resize of one plane with half-pixel centres (PyTorch align_corners=False). */
@@ -86,11 +122,11 @@ export async function runGradCam(
   targets: number[],
   p: ResolvedParams,
 ): Promise<{ attribution: Tensor; layer: string }> {
-  const layer = camLayer(ctx, p.layer, p.output?.camLayer);
+  const cl = camLayer(ctx, p.layer, p.output?.camLayer);
+  const { name: layer, K, h, w } = cl;
   const key = `cam:${layer}`;
   const compiled = compileFor(ctx, key, { expose: [layer], stopAt: [layer] });
   const runner = await ctx.sessions(key, () => ({ ...compiled.model, graph: pruneGraph(compiled.model.graph, [layer, gradName(layer)]) }));
-  const [, K, h, w] = ctx.facts.shapes.get(layer) as [string, number, number, number];
   const [H, W] = spatialSize(ctx);
   const B = x.dims[0] as number;
   const size = x.data.length / B;
@@ -107,11 +143,11 @@ export async function runGradCam(
     for (let b = b0; b < b1; b++) {
       const map = new Float32Array(h * w);
       for (let k = 0; k < K; k++) {
-        const base = ((b - b0) * K + k) * h * w;
+        const at = (i: number) => activationIndex(cl, b - b0, k, i);
         let alpha = 0;
-        for (let i = 0; i < h * w; i++) alpha += G[base + i] as number;
+        for (let i = 0; i < h * w; i++) alpha += G[at(i)] as number;
         alpha /= h * w;
-        for (let i = 0; i < h * w; i++) map[i] = (map[i] as number) + alpha * (A[base + i] as number);
+        for (let i = 0; i < h * w; i++) map[i] = (map[i] as number) + alpha * (A[at(i)] as number);
       }
       if (p.relu) map.forEach((v, i) => (map[i] = Math.max(0, v)));
       // A preset's library may divide by the map's maximum (PAIR) and upsample its own way.

@@ -18,8 +18,6 @@ export interface MultiTargetRequest {
   /** Explicit noise [samples, …] for the image, repeated for every class (tests). */
   noise?: Float32Array;
   progress?: Progress;
-  /** Where the channels are, for a preset that reduces them (default NCHW). */
-  layout?: 'NCHW' | 'NHWC';
 }
 
 /** `attribution` is [K, …] and `targets` [K], in the order asked (top-k: by descending logit). */
@@ -60,7 +58,6 @@ export async function explainTargets(ctx: ModelContext, request: MultiTargetRequ
     targets: classes,
     noise,
     progress: request.progress,
-    layout: request.layout,
     repeated: true,
   });
   // The checks explain() does on one target per sample, reported as they were asked.

@@ -2,7 +2,8 @@
 // channel axis, spatial size), the explained output and its class count, and a Grad-CAM layer.
 // Everything not in the file (normalisation, labels) is a convention the caller states as such.
 import { type Model, type ValueDim } from '../onnx/ir.js';
-import { type TensorFacts } from '../onnx/shapes.js';
+import { activationLayout } from '../methods/grad-cam.js';
+import { type TensorFacts, perSampleElements } from '../onnx/shapes.js';
 import { DataType } from '../onnx/tensor.js';
 
 /** Side of the square input used when the model's spatial dimensions are symbolic. */
@@ -71,7 +72,7 @@ export function inspectInput(model: Model, options: { size?: [number, number] } 
 
 export interface CamLayerChoice {
   layer: string | undefined;
-  /** Per-sample shape of the layer, [C,H,W]. */
+  /** Per-sample shape of the layer, as stored ([C,H,W], or [H,W,C] for an NHWC activation). */
   shape?: number[];
   note: string;
 }
@@ -80,28 +81,47 @@ const POOLING = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'Re
 /** Heads that flatten the last feature map into the classifier (VGG, AlexNet). */
 const FLATTEN = new Set(['Flatten', 'Reshape']);
 
-function spatialActivation(facts: TensorFacts, tensor: string): number[] | undefined {
+/** The input's spatial size and layout: an activation's own layout is read against them. */
+export type InputFrame = Pick<InputFacts, 'size' | 'layout'>;
+
+interface Activation {
+  /** Per-sample shape. */
+  shape: number[];
+  channels: number;
+  /** Spatial elements per channel, h·w. */
+  plane: number;
+}
+
+/** A float activation [N,…] of 4 known dims, its channels where its own layout has them (grad-cam.ts). */
+function activation(facts: TensorFacts, tensor: string, input: InputFrame): Activation | undefined {
   const shape = facts.shapes.get(tensor);
   const type = facts.types.get(tensor);
   if (shape?.length !== 4 || shape[0] !== 'N' || (type !== undefined && type !== DataType.FLOAT)) return undefined;
   const rest = shape.slice(1);
   if (rest.some((d) => typeof d !== 'number')) return undefined;
-  const [, h, w] = rest as number[];
-  return (h as number) * (w as number) > 1 ? (rest as number[]) : undefined;
+  const [a, b, c] = rest as [number, number, number];
+  const [channels, h, w] = activationLayout([a, b, c], input.size, input.layout) === 'NCHW' ? [a, b, c] : [c, a, b];
+  return { shape: rest as number[], channels, plane: h * w };
+}
+
+/** An activation whose plane is larger than 1×1 (Grad-CAM over a 1×1 map is a constant). */
+function spatialActivation(facts: TensorFacts, tensor: string, input: InputFrame): Activation | undefined {
+  const a = activation(facts, tensor, input);
+  return a && a.plane > 1 ? a : undefined;
 }
 
 /**
- * The Grad-CAM layer: the last 4-D activation [N,C,H,W] (spatial size above 1×1) that feeds a
- * pooling over its spatial axes, as in every CNN classifier's head. Transformers have none
+ * The Grad-CAM layer: the last 4-D activation ([N,C,H,W] or [N,H,W,C], spatial size above 1×1) that
+ * feeds a pooling over its spatial axes, as in every CNN classifier's head. Transformers have none
  * (their last 4-D tensor is the patch embedding): no layer then, and the note says what to set.
  */
-export function chooseCamLayer(model: Model, facts: TensorFacts): CamLayerChoice {
+export function chooseCamLayer(model: Model, facts: TensorFacts, input: InputFrame): CamLayerChoice {
   const nodes = model.graph.nodes;
   const spatialBefore = (end: number) => {
     for (let i = end - 1; i >= 0; i--) {
       for (const out of nodes[i]?.outputs ?? []) {
-        const shape = out ? spatialActivation(facts, out) : undefined;
-        if (shape) return { tensor: out, shape };
+        const spatial = out ? spatialActivation(facts, out, input) : undefined;
+        if (spatial) return { tensor: out, shape: spatial.shape };
       }
     }
     return undefined;
@@ -109,18 +129,18 @@ export function chooseCamLayer(model: Model, facts: TensorFacts): CamLayerChoice
   for (let i = nodes.length - 1; i >= 0; i--) {
     const node = nodes[i];
     if (!node || !(POOLING.has(node.opType) || FLATTEN.has(node.opType))) continue;
-    const input = node.inputs[0] ?? '';
-    const shape = facts.shapes.get(input);
+    const pooled = node.inputs[0] ?? '';
+    const shape = facts.shapes.get(pooled);
     const out = facts.shapes.get(node.outputs[0] ?? '');
     if (shape?.length !== 4 || shape[0] !== 'N' || !out) continue;
-    // A pooling over the whole plane leaves [N,C] or [N,C,1,1]; a flattening head leaves [N,C·H·W].
-    const global = POOLING.has(node.opType)
-      ? (out.length === 2 && out[1] === shape[1]) || (out.length === 4 && out[1] === shape[1] && out[2] === 1 && out[3] === 1)
-      : out.length === 2;
+    const before = activation(facts, pooled, input);
+    // A pooling over the whole plane keeps only the channels ([N,C], [N,C,1,1], NHWC's [N,1,1,C]);
+    // a flattening head leaves [N,C·H·W].
+    const global = POOLING.has(node.opType) ? before !== undefined && perSampleElements(out) === before.channels : out.length === 2;
     if (!global) continue;
     const head = `the ${node.opType} node ${node.name || '(unnamed)'} before the classifier`;
-    const spatial = spatialActivation(facts, input);
-    if (spatial) return { layer: input, shape: spatial, note: `${input} [${spatial.join(',')}], the input of ${head}` };
+    const spatial = before && before.plane > 1 ? before : undefined;
+    if (spatial) return { layer: pooled, shape: spatial.shape, note: `${pooled} [${spatial.shape.join(',')}], the input of ${head}` };
     // A Flatten of the pooled [N,C,1,1]: the pooling is further up.
     if (FLATTEN.has(node.opType)) continue;
     // The pooled map is already 1×1 at this input size: Grad-CAM there is a constant.

@@ -15,7 +15,7 @@ import { compileCheck, checkOpened, inspectOpened } from './model-check.js';
 import { type ModelFacts, factLines, factsSummary, modelFactsOf } from './model-facts.js';
 import { problemOf, type ModelProblem } from './model-problem.js';
 import { type ModelEntry, ModelRegistry, loadModelEntry } from './registry.js';
-import { DIRECTIONS, type SelfCheckResult, selfCheck } from './self-check.js';
+import { DIRECTIONS, type PointsCheck, type SelfCheckResult, selfCheck } from './self-check.js';
 
 export class OnboardError extends Error {
   override name = 'OnboardError';
@@ -175,7 +175,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
     const shorter = Math.round(Math.min(...input.size) / CROP_RATIO);
     assumed.push(`resize: shorter side to ${shorter}, centre crop ${input.size[0]}×${input.size[1]} (ImageNet evaluation)`);
 
-    const cam = chooseCamLayer(model, ctx.facts);
+    const cam = chooseCamLayer(model, ctx.facts, input);
     const manifest: Manifest = {
       name: id,
       description: `${basename(path)}, added by saliency models add`,
@@ -213,7 +213,7 @@ export async function addModel(options: AddOptions): Promise<AddReport> {
     // The file's constant batch, and what loading made of it (relax-batch.ts).
     const fixedNote = notes.findIndex((n) => n.startsWith('the batch dimension is fixed at'));
     if (fixedNote >= 0 && facts.batching === 'dynamic') notes[fixedNote] = `the file fixes the batch dimension at ${String(input.batch)}; the service makes it symbolic and runs any batch size`;
-    const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: input.layout, batch: facts.batching === 'fixed' ? (facts.fixedBatch ?? 1) : 8 });
+    const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, batch: facts.batching === 'fixed' ? (facts.fixedBatch ?? 1) : 8, approximations: facts.approximations });
     const s = compiled.summary;
     return {
       id,
@@ -262,7 +262,7 @@ export async function checkModels(modelsDir: string, open: OpenEntry): Promise<C
         lines.push({ id: entry.id, problem });
         continue;
       }
-      const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, layout: entry.manifest.input.layout, batch: ctx.fixedBatch ?? 8 });
+      const check = await selfCheck(ctx, { pixelRange: ctx.pixelRange, batch: ctx.fixedBatch ?? 8, approximations: facts?.approximations });
       lines.push({ id: entry.id, check, ...(facts ? { facts } : {}) });
     } catch (err) {
       lines.push({ id: entry.id, problem: problemOf(err) });
@@ -277,6 +277,32 @@ const sci = (v: number) => v.toExponential(1);
 
 /** Why a self-check of a model whose gradient is approximate (QDQ: straight-through) fails. */
 const APPROXIMATE = 'expected for this model: its gradient is an approximation (see "gradient" above) that finite differences of its quantised, piecewise-constant forward pass cannot confirm';
+
+/** The warning of a model whose only discrepancy is its stated approximation. */
+const WARNING = 'warning: the gradient is the straight-through approximation, unconfirmed by finite differences of the quantised model; the rest of its gradient checks out on the graph without rounding';
+
+/** Relative errors of a check's points, along ∇ and along the random directions. */
+function pointErrors(c: PointsCheck): string {
+  return `along ∇ ${c.points.map((p) => sci(p.alongGradient.relErr)).join(', ')} (limit ${c.thresholds.gradient}), random directions ${c.points.map((p) => sci(p.random.relErr)).join(', ')} (limit ${c.thresholds.random})`;
+}
+
+/** The report's lines on the graph without rounding, for a model whose own check failed on an approximate gradient. */
+function withoutRoundingLines(c: SelfCheckResult): string[] {
+  const w = c.withoutRounding;
+  if (!w) return [];
+  if ('unavailable' in w) return [`  the graph without rounding cannot be checked: ${w.unavailable}`];
+  return [
+    '',
+    `the same graph without rounding (${w.pairs} QuantizeLinear→DequantizeLinear pair${w.pairs === 1 ? '' : 's'} as the clamps they are without Round), what finite differences can check:`,
+    ...w.check.points.map(
+      (p, i) =>
+        `  point ${i + 1}: relative error along ∇ ${sci(p.alongGradient.relErr)}, along ${DIRECTIONS} random directions ${sci(p.random.relErr)}; ` +
+        `the model's straight-through gradient differs from this one by ${sci(p.versusModel ?? NaN)} (relative)`,
+    ),
+    `  ${w.check.passed ? 'PASS' : 'FAIL'}: worst ${sci(w.check.worst.gradient)} (limit ${w.check.thresholds.gradient}) and ${sci(w.check.worst.random)} (limit ${w.check.thresholds.random})`,
+    ...(c.verdict === 'approximate' ? [WARNING] : ['  the gradient disagrees with the forward model beyond its approximation: do not trust its explanations; the folder is kept for inspection']),
+  ];
+}
 
 /** A path as the user would type it: relative below the working directory, absolute elsewhere. */
 function shown(path: string): string {
@@ -311,8 +337,9 @@ export function formatAddReport(r: AddReport, modelsDir: string): string {
     ),
     r.check.points.every((p) => p.flat)
       ? '  FAIL: the model ignores its input at random images (untrained, or saturated?); the folder is kept'
-      : `  ${r.check.passed ? 'PASS' : 'FAIL'}: worst ${sci(r.check.worst.gradient)} (limit ${r.check.thresholds.gradient}) and ${sci(r.check.worst.random)} (limit ${r.check.thresholds.random})` +
+      : `  ${r.check.passed ? 'PASS' : r.facts.approximations ? 'NOT CONFIRMED' : 'FAIL'}: worst ${sci(r.check.worst.gradient)} (limit ${r.check.thresholds.gradient}) and ${sci(r.check.worst.random)} (limit ${r.check.thresholds.random})` +
         (r.check.passed ? '' : r.facts.approximations ? ` — ${APPROXIMATE}` : ' — the gradient disagrees with the forward model: do not trust its explanations; the folder is kept for inspection'),
+    ...withoutRoundingLines(r.check),
     '',
     `edit ${shown(join(r.dir, 'manifest.json'))} if an assumption is wrong (input.mean/std/range, input.size, input.resize, labels, gradCamLayer),`,
     `then run: saliency models check --models-dir ${shown(modelsDir)}   and send SIGHUP to a running server to load it.`,
@@ -326,10 +353,11 @@ export function formatCheckLine(line: CheckLine): string {
   if (line.problem) return `FAIL  ${line.id}: ${line.problem.code}: ${line.problem.reason.split('\n').map((l) => l.trim()).filter(Boolean).join('; ')}`;
   const c = line.check as SelfCheckResult;
   if (c.points.every((p) => p.flat)) return `FAIL  ${line.id}: the target logit does not change with the input at random images (nothing to check)`;
-  const along = c.points.map((p) => sci(p.alongGradient.relErr)).join(', ');
-  const random = c.points.map((p) => sci(p.random.relErr)).join(', ');
   const f = line.facts;
   const how = f ? ` [${factsSummary(f)}]` : '';
+  const w = c.withoutRounding;
+  const free = w && 'check' in w ? `; without rounding: ${pointErrors(w.check)}` : w ? `; the graph without rounding cannot be checked: ${w.unavailable}` : '';
   const expected = !c.passed && f?.approximations ? ` (${APPROXIMATE.replace(' (see "gradient" above)', '')})` : '';
-  return `${c.passed ? 'ok  ' : 'FAIL'}  ${line.id}${how}${expected}: self-check relative error along ∇ ${along} (limit ${c.thresholds.gradient}), random directions ${random} (limit ${c.thresholds.random})`;
+  const warning = c.verdict === 'approximate' ? ` — ${WARNING}` : '';
+  return `${c.verdict === 'fail' ? 'FAIL' : 'ok  '}  ${line.id}${how}${expected}: self-check relative error ${pointErrors(c)}${free}${warning}`;
 }

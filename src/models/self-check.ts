@@ -14,10 +14,11 @@
 //   (coarse noise upsampled), so each term sums ∇f over a region: per-pixel noise directions at
 //   224×224 cancel so much that float32 cannot resolve them (ResNet-18: 0.28 against 0.03).
 import { explain, logitsOf } from '../methods/explain.js';
-import { type ModelContext } from '../methods/context.js';
+import { type ModelContext, channelsLast } from '../methods/context.js';
 import { Rng } from '../methods/rng.js';
 import { type Tensor } from '../methods/runner.js';
 import { argmax } from '../methods/targets.js';
+import { withoutRounding } from './rounding-free.js';
 
 /**
  * Steps as the RMS change per input element (so they mean the same at 32×32 and 224×224). Float32
@@ -45,6 +46,8 @@ export const DIRECTIONS = 3;
  */
 export const THRESHOLDS = { gradient: 3e-2, random: 0.35 } as const;
 
+type Layout = 'NCHW' | 'NHWC';
+
 export type Scheme = 'central' | 'forward' | 'backward';
 
 export interface DirectionCheck {
@@ -71,9 +74,12 @@ export interface PointCheck {
   alongGradient: DirectionCheck;
   random: DirectionCheck;
   passed: boolean;
+  /** Checking the graph without rounding: ‖∇ of the model − ∇ here‖ / ‖∇ here‖ (the approximation's size at x). */
+  versusModel?: number;
 }
 
-export interface SelfCheckResult {
+/** The checks at the random points, of one graph. */
+export interface PointsCheck {
   points: PointCheck[];
   /** Worst errors over the points. */
   worst: { gradient: number; random: number };
@@ -81,22 +87,34 @@ export interface SelfCheckResult {
   thresholds: typeof THRESHOLDS;
 }
 
+export interface SelfCheckResult extends PointsCheck {
+  /**
+   * 'pass': the model's own check passed. 'approximate': it failed, the model's gradient makes a
+   * stated approximation (QDQ: straight-through) that finite differences of its forward pass
+   * cannot confirm, and the same graph without the rounding passes. 'fail': anything else.
+   */
+  verdict: 'pass' | 'approximate' | 'fail';
+  /** Set when the model's own check failed on an approximate gradient: what could be checked instead, or why nothing. */
+  withoutRounding?: { pairs: number; check: PointsCheck } | { unavailable: string };
+}
+
 export interface SelfCheckOptions {
   /** Model-space values of a black and a white pixel per channel: random points are random images. */
   pixelRange?: { black: number[]; white: number[] };
-  layout?: 'NCHW' | 'NHWC';
   points?: number;
   seed?: number;
   /** Forward samples per run; 1 for a model with a fixed batch of one. */
   batch?: number;
+  /** The gradient's stated approximations (ModelFacts.approximations): a failed check then tries the graph without rounding. */
+  approximations?: readonly string[];
 }
 
-function randomImage(rng: Rng, shape: number[], options: SelfCheckOptions): Float32Array {
+function randomImage(rng: Rng, shape: number[], layout: Layout, options: SelfCheckOptions): Float32Array {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  const channels = options.layout === 'NHWC' ? (shape[shape.length - 1] as number) : (shape[0] as number);
+  const channels = layout === 'NHWC' ? (shape[shape.length - 1] as number) : (shape[0] as number);
   const plane = data.length / channels;
   for (let i = 0; i < data.length; i++) {
-    const c = options.layout === 'NHWC' ? i % channels : Math.floor(i / plane);
+    const c = layout === 'NHWC' ? i % channels : Math.floor(i / plane);
     const lo = options.pixelRange?.black[c] ?? -1;
     const hi = options.pixelRange?.white[c] ?? 1;
     data[i] = lo + (hi - lo) * rng.uniform();
@@ -109,7 +127,7 @@ function randomImage(rng: Rng, shape: number[], options: SelfCheckOptions): Floa
  * bilinearly to the input. Its product with ∇f sums the gradient over regions rather than single
  * pixels, so far fewer terms of random sign cancel than for a per-pixel direction at 224×224.
  */
-function smoothDirection(rng: Rng, shape: number[], layout: 'NCHW' | 'NHWC'): Float32Array {
+function smoothDirection(rng: Rng, shape: number[], layout: Layout): Float32Array {
   const GRID = 6;
   const [C, H, W] = (layout === 'NHWC' ? [shape[2], shape[0], shape[1]] : shape) as [number, number, number];
   const coarse = Float32Array.from({ length: C * GRID * GRID }, () => rng.normal());
@@ -174,10 +192,11 @@ function relativeError(numeric: number[], analytic: number[]): number {
   return Number.isFinite(err) ? err : Infinity;
 }
 
-async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: number, layout: 'NCHW' | 'NHWC'): Promise<PointCheck> {
+async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: number, layout: Layout, model?: ModelContext): Promise<PointCheck> {
   const clean: Tensor = { data: x, dims: [1, ...ctx.sampleShape] };
   const target = argmax((await logitsOf(ctx, clean)).data);
-  const grad = (await explain(ctx, { x: clean, params: { method: 'gradient' }, targets: [target] })).attribution.data;
+  const gradientOf = async (c: ModelContext) => (await explain(c, { x: clean, params: { method: 'gradient' }, targets: [target] })).attribution.data;
+  const grad = await gradientOf(ctx);
   const gradNorm = Math.sqrt(dot(grad, grad));
   const along = gradNorm > 0 ? grad.map((g) => g / gradNorm) : unitDirection(rng, x.length);
   const randomDirection = () => (ctx.sampleShape.length === 3 ? smoothDirection(rng, ctx.sampleShape, layout) : unitDirection(rng, x.length));
@@ -239,15 +258,35 @@ async function checkPoint(ctx: ModelContext, x: Float32Array, rng: Rng, batch: n
   const random = check(directions.slice(1).map((_, i) => i + 1));
   const flat = gradNorm * STEPS[0] * Math.sqrt(x.length) < 1e-6 * Math.max(1, Math.abs(f0));
   const passed = !flat && alongGradient.relErr <= THRESHOLDS.gradient && random.relErr <= THRESHOLDS.random;
-  return { target, gradNorm, flat, alongGradient, random, passed };
+  if (!model) return { target, gradNorm, flat, alongGradient, random, passed };
+  const theirs = await gradientOf(model);
+  const versusModel = relativeError(Array.from(theirs), Array.from(grad));
+  return { target, gradNorm, flat, alongGradient, random, passed, versusModel };
 }
 
-export async function selfCheck(ctx: ModelContext, options: SelfCheckOptions = {}): Promise<SelfCheckResult> {
+/** The checks at `options.points` random images; `model`: also compare its gradient there. */
+async function checkPoints(ctx: ModelContext, options: SelfCheckOptions, model?: ModelContext): Promise<PointsCheck> {
   const rng = new Rng(options.seed ?? 20251201);
   const points: PointCheck[] = [];
+  const layout = channelsLast(ctx) ? 'NHWC' : 'NCHW';
   for (let p = 0; p < (options.points ?? 2); p++) {
-    points.push(await checkPoint(ctx, randomImage(rng, ctx.sampleShape, options), rng, options.batch ?? 8, options.layout ?? 'NCHW'));
+    points.push(await checkPoint(ctx, randomImage(rng, ctx.sampleShape, layout, options), rng, options.batch ?? 8, layout, model));
   }
   const worst = { gradient: Math.max(...points.map((p) => p.alongGradient.relErr)), random: Math.max(...points.map((p) => p.random.relErr)) };
   return { points, worst, passed: points.every((p) => p.passed), thresholds: THRESHOLDS };
+}
+
+/**
+ * The model's gradient against finite differences of its forward pass. Where that fails and the
+ * gradient is a stated approximation, the same graph without rounding (rounding-free.ts) is
+ * checked at the same random images: its sessions are the model context's own, under their own keys.
+ */
+export async function selfCheck(ctx: ModelContext, options: SelfCheckOptions = {}): Promise<SelfCheckResult> {
+  const own = await checkPoints(ctx, options);
+  if (own.passed || !options.approximations?.length) return { ...own, verdict: own.passed ? 'pass' : 'fail' };
+  const free = withoutRounding(ctx.model, ctx.facts);
+  if ('reason' in free) return { ...own, verdict: 'fail', withoutRounding: { unavailable: free.reason } };
+  const smooth: ModelContext = { ...ctx, model: free.model, facts: free.facts, sessions: (key, build) => ctx.sessions(`rounding-free/${key}`, build) };
+  const check = await checkPoints(smooth, options, ctx);
+  return { ...own, verdict: check.passed ? 'approximate' : 'fail', withoutRounding: { pairs: free.pairs, check } };
 }

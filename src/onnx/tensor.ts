@@ -56,6 +56,9 @@ export function tensorValues(t: TensorProto): number[] {
     case DataType.INT32:
       if (view) return Array.from({ length: count }, (_, i) => view.getInt32(4 * i, true));
       return [...(t.int32Data ?? [])];
+    case DataType.INT8:
+      if (view) return Array.from({ length: count }, (_, i) => view.getInt8(i));
+      return [...(t.int32Data ?? [])];
     case DataType.BOOL:
     case DataType.UINT8:
       if (view) return Array.from({ length: count }, (_, i) => view.getUint8(i));

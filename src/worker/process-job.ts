@@ -173,8 +173,8 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
     // Several classes: one map each, stacked on the attribution's first axis.
     const spec = payload.topK !== undefined ? { topK: payload.topK } : payload.targets ? { classes: payload.targets } : undefined;
     const result: ExplainResult = spec
-      ? await explainTargets(ctx, { x, params, spec, progress, layout: entry.manifest.input.layout })
-      : await explain(ctx, { x, params, layout: entry.manifest.input.layout, targets: payload.target === undefined ? undefined : [payload.target], progress });
+      ? await explainTargets(ctx, { x, params, spec, progress })
+      : await explain(ctx, { x, params, targets: payload.target === undefined ? undefined : [payload.target], progress });
     // One set per class, in the order of the attribution's first axis.
     const metrics = payload.metrics?.names.length
       ? await evaluateMetrics(

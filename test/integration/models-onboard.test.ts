@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Manifest } from '../../src/models/manifest.js';
 import { IMAGENET_LABELS } from '../../src/models/imagenet-labels.js';
 import { selfCheck, THRESHOLDS } from '../../src/models/self-check.js';
-import { contextForModel } from '../../src/runtime/model-context.js';
+import { contextForModel, openModelContext } from '../../src/runtime/model-context.js';
 import { tinyClassifier, writeModel } from '../helpers/classifier-models.js';
 import { json, submit, testImage } from '../helpers/http.js';
 import { CLI, FIXTURES } from '../helpers/paths.js';
@@ -25,6 +25,7 @@ const SIN = writeModel(join(work, 'sine.onnx'), tinyClassifier({ layout: 'NCHW',
 const RESNET = join(FIXTURES, 'models', 'resnet-basic-op17.onnx');
 const VIT = join(FIXTURES, 'models', 'vit-op17.onnx');
 const TINY = join(FIXTURES, 'service-models', 'tiny');
+const QDQ = join(FIXTURES, 'rules', 'qdq-net.onnx');
 
 function saliency(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ORT_THREADS: '1', CACHE_DIR: join(work, 'cache') } });
@@ -128,6 +129,30 @@ describe('models add', () => {
     });
   }
 
+  test('a QDQ model: its straight-through gradient is stated, the graph without rounding is checked, exit 0 with a warning', () => {
+    const dir = join(work, 'quantized');
+    const r = saliency('models', 'add', QDQ, '--name', 'qdq', '--models-dir', dir);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /NOT CONFIRMED: .* expected for this model: its gradient is an approximation/);
+    assert.match(r.stdout, /the same graph without rounding \(2 QuantizeLinear→DequantizeLinear pairs/);
+    assert.match(r.stdout, /^ {2}PASS: worst /m);
+    assert.match(r.stdout, /^warning: the gradient is the straight-through approximation/m);
+    // After the model's own two points, the rounding-free graph's: those must pass.
+    const errors = selfCheckErrors(r.stdout);
+    assert.equal(errors.length, 4);
+    for (const [along, random] of errors.slice(2))
+      assert.ok((along as number) <= THRESHOLDS.gradient && (random as number) <= THRESHOLDS.random, `relative errors ${along}, ${random}`);
+    // Rounding barely moves the activations here: the two gradients agree but for the ReLU kinks it flips.
+    for (const m of r.stdout.matchAll(/straight-through gradient differs from this one by ([0-9.e+-]+)/g)) assert.ok(Number(m[1]) < 0.1, m[0]);
+
+    const c = saliency('models', 'check', '--models-dir', dir);
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+    assert.match(
+      c.stdout,
+      /^ok {4}qdq \[.*gradient: straight-through quantization\].*; without rounding: along ∇ .* — warning: the gradient is the straight-through approximation/,
+    );
+  });
+
   test('--force replaces an existing folder', () => {
     const r = saliency('models', 'add', RESNET, '--name', 'resnet', '--force', '--models-dir', modelsDir);
     assert.equal(r.code, 0, r.stderr);
@@ -199,6 +224,35 @@ describe('the self-check', () => {
       const r = await selfCheck(changed);
       assert.equal(r.passed, false);
       assert.ok(Math.abs(r.worst.gradient - 0.1) < 0.01, JSON.stringify(r.worst));
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  test('a QDQ model fails when the graph without rounding disagrees with its gradient too', async () => {
+    const ctx = await openModelContext(QDQ, { threads: 1 });
+    // Both forward passes (the model's and the rounding-free graph's) 10% larger than their gradients.
+    const changed: typeof ctx = {
+      ...ctx,
+      sessions: async (key, build) => {
+        const runner = await ctx.sessions(key, build);
+        if (!key.endsWith('forward')) return runner;
+        return {
+          run: async (feeds, fetches) =>
+            Object.fromEntries(Object.entries(await runner.run(feeds, fetches)).map(([k, t]) => [k, { data: t.data.map((v) => 1.1 * v), dims: t.dims }])),
+        };
+      },
+    };
+    try {
+      const r = await selfCheck(changed, { approximations: ['straight-through quantization'] });
+      assert.equal(r.verdict, 'fail');
+      const w = r.withoutRounding;
+      assert.ok(w && 'check' in w, JSON.stringify(w));
+      assert.equal(w.check.passed, false);
+      assert.ok(Math.abs(w.check.worst.gradient - 0.1) < 0.01, JSON.stringify(w.check.worst));
+      const plain = await selfCheck(ctx, { approximations: ['straight-through quantization'] });
+      assert.equal(plain.verdict, 'approximate');
+      assert.equal(plain.passed, false);
     } finally {
       await ctx.close();
     }
