@@ -106,11 +106,12 @@ export async function runNoiseGrad(
     let offset = 0;
     const rng = weightRng(p.seed, m);
     for (const w of clean) {
-      const eta = options.weightNoise
-        ? options.weightNoise.subarray(m * total + offset, m * total + offset + w.values.length)
-        : rng.fillNormal(new Float32Array(w.values.length), p.weightNoise).map((z) => 1 + z);
-      const noisy = new Float32Array(w.values.length);
-      for (let i = 0; i < noisy.length; i++) noisy[i] = (w.values[i] as number) * (eta[i] as number);
+      // θ·η in place of the drawn σ_w·z (η rounded to float32 first, as an η tensor would be).
+      const noisy = options.weightNoise
+        ? options.weightNoise.slice(m * total + offset, m * total + offset + w.values.length)
+        : rng.fillNormal(new Float32Array(w.values.length), p.weightNoise);
+      const shift = options.weightNoise ? 0 : 1;
+      for (let i = 0; i < noisy.length; i++) noisy[i] = (w.values[i] as number) * Math.fround(shift + (noisy[i] as number));
       feeds[w.name] = { data: noisy, dims: w.dims };
       offset += w.values.length;
     }
