@@ -4,7 +4,11 @@
 // tools/demo/train_demo.py calls it to score where each method's map puts its energy.
 //
 //   node tools/demo/method-maps.mjs --model-dir models/demo (--input x.npy | --images a.png,b.png)
-//        --targets 0,3,… --seed 1 --out DIR [--methods gradient,smoothgrad]
+//        --targets 0,3,… --seed 1 --out DIR [--methods gradient,smoothgrad,smoothgrad:base=grad-cam]
+//
+// A method is a name with optional `:key=value` parameters (a variant such as SmoothGrad over
+// Grad-CAM); the default is every method in METHODS and every variant in VARIANTS. Each is written
+// to `<spec>.npy`.
 //
 // --input is a preprocessed batch [N,3,H,W]; --images are decoded and preprocessed exactly as the
 // service does it for an upload (the model's manifest: resize, range, mean/std).
@@ -52,8 +56,10 @@ const manifest = loadManifest(modelDir);
 const x = input ? decodeNpy(readFileSync(input)) : await imageBatch(images ? images.split(',') : []);
 const targets = targetText.split(',').map(Number);
 const seed = Number(values.seed);
+// Methods whose defaults leave a base out: SmoothGrad over Grad-CAM (Smooth Grad-CAM).
+const VARIANTS = ['smoothgrad:base=grad-cam'];
 /** @type {string[]} */
-const methods = values.methods ? values.methods.split(',') : [...METHODS];
+const methods = values.methods ? values.methods.split(',') : [...METHODS, ...VARIANTS];
 
 // The same context the service's workers build for a manifest: its pixel range sets IG's black and
 // white baselines; noise is relative to each image's own value range, as in the service.
@@ -65,13 +71,19 @@ const ctx = await openModelContext(join(modelDir, manifest.file), {
 mkdirSync(out, { recursive: true });
 try {
   for (const method of methods) {
-    const result = await explain(ctx, { x: { data: x.data, dims: x.shape }, params: { method, seed }, targets });
+    const result = await explain(ctx, { x: { data: x.data, dims: x.shape }, params: { ...methodParams(method), seed }, targets });
     const { data, dims } = result.attribution;
     writeFileSync(join(out, `${method}.npy`), encodeNpy({ data, shape: dims }));
     process.stdout.write(`${JSON.stringify({ method, shape: dims, ms: Math.round(result.timings.computeMs) })}\n`);
   }
 } finally {
   await ctx.close();
+}
+
+/** `name:key=value:…` -> the request's method parameters (values as strings, as a form sends them). */
+function methodParams(/** @type {string} */ spec) {
+  const [method, ...pairs] = spec.split(':');
+  return { method, ...Object.fromEntries(pairs.map((pair) => pair.split('='))) };
 }
 
 /** The images preprocessed for the model, stacked into one batch. */
