@@ -13,6 +13,7 @@ import {
   BASE_METHODS,
   BASELINES,
   METHOD_BASES,
+  baseRefusal,
   METHODS,
   type MethodName,
   type MethodParams,
@@ -260,11 +261,9 @@ export async function runExplain(args: string[]): Promise<number> {
  * can, so `--method smoothgrad,noisegrad --base grad-cam` compares Smooth Grad-CAM with plain NoiseGrad.
  */
 function paramsFor(params: MethodParams, method: MethodName, comparing: boolean): MethodParams {
-  const bases = METHOD_BASES[method];
-  const takesBase = params.base === undefined || bases?.includes(params.base) === true;
-  if (!takesBase && !comparing)
-    throw new UsageError(bases ? `--method ${method} takes --base ${bases.join(', ')}, not '${params.base}'` : `--method ${method} takes no --base`);
-  return { ...params, method, base: takesBase ? params.base : undefined };
+  const refusal = baseRefusal(method, params.base);
+  if (refusal && !comparing) throw new UsageError(`--method ${refusal.replace(' base', ' --base')}`);
+  return { ...params, method, base: refusal ? undefined : params.base };
 }
 
 /** The maps of an attribution [K, …], one [1, …] each. */

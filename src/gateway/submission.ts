@@ -9,7 +9,7 @@ import { decodeNpy } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
 import {
   ADAPTIVE_METHODS,
-  METHOD_BASES,
+  baseRefusal,
   METHOD_PARAMETERS,
   baseSpecific,
   type MethodParams as ResolvableParams,
@@ -194,10 +194,8 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
   if (params.steps !== undefined && params.steps > config.MAX_STEPS) {
     throw apiError('SALIENCY_LIMIT_EXCEEDED', [`steps ${params.steps} exceeds the limit of ${config.MAX_STEPS}`]);
   }
-  const bases = METHOD_BASES[params.method];
-  if (params.base !== undefined && bases && !bases.includes(params.base)) {
-    throw apiError('SALIENCY_VALIDATION', [`${params.method} takes base ${bases.join(', ')}, not '${params.base}'`]);
-  }
+  const refusal = baseRefusal(params.method, params.base);
+  if (refusal) throw apiError('SALIENCY_VALIDATION', [refusal]);
   if (params.method === 'vargrad' && params.unbiased && params.samples === 1) {
     throw apiError('SALIENCY_VALIDATION', ['unbiased VarGrad needs samples ≥ 2']);
   }

@@ -68,6 +68,11 @@ export async function renderHeatmap(source: RenderSource, options: RenderOptions
     rgba[4 * p + 3] = 255;
   });
   const png = await encodePng(rgba, unit.width, unit.height, 4);
+  return rendered(png, { scaled, unit }, options);
+}
+
+/** What a rendering reports beside its PNG: its size and how values were scaled and coloured. */
+function rendered(png: Buffer, { scaled, unit }: ReturnType<typeof unitMap>, options: RenderOptions): RenderedPng {
   return {
     png,
     width: unit.width,
@@ -93,16 +98,7 @@ export async function renderOverlay(source: RenderSource, image: DecodedImage, o
     for (let c = 0; c < 3; c++) rgb[3 * p + c] = heat === undefined ? grey : Math.round((1 - alpha) * grey + alpha * (heat[c] ?? 0));
   });
   const png = await encodePng(rgb, unit.width, unit.height, 3);
-  return {
-    png,
-    width: unit.width,
-    height: unit.height,
-    scale: scaled.scale,
-    offset: scaled.offset,
-    clipValue: scaled.clipValue,
-    colormap: options.colormap,
-    centred: isCentred(options),
-  };
+  return rendered(png, { scaled, unit }, options);
 }
 
 /** The reduced, clipped map as numbers for dashboards, always at model resolution (it is small). */

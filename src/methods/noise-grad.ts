@@ -13,7 +13,7 @@ import { valueRange } from './baselines.js';
 import { type ModelContext, type Progress, pointsPerRun } from './context.js';
 import { FUSED, buildFusedGraph, fusedOutputs } from './fused-graph.js';
 import { imageRngs } from './noise.js';
-import { type ResolvedParams } from './params.js';
+import { baseRefusal, type ResolvedParams } from './params.js';
 import { Rng } from './rng.js';
 import { concat, type Tensor } from './runner.js';
 import { oneHotSeed } from './targets.js';
@@ -51,7 +51,8 @@ export async function runNoiseGrad(
   p: ResolvedParams,
   options: NoiseGradOptions = {},
 ): Promise<{ attribution: Tensor; sigma: number[] }> {
-  if (p.base !== 'gradient' && p.base !== 'gradient-x-input') throw new NoiseGradError(`${p.method} supports base gradient or gradient-x-input, not ${p.base}`);
+  const refusal = baseRefusal(p.method, p.base);
+  if (refusal) throw new NoiseGradError(refusal);
   const fusion = p.method === 'fusiongrad';
   const n = p.models;
   const S = fusion ? p.samples : 1;

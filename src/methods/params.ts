@@ -43,6 +43,14 @@ export const METHOD_BASES: Partial<Record<MethodName, readonly BaseMethod[]>> = 
   fusiongrad: ['gradient', 'gradient-x-input'],
 };
 
+/** Why `method` cannot run over `base` (undefined when it can, or when no base is given). */
+export function baseRefusal(method: MethodName, base: BaseMethod | undefined): string | undefined {
+  if (base === undefined) return undefined;
+  const bases = METHOD_BASES[method];
+  if (!bases) return `${method} takes no base`;
+  return bases.includes(base) ? undefined : `${method} takes base ${bases.join(', ')}, not '${base}'`;
+}
+
 export const BASELINES = ['zeros', 'black', 'white', 'blur', 'uniform', 'mean'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 
