@@ -19,12 +19,13 @@ import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
 import { inputGradient } from '../gradgraph/index.js';
 import { oneHotSeed } from '../methods/targets.js';
-import { type ExplainResult, explain } from '../methods/explain.js';
+import { type ExplainResult, explain, forwardRunner } from '../methods/explain.js';
 import { DEFAULT_BUDGET_BYTES } from '../methods/context.js';
 import { type MethodParams } from '../methods/params.js';
 import { METRIC_NAMES, evaluateMetrics } from '../metrics/evaluate.js';
 import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
 import { openModelContext } from '../runtime/model-context.js';
+import { type ModelContext } from '../methods/context.js';
 import { UsageError, parseFlags } from './flags.js';
 
 const CACHE = join('.cache', 'bench');
@@ -91,19 +92,18 @@ function randomBatch(n: number, shape: number[]): Float32Array {
   return data;
 }
 
-/** The original model's forward pass per image, the faster of batches 1 and 16 (median of `repeat` runs each). */
-async function forwardPerImageMs(path: string, threads: number, repeat: number): Promise<number> {
-  const loaded = await loadModel(path, { threads });
-  const forward = await forwardSession(loaded, loaded.model.graph.outputs[0]?.name as string, { threads });
-  try {
-    const perImage = async (n: number) => {
-      const x = { data: randomBatch(n, loaded.sampleShape), dims: [n, ...loaded.sampleShape] };
-      return (await median(repeat, () => forward.run({ [loaded.input]: x }))) / n;
-    };
-    return Math.min(await perImage(1), await perImage(16));
-  } finally {
-    await forward.release();
-  }
+/** The context's own forward pass per image, the faster of batches 1 and 16 (a fixed batch: its own) (median of `repeat` runs each). */
+async function forwardPerImageMs(ctx: ModelContext, repeat: number): Promise<number> {
+  const { runner, output } = await forwardRunner(ctx);
+  const perImage = async (n: number) => {
+    const x = { data: randomBatch(n, ctx.sampleShape), dims: [n, ...ctx.sampleShape] };
+    return (await median(repeat, () => runner.run({ [ctx.input]: x }, [output]))) / n;
+  };
+  // A graph with its batch baked in runs only at that batch.
+  const batches = ctx.fixedBatch ? [ctx.fixedBatch] : [1, 16];
+  let best = Infinity;
+  for (const n of batches) best = Math.min(best, await perImage(n));
+  return best;
 }
 
 async function benchGradient(models: string[], batches: number[], repeat: number, threads?: number): Promise<void> {
@@ -275,8 +275,7 @@ async function benchMethods(
     // SmoothDiff's floor: its n statistics passes and the clean pass cost a forward pass each at
     // best (the fastest per image of batches 1 and 16), and its backward a gradient job.
     const floorMs = picked.has('smoothdiff-50')
-      ? 51 * (await forwardPerImageMs(modelFile(name), threads, repeat)) +
-        (await median(repeat, () => explain(ctx, { x, params: { method: 'gradient' }, targets: [0] })))
+      ? 51 * (await forwardPerImageMs(ctx, repeat)) + (await median(repeat, () => explain(ctx, { x, params: { method: 'gradient' }, targets: [0] })))
       : undefined;
     const autoParams: MethodParams = { method: 'smoothgrad', samples: 'auto', maxSamples: 50, seed: 1 };
     const auto = picked.has(AUTO_CASE) ? await explain(ctx, { x, params: autoParams, targets: [0] }) : undefined;
