@@ -5,7 +5,7 @@ import { type FastifyRequest } from 'fastify';
 import { Value } from '@sinclair/typebox/value';
 import { type Config } from '../config/config.js';
 import { decodeImage, ImageError } from '../imaging/index.js';
-import { decodeNpy } from '../imaging/npy.js';
+import { readNpyHeader } from '../imaging/npy.js';
 import { type JobPayload, type MethodParams, MethodParamsSchema, keys } from '../jobs/contract.js';
 import {
   ADAPTIVE_METHODS,
@@ -340,7 +340,7 @@ export function checkTensor(upload: Upload, entry: ModelEntry, what: string): vo
   const expected = layout === 'NCHW' ? [channels, ...size] : [...size, channels];
   let shape: number[];
   try {
-    shape = decodeNpy(upload.bytes).shape;
+    shape = readNpyHeader(upload.bytes).shape;
   } catch (err) {
     throw apiError('SALIENCY_BAD_TENSOR', [`${what}: ${(err as Error).message}`]);
   }

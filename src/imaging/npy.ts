@@ -11,7 +11,15 @@ export class NpyError extends Error {
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-export function decodeNpy(bytes: Uint8Array): NpyArray {
+/** What a float32 .npy header says: the array's shape and where its data starts (checked against the length). */
+export interface NpyHeader {
+  shape: number[];
+  /** Byte offset of the first value. */
+  offset: number;
+}
+
+/** Reads and checks the header only (the gateway's shape check): no copy of the data. */
+export function readNpyHeader(bytes: Uint8Array): NpyHeader {
   if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) throw new NpyError('not a .npy file (bad magic bytes)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const major = bytes[6];
@@ -30,9 +38,16 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
     .map((s) => s.trim())
     .filter(Boolean)
     .map(Number);
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new NpyError(`malformed .npy shape (${shapeText})`);
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLength;
   if (bytes.length - offset < count * 4) throw new NpyError(`truncated .npy data: expected ${count} float32 values`);
+  return { shape, offset };
+}
+
+export function decodeNpy(bytes: Uint8Array): NpyArray {
+  const { shape, offset } = readNpyHeader(bytes);
+  const count = shape.reduce((a, b) => a * b, 1);
   // Copy into an aligned buffer (the data offset need not be 4-byte aligned in the source).
   const data = new Float32Array(count);
   new Uint8Array(data.buffer).set(bytes.subarray(offset, offset + count * 4));

@@ -61,6 +61,9 @@ interface Slot {
   jobId?: string;
   /** Still loading and warming up its processor. */
   warming: boolean;
+  /** Resolves when the warm-up is over ('ready'), or the thread has exited. */
+  warmed: Promise<void>;
+  endWarmUp: () => void;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -255,12 +258,16 @@ export class EmbeddedJobQueue implements JobQueue {
   }
 
   /**
-   * Asks an idle thread to close its sessions and exit. A thread that does not exit within 5 s is
-   * terminated: it is idle (not inside a run), so that is safe.
+   * Asks an idle thread to close its sessions and exit. A thread still warming up stops after the
+   * graph run it is in (it may be inside ONNX Runtime until then, so it is never terminated before
+   * it reports the end of its warm-up). A thread that then does not exit within 5 s is terminated:
+   * it is idle (not inside a run), so that is safe.
    */
   private async stopThread(slot: Slot): Promise<void> {
     const exited = new Promise((resolve) => slot.worker.once('exit', resolve));
     slot.worker.postMessage({ type: 'shutdown' } satisfies ToThread);
+    slot.worker.ref(); // close() waits for the thread, warm-up included
+    await slot.warmed;
     const timer = setTimeout(() => void slot.worker.terminate(), 5000);
     await exited;
     clearTimeout(timer);
@@ -292,7 +299,9 @@ export class EmbeddedJobQueue implements JobQueue {
   private spawn(check = false): Slot {
     const cancelFlag = new SharedArrayBuffer(4);
     const worker = new Worker(this.threadUrl, { workerData: { processorFile: this.processorFile, cancelFlag, check } satisfies ThreadData });
-    const slot: Slot = { worker, cancelFlag: new Int32Array(cancelFlag), warming: true };
+    let endWarmUp = () => {};
+    const warmed = new Promise<void>((resolve) => (endWarmUp = resolve));
+    const slot: Slot = { worker, cancelFlag: new Int32Array(cancelFlag), warming: true, warmed, endWarmUp };
     this.slots.add(slot);
     worker.on('message', (msg: FromThread) => this.onMessage(slot, msg));
     // An uncaught error in the thread ends it; 'exit' follows and handles the job.
@@ -309,6 +318,7 @@ export class EmbeddedJobQueue implements JobQueue {
     }
     if (msg.type === 'ready') {
       slot.warming = false;
+      slot.endWarmUp();
       return;
     }
     if (msg.type === 'read' || msg.type === 'write') {
@@ -356,6 +366,7 @@ export class EmbeddedJobQueue implements JobQueue {
 
   private onExit(slot: Slot, code: number): void {
     this.slots.delete(slot);
+    slot.endWarmUp();
     this.resolveChecked(undefined); // the checking thread ended first: the gateway checks in its own thread
     if (this.closing && slot.jobId === undefined) return; // asked to exit
     const id = slot.jobId;

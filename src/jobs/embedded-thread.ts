@@ -1,10 +1,11 @@
 // Worker-thread entry of the embedded queue: loads the processor once (it keeps its ONNX
 // sessions between jobs) and runs one job at a time for the main thread. Blob reads and writes
-// are bridged to the main thread, which owns the memory store.
+// are bridged to the main thread, which owns the memory store; they cross in shared memory.
 import { parentPort, workerData } from 'node:worker_threads';
 import { type JobPayload } from './contract.js';
 import { type SerializedError, serializeError } from './job-errors.js';
 import { loadProcessorModule } from './load-processor.js';
+import { shareableCopy } from './shared-bytes.js';
 
 export interface ThreadData {
   processorFile: string;
@@ -37,13 +38,15 @@ const pending = new Map<number, { resolve: (value: Uint8Array | undefined) => vo
 let nextRequest = 0;
 
 const post = (msg: FromThread) => port.postMessage(msg);
+/** Set by 'shutdown': the warm-up stops after the graph run it is in. */
+let stopping = false;
 
 // The queue counts this thread once it is warm; a job posted meanwhile waits for the warm-up (a
 // thread runs one job at a time, and the warm-up counts as one).
 const warm = (async () => {
   try {
     if (data.check) post({ type: 'checked', models: await processor.checkModels?.().catch(() => undefined) });
-    await processor.warmUp?.();
+    await processor.warmUp?.(() => stopping);
   } catch {
     // The processor logs what failed; the thread serves jobs all the same.
   } finally {
@@ -64,7 +67,9 @@ port.on('message', (msg: ToThread) => {
       break;
     }
     case 'shutdown':
-      void shutdown();
+      // Never close the sessions under a warm-up run: exiting while ONNX Runtime runs aborts the process.
+      stopping = true;
+      void warm.then(shutdown);
       break;
   }
 });
@@ -83,7 +88,8 @@ async function run(jobId: string, payload: JobPayload): Promise<void> {
       cancelled: () => Atomics.load(cancelFlag, 0) === 1,
       read: (key) => request({ type: 'read', requestId: nextRequest++, key }),
       write: async (key, value, ttlSeconds) => {
-        await request({ type: 'write', requestId: nextRequest++, key, value, ttlSeconds });
+        // Copied once, into shared memory: the main thread's store keeps that copy as it is.
+        await request({ type: 'write', requestId: nextRequest++, key, value: shareableCopy(value), ttlSeconds });
       },
     });
     post({ type: 'result', jobId, result });

@@ -8,8 +8,11 @@ export interface ProcessorModule {
   processJob: JobProcessor;
   /** Optional: releases the thread's resources (ONNX sessions) before the thread ends. */
   closeProcessor?: () => Promise<void>;
-  /** Optional: prepares the thread (compiles and runs configured methods) before it reports ready. */
-  warmUp?: () => Promise<void>;
+  /**
+   * Optional: prepares the thread (compiles and runs configured methods) before it reports ready;
+   * returns early, between two runs, once `stop` says so.
+   */
+  warmUp?: (stop?: () => boolean) => Promise<void>;
   /** Optional: checks the installed models on the thread's contexts (asked of one thread: ThreadData.check). */
   checkModels?: () => Promise<unknown>;
 }

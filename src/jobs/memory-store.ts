@@ -1,4 +1,4 @@
-// BlobStore in process memory (embedded mode): per-key TTL, expired lazily on read and by a
+// BlobStore in process memory (embedded mode), in shared memory (shared-bytes.ts): per-key TTL, expired lazily on read and by a
 // periodic sweep, and a total-bytes cap. What the cap may push out is only what can be made
 // again or is no longer needed by a job: cached renderings, and the inputs of finished jobs once
 // the queue releases them. The inputs of accepted jobs and their results are never evicted: when
@@ -7,6 +7,7 @@
 // (1 − RESULT_RESERVE) of the cap, so that the jobs already accepted can still write their results.
 import { keys } from './contract.js';
 import { type BlobStore } from './interfaces.js';
+import { isWholeShared, shareableCopy } from './shared-bytes.js';
 
 export interface MemoryStoreOptions {
   /** Most bytes held at once (default 512 MiB). */
@@ -81,8 +82,10 @@ export class MemoryBlobStore implements BlobStore {
         );
       }
     }
-    // A copy: the caller may reuse its buffer.
-    this.entries.set(key, { value: Buffer.from(value), expiresAt: this.now() + ttlSeconds * 1000, evictable: cache });
+    // A copy, in shared memory: the caller may reuse its buffer. A whole SharedArrayBuffer is what a
+    // job thread posted back (a result it no longer touches): it is kept as it is.
+    const stored = isWholeShared(value) ? Buffer.from(value.buffer, 0, value.byteLength) : shareableCopy(value);
+    this.entries.set(key, { value: stored, expiresAt: this.now() + ttlSeconds * 1000, evictable: cache });
     this.bytes += value.byteLength;
     return Promise.resolve();
   }

@@ -80,7 +80,7 @@ function tensorInput(bytes: Uint8Array, sampleShape: number[], what: string): Te
       `${what} has shape [${array.shape.join(',')}]; the model expects [${sampleShape.join(',')}] or [1,${sampleShape.join(',')}]`,
     );
   }
-  if (!array.data.every(Number.isFinite)) throw new JobInputError('SALIENCY_BAD_TENSOR', `${what} contains NaN or infinite values`);
+  if (firstNonFinite(array.data) >= 0) throw new JobInputError('SALIENCY_BAD_TENSOR', `${what} contains NaN or infinite values`);
   return { data: array.data, dims: [1, ...sampleShape] };
 }
 
@@ -90,6 +90,21 @@ export const NON_FINITE = 'SALIENCY_NON_FINITE';
 function firstNonFinite(values: ArrayLike<number>): number {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i] as number)) return i;
   return -1;
+}
+
+/**
+ * The smallest and largest value. An indexed loop in a function of its own: `for…of` over a
+ * typed array inside the (large, async) job function ran about 15× slower (2.6 ms for 150 k floats).
+ */
+function valueRange(values: Float32Array): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
 }
 
 /**
@@ -207,12 +222,7 @@ export const processJob: JobProcessor = async (payload: JobPayload, io: Processo
       .sort((a, b) => (logits[b] as number) - (logits[a] as number))
       .slice(0, 5)
       .map((index) => ({ index, label: label(index), logit: logits[index] as number, score: probabilities[index] as number }));
-    let min = Infinity;
-    let max = -Infinity;
-    for (const v of attribution) {
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    const { min, max } = valueRange(attribution);
     const targets = spec ? targetMaps(result, logits, probabilities, label, metrics) : undefined;
     const { baseline: usedBaseline, ...resolved } = usedParams(result.params);
     const out: JobResult = {
@@ -251,8 +261,8 @@ export async function checkModels(): Promise<CheckedModel[]> {
   return checked;
 }
 
-/** Compiles and runs WARMUP_METHODS once per model (called before the thread reports ready). */
-export async function warmUp(): Promise<void> {
+/** Compiles and runs WARMUP_METHODS once per model (called before the thread reports ready); `stop` ends it between runs. */
+export async function warmUp(stop?: () => boolean): Promise<void> {
   let methods;
   try {
     methods = warmupMethods(config.WARMUP_METHODS);
@@ -262,7 +272,7 @@ export async function warmUp(): Promise<void> {
   }
   if (methods.length === 0) return;
   registry ??= ModelRegistry.load(config.MODELS_DIR);
-  for (const r of await warmUpModels(registry.list(), methods, (entry) => contexts.get(entry))) {
+  for (const r of await warmUpModels(registry.list(), methods, (entry) => contexts.get(entry), stop)) {
     if (r.error) log.warn({ model: r.model, method: r.method, err: r.error }, 'warm-up failed; jobs of this method will report the error');
     else log.info({ model: r.model, method: r.method, ms: Math.round(r.ms) }, 'warmed up');
   }
@@ -278,12 +288,7 @@ function targetMaps(
 ): TargetMap[] {
   const size = result.attribution.data.length / result.targets.length;
   return result.targets.map((index, k) => {
-    let min = Infinity;
-    let max = -Infinity;
-    for (const v of result.attribution.data.subarray(k * size, (k + 1) * size)) {
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    const { min, max } = valueRange(result.attribution.data.subarray(k * size, (k + 1) * size));
     const gap = result.completenessGap?.[k];
     const quality = metrics?.[k];
     return {

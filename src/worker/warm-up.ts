@@ -35,10 +35,13 @@ export async function warmUp(
   models: ModelEntry[],
   methods: readonly MethodName[],
   open: (entry: ModelEntry) => Promise<OwnedContext>,
+  /** Asked before each run: true ends the warm-up there (the thread is shutting down). */
+  stop?: () => boolean,
 ): Promise<WarmUpReport[]> {
   const reports: WarmUpReport[] = [];
   for (const entry of models) {
     for (const method of methods) {
+      if (stop?.()) return reports;
       const t0 = performance.now();
       try {
         const ctx = await open(entry);

@@ -133,6 +133,20 @@ test('a distributed worker takes no job, is not listed and reports not ready unt
   }
 });
 
+test('the embedded queue closed during the warm-up lets the warm-up end itself before the thread exits', async () => {
+  // A thread that exited under a warm-up's ONNX Runtime run would abort the whole process.
+  const gate = join(dir, 'never-embedded');
+  process.env['SALIENCY_TEST_WARMUP_GATE'] = gate;
+  const config = loadConfig({ MODELS_DIR: SERVICE_MODELS, LOG_LEVEL: 'silent', WORKER_CONCURRENCY: '2', WARMUP_METHODS: 'gradient' });
+  const queue = new EmbeddedJobQueue(config, PROCESSOR, new MemoryBlobStore());
+  await sleep(300);
+  const started = Date.now();
+  await queue.close();
+  // Both threads ended their warm-up themselves, well before the 5 s after which an idle thread is terminated.
+  assert.equal(readFileSync(`${gate}.stopped`, 'utf8').trim().split('\n').length, 2);
+  assert.ok(Date.now() - started < 5000, `close took ${Date.now() - started} ms`);
+});
+
 test('a distributed worker closed during its warm-up ends its threads', async () => {
   process.env['SALIENCY_TEST_WARMUP_GATE'] = join(dir, 'never');
   const unique = `test-warmup-close-${process.pid}-${Date.now()}`;
