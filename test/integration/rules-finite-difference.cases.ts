@@ -412,6 +412,22 @@ function contrib(opType: string, x: readonly number[], inputs: readonly OpInput[
     step: 1e-3,
   });
   add({ name: 'FusedGemm activation Tanh', model: contrib('FusedGemm', [6], ['x', rnd([6, 4], 0.5)], { activation: attr.string('Tanh') }) });
+  // The activations ONNX Runtime's FusedGemm kernel builds from its activation_* attributes.
+  for (const [activation, params] of [
+    ['Elu', { activation_alpha: attr.float(0.7) }],
+    ['Celu', { activation_alpha: attr.float(1.5) }],
+    ['Selu', { activation_alpha: attr.float(1.6), activation_gamma: attr.float(1.1) }],
+    ['Softplus', {}],
+    ['Softsign', {}],
+    ['ThresholdedRelu', { activation_alpha: attr.float(0.3) }],
+    ['HardSigmoid', { activation_alpha: attr.float(0.3), activation_beta: attr.float(0.4) }],
+  ] as const) {
+    add({
+      name: `FusedGemm activation ${activation}`,
+      model: contrib('FusedGemm', [6], ['x', rnd([6, 4], 0.5), rnd([4])], { activation: attr.string(activation), ...params }),
+      step: 1e-3,
+    });
+  }
   add({ name: 'com.microsoft Gelu', model: contrib('Gelu', x), sample: scaled(2) });
   add({ name: 'com.microsoft FastGelu with bias', model: contrib('FastGelu', [4, 5], ['x', rnd([5])]), sample: scaled(2) });
   add({ name: 'com.microsoft FastGelu without bias', model: contrib('FastGelu', [4, 5]), sample: scaled(2) });

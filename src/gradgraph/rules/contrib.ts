@@ -9,15 +9,25 @@ import { convBackward } from './convolution.js';
 import { gemmBackward, matMulBackward } from './linear-algebra.js';
 import { standardised } from './normalization.js';
 
+/** A fused activation's parameters, by the names of the plain op's attributes. */
+type ActivationParams = { alpha?: number; beta?: number; gamma?: number; min?: number; max?: number };
+
 /**
  * Derivative of a fused activation, read from its output y (the pre-activation is never a
  * tensor of the fused graph). Each is exact: y determines the branch of every piecewise form
  * (min < y < max ⟺ min < x < max for Clip, 0 < y < 1 ⟺ 0 < αx + β < 1 for HardSigmoid, y > 0
- * ⟺ x > 0 for Relu and LeakyRelu with α > 0).
+ * ⟺ x > 0 for Relu, LeakyRelu, Elu, Celu and Selu with positive parameters, y > 0 ⟺ x > α for
+ * ThresholdedRelu with α ≥ 0), and the smooth ones are functions of y (Softplus: σ(x) = 1 − e^−y;
+ * Softsign: 1/(1 + |x|)² = (1 − |y|)²).
  */
-function fusedActivationDerivative(ctx: RuleContext, activation: string, params: number[], y: string): string | undefined {
+function fusedActivationDerivative(ctx: RuleContext, activation: string, p: ActivationParams, y: string): string | undefined {
   const b = ctx.b;
   const inside = (lo: number, hi: number) => floatMask(ctx, b.op('And', [b.op('Greater', [y, b.scalar(lo)]), b.op('Less', [y, b.scalar(hi)])]));
+  const positive = () => b.op('Greater', [y, b.scalar(0)]);
+  const needPositive = (name: string, value: number) => {
+    if (!(value > 0)) ctx.fail(`${activation} with ${name} ${value} cannot be differentiated from its output (it needs ${name} > 0)`);
+    return value;
+  };
   switch (activation) {
     case '':
       return undefined;
@@ -28,22 +38,49 @@ function fusedActivationDerivative(ctx: RuleContext, activation: string, params:
     case 'Tanh':
       return b.sub(b.scalar(1), b.mul(y, y));
     case 'LeakyRelu': {
-      const alpha = params[0] ?? 0.01;
+      const alpha = p.alpha ?? 0.01;
       if (alpha < 0) ctx.fail('LeakyRelu with a negative slope cannot be differentiated from its output');
-      const positive = floatMask(ctx, b.op('Greater', [y, b.scalar(0)]));
-      return b.add(b.mul(positive, b.scalar(1 - alpha)), b.scalar(alpha));
+      return b.add(b.mul(floatMask(ctx, positive()), b.scalar(1 - alpha)), b.scalar(alpha));
     }
     case 'Clip':
-      return inside(params[0] ?? -Infinity, params[1] ?? Infinity);
+      return inside(p.min ?? -Infinity, p.max ?? Infinity);
     case 'HardSigmoid':
-      return b.mul(inside(0, 1), b.scalar(params[0] ?? 0.2));
+      return b.mul(inside(0, 1), b.scalar(p.alpha ?? 0.2));
+    // y = α(eˣ − 1) for x ≤ 0: y' = y + α.
+    case 'Elu':
+      return b.op('Where', [positive(), b.scalar(1), b.add(y, b.scalar(needPositive('alpha', p.alpha ?? 1)))]);
+    // y = α(e^(x/α) − 1) for x ≤ 0: y' = y/α + 1.
+    case 'Celu': {
+      const alpha = needPositive('alpha', p.alpha ?? 1);
+      return b.op('Where', [positive(), b.scalar(1), b.add(b.mul(y, b.scalar(1 / alpha)), b.scalar(1))]);
+    }
+    // y = γx for x > 0, γα(eˣ − 1) else: y' = γ, or y + γα.
+    case 'Selu': {
+      const alpha = needPositive('alpha', p.alpha ?? 1.67326319217681884765625);
+      const gamma = needPositive('gamma', p.gamma ?? 1.05070102214813232421875);
+      return b.op('Where', [positive(), b.scalar(gamma), b.add(y, b.scalar(gamma * alpha))]);
+    }
+    case 'Softplus':
+      return b.sub(b.scalar(1), b.op('Exp', [b.op('Neg', [y])]));
+    case 'Softsign': {
+      const rest = b.sub(b.scalar(1), b.op('Abs', [y]));
+      return b.mul(rest, rest);
+    }
+    case 'ThresholdedRelu': {
+      const alpha = p.alpha ?? 1;
+      if (alpha < 0) ctx.fail('ThresholdedRelu with a negative alpha cannot be differentiated from its output');
+      return floatMask(ctx, positive());
+    }
     default:
-      return ctx.fail(`fused activation ${activation} is not supported (Relu, Clip, HardSigmoid, Sigmoid, LeakyRelu, Tanh are)`);
+      return ctx.fail(`fused activation ${activation} is not supported (${FUSED_ACTIVATIONS.join(', ')} are)`);
   }
 }
 
+/** The activations ONNX Runtime fuses into FusedConv (Relu … HardSigmoid) and FusedGemm (any of these but Clip). */
+const FUSED_ACTIVATIONS = ['Relu', 'Clip', 'HardSigmoid', 'Sigmoid', 'LeakyRelu', 'Tanh', 'Elu', 'Celu', 'Selu', 'Softplus', 'Softsign', 'ThresholdedRelu'];
+
 /** The output cotangent times the fused activation's derivative (a policy may replace it). */
-function preActivationGrad(ctx: RuleContext, activation: string, params: number[]): string {
+function preActivationGrad(ctx: RuleContext, activation: string, params: ActivationParams): string {
   const g = ctx.cotangent(0);
   const y = ctx.output(0);
   if (!activation) return g;
@@ -71,24 +108,25 @@ export const contribRules: Record<string, GradRule> = {
   // Y = act(Conv(X, W, B) + Z): Conv's backward from the pre-activation cotangent; Z gets it whole.
   FusedConv: {
     backward(ctx) {
-      const params = ctx.attrs['activation_params']?.floats ?? [];
-      const gpre = preActivationGrad(ctx, getString(ctx.attrs, 'activation', ''), [...params]);
+      // activation_params: [alpha] (LeakyRelu), [alpha, beta] (HardSigmoid) or [min, max] (Clip).
+      const activation = getString(ctx.attrs, 'activation', '');
+      const [first, second] = ctx.attrs['activation_params']?.floats ?? [];
+      const params = activation === 'Clip' ? { min: first, max: second } : { alpha: first, beta: second };
+      const gpre = preActivationGrad(ctx, activation, params);
       if (ctx.input(3) && ctx.needs(3)) ctx.give(3, gpre);
       convBackward(ctx, gpre);
     },
   },
 
-  // Y = act(α·A'B' + β·C); activation parameters as activation_alpha / activation_beta.
+  // Y = act(α·A'B' + β·C); the activation's own attributes prefixed: activation_alpha, _beta, _gamma.
+  // ONNX Runtime's FusedGemm kernel builds the activation from those attributes, so it has no Clip
+  // (Clip's bounds are inputs).
   FusedGemm: {
     backward(ctx) {
       const activation = getString(ctx.attrs, 'activation', '');
-      const defaults: Record<string, [number, number]> = { LeakyRelu: [0.01, 0], HardSigmoid: [0.2, 0.5] };
-      const [alpha, beta] = defaults[activation] ?? [0, 0];
-      const params =
-        activation === 'Clip'
-          ? ctx.fail('FusedGemm with Clip is not supported')
-          : [getFloat(ctx.attrs, 'activation_alpha', alpha), getFloat(ctx.attrs, 'activation_beta', beta)];
-      gemmBackward(ctx, preActivationGrad(ctx, activation, params));
+      if (activation === 'Clip') ctx.fail('FusedGemm with Clip is not an op ONNX Runtime runs (its FusedGemm kernel has no Clip)');
+      const param = (name: string) => (ctx.attrs[`activation_${name}`] ? getFloat(ctx.attrs, `activation_${name}`, 0) : undefined);
+      gemmBackward(ctx, preActivationGrad(ctx, activation, { alpha: param('alpha'), beta: param('beta'), gamma: param('gamma') }));
     },
   },
 
