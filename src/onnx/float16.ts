@@ -26,7 +26,7 @@
 // S = 2^10: a gradient of 1e-7 becomes 1.0e-4, a normal float16 number with all 11 bits, and only
 // a cotangent above 64 (65504 / 2^10) could overflow — a logit moving by more than 64 per unit
 // change of one activation, which float16 classifiers with logits of order 10 do not have.
-import { type Attributes } from './attributes.js';
+import { type Attributes, getString } from './attributes.js';
 import { type Graph, type Model, type Node, type ValueInfo, producers } from './ir.js';
 import { onnx, type TensorProto } from './proto.js';
 import { DataType, floatTensor, floatValues, tensorDims, toNumber } from './tensor.js';
@@ -38,6 +38,18 @@ export const BACKWARD_SCALE = 1024;
 const FLOAT32_ONLY: ReadonlySet<string> = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'If', 'Loop', 'Scan']);
 /** Operand slots ONNX types as float32 whatever the op's T (Resize's and Upsample's scales). */
 const FLOAT32_SLOTS: Record<string, readonly number[]> = { Resize: [2], Upsample: [1] };
+
+/**
+ * Nodes of the part that compute in float32: scatters that add up (the MaxPool rule's), which the
+ * CPU provider has no float16 kernel for, and whose sums of cotangents lose less in float32. Their
+ * float operands are cast to float32 before them and their float results back to float16 after.
+ */
+function float32Island(n: Node): { inputs: number[]; outputs: number[] } | undefined {
+  if ((n.opType === 'ScatterElements' || n.opType === 'ScatterND') && getString(n.attrs, 'reduction', 'none') !== 'none')
+    return { inputs: [0, 2], outputs: [0] };
+  return undefined;
+}
+const float32Slots = (n: Node): readonly number[] => float32Island(n)?.inputs ?? FLOAT32_SLOTS[n.opType] ?? [];
 
 export class Float16Error extends Error {
   override name = 'Float16Error';
@@ -232,10 +244,12 @@ export function computeInFloat16(model: Model, options: Float16Options = {}): Fl
   const backward = new Set<string>(boundary.seed ? [boundary.seed] : []);
   for (const n of ordered) if (n.inputs.some((i) => backward.has(i))) for (const o of n.outputs) if (o) backward.add(o);
 
-  // Exits: the part's float tensors read outside it (by a method node, a float32-only slot, or as graph outputs).
+  // Exits: the part's float tensors read outside it (by a method node, or as graph outputs).
   const readOutside = new Set<string>(g.outputs.map((v) => v.name));
   for (const n of g.nodes) if (!part.has(n)) for (const i of n.inputs) if (i) readOutside.add(i);
-  for (const n of ordered) for (const slot of FLOAT32_SLOTS[n.opType] ?? []) if (n.inputs[slot]) readOutside.add(n.inputs[slot] as string);
+  // Initializers also read in float32 inside the part keep their float32 self beside the copy.
+  const float32Reads = new Set<string>();
+  for (const n of ordered) for (const slot of float32Slots(n)) if (n.inputs[slot]) float32Reads.add(n.inputs[slot] as string);
   const exits: string[] = [];
   for (const t of producedInPart) {
     if (!readOutside.has(t)) continue;
@@ -250,16 +264,33 @@ export function computeInFloat16(model: Model, options: Float16Options = {}): Fl
   const entries = new Map<string, string>();
   const sharedInits = new Map<string, TensorProto>();
   const initializers = new Map(g.initializers);
+  // Casts to float32 before the nodes that read in float32, and back after the islands.
+  const before = new Map<Node, Node[]>();
+  const afterIsland = new Map<Node, Node[]>();
+  const asFloat32 = new Map<string, string>();
   const inputFor = (n: Node, slot: number): string => {
     const t = n.inputs[slot] ?? '';
     if (!t) return t;
-    if ((FLOAT32_SLOTS[n.opType] ?? []).includes(slot)) return t; // float32 wherever it comes from
+    if (float32Slots(n).includes(slot)) {
+      if (g.initializers.has(t)) return t;
+      let f = asFloat32.get(t);
+      if (!f) {
+        f = `${t}/as-float32`;
+        asFloat32.set(t, f);
+        before.set(n, [...(before.get(n) ?? []), cast(inPart(t), f, DataType.FLOAT)]);
+      }
+      return f;
+    }
+    return inPart(t);
+  };
+  /** The name a tensor has inside the part (float16 where it is a float). */
+  const inPart = (t: string): string => {
     if (producedInPart.has(t)) return exitSet.has(t) ? halfName(t) : t;
     const init = g.initializers.get(t);
     if (init) {
       if (init.dataType !== DataType.FLOAT) return t;
       // Read only by the part: its float16 copy under the same name; else beside the float32 one.
-      if (!readOutside.has(t)) {
+      if (!readOutside.has(t) && !float32Reads.has(t)) {
         initializers.set(t, weights.get(init));
         return t;
       }
@@ -273,17 +304,6 @@ export function computeInFloat16(model: Model, options: Float16Options = {}): Fl
     return halfName(t);
   };
 
-  const partRewritten = new Map<Node, Node>();
-  for (const n of ordered) {
-    partRewritten.set(n, {
-      ...n,
-      inputs: n.inputs.map((_, slot) => inputFor(n, slot)),
-      outputs: n.outputs.map((o) => (exitSet.has(o) ? halfName(o) : o)),
-      attrs: halfAttrs(n),
-    });
-  }
-  for (const [name, t] of sharedInits) initializers.set(name, t);
-
   const cast = (from: string, to: string, type: number): Node => ({
     name: `${to}/cast`,
     opType: 'Cast',
@@ -292,6 +312,18 @@ export function computeInFloat16(model: Model, options: Float16Options = {}): Fl
     outputs: [to],
     attrs: { to: { type: onnx.AttributeProto.AttributeType.INT, i: type } },
   });
+  const partRewritten = new Map<Node, Node>();
+  for (const n of ordered) {
+    const island = float32Island(n);
+    const outputs = n.outputs.map((o, slot) => {
+      const name = exitSet.has(o) ? halfName(o) : o;
+      if (!o || !island?.outputs.includes(slot)) return name;
+      afterIsland.set(n, [...(afterIsland.get(n) ?? []), cast(`${o}/island`, name, DataType.FLOAT16)]);
+      return `${o}/island`;
+    });
+    partRewritten.set(n, { ...n, inputs: n.inputs.map((_, slot) => inputFor(n, slot)), outputs, attrs: island ? n.attrs : halfAttrs(n) });
+  }
+  for (const [name, t] of sharedInits) initializers.set(name, t);
   const scalarInit = (name: string, value: number) => initializers.set(name, floatTensor(name, [], [value]));
   // The Casts (and the seed's scaling) of each entry, placed where its tensor exists.
   const enteringAt = new Map<string, Node[]>();
@@ -325,7 +357,7 @@ export function computeInFloat16(model: Model, options: Float16Options = {}): Fl
   const nodes: Node[] = [];
   nodes.push(...(enteringAt.get('') ?? []));
   for (const n of g.nodes) {
-    nodes.push(partRewritten.get(n) ?? n);
+    nodes.push(...(before.get(n) ?? []), partRewritten.get(n) ?? n, ...(afterIsland.get(n) ?? []));
     for (const o of n.outputs) {
       if (part.has(n)) nodes.push(...(leaving.get(o) ?? []));
       else nodes.push(...(enteringAt.get(o) ?? []));
