@@ -504,11 +504,11 @@ export interface components {
                 run: number;
             };
             /**
-             * @description Element type forward and gradient passes compute in
+             * @description Element type forward and gradient passes compute in on this service's workers: float16 for a float16 model whose sessions run on the CUDA provider (CUDA_PRECISION=model), float32 otherwise
              * @enum {string}
              */
-            computesIn?: "float32";
-            /** @description Element types the file stores (float16, bfloat16, float64) that are computed in float32 instead */
+            computesIn?: "float32" | "float16";
+            /** @description Element types the file stores (float16, bfloat16, float64) other than float32; they are computed in computesIn */
             storedAs?: string[];
             /** @description Where the gradient is not the exact derivative of the forward model (e.g. QDQ models' straight-through quantization) */
             approximations?: string[];

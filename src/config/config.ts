@@ -37,6 +37,11 @@ export const ConfigSchema = Type.Object({
   WORKER_CONCURRENCY: Int(1, 1, 64, 'Jobs one worker process (or the embedded queue) runs at once'),
   EXECUTION_PROVIDER: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
   CUDA_DEVICE_ID: Int(0, 0, 64, 'GPU used by the CUDA execution provider'),
+  CUDA_PRECISION: Type.Union([Type.Literal('model'), Type.Literal('float32')], {
+    default: 'model',
+    description:
+      "What a float16 model computes in on the CUDA provider: 'model' its own float16 (forward and backward pass; the methods' sums stay float32), 'float32' float32 as on the CPU",
+  }),
   ORT_THREADS: Int(0, 0, 256, 'Intra-op threads per ONNX Runtime session (0: one per core)'),
   ORT_SPIN: Type.Optional(
     Type.Boolean({

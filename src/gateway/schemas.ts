@@ -116,9 +116,16 @@ export const ModelSchema = Type.Object(
         { description: 'ONNX operator set (default domain)' },
       ),
     ),
-    computesIn: Type.Optional(Type.Literal('float32', { description: 'Element type forward and gradient passes compute in' })),
+    computesIn: Type.Optional(
+      Type.Union([Type.Literal('float32'), Type.Literal('float16')], {
+        description:
+          "Element type forward and gradient passes compute in on this service's workers: float16 for a float16 model whose sessions run on the CUDA provider (CUDA_PRECISION=model), float32 otherwise",
+      }),
+    ),
     storedAs: Type.Optional(
-      Type.Array(Type.String(), { description: 'Element types the file stores (float16, bfloat16, float64) that are computed in float32 instead' }),
+      Type.Array(Type.String(), {
+        description: 'Element types the file stores (float16, bfloat16, float64) other than float32; they are computed in computesIn',
+      }),
     ),
     approximations: Type.Optional(
       Type.Array(Type.String(), {

@@ -21,6 +21,11 @@ export interface CompileOptions {
   /** If the explained output is a Softmax, explain its input (the logits). Default true. */
   explainSoftmaxInput?: boolean;
   policy?: BackwardPolicy;
+  /**
+   * The graph may also be turned into float16 (onnx/float16.ts): rules then keep their constants
+   * within float16's range (the ReLU mask as Greater + Cast instead of Clip(2^127·y, 0, 1)).
+   */
+  float16?: boolean;
 }
 
 /** An extra graph input or output that a policy added (injected or exposed derivatives). */
@@ -211,6 +216,7 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
       constant,
       initializer: (tensor) => graph.initializers.get(tensor),
       derivativesObserved: Boolean(policy.derivatives && (policy.derivatives.select?.(node) ?? true)),
+      float16: options.float16 ?? false,
       requireConstant: (tensor, what) => {
         const v = constant(tensor);
         if (!v || v.some((d) => typeof d !== 'number')) {
@@ -283,6 +289,8 @@ export function compileGradient(source: Model, options: CompileOptions): Compile
       valueInfo: [...(graph.valueInfo ?? []), ...[...declared.values()].filter((v) => v.dims && !outputs.some((o) => o.name === v.name))],
     },
   };
+  // Method graphs built around this one keep its interface as their classifier part's border (onnx/float16.ts).
+  model.boundary = { inputs: model.graph.inputs, outputs: model.graph.outputs, seed: SEED };
   return {
     model,
     input: x,

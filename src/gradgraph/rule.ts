@@ -29,6 +29,8 @@ export interface RuleContext {
   initializer(tensor: string): TensorProto | undefined;
   /** Whether a policy may replace or expose this node's local derivatives (then keep them as tensors). */
   readonly derivativesObserved: boolean;
+  /** The graph may also compute in float16 (CompileOptions.float16): no constants beyond its range. */
+  readonly float16: boolean;
   /** Constant value of an integer/float tensor, if it is known at compile time. */
   constant(tensor: string): Dim[] | undefined;
   /** Like `constant`, but required: throws a CompileError naming the node when unknown. */

@@ -32,6 +32,8 @@ export interface ModelContext {
   batching?: 'dynamic' | 'fixed';
   originalOpset?: number;
   convertedFrom?: number[];
+  /** What the sessions compute the classifier in on this host (runtime/model-context.ts); default float32. */
+  precision?: 'float16' | 'float32';
 }
 
 /** Whether the input is [H,W,C] per sample. */
@@ -58,7 +60,7 @@ export function compileFor(ctx: ModelContext, key: string, policy?: BackwardPoli
   if (!cache) compiled.set(ctx, (cache = new Map()));
   let result = cache.get(key);
   if (!result) {
-    result = compileGradient(ctx.model, { facts: ctx.facts, input: ctx.input, policy });
+    result = compileGradient(ctx.model, { facts: ctx.facts, input: ctx.input, policy, float16: ctx.precision === 'float16' });
     cache.set(key, result);
   }
   return result;

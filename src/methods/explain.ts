@@ -48,7 +48,10 @@ export interface ExplainResult {
 /** The forward model returning the explained output (the logits before a trailing Softmax). */
 export async function forwardRunner(ctx: ModelContext): Promise<{ runner: GraphRunner; output: string }> {
   const output = compileFor(ctx, 'standard').explained;
-  const runner = await ctx.sessions('forward', () => ({ ...ctx.model, graph: pruneGraph(ctx.model.graph, [output]) }));
+  const runner = await ctx.sessions('forward', () => {
+    const graph = pruneGraph(ctx.model.graph, [output]);
+    return { ...ctx.model, graph, boundary: { inputs: graph.inputs, outputs: graph.outputs } };
+  });
   return { runner, output };
 }
 

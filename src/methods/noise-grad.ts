@@ -76,7 +76,7 @@ export async function runNoiseGrad(
       shapes.set(w.name, w.dims);
       types.set(w.name, 1);
     }
-    const compiled = compileGradient(lifted, { facts: { ...ctx.facts, shapes, types }, input: ctx.input });
+    const compiled = compileGradient(lifted, { facts: { ...ctx.facts, shapes, types }, input: ctx.input, float16: ctx.precision === 'float16' });
     return buildFusedGraph(compiled, sample);
   });
 

@@ -76,6 +76,8 @@ function statisticsGraph(ctx: ModelContext): Model {
   const sums = (name: (d: DerivativeTensor) => string) => derivatives.map((d) => ({ name: name(d), elemType: 1, dims: [1, perImageElements(d)] }));
   return {
     ...ctx.model,
+    // The compiled graph's border: its forward nodes up to the exposed derivatives are the classifier part.
+    boundary: compiled.model.boundary,
     graph: {
       ...pruned,
       nodes: [points, ...pruned.nodes, ...b.nodes],

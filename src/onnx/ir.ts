@@ -42,6 +42,20 @@ export interface Model {
   opset: number;
   /** Everything else of the source model (producer, other opset imports, metadata). */
   proto: ModelProto;
+  /**
+   * Set on a graph built around a classifier (the gradient compiler's output and the method graphs
+   * made from it): the tensors the classifier part reads (explained input, seed, injected
+   * derivatives) and returns (logits, gradients, exposed tensors). float16.ts finds the part
+   * between them by dataflow. Not written to the ONNX file.
+   */
+  boundary?: Boundary;
+}
+
+export interface Boundary {
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  /** The backward pass's seed, when the part has one. */
+  seed?: string;
 }
 
 function valueInfoFromProto(v: ValueInfoProto): ValueInfo {

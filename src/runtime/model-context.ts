@@ -2,13 +2,21 @@
 // methods' graphs into ORT sessions on demand, one per graph key. All sessions of a context read
 // the model's weights from one shared file (weight-store.ts); a SessionPool may evict idle
 // sessions (rebuilt on their next run) and whole contexts under a memory limit.
+//
+// Precision. Every graph is built from the float32 model (float32.ts). Where a float16 model's
+// sessions run on the CUDA provider (and cudaPrecision is 'model'), each graph's classifier part is
+// turned back into float16 (onnx/float16.ts), its weights converted once per context; a session
+// that falls back to the CPU is built from the float32 graph instead (ONNX Runtime's CPU provider
+// runs float16 graphs only through casts around its many float32-only kernels: slow).
 import { DEFAULT_BUDGET_BYTES, type ModelContext } from '../methods/context.js';
 import { type GraphRunner, type Tensor } from '../methods/runner.js';
 import { type TensorFacts } from '../onnx/shapes.js';
+import { Float16Error, HalfWeights, computeInFloat16, withFloat16Rounding } from '../onnx/float16.js';
 import { type Model, modelFromProto } from '../onnx/ir.js';
 import { readModel } from '../onnx/proto.js';
+import { DataType } from '../onnx/tensor.js';
 import { type LoadedModel, prepareModel } from './gradient-model.js';
-import { type Feeds, Session, type SessionOptions } from './ort.js';
+import { CudaUnavailableError, type Feeds, Session, type SessionOptions, cudaAvailable } from './ort.js';
 import { type PoolEntry, SessionPool } from './session-pool.js';
 import { EXTERNAL_MIN_BYTES, type PreparedGraph, WeightStore } from './weight-store.js';
 
@@ -29,8 +37,55 @@ export interface ContextOptions extends SessionOptions {
   shareWeights?: boolean;
   /** Called after the pool evicted (closed) this whole context: its owner must forget it. */
   onEvicted?: () => void;
-  /** Called for every session created: its graph key, the provider it got, whether it shares the weights. */
-  onSession?: (info: { key: string; provider: 'cpu' | 'cuda'; shared: boolean }) => void;
+  /**
+   * Called for every session created: its graph key, the provider it got, whether it shares the
+   * weights, the precision its classifier part computes in, and (float32 where float16 was planned) why.
+   */
+  onSession?: (info: SessionCreated) => void;
+  /** A float16 model on the CUDA provider: 'model' (default) computes in float16, 'float32' in float32. */
+  cudaPrecision?: CudaPrecision;
+  /**
+   * Float16 sessions on the CPU provider too, each float16 tensor rounded explicitly
+   * (withFloat16Rounding in onnx/float16.ts: the CPU provider would compute them in float32): for
+   * tests, which check the float16 graphs' numbers without a GPU. Slow, never served.
+   */
+  float16OnCpu?: boolean;
+  /** The float16 backward pass's seed scale (onnx/float16.ts); tests only. */
+  backwardScale?: number;
+}
+
+export type CudaPrecision = 'model' | 'float32';
+export type Precision = 'float16' | 'float32';
+
+export interface SessionCreated {
+  key: string;
+  provider: 'cpu' | 'cuda';
+  shared: boolean;
+  precision: Precision;
+  /** Why a session of a context planned for float16 computes in float32. */
+  reason?: string;
+}
+
+/**
+ * What a context's sessions compute the classifier in: float16 only for a model stored in float16
+ * whose sessions get the CUDA provider (unless cudaPrecision is 'float32'); float32 everywhere else.
+ */
+export function sessionPrecision(o: {
+  provider: 'cpu' | 'cuda';
+  storedAs: readonly number[];
+  cudaPrecision?: CudaPrecision;
+  float16OnCpu?: boolean;
+}): Precision {
+  if (!o.storedAs.includes(DataType.FLOAT16)) return 'float32';
+  if (o.provider === 'cuda') return (o.cudaPrecision ?? 'model') === 'model' ? 'float16' : 'float32';
+  return o.float16OnCpu ? 'float16' : 'float32';
+}
+
+/** The precision a context plans for: sessionPrecision with the provider this host gives. */
+async function plannedPrecision(loaded: LoadedModel, options: ContextOptions): Promise<Precision> {
+  const half = (provider: 'cpu' | 'cuda') => sessionPrecision({ provider, storedAs: loaded.convertedFrom, ...options }) === 'float16';
+  if (options.executionProvider === 'cuda' && half('cuda') && (await cudaAvailable(options.deviceId ?? 0))) return 'float16';
+  return half('cpu') ? 'float16' : 'float32';
 }
 
 /** What a session of the context holds, for tests and the bench. */
@@ -43,6 +98,8 @@ export interface SessionInfo {
   sharedBytes: number;
   /** Times the session was (re)created. */
   builds: number;
+  /** What its classifier part computes in. */
+  precision: Precision;
 }
 
 export interface OwnedContext extends ModelContext {
@@ -50,6 +107,8 @@ export interface OwnedContext extends ModelContext {
   sessionInfo(): SessionInfo[];
   /** Bytes in the shared weight file and the number of tensors in it. */
   weightFile(): { bytes: number; tensors: number };
+  /** Weights converted to float16 so far (each once per context, whatever the number of sessions). */
+  halfWeights(): number;
   close(): Promise<void>;
 }
 
@@ -70,7 +129,7 @@ export async function openModelContext(path: string, options: ContextOptions = {
   };
   try {
     const loaded = await prepareModel({ ...model, proto: { ...model.proto, graph: undefined } }, { inputShape, threads, facts, input, probeSession });
-    return contextFor(loaded, options, store);
+    return contextFor(loaded, options, store, await plannedPrecision(loaded, options));
   } catch (err) {
     store.close();
     throw err;
@@ -79,7 +138,8 @@ export async function openModelContext(path: string, options: ContextOptions = {
 
 /** A context for a model already in memory (tests build tiny graphs this way); the caller keeps its weights. */
 export async function contextForModel(model: Model, options: ContextOptions = {}): Promise<OwnedContext> {
-  return contextFor(await prepareModel(model, { inputShape: options.inputShape, threads: options.threads }), options, newStore(options));
+  const loaded = await prepareModel(model, { inputShape: options.inputShape, threads: options.threads });
+  return contextFor(loaded, options, newStore(options), await plannedPrecision(loaded, options));
 }
 
 function newStore(options: ContextOptions): WeightStore {
@@ -110,6 +170,7 @@ class PooledSession implements GraphRunner, PoolEntry {
   bytes = 0;
   builds = 0;
   info: PreparedGraph | undefined;
+  precision: Precision = 'float32';
   private session: Promise<Session> | undefined;
   private inFlight = 0;
 
@@ -164,29 +225,58 @@ class PooledSession implements GraphRunner, PoolEntry {
     this.inFlight++;
     try {
       const graph = this.build();
-      const prepared = owner.store.prepare(graph);
-      this.info = prepared;
-      this.bytes = prepared.inlineBytes + filterBytes(graph, prepared, owner.store) + owner.budgetBytes;
-      // The model's charge grows with derived tensors stored for this graph.
-      owner.entry.bytes = owner.modelBytes + owner.store.bytes;
-      await owner.pool.admit(owner.entry);
-      await owner.pool.admit(this, [owner.entry]);
+      if (owner.precision !== 'float16') return await this.open(graph, 'float32');
+      const onCuda = owner.options.executionProvider === 'cuda';
+      let half: Model;
       try {
-        const session = await Session.create(prepared.source, {
-          ...owner.options,
-          prepack: prepared.shared ? false : owner.options.prepack,
-          onProvider: (provider) => owner.options.onSession?.({ key: this.key, provider, shared: prepared.shared }),
-        });
-        this.builds++;
-        return session;
+        half = computeInFloat16(graph, { weights: owner.halfWeights, scale: owner.options.backwardScale }).model;
       } catch (err) {
-        owner.pool.remove(this);
-        throw err;
-      } finally {
-        owner.store.discard(prepared.source);
+        if (!(err instanceof Float16Error)) throw err;
+        return await this.open(graph, 'float32', {}, err.message);
+      }
+      if (!onCuda) half = withFloat16Rounding(half);
+      try {
+        return await this.open(half, 'float16', onCuda ? { cpuFallback: false } : {});
+      } catch (err) {
+        if (err instanceof CudaUnavailableError) {
+          // No CUDA after all: this context's sessions run the float32 graphs on the CPU from now on.
+          owner.precision = 'float32';
+          owner.options.onFallback?.(err.reason);
+          return await this.open(graph, 'float32', { executionProvider: 'cpu' }, 'the CUDA provider is unavailable');
+        }
+        // A float16 graph the runtime refuses: the float32 one serves.
+        return await this.open(graph, 'float32', {}, `the float16 graph did not load: ${(err as Error).message}`);
       }
     } finally {
       this.inFlight--;
+    }
+  }
+
+  private async open(graph: Model, precision: Precision, extra: Partial<SessionOptions> = {}, reason?: string): Promise<Session> {
+    const { owner } = this;
+    const prepared = owner.store.prepare(graph);
+    this.info = prepared;
+    this.precision = precision;
+    this.bytes = prepared.inlineBytes + filterBytes(graph, prepared, owner.store) + owner.budgetBytes;
+    // The model's charge grows with derived tensors stored for this graph.
+    owner.entry.bytes = owner.modelBytes + owner.store.bytes;
+    await owner.pool.admit(owner.entry);
+    await owner.pool.admit(this, [owner.entry]);
+    try {
+      const session = await Session.create(prepared.source, {
+        ...owner.options,
+        ...extra,
+        prepack: prepared.shared ? false : owner.options.prepack,
+        onProvider: (provider) =>
+          owner.options.onSession?.({ key: this.key, provider, shared: prepared.shared, precision, ...(reason !== undefined ? { reason } : {}) }),
+      });
+      this.builds++;
+      return session;
+    } catch (err) {
+      owner.pool.remove(this);
+      throw err;
+    } finally {
+      owner.store.discard(prepared.source);
     }
   }
 }
@@ -198,9 +288,12 @@ interface ContextState {
   modelBytes: number;
   budgetBytes: number;
   options: ContextOptions;
+  /** What new sessions compute in (float16 until a CUDA session fails). */
+  precision: Precision;
+  halfWeights: HalfWeights;
 }
 
-function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightStore): OwnedContext {
+function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightStore, precision: Precision): OwnedContext {
   const handles = new Map<string, Promise<PooledSession>>();
   const label = options.label ?? 'model';
   const modelBytes = heldBytes(loaded.model, store);
@@ -222,6 +315,9 @@ function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightS
     modelBytes,
     budgetBytes: options.budgetBytes ?? DEFAULT_BUDGET_BYTES,
     options,
+    precision,
+    // Each float16 copy goes to the shared file as it is made: all sessions map it, none holds it.
+    halfWeights: new HalfWeights((t) => store.offloadTensor(t)),
     entry: {
       label: `model:${label}`,
       bytes: modelBytes,
@@ -253,6 +349,9 @@ function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightS
   };
   return {
     ...loaded,
+    get precision() {
+      return state.precision;
+    },
     sessions: factory,
     budgetBytes: state.budgetBytes,
     pixelRange: options.pixelRange,
@@ -265,8 +364,10 @@ function contextFor(loaded: LoadedModel, options: ContextOptions, store: WeightS
         inlineBytes: h.info?.inlineBytes ?? 0,
         sharedBytes: h.info?.sharedBytes ?? 0,
         builds: h.builds,
+        precision: h.precision,
       })),
     weightFile: () => ({ bytes: state.store.bytes, tensors: state.store.tensors }),
+    halfWeights: () => state.halfWeights.converted,
     close,
   };
 }

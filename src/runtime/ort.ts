@@ -1,5 +1,6 @@
 // The one module that imports onnxruntime-node. Everything else talks to `Session`.
 import ort from 'onnxruntime-node';
+import { encodeModel } from '../onnx/proto.js';
 import { DataType } from '../onnx/tensor.js';
 
 export interface FloatTensor {
@@ -16,6 +17,11 @@ export interface SessionOptions {
   deviceId?: number;
   /** Called when the CUDA provider cannot load and the session falls back to the CPU. */
   onFallback?: (reason: Error) => void;
+  /**
+   * false: a CUDA provider that cannot load throws CudaUnavailableError instead of falling back to
+   * the CPU (the caller then builds a CPU session of its own, e.g. from a float32 graph). Default true.
+   */
+  cpuFallback?: boolean;
   /**
    * Intra-op worker threads spin between the kernels of one run instead of sleeping (default:
    * true). They stop spinning when the run ends either way, so an idle session never takes cores
@@ -79,6 +85,7 @@ export class Session {
         options.onProvider?.('cuda');
         return session;
       } catch (err) {
+        if (options.cpuFallback === false) throw new CudaUnavailableError(err as Error);
         // No CUDA build of onnxruntime-node, or no GPU: keep serving on the CPU.
         options.onFallback?.(err as Error);
       }
@@ -125,6 +132,38 @@ export class Session {
   async release(): Promise<void> {
     await this.inner.release();
   }
+}
+
+/** The CUDA provider could not load (a session created with cpuFallback false). */
+export class CudaUnavailableError extends Error {
+  override name = 'CudaUnavailableError';
+  constructor(readonly reason: Error) {
+    super(`the CUDA execution provider is unavailable: ${reason.message}`);
+  }
+}
+
+const cudaProbes = new Map<number, Promise<boolean>>();
+
+/**
+ * Whether a session on this host gets the CUDA provider of GPU `deviceId`: one tiny session per
+ * process and device, created once (what the model's info states before any of its sessions exist).
+ */
+export function cudaAvailable(deviceId = 0): Promise<boolean> {
+  let probe = cudaProbes.get(deviceId);
+  if (!probe) {
+    const info = { name: 'x', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } } };
+    const identity = encodeModel({
+      irVersion: 7,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: { name: 'cuda-probe', node: [{ opType: 'Identity', input: ['x'], output: ['y'] }], input: [info], output: [{ ...info, name: 'y' }] },
+    });
+    probe = create(identity, { logSeverityLevel: 4, executionProviders: [{ name: 'cuda', deviceId }] }).then(
+      async (session) => (await session.release(), true),
+      () => false,
+    );
+    cudaProbes.set(deviceId, probe);
+  }
+  return probe;
 }
 
 function create(model: Uint8Array | string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {

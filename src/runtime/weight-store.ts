@@ -134,6 +134,20 @@ export class WeightStore {
     return model;
   }
 
+  /**
+   * Stores one tensor the store's owner alone holds (a derived copy, such as a weight's float16
+   * copy) and turns its rawData into reads from the file, as offloadModel does for a model's own.
+   */
+  offloadTensor(t: TensorProto): void {
+    const raw = t.rawData;
+    if (!raw || raw.byteLength < this.minBytes || this.located.has(t) || t.dataLocation === EXTERNAL) return;
+    try {
+      this.offload(t, this.store(raw));
+    } catch (err) {
+      this.unwritable(err);
+    }
+  }
+
   /** Why the store could not write (then every graph keeps its weights inline), if it could not. */
   failure: Error | undefined;
 

@@ -31,6 +31,7 @@ export async function openEntry(config: Config, entry: ModelEntry, warn: Warn = 
     spin: ortSpin(config),
     executionProvider: config.EXECUTION_PROVIDER,
     deviceId: config.CUDA_DEVICE_ID,
+    cudaPrecision: config.CUDA_PRECISION,
     onFallback: (err) => warn('CUDA execution provider unavailable, running on the CPU', err),
     label: entry.id,
     weightsDir: join(config.CACHE_DIR, 'weights'),
@@ -69,7 +70,14 @@ export class ModelContexts {
     if (!ctx) {
       ctx = openEntry(this.config, entry, this.warn, {
         onSession: (session) =>
-          this.info('session created', { model: entry.id, graph: session.key, provider: session.provider, sharedWeights: session.shared }),
+          this.info('session created', {
+            model: entry.id,
+            graph: session.key,
+            provider: session.provider,
+            precision: session.precision,
+            ...(session.reason ? { float32Because: session.reason } : {}),
+            sharedWeights: session.shared,
+          }),
         pool: this.pool,
         onEvicted: () => {
           if (this.open.get(key) === ctx) this.open.delete(key);

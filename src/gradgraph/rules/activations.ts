@@ -41,7 +41,8 @@ export const ReLU_MASK = (ctx: RuleContext, x: string) => floatMask(ctx, greater
 export function reluMaskFromOutput(ctx: RuleContext, y: string): string {
   const shape = ctx.shape(y);
   const C = shape[1];
-  if (shape.length !== 4 || typeof C !== 'number') return ReLU_MASK(ctx, y);
+  // 2^127 is infinite in float16 (and 0·∞ is NaN): there the mask is Greater + Cast.
+  if (shape.length !== 4 || typeof C !== 'number' || ctx.float16) return ReLU_MASK(ctx, y);
   return ctx.b.op('Clip', [depthwiseScale(ctx, y, C, 2 ** 127), ctx.b.scalar(0), ctx.b.scalar(1)]);
 }
 
