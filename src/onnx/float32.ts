@@ -5,22 +5,13 @@
 // every op computes what it did, in float32 (a float16 model's logits move by float16 rounding,
 // ~1e-3 relative; a float64 model's by float32 rounding).
 import { type Attributes } from './attributes.js';
+import { halfToFloat } from './float16.js';
 import { type Graph, type Model, type ValueInfo } from './ir.js';
 import { type TensorProto } from './proto.js';
 import { DataType, floatTensor, tensorDims, toNumber } from './tensor.js';
 
 const BFLOAT16 = 16;
 const REDUCED_OR_WIDE: ReadonlySet<number> = new Set([DataType.FLOAT16, BFLOAT16, DataType.DOUBLE]);
-
-/** IEEE 754 binary16 bits → number. */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
 
 /** A float16/bfloat16/float64 tensor's values (raw bytes or the typed fields). */
 function wideOrNarrowValues(t: TensorProto): number[] {

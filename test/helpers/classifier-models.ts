@@ -4,18 +4,9 @@ import { writeFileSync } from 'node:fs';
 import { attr } from '../../src/onnx/attributes.js';
 import { type Model, type Node, modelToProto } from '../../src/onnx/ir.js';
 import { encodeModel } from '../../src/onnx/proto.js';
-import { graphModel, seededNormal } from './tiny-graph.js';
+import { graphModel, seededWeights } from './tiny-graph.js';
 
-const weights = (seed: number, dims: number[], scale: number) => ({
-  float: Array.from(
-    seededNormal(
-      seed,
-      dims.reduce((a, b) => a * b, 1),
-    ),
-    (v) => v * scale,
-  ),
-  dims,
-});
+const weights = seededWeights;
 
 /**
  * x [N,H,W,3] (or [N,3,H,W]) → (Transpose) → Conv 3→C 3×3 → `activation` → GlobalAveragePool → Flatten → Gemm → logits [N,classes].

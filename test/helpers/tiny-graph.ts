@@ -117,6 +117,20 @@ export function seededNormal(seed: number, length: number): Float32Array {
   return out;
 }
 
+/** A seeded normal tensor scaled by `scale`, as graphModel's initializers take it. */
+export function seededWeights(seed: number, dims: number[], scale: number): { float: number[]; dims: number[] } {
+  return {
+    float: Array.from(
+      seededNormal(
+        seed,
+        dims.reduce((a, b) => a * b, 1),
+      ),
+      (v) => v * scale,
+    ),
+    dims,
+  };
+}
+
 /** A seeded random permutation of 0..n−1. */
 export function seededPermutation(seed: number, n: number): number[] {
   const u = mulberry32(seed);

@@ -32,7 +32,7 @@ import { modelFactsOf } from '../../src/models/model-facts.js';
 import { type ContextOptions, type OwnedContext, type SessionCreated, openModelContext, sessionPrecision } from '../../src/runtime/model-context.js';
 import { SessionPool } from '../../src/runtime/session-pool.js';
 import { writeModel } from '../helpers/classifier-models.js';
-import { cosine, graphModel, relErr, seededNormal } from '../helpers/tiny-graph.js';
+import { cosine, graphModel, relErr, seededNormal, seededWeights } from '../helpers/tiny-graph.js';
 
 const work = mkdtempSync(join(tmpdir(), 'saliency-float16-'));
 const opened: OwnedContext[] = [];
@@ -42,16 +42,7 @@ after(async () => {
 });
 
 const SIZE = 16;
-const weights = (seed: number, dims: number[], scale: number) => ({
-  float: Array.from(
-    seededNormal(
-      seed,
-      dims.reduce((a, b) => a * b, 1),
-    ),
-    (v) => v * scale,
-  ),
-  dims,
-});
+const weights = seededWeights;
 
 /** x [N,3,16,16] → Conv 3→8 → Relu → MaxPool 2 → Conv 8→C → Relu → GlobalAveragePool → Flatten → Gemm → logits. */
 function convNet(options: { classes?: number; channels?: number; headScale?: number } = {}): Model {
