@@ -64,6 +64,8 @@ interface Slot {
   /** Resolves when the warm-up is over ('ready'), or the thread has exited. */
   warmed: Promise<void>;
   endWarmUp: () => void;
+  /** Asked to exit (stopThread): it keeps the process alive until it has. */
+  stopping?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -266,7 +268,9 @@ export class EmbeddedJobQueue implements JobQueue {
   private async stopThread(slot: Slot): Promise<void> {
     const exited = new Promise((resolve) => slot.worker.once('exit', resolve));
     slot.worker.postMessage({ type: 'shutdown' } satisfies ToThread);
-    slot.worker.ref(); // close() waits for the thread, warm-up included
+    // close() waits for the thread, warm-up included: nothing may unref it from here on.
+    slot.stopping = true;
+    slot.worker.ref();
     await slot.warmed;
     const timer = setTimeout(() => void slot.worker.terminate(), 5000);
     await exited;
@@ -313,7 +317,7 @@ export class EmbeddedJobQueue implements JobQueue {
   private onMessage(slot: Slot, msg: FromThread): void {
     if (msg.type === 'checked') {
       this.resolveChecked(msg.models);
-      if (slot.jobId === undefined) slot.worker.unref();
+      if (slot.jobId === undefined && !slot.stopping) slot.worker.unref();
       return;
     }
     if (msg.type === 'ready') {
@@ -380,8 +384,8 @@ export class EmbeddedJobQueue implements JobQueue {
 
   private release(slot: Slot): void {
     slot.jobId = undefined;
-    // An idle thread must not keep the process alive.
-    slot.worker.unref();
+    // An idle thread must not keep the process alive (one that is exiting does, see stopThread).
+    if (!slot.stopping) slot.worker.unref();
   }
 
   private fail(id: string, job: JobRecord, { error, retry }: { error: JobError; retry: boolean }): void {

@@ -147,6 +147,15 @@ test('the embedded queue closed during the warm-up lets the warm-up end itself b
   assert.ok(Date.now() - started < 5000, `close took ${Date.now() - started} ms`);
 });
 
+test('the embedded queue closed while its first thread still checks the models waits for that thread', async () => {
+  // The thread's 'checked' message used to unref it after close() had started waiting for it.
+  const config = loadConfig({ MODELS_DIR: SERVICE_MODELS, LOG_LEVEL: 'silent', WARMUP_METHODS: 'gradient' });
+  const queue = new EmbeddedJobQueue(config, PROCESSOR_FILE, new MemoryBlobStore());
+  await sleep(20);
+  await queue.close();
+  assert.equal(await queue.ready(), false);
+});
+
 test('a distributed worker closed during its warm-up ends its threads', async () => {
   process.env['SALIENCY_TEST_WARMUP_GATE'] = join(dir, 'never');
   const unique = `test-warmup-close-${process.pid}-${Date.now()}`;
