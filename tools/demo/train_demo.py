@@ -12,7 +12,9 @@ The dataset is synthetic and generated on the fly (numpy only): one hard-edged s
 at a random position, scale, rotation and colour, over a cluttered background (smooth colour
 gradients, faint stripes, soft blobs and thin curved strokes, none of them one of the shapes).
 Scenes are parametric and rendered with analytic anti-aliasing, so the same scene can be drawn at
-64x64 (training) or 256x256 (samples, downscaled by the service like any photo).
+64x64 (training) or 256x256 (samples, downscaled by the service like any photo). A second stage
+fine-tunes the BatchNorm-folded network on fresh scenes with penalties on the share of its input
+gradients' and class activation map's energy off the shape, so every method's map stays on it.
 
 Deterministic: fixed seeds, one CPU thread (a reduction order that does not depend on scheduling). Run with Debian's PyTorch:
 
