@@ -231,9 +231,11 @@ def to_uint8(img):
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-def make_dataset(seed, n):
+def make_dataset(seed, n, big_every=0):
     """n images (uint8 NxHxWx3) with balanced labels, rendered at SIZE with jittered AA and noise,
-    their labels and object footprint masks (bool NxHxW, coverage >= 0.5)."""
+    their labels and object footprint masks (bool NxHxW, coverage >= 0.5). With `big_every`, every
+    `big_every`-th is instead rendered at SAMPLE_SIZE (1 px ramp, no pixel noise, as the samples) and
+    downscaled to SIZE the way the service resizes an upload (PIL BILINEAR)."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % len(LABELS)
     rng.shuffle(labels)
@@ -241,10 +243,14 @@ def make_dataset(seed, n):
     masks = np.empty((n, SIZE, SIZE), bool)
     for i, y in enumerate(labels):
         scene = make_scene(rng, LABELS[y])
-        img, cover = render(scene, SIZE, aa=rng.uniform(1.0, 2.0))
-        img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape)
-        images[i] = to_uint8(img)
-        masks[i] = cover >= 0.5
+        if big_every and i % big_every == 0:
+            big, _ = render(scene, SAMPLE_SIZE)
+            images[i] = np.array(Image.fromarray(to_uint8(big)).resize((SIZE, SIZE), Image.BILINEAR), np.uint8)
+            masks[i] = render(scene, SIZE)[1] >= 0.5
+        else:
+            img, cover = render(scene, SIZE, aa=rng.uniform(1.0, 2.0))
+            images[i] = to_uint8(img + rng.normal(0, rng.uniform(0, 0.02), img.shape))
+            masks[i] = cover >= 0.5
     return images, labels.astype(np.int64), masks
 
 
@@ -332,28 +338,6 @@ def train(model, xtr, ytr, xval, yval, epochs, batch=BATCH, lr=LR, noise_max=NOI
 # ----------------------------------------------------------------------------------------------
 # Second stage: fine-tune the BatchNorm-folded network so its maps stay on the shape
 # ----------------------------------------------------------------------------------------------
-
-def make_finetune_dataset(seed, n, big_every=FT_BIG):
-    """Fresh scenes for the second stage, like make_dataset's, except that every `big_every`-th is
-    rendered at SAMPLE_SIZE (1 px ramp, no pixel noise, as the samples) and downscaled to SIZE the way
-    the service resizes an upload (PIL BILINEAR). Masks: the footprint at SIZE (coverage >= 0.5)."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % len(LABELS)
-    rng.shuffle(labels)
-    images = np.empty((n, SIZE, SIZE, 3), np.uint8)
-    masks = np.empty((n, SIZE, SIZE), bool)
-    for i, y in enumerate(labels):
-        scene = make_scene(rng, LABELS[y])
-        if big_every and i % big_every == 0:
-            big, _ = render(scene, SAMPLE_SIZE)
-            images[i] = np.array(Image.fromarray(to_uint8(big)).resize((SIZE, SIZE), Image.BILINEAR), np.uint8)
-            masks[i] = render(scene, SIZE)[1] >= 0.5
-        else:
-            img, cover = render(scene, SIZE, aa=rng.uniform(1.0, 2.0))
-            images[i] = to_uint8(img + rng.normal(0, rng.uniform(0, 0.02), img.shape))
-            masks[i] = cover >= 0.5
-    return images, labels.astype(np.int64), masks
-
 
 def fold_batchnorm(model):
     """The same network with each BatchNorm (eval statistics) folded into the conv before it and
@@ -621,7 +605,7 @@ def main():
     fold_batchnorm(model)
     if args.finetune_epochs > 0:
         t0 = time.time()
-        ft_img, ft_y, ft_masks = make_finetune_dataset(SEED_FINETUNE, N_FINETUNE)
+        ft_img, ft_y, ft_masks = make_dataset(SEED_FINETUNE, N_FINETUNE, big_every=FT_BIG)
         print(f"second stage: {N_FINETUNE} fresh images (seed {SEED_FINETUNE}) in {time.time() - t0:.1f} s", flush=True)
         t0 = time.time()
         acc = finetune(model, to_tensor(ft_img), torch.from_numpy(ft_y), ft_masks, xval, yval, args.finetune_epochs)
