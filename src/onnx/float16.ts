@@ -27,7 +27,7 @@
 // a cotangent above 64 (65504 / 2^10) could overflow — a logit moving by more than 64 per unit
 // change of one activation, which float16 classifiers with logits of order 10 do not have.
 import { type Attributes, getString } from './attributes.js';
-import { type Graph, type Model, type Node, type ValueInfo, producers } from './ir.js';
+import { type Graph, type Model, type Node, type ValueInfo, producers, rewriteTypes } from './ir.js';
 import { onnx, type TensorProto } from './proto.js';
 import { DataType, floatTensor, floatValues, tensorDims, toNumber } from './tensor.js';
 
@@ -474,15 +474,5 @@ export function withFloat16Rounding(model: Model): Model {
 export function storeInFloat16(model: Model): Model {
   const g = model.graph;
   const info = (v: ValueInfo): ValueInfo => (v.elemType === DataType.FLOAT ? { ...v, elemType: DataType.FLOAT16 } : v);
-  return {
-    ...model,
-    graph: {
-      ...g,
-      nodes: g.nodes.map((n) => ({ ...n, attrs: halfAttrs(n) })),
-      inputs: g.inputs.map(info),
-      outputs: g.outputs.map(info),
-      initializers: new Map([...g.initializers].map(([name, t]) => [name, halfTensor(t)])),
-      ...(g.valueInfo ? { valueInfo: g.valueInfo.map(info) } : {}),
-    },
-  };
+  return { ...model, graph: rewriteTypes(g, { tensor: halfTensor, info, attrs: halfAttrs }) };
 }

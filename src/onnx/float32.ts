@@ -6,7 +6,7 @@
 // ~1e-3 relative; a float64 model's by float32 rounding).
 import { type Attributes } from './attributes.js';
 import { halfToFloat } from './float16.js';
-import { type Graph, type Model, type ValueInfo } from './ir.js';
+import { type Model, type ValueInfo, rewriteTypes } from './ir.js';
 import { type TensorProto } from './proto.js';
 import { DataType, floatTensor, tensorDims, toNumber } from './tensor.js';
 
@@ -69,13 +69,6 @@ export function computeInFloat32(model: Model): Float32Result {
     for (const a of Object.values(n.attrs)) note(a.t?.dataType ?? undefined);
   }
   if (seen.size === 0) return { model, from: [] };
-  const graph: Graph = {
-    ...g,
-    nodes: g.nodes.map((n) => ({ ...n, attrs: toFloat32Attrs(n.attrs) })),
-    inputs: g.inputs.map(toFloat32Info),
-    outputs: g.outputs.map(toFloat32Info),
-    initializers: new Map([...g.initializers].map(([name, t]) => [name, toFloat32Tensor(t)])),
-    ...(g.valueInfo ? { valueInfo: g.valueInfo.map(toFloat32Info) } : {}),
-  };
+  const graph = rewriteTypes(g, { tensor: toFloat32Tensor, info: toFloat32Info, attrs: (n) => toFloat32Attrs(n.attrs) });
   return { model: { ...model, graph }, from: [...seen].sort((a, b) => a - b) };
 }

@@ -152,3 +152,22 @@ export function producers(graph: Graph): Map<string, Node> {
   for (const node of graph.nodes) for (const out of node.outputs) if (out) map.set(out, node);
   return map;
 }
+
+/** How a precision pass rewrites each kind of typed thing in a graph. */
+export interface TypeRewrite {
+  tensor: (t: TensorProto) => TensorProto;
+  info: (v: ValueInfo) => ValueInfo;
+  attrs: (n: Node) => Attributes;
+}
+
+/** The graph with every initializer, node attribute set, and declared input, output and intermediate type rewritten. */
+export function rewriteTypes(g: Graph, r: TypeRewrite): Graph {
+  return {
+    ...g,
+    nodes: g.nodes.map((n) => ({ ...n, attrs: r.attrs(n) })),
+    inputs: g.inputs.map(r.info),
+    outputs: g.outputs.map(r.info),
+    initializers: new Map([...g.initializers].map(([name, t]) => [name, r.tensor(t)])),
+    ...(g.valueInfo ? { valueInfo: g.valueInfo.map(r.info) } : {}),
+  };
+}
