@@ -8,7 +8,7 @@ import { type DerivativeTensor } from '../gradgraph/index.js';
 import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { type Model } from '../onnx/ir.js';
-import { pruneGraph } from '../onnx/prune.js';
+import { pruneGraph, shapesFromFacts } from '../onnx/prune.js';
 import { type Dim, batchMultiple, perSampleElements, product } from '../onnx/shapes.js';
 import { type ModelContext, type Progress, activationSizes, compileFor } from './context.js';
 import { checkNoise, imageRng, imageSigmas, noiseSlice } from './noise.js';
@@ -130,6 +130,17 @@ function copiesPerRun(ctx: ModelContext, derivatives: DerivativeTensor[]): numbe
   return Math.max(1, Math.floor((ctx.budgetBytes - sums) / perCopy));
 }
 
+/**
+ * The injected graph without its forward pass: with every local derivative given, the backward
+ * reads the forward only for sizes (Expand and Reshape targets), which the facts know. On
+ * ResNet-50 that is a forward pass less per explanation. The inputs stay as declared: the caller
+ * feeds all of them.
+ */
+function backwardOnly(model: Model, ctx: ModelContext, gradient: string): Model {
+  const graph = pruneGraph(shapesFromFacts(model.graph, ctx.facts, ctx.input, model.opset), [gradient]);
+  return { ...model, graph: { ...graph, inputs: model.graph.inputs } };
+}
+
 export interface SmoothDiffOptions {
   noise?: Float32Array;
   progress?: Progress;
@@ -190,7 +201,8 @@ export async function runSmoothDiff(
   }
 
   const injected = compileFor(ctx, 'smoothdiff-inject', INJECT);
-  const backward = await ctx.sessions('smoothdiff:backward', () => injected.model);
+  const gradient = injected.gradient as string;
+  const backward = await ctx.sessions('smoothdiff:backward', () => backwardOnly(injected.model, ctx, gradient));
   const feeds: Record<string, Tensor> = {
     [injected.input]: { data: x.data, dims: [...x.dims] },
     [injected.seed]: oneHotSeed(targets, classes),
@@ -203,7 +215,6 @@ export async function runSmoothDiff(
       dims: [(batchMultiple(lead) as number) * B, ...(rest as number[])],
     };
   });
-  const gradient = injected.gradient as string;
   const out = await backward.run(feeds, [gradient]);
   options.progress?.(total, total, 'backward');
   return { attribution: out[gradient] as Tensor, sigma, nodes: new Set(derivatives.map((d) => d.node)).size };

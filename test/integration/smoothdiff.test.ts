@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { attr } from '../../src/onnx/attributes.js';
 import { decodeNpy } from '../../src/imaging/npy.js';
-import { compileFor } from '../../src/methods/context.js';
+import { type ModelContext, compileFor } from '../../src/methods/context.js';
+import { type Model } from '../../src/onnx/ir.js';
 import { explain } from '../../src/methods/explain.js';
 import { contextForModel, openModelContext } from '../../src/runtime/model-context.js';
 import { perSample } from '../helpers/compare.js';
@@ -208,6 +209,36 @@ test('a ReLU module called twice per block keeps separate statistics per call si
     const withStats = new Set(stats.filter((d) => d.opType === 'Relu').map((d) => d.node));
     assert.ok(relus.length >= 4);
     assert.deepEqual([...withStats].sort(), [...relus].sort());
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('the backward graph with injected derivatives runs no forward pass (sizes come from the facts)', async () => {
+  const ctx = await openModelContext(join(FIXTURES, 'models', 'resnet-basic-op17.onnx'), { threads: 1 });
+  try {
+    const built = new Map<string, Model>();
+    const spy: ModelContext = {
+      ...ctx,
+      sessions: (key, build) =>
+        ctx.sessions(key, () => {
+          const model = build();
+          built.set(key, model);
+          return model;
+        }),
+    };
+    const x = { data: new Float32Array(ctx.sampleShape.reduce((a, b) => a * b, 1)).fill(0.25), dims: [1, ...ctx.sampleShape] };
+    const r = await explain(spy, { x, params: { method: 'smoothdiff', samples: 3, seed: 2 }, targets: [1] });
+    assert.ok(r.attribution.data.every(Number.isFinite));
+    const backward = built.get('smoothdiff:backward');
+    assert.ok(backward, 'the backward graph was built');
+    const forward = new Set(ctx.model.graph.nodes.map((n) => n.name));
+    assert.deepEqual(
+      backward.graph.nodes.filter((n) => forward.has(n.name)).map((n) => n.name),
+      [],
+    );
+    // The Shape nodes of the GlobalAveragePool and Flatten backward read the input's batch instead.
+    assert.ok(backward.graph.nodes.some((n) => n.opType === 'Shape' && n.inputs[0] === ctx.input));
   } finally {
     await ctx.close();
   }
