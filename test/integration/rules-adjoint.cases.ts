@@ -66,6 +66,10 @@ export function op(opType: string, opset: number, x: readonly number[], inputs: 
   conv('4x4 s1 auto_pad SAME_UPPER (odd total pad)', [3, 7, 7], [4, 3, 4, 4], { auto_pad: attr.string('SAME_UPPER') });
   conv('3x3 s2 auto_pad VALID on 10x11', [3, 10, 11], [4, 3, 3, 3], { auto_pad: attr.string('VALID'), strides: attr.ints([2, 2]) });
   conv('5x5 s2 p2 with bias, opset 11', [3, 11, 11], [4, 3, 5, 5], { strides: attr.ints([2, 2]), pads: attr.ints([2, 2, 2, 2]) }, true, 11);
+  conv('7x7 s2 p3 (a ResNet stem) on 12x13', [3, 12, 13], [4, 3, 7, 7], { strides: attr.ints([2, 2]), pads: attr.ints([3, 3, 3, 3]) }, true);
+  conv('3x1 strides (2, 1) pads [1,0,1,0] on 9x8', [3, 9, 8], [4, 3, 3, 1], { strides: attr.ints([2, 1]), pads: attr.ints([1, 0, 1, 0]) });
+  conv('2x2 s3 p1 (phases past the kernel) on 10x11', [3, 10, 11], [4, 3, 2, 2], { strides: attr.ints([3, 3]), pads: attr.ints([1, 1, 0, 0]) });
+  conv('4x4 s2 p1 (every phase two taps) on 8x9', [3, 8, 9], [4, 3, 4, 4], { strides: attr.ints([2, 2]), pads: attr.ints([1, 1, 1, 1]) });
   conv('1-D k3 s2 p1', [3, 11], [4, 3, 3], { strides: attr.ints([2]), pads: attr.ints([1, 1]) }, true);
 }
 
