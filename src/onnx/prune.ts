@@ -48,7 +48,7 @@ export function shapesFromFacts(graph: Graph, facts: TensorFacts, input: string,
   let replaced = false;
   const nodes = graph.nodes.flatMap((node) => {
     const dims = node.opType === 'Shape' && computed.has(node.inputs[0] as string) ? facts.shapes.get(node.inputs[0] as string) : undefined;
-    if (!dims || dims.some((d) => typeof d === 'string' && batchMultiple(d) === undefined)) return [node];
+    if (!dims || !dims.every((d) => typeof d === 'number' || d === BATCH || /^\d+\*N$/.test(d))) return [node];
     // Shape's start and end (opset 15) select a range of the axes.
     const clamp = (v: number) => Math.min(dims.length, Math.max(0, v < 0 ? v + dims.length : v));
     const wanted = dims.slice(clamp(getInt(node.attrs, 'start', 0)), clamp(getInt(node.attrs, 'end', dims.length)));

@@ -56,10 +56,13 @@ test("Shape's start and end select the axes; the batch is left out when not sele
   );
 });
 
-test('an unknown shape, or an input whose first axis is not the batch, leaves the graph as it is', () => {
+test('an unknown shape, a symbol other than the batch, or an input whose first axis is not the batch leaves the graph as it is', () => {
   const { graph, facts } = graphWithShape({});
   facts.shapes.delete('h');
   assert.equal(shapesFromFacts(graph, facts, 'x', 17), graph);
+  const symbolic = graphWithShape({});
+  symbolic.facts.shapes.set('h', ['N', 3, 'H', 5]);
+  assert.equal(shapesFromFacts(symbolic.graph, symbolic.facts, 'x', 17), symbolic.graph);
   const other = graphWithShape({});
   other.facts.shapes.set('x', [1, 3, 4, 5]);
   assert.equal(shapesFromFacts(other.graph, other.facts, 'x', 17), other.graph);
