@@ -21,6 +21,7 @@ import { TargetError, type TargetSpec, parseTargetSpec } from '../methods/target
 import { METRIC_NAMES, type MetricName } from '../metrics/evaluate.js';
 import { type ModelEntry, type ModelRegistry, resolveTarget } from '../models/registry.js';
 import { ApiError, apiError, codedError } from './errors.js';
+import { expectation } from './expectation.js';
 import { jobCost } from './job-cost.js';
 
 export interface Upload {
@@ -166,7 +167,9 @@ export function methodParams(fields: Record<string, unknown>, config: Config): M
   const errors = [...Value.Errors(MethodParamsSchema, value)];
   if (errors.length > 0) {
     const first = errors[0];
-    throw apiError('SALIENCY_VALIDATION', [`${first?.path.slice(1) || 'body'}: ${first?.message} (got ${JSON.stringify(first?.value)})`]);
+    throw apiError('SALIENCY_VALIDATION', [
+      `${first?.path.slice(1) || 'body'}: expected ${first ? expectation(first.schema) : 'a valid value'} (got ${JSON.stringify(first?.value)})`,
+    ]);
   }
   const params = value as MethodParams;
   const inapplicable = Object.keys(raw).filter((k) => !applicableParameters(params).has(k));
