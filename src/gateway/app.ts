@@ -43,6 +43,9 @@ function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
   const extra = (first?.params as { additionalProperty?: unknown } | undefined)?.additionalProperty;
   if (typeof extra === 'string') return `unknown ${err.validationContext ?? 'request'} parameter '${extra}'`;
+  // ajv's own message names the place as `querystring/wait`: say it once, as a parameter.
+  const name = first?.instancePath?.slice(1).replace(/\//g, '.');
+  if (name && first?.message) return `${err.validationContext ?? 'request'} parameter ${name} ${first.message}`;
   return `${err.validationContext ?? ''} ${err.message}`.trim();
 }
 
