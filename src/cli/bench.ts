@@ -3,7 +3,8 @@
 //   model and batch size;
 // - methods: one explanation per method against the same methods in PyTorch (Debian python3-torch,
 //   tools/bench/pytorch_methods.py, same thread count) at PyTorch's fastest batch size of
-//   --torch-chunks, with the resident memory after each method; plus SmoothDiff over our
+//   --torch-chunks, with the resident memory after each method and the peak while it ran (PyTorch's
+//   too, at its best batch size); plus SmoothDiff over our
 //   SmoothGrad and samples=auto against a fixed n=50; then, ours only, the methods PyTorch has
 //   no reference for here (the CAM family, NoiseGrad, FusionGrad, AdaptGrad) and what each quality
 //   metric adds to a `gradient` job. --methods picks cases: reference, new, metrics or case ids;
@@ -13,7 +14,7 @@
 //   in-process.
 // Full-size models (ResNet-50, ViT-B/16) are exported once by tools/fixtures into .cache/bench/.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
@@ -190,7 +191,9 @@ export function selectCases(text: string | undefined): Set<string> {
 
 interface TorchRun {
   results: Record<string, number | null>;
-  chunks: Record<string, { best: string; ms: Record<string, number> }>;
+  /** Peak resident memory (MB) while each method ran, at its best batch size; null where unknown. */
+  peakRssMb: Record<string, number | null>;
+  chunks: Record<string, { best: string; ms: Record<string, number>; rssMb?: Record<string, number | null> }>;
 }
 
 /** Runs the committed PyTorch reference (Debian python3-torch) for the same methods and threads. */
@@ -223,7 +226,30 @@ function pytorchTimes(model: string, threads: number, repeat: number, blas: stri
   );
   if (r.status !== 0) throw new Error(`the PyTorch reference failed (exit ${r.status}); it needs apt-get install -y python3-torch python3-torchvision`);
   const out = JSON.parse(r.stdout) as Partial<TorchRun>;
-  return { results: out.results ?? {}, chunks: out.chunks ?? {} };
+  return { results: out.results ?? {}, peakRssMb: out.peakRssMb ?? {}, chunks: out.chunks ?? {} };
+}
+
+/**
+ * Resets this process's peak resident memory (Linux: `clear_refs` 5), so `peakRssMb` tells the
+ * peak of what runs next; false where the kernel does not allow it.
+ */
+export function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Peak resident memory (VmHWM) in MB since the process started or resetPeakRss. */
+export function peakRssMb(): number | undefined {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kb === undefined ? undefined : Math.round(Number(kb) / 1024);
+  } catch {
+    return undefined;
+  }
 }
 
 /** This process's resident memory in MB: RSS, and PSS where Linux reports it (mapped weights counted once). */
@@ -252,7 +278,9 @@ async function benchMethods(
   const reference = METHOD_CASES.filter((c) => picked.has(c.id));
   const fresh = NEW_CASES.filter((c) => picked.has(c.id));
   const metrics = METRIC_NAMES.filter((m) => picked.has(m));
-  const rows: string[][] = [['model', 'method', 'ours ms', 'RSS (PSS) MB', 'PyTorch best ms', 'PyTorch batch', 'ours / PyTorch', 'faster']];
+  const rows: string[][] = [
+    ['model', 'method', 'ours ms', 'RSS (PSS) MB', 'peak RSS MB', 'PyTorch best ms', 'PyTorch batch', 'PyTorch peak RSS MB', 'ours / PyTorch', 'faster'],
+  ];
   const ownRows: string[][] = [['model', 'method (no PyTorch reference)', 'ours ms', 'RSS (PSS) MB']];
   for (const name of models) {
     const ctx = await openModelContext(modelFile(name), { threads, budgetBytes: budgetMb * 1024 * 1024 });
@@ -260,9 +288,12 @@ async function benchMethods(
     const shown = isPath(name) ? basename(name) : name;
     const ours: Record<string, number> = {};
     const memory: Record<string, string> = {};
+    const peak: Record<string, string> = {};
     const time = async (label: string, run: () => Promise<unknown>) => {
+      const resettable = resetPeakRss();
       ours[label] = await median(repeat, run);
       memory[label] = mb(residentMb());
+      peak[label] = resettable ? String(peakRssMb() ?? '') : '';
       process.stderr.write(`bench: ${name} ${label}: ${ours[label]?.toFixed(0)} ms, ${memory[label]} MB\n`);
     };
     for (const c of [...reference, ...fresh]) await time(c.label, () => explain(ctx, { x, params: c.params, targets: [0] }));
@@ -287,7 +318,8 @@ async function benchMethods(
     }
     if (reference.length === 0 && !auto) continue;
     // A model given as a file has no PyTorch export to compare with.
-    const torch = reference.length > 0 && !isPath(name) ? pytorchTimes(name, threads, repeat, blas, chunks) : { results: {}, chunks: {} };
+    const torch: TorchRun =
+      reference.length > 0 && !isPath(name) ? pytorchTimes(name, threads, repeat, blas, chunks) : { results: {}, peakRssMb: {}, chunks: {} };
     for (const c of reference) {
       const t = torch.results[c.torch];
       const o = ours[c.label] as number;
@@ -297,17 +329,30 @@ async function benchMethods(
         c.label,
         o.toFixed(0),
         memory[c.label] ?? '',
+        peak[c.label] ?? '',
         t ? t.toFixed(0) : 'n/a',
         t ? batch : '',
+        t ? String(torch.peakRssMb[c.torch] ?? '') : '',
         t ? (o / t).toFixed(2) : 'n/a',
         t ? (o < t ? 'ours' : 'PyTorch') : '',
       ]);
     }
     const sg = ours['smoothgrad (n=50)'];
     const sd = ours['smoothdiff (n=50)'];
-    if (sg !== undefined && sd !== undefined) rows.push([shown, 'smoothdiff n=50 / our smoothgrad n=50', '', '', '', '', (sd / sg).toFixed(2), '']);
+    if (sg !== undefined && sd !== undefined) rows.push([shown, 'smoothdiff n=50 / our smoothgrad n=50', '', '', '', '', '', '', (sd / sg).toFixed(2), '']);
     if (sd !== undefined && floorMs !== undefined)
-      rows.push([shown, 'smoothdiff n=50 / its floor (51 forward passes + a gradient job)', floorMs.toFixed(0), '', '', '', (sd / floorMs).toFixed(2), '']);
+      rows.push([
+        shown,
+        'smoothdiff n=50 / its floor (51 forward passes + a gradient job)',
+        floorMs.toFixed(0),
+        '',
+        '',
+        '',
+        '',
+        '',
+        (sd / floorMs).toFixed(2),
+        '',
+      ]);
     if (auto && autoMs !== undefined) {
       rows.push([
         shown,
@@ -316,14 +361,16 @@ async function benchMethods(
         '',
         '',
         '',
+        '',
+        '',
         sg === undefined ? '' : (autoMs / sg).toFixed(2),
         sg === undefined ? '' : 'vs n=50',
       ]);
     }
-    for (const [method, { ms }] of Object.entries(torch.chunks)) {
+    for (const [method, { ms, rssMb }] of Object.entries(torch.chunks)) {
       process.stdout.write(
         `PyTorch ${name} ${method} by batch size: ${Object.entries(ms)
-          .map(([k, v]) => `${k}: ${v.toFixed(0)} ms`)
+          .map(([k, v]) => `${k}: ${v.toFixed(0)} ms${rssMb?.[k] ? ` (peak ${rssMb[k]} MB)` : ''}`)
           .join(', ')}\n`,
       );
     }

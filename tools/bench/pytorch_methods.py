@@ -304,7 +304,27 @@ def warn_if_reference_blas(path):
             "--blas /path/to/openblas/libblas.so.3.")
 
 
+def reset_peak_rss():
+    """Resets the process's peak resident memory (VmHWM; Linux: clear_refs 5). False if it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return None
+
+
 def time_ms(label, fn, warmup, repeat):
+    """Median wall time of `repeat` runs after `warmup`, and the peak RSS (MB) over them (None if unknown)."""
+    resettable = reset_peak_rss()
     times = []
     for i in range(warmup + repeat):
         t0 = time.perf_counter()
@@ -316,7 +336,7 @@ def time_ms(label, fn, warmup, repeat):
         if i >= warmup:
             times.append(dt)
         log(f"  {label}: {'warm-up' if i < warmup else 'run'} {dt:.0f} ms")
-    return statistics.median(times)
+    return statistics.median(times), (peak_rss_mb() if resettable else None)
 
 
 def main(argv):
@@ -351,20 +371,23 @@ def main(argv):
     }
     global CHUNK
     results = {}
+    peak_rss = {}   # MB, the peak resident memory while the method ran (at its best batch size)
     chunks = {}
     for method in args.methods:
         if method in ("smoothgrad", "integrated-gradients"):
             by_chunk = {}
+            rss_by_chunk = {}
             for c in args.chunks:
                 CHUNK = None if c == "all" else int(c)
-                by_chunk[c] = time_ms(f"{method} (chunk {c})", runs[method], args.warmup, args.repeat)
+                by_chunk[c], rss_by_chunk[c] = time_ms(f"{method} (chunk {c})", runs[method], args.warmup, args.repeat)
             CHUNK = None
             best = min(by_chunk, key=by_chunk.get)
             results[method] = by_chunk[best]
-            chunks[method] = {"best": best, "ms": by_chunk}
+            peak_rss[method] = rss_by_chunk[best]
+            chunks[method] = {"best": best, "ms": by_chunk, "rssMb": rss_by_chunk}
             continue
         if method != "smoothdiff":
-            results[method] = time_ms(method, runs[method], args.warmup, args.repeat)
+            results[method], peak_rss[method] = time_ms(method, runs[method], args.warmup, args.repeat)
             continue
         for n in args.smoothdiff_samples:
             key = f"smoothdiff-{n}"
@@ -372,11 +395,11 @@ def main(argv):
                 results[key] = None
                 log(f"  {key}: not implemented for {args.model} (null)")
             else:
-                results[key] = time_ms(key, lambda n=n: smoothdiff(model, state, x, targets, n, gen),
-                                       args.warmup, args.repeat)
+                results[key], peak_rss[key] = time_ms(key, lambda n=n: smoothdiff(model, state, x, targets, n, gen),
+                                                      args.warmup, args.repeat)
 
     print(json.dumps({"model": args.model, "threads": args.threads, "torch": torch.__version__,
-                      "blas": blas, "results": results, "chunks": chunks}))
+                      "blas": blas, "results": results, "peakRssMb": peak_rss, "chunks": chunks}))
 
 
 if __name__ == "__main__":
