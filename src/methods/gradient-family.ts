@@ -107,7 +107,7 @@ export async function runGradientFamily(
   const auto = noisy && p.auto;
   const used = new Array<number>(B).fill(0);
   const error = new Array<number>(B).fill(Infinity);
-  /** After a run: each image's error so far; true when every image of the group may stop. */
+  /** Each image's error so far (after each run with samples=auto, else once at the end); true when every image of the group may stop. */
   const converged = (group: number[]): boolean => {
     for (const b of group)
       error[b] = relativeStandardError(sum.subarray(b * size, (b + 1) * size), sumSq.subarray(b * size, (b + 1) * size), used[b] as number);
@@ -164,8 +164,10 @@ export async function runGradientFamily(
           used[b] = (used[b] as number) + count;
         });
         tick(group.length * count * T);
-        if (noisy && converged(group)) break;
+        // Without samples=auto the error is only reported: computed once, after the last run.
+        if (auto && converged(group)) break;
       }
+      if (noisy && !auto) converged(group);
     }
   } else {
     // A quadrature longer than one run: per noisy copy, sum the step chunks, then finish in JS.
@@ -196,7 +198,7 @@ export async function runGradientFamily(
           sumSq[b * size + i] = (sumSq[b * size + i] as number) + v * v;
         }
         used[b] = s + 1;
-        if (noisy && (s + 1) % adaptiveChunk(S) === 0 && converged([b])) break;
+        if (auto && (s + 1) % adaptiveChunk(S) === 0 && converged([b])) break;
       }
       if (noisy) converged([b]);
     }
