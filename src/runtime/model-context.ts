@@ -35,6 +35,8 @@ export interface ContextOptions extends SessionOptions {
   weightsDir?: string;
   /** false: every session gets its own inline copy of the weights (the bench's comparison). Default true. */
   shareWeights?: boolean;
+  /** Sessions on shared weights pre-pack them up to this many bytes (default PREPACK_MAX_BYTES). */
+  prepackMaxBytes?: number;
   /** Called after the pool evicted (closed) this whole context: its owner must forget it. */
   onEvicted?: () => void;
   /**
@@ -61,6 +63,8 @@ export interface SessionCreated {
   key: string;
   provider: 'cpu' | 'cuda';
   shared: boolean;
+  /** Whether it pre-packed its MatMul/Gemm weights (a private copy; PREPACK_MAX_BYTES). */
+  prepacked: boolean;
   precision: Precision;
   /** Why a session of a context planned for float16 computes in float32. */
   reason?: string;
@@ -154,6 +158,28 @@ function heldBytes(model: Model, store: WeightStore): number {
 }
 
 /** Bytes of convolution filters a graph reads from the shared file: the optimiser's blocked-layout copies. */
+/**
+ * A session that maps the shared weights still pre-packs them (a private copy each, in the
+ * kernels' own layout) when that copy is at most this large: ResNet-50's 8 MB classifier head
+ * costs little and pre-packing saved 1–3 % of a gradient run, VGG-16's 500 MB would be a copy of
+ * the weights per session again.
+ */
+export const PREPACK_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Ops whose constant second input ONNX Runtime pre-packs into a copy of its own. */
+const PREPACKED = new Set(['MatMul', 'Gemm', 'FusedMatMul', 'FusedGemm']);
+
+/** Bytes of the stored weights a session of `model` would pre-pack. */
+function prepackedBytes(model: Model, store: WeightStore): number {
+  let total = 0;
+  for (const node of model.graph.nodes) {
+    if (!PREPACKED.has(node.opType)) continue;
+    const weight = model.graph.initializers.get(node.inputs[1] ?? '');
+    if (weight) total += store.tensorBytes(weight);
+  }
+  return total;
+}
+
 function filterBytes(model: Model, prepared: PreparedGraph, store: WeightStore): number {
   if (!prepared.shared) return 0;
   let total = 0;
@@ -257,7 +283,10 @@ class PooledSession implements GraphRunner, PoolEntry {
     const prepared = owner.store.prepare(graph);
     this.info = prepared;
     this.precision = precision;
-    this.bytes = prepared.inlineBytes + filterBytes(graph, prepared, owner.store) + owner.budgetBytes;
+    // Shared weights are pre-packed only where the private copy is small (PREPACK_MAX_BYTES).
+    const packed = prepared.shared ? prepackedBytes(graph, owner.store) : 0;
+    const prepack = owner.options.prepack !== false && packed <= (owner.options.prepackMaxBytes ?? PREPACK_MAX_BYTES);
+    this.bytes = prepared.inlineBytes + filterBytes(graph, prepared, owner.store) + (prepack ? packed : 0) + owner.budgetBytes;
     // The model's charge grows with derived tensors stored for this graph.
     owner.entry.bytes = owner.modelBytes + owner.store.bytes;
     await owner.pool.admit(owner.entry);
@@ -266,9 +295,16 @@ class PooledSession implements GraphRunner, PoolEntry {
       const session = await Session.create(prepared.source, {
         ...owner.options,
         ...extra,
-        prepack: prepared.shared ? false : owner.options.prepack,
+        prepack,
         onProvider: (provider) =>
-          owner.options.onSession?.({ key: this.key, provider, shared: prepared.shared, precision, ...(reason !== undefined ? { reason } : {}) }),
+          owner.options.onSession?.({
+            key: this.key,
+            provider,
+            shared: prepared.shared,
+            prepacked: prepack,
+            precision,
+            ...(reason !== undefined ? { reason } : {}),
+          }),
       });
       this.builds++;
       return session;

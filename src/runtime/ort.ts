@@ -36,7 +36,7 @@ export interface SessionOptions {
   /**
    * Pre-pack constant MatMul/Gemm weights into the kernels' own layout (default: true). A
    * pre-packed weight is a private copy per session; sessions that share their weights through a
-   * mapped file (weight-store.ts) turn it off, or each would hold the weights again.
+   * mapped file (weight-store.ts) turn it off unless that copy is small (model-context.ts).
    */
   prepack?: boolean;
   /** Called once the session exists, with the execution provider it got ('cpu' or 'cuda'). */

@@ -14,8 +14,8 @@
 // them back from the file (the compiler reads filters to flip them, a few times per model), so the
 // process holds the weights once, in the mapped file, instead of once more in the decoded model.
 //
-// Sessions that share weights must not pre-pack them (ort.ts `prepack`), which would copy them
-// again; on ResNet-50 that costs ~4% of a gradient run's CPU time (README, Performance).
+// A session that pre-packs a shared weight (ort.ts `prepack`) holds a private copy of it again, so
+// sessions pre-pack only when that copy is small (model-context.ts, PREPACK_MAX_BYTES).
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

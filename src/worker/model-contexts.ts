@@ -77,6 +77,7 @@ export class ModelContexts {
             precision: session.precision,
             ...(session.reason ? { float32Because: session.reason } : {}),
             sharedWeights: session.shared,
+            prepacked: session.prepacked,
           }),
         pool: this.pool,
         onEvicted: () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { explain } from '../../src/methods/explain.js';
 import { attr } from '../../src/onnx/attributes.js';
-import { contextForModel } from '../../src/runtime/model-context.js';
+import { PREPACK_MAX_BYTES, type SessionCreated, contextForModel } from '../../src/runtime/model-context.js';
 import { SessionPool } from '../../src/runtime/session-pool.js';
 import { EXTERNAL_MIN_BYTES } from '../../src/runtime/weight-store.js';
 import { graphModel, seededNormal } from '../helpers/tiny-graph.js';
@@ -85,6 +85,27 @@ test('shared weights give the numbers of weights given inline', async () => {
     await shared.close();
     await inline.close();
   }
+});
+
+test('sessions on shared weights pre-pack them only when the copy is small, with the same numbers', async () => {
+  const model = convModel();
+  const x = { data: Float32Array.from(seededNormal(3, C * 16)), dims: [1, C, 4, 4] };
+  const run = async (prepackMaxBytes: number) => {
+    const sessions: SessionCreated[] = [];
+    const ctx = await contextForModel(model, { threads: 1, weightsDir: dir, onSession: (s) => sessions.push(s), prepackMaxBytes });
+    try {
+      const r = await explain(ctx, { x, params: { method: 'gradient' }, targets: [1] });
+      return { attribution: r.attribution.data, sessions };
+    } finally {
+      await ctx.close();
+    }
+  };
+  // The head is C·CLASSES floats (1 KB): under the default limit, over a limit of 100 bytes.
+  const small = await run(PREPACK_MAX_BYTES);
+  const large = await run(100);
+  assert.ok(small.sessions.length > 0 && small.sessions.every((s) => s.shared && s.prepacked));
+  assert.ok(large.sessions.length > 0 && large.sessions.every((s) => s.shared && !s.prepacked));
+  assert.deepEqual(small.attribution, large.attribution);
 });
 
 test('the LRU evicts idle sessions past the limit and rebuilds them on their next run', async () => {
