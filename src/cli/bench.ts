@@ -233,7 +233,7 @@ function pytorchTimes(model: string, threads: number, repeat: number, blas: stri
  * Resets this process's peak resident memory (Linux: `clear_refs` 5), so `peakRssMb` tells the
  * peak of what runs next; false where the kernel does not allow it.
  */
-export function resetPeakRss(): boolean {
+function resetPeakRss(): boolean {
   try {
     writeFileSync('/proc/self/clear_refs', '5');
     return true;
@@ -243,7 +243,7 @@ export function resetPeakRss(): boolean {
 }
 
 /** Peak resident memory (VmHWM) in MB since the process started or resetPeakRss. */
-export function peakRssMb(): number | undefined {
+function peakRssMb(): number | undefined {
   try {
     const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
     return kb === undefined ? undefined : Math.round(Number(kb) / 1024);

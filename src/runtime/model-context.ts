@@ -157,7 +157,6 @@ function heldBytes(model: Model, store: WeightStore): number {
   return total;
 }
 
-/** Bytes of convolution filters a graph reads from the shared file: the optimiser's blocked-layout copies. */
 /**
  * A session that maps the shared weights still pre-packs them (a private copy each, in the
  * kernels' own layout) when that copy is at most this large: ResNet-50's 8 MB classifier head
@@ -168,25 +167,16 @@ export const PREPACK_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Ops whose constant second input ONNX Runtime pre-packs into a copy of its own. */
 const PREPACKED = new Set(['MatMul', 'Gemm', 'FusedMatMul', 'FusedGemm']);
+/** Ops whose filter (second input) the optimiser copies into its blocked layout. */
+const FILTERED = new Set(['Conv', 'ConvTranspose']);
 
-/** Bytes of the stored weights a session of `model` would pre-pack. */
-function prepackedBytes(model: Model, store: WeightStore): number {
+/** Bytes of the constant second inputs (weights, filters) of the graph's `ops` nodes. */
+function weightBytes(model: Model, store: WeightStore, ops: ReadonlySet<string>): number {
   let total = 0;
   for (const node of model.graph.nodes) {
-    if (!PREPACKED.has(node.opType)) continue;
+    if (!ops.has(node.opType)) continue;
     const weight = model.graph.initializers.get(node.inputs[1] ?? '');
     if (weight) total += store.tensorBytes(weight);
-  }
-  return total;
-}
-
-function filterBytes(model: Model, prepared: PreparedGraph, store: WeightStore): number {
-  if (!prepared.shared) return 0;
-  let total = 0;
-  for (const node of model.graph.nodes) {
-    if (node.opType !== 'Conv' && node.opType !== 'ConvTranspose') continue;
-    const filter = model.graph.initializers.get(node.inputs[1] ?? '');
-    if (filter) total += store.tensorBytes(filter);
   }
   return total;
 }
@@ -283,10 +273,12 @@ class PooledSession implements GraphRunner, PoolEntry {
     const prepared = owner.store.prepare(graph);
     this.info = prepared;
     this.precision = precision;
-    // Shared weights are pre-packed only where the private copy is small (PREPACK_MAX_BYTES).
-    const packed = prepared.shared ? prepackedBytes(graph, owner.store) : 0;
+    // A session on the shared file holds its own blocked-layout filter copies, and pre-packed
+    // weights where they are small (PREPACK_MAX_BYTES).
+    const filters = prepared.shared ? weightBytes(graph, owner.store, FILTERED) : 0;
+    const packed = prepared.shared ? weightBytes(graph, owner.store, PREPACKED) : 0;
     const prepack = owner.options.prepack !== false && packed <= (owner.options.prepackMaxBytes ?? PREPACK_MAX_BYTES);
-    this.bytes = prepared.inlineBytes + filterBytes(graph, prepared, owner.store) + (prepack ? packed : 0) + owner.budgetBytes;
+    this.bytes = prepared.inlineBytes + filters + (prepack ? packed : 0) + owner.budgetBytes;
     // The model's charge grows with derived tensors stored for this graph.
     owner.entry.bytes = owner.modelBytes + owner.store.bytes;
     await owner.pool.admit(owner.entry);

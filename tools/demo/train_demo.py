@@ -307,11 +307,15 @@ def evaluate(model, x, y, batch=200):
     return correct / len(x)
 
 
+def one_cycle(model, lr, steps, warmup):
+    """AdamW (weight decay 5e-4) under a one-cycle schedule to `lr` over `steps`, `warmup` of them rising."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warmup)
+
+
 def train(model, xtr, ytr, xval, yval, epochs, batch=BATCH, lr=LR, noise_max=NOISE_MAX):
     gen = torch.Generator().manual_seed(SEED_TORCH)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
-    steps = epochs * (len(xtr) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
+    opt, sched = one_cycle(model, lr, epochs * (len(xtr) // batch), warmup=0.2)
     for epoch in range(epochs):
         model.train()
         t0 = time.time()
@@ -399,9 +403,7 @@ def finetune(model, xtr, ytr, mtr, xval, yval, epochs=FT_EPOCHS, lr=FT_LR, w_gra
     the shape + DILATE_PX px (map_penalties)."""
     gen = torch.Generator().manual_seed(SEED_TORCH + 1)
     grown_all = torch.from_numpy(dilate(mtr, DILATE_PX).astype(np.float32))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
-    steps = epochs * (len(xtr) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    opt, sched = one_cycle(model, lr, epochs * (len(xtr) // batch), warmup=0.1)
     for epoch in range(epochs):
         model.train()
         t0 = time.time()
