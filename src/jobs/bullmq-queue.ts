@@ -88,9 +88,13 @@ export class BullmqJobQueue implements JobQueue {
     this.assertOpen();
     if (!isJobId(id)) return undefined;
     return producerCall(this.client, 'status', async () => {
-      const [job, marker] = await Promise.all([this.queue.getJob(id), this.marker(id)]);
+      // The state before the job's data: BullMQ writes a job's return value and moves it to
+      // completed in one script, so a job that completes in between is read with its result.
+      // (Data first, then state, could read "completed" beside a return value not yet written.)
+      const [state, marker] = await Promise.all([this.queue.getJobState(id), this.marker(id)]);
+      const job = await this.queue.getJob(id);
       if (!job) return marker && cancelledStatus(id, marker);
-      return toStatus(id, job, await job.getState(), marker);
+      return toStatus(id, job, state, marker);
     });
   }
 
