@@ -2,9 +2,10 @@
 // - gradient: the gradient graph (forward + backward) over the original model's forward pass, per
 //   model and batch size;
 // - methods: one explanation per method against the same methods in PyTorch (Debian python3-torch,
-//   tools/bench/pytorch_methods.py, same thread count) at PyTorch's fastest batch size of
-//   --torch-chunks, with the resident memory after each method and the peak while it ran (PyTorch's
-//   too, at its best batch size); plus SmoothDiff over our
+//   tools/bench/pytorch_methods.py --serve, same thread count) at PyTorch's fastest batch size of
+//   --torch-chunks, our runs and PyTorch's alternating and the ratio the median of the pairs, with
+//   the resident memory after each method and the peak while it ran (PyTorch's too, at its best
+//   batch size); plus SmoothDiff over our
 //   SmoothGrad and samples=auto against a fixed n=50; then, ours only, the methods PyTorch has
 //   no reference for here (the CAM family, NoiseGrad, FusionGrad, AdaptGrad) and what each quality
 //   metric adds to a `gradient` job. --methods picks cases: reference, new, metrics or case ids;
@@ -27,6 +28,7 @@ import { METRIC_NAMES, evaluateMetrics } from '../metrics/evaluate.js';
 import { compileSession, forwardSession, loadModel } from '../runtime/gradient-model.js';
 import { openModelContext } from '../runtime/model-context.js';
 import { type ModelContext } from '../methods/context.js';
+import { TorchPeer } from './bench-torch.js';
 import { UsageError, parseFlags } from './flags.js';
 
 const CACHE = join('.cache', 'bench');
@@ -189,44 +191,63 @@ export function selectCases(text: string | undefined): Set<string> {
   return picked;
 }
 
-interface TorchRun {
-  results: Record<string, number | null>;
-  /** Peak resident memory (MB) while each method ran, at its best batch size; null where unknown. */
-  peakRssMb: Record<string, number | null>;
-  chunks: Record<string, { best: string; ms: Record<string, number>; rssMb?: Record<string, number | null> }>;
+/** The reference methods whose points PyTorch can batch: each is timed at every --torch-chunks size. */
+const CHUNKED = new Set(['smoothgrad', 'integrated-gradients']);
+
+/** PyTorch's side of one reference method: its median, the per-pair ratio and its batch sizes. */
+interface TorchResult {
+  ms: number;
+  /** Median over the pairs of ours ÷ PyTorch, each pair run back to back. */
+  ratio: number;
+  peakRssMb: number | null;
+  /** The batch size it ran at ('all' or points per pass) and, where several were tried, each one's time. */
+  chunk: string;
+  byChunk?: Record<string, { ms: number; peakRssMb: number | null }>;
 }
 
-/** Runs the committed PyTorch reference (Debian python3-torch) for the same methods and threads. */
-function pytorchTimes(model: string, threads: number, repeat: number, blas: string | undefined, chunks: string): TorchRun {
-  const r = spawnSync(
-    '/usr/bin/python3',
-    [
-      'tools/bench/pytorch_methods.py',
-      '--model',
-      model,
-      '--methods',
-      'gradient,integrated-gradients,smoothgrad,smoothdiff',
-      '--samples',
-      '50',
-      '--steps',
-      '50',
-      '--smoothdiff-samples',
-      '20,50',
-      '--threads',
-      String(threads),
-      '--repeat',
-      String(repeat),
-      '--batch',
-      '1',
-      '--chunks',
-      chunks,
-      ...(blas ? ['--blas', blas] : []),
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
-  );
-  if (r.status !== 0) throw new Error(`the PyTorch reference failed (exit ${r.status}); it needs apt-get install -y python3-torch python3-torchvision`);
-  const out = JSON.parse(r.stdout) as Partial<TorchRun>;
-  return { results: out.results ?? {}, peakRssMb: out.peakRssMb ?? {}, chunks: out.chunks ?? {} };
+/**
+ * Times one reference method against PyTorch: PyTorch's fastest batch size first (for the
+ * methods it batches), then `repeat` rounds of one run of ours and one of PyTorch's, back to
+ * back. Ours ÷ PyTorch is the median of the per-round ratios, so load that drifts over minutes
+ * reaches both sides of each ratio. Undefined where PyTorch has no reference for this model.
+ */
+async function pairWithTorch(
+  peer: TorchPeer,
+  c: MethodCase,
+  repeat: number,
+  chunks: string[],
+  runOurs: () => Promise<unknown>,
+): Promise<{ ours: number[]; torch: TorchResult } | undefined> {
+  const byChunk: Record<string, { ms: number; peakRssMb: number | null }> = {};
+  if (CHUNKED.has(c.torch)) {
+    for (const chunk of chunks) {
+      const a = await peer.time({ run: c.torch, chunk, warmup: 1, times: repeat, resetPeak: true });
+      if (a.ms === null) return undefined;
+      byChunk[chunk] = { ms: middle(a.ms), peakRssMb: a.peakRssMb };
+    }
+  }
+  const tried = Object.entries(byChunk).sort(([, a], [, b]) => a.ms - b.ms);
+  const chunk = tried[0]?.[0] ?? 'all';
+  // Warm both sides (PyTorch is warm already where its batch sizes were tried).
+  const warm = await peer.time({ run: c.torch, chunk, warmup: tried.length > 0 ? 0 : 1, times: 0, resetPeak: true });
+  if (warm.ms === null) return undefined;
+  for (let i = 0; i < WARMUP_ROUNDS; i++) await runOurs();
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  let peakRssMb: number | null = null;
+  for (let i = 0; i < repeat; i++) {
+    const t0 = performance.now();
+    await runOurs();
+    ours.push(performance.now() - t0);
+    const a = await peer.time({ run: c.torch, chunk, times: 1 });
+    theirs.push((a.ms as number[])[0] as number);
+    peakRssMb = a.peakRssMb;
+  }
+  const ratio = middle(ours.map((o, i) => o / (theirs[i] as number)));
+  return {
+    ours,
+    torch: { ms: middle(theirs), ratio, peakRssMb, chunk, byChunk: tried.length > 0 ? byChunk : undefined },
+  };
 }
 
 /**
@@ -279,7 +300,18 @@ async function benchMethods(
   const fresh = NEW_CASES.filter((c) => picked.has(c.id));
   const metrics = METRIC_NAMES.filter((m) => picked.has(m));
   const rows: string[][] = [
-    ['model', 'method', 'ours ms', 'RSS (PSS) MB', 'peak RSS MB', 'PyTorch best ms', 'PyTorch batch', 'PyTorch peak RSS MB', 'ours / PyTorch', 'faster'],
+    [
+      'model',
+      'method',
+      'ours ms',
+      'RSS (PSS) MB',
+      'peak RSS MB',
+      'PyTorch best ms',
+      'PyTorch batch',
+      'PyTorch peak RSS MB',
+      'ours / PyTorch (median of pairs)',
+      'faster',
+    ],
   ];
   const ownRows: string[][] = [['model', 'method (no PyTorch reference)', 'ours ms', 'RSS (PSS) MB']];
   for (const name of models) {
@@ -296,7 +328,31 @@ async function benchMethods(
       peak[label] = resettable ? String(peakRssMb() ?? '') : '';
       process.stderr.write(`bench: ${name} ${label}: ${ours[label]?.toFixed(0)} ms, ${memory[label]} MB\n`);
     };
-    for (const c of [...reference, ...fresh]) await time(c.label, () => explain(ctx, { x, params: c.params, targets: [0] }));
+    // A model given as a file has no PyTorch export to compare with.
+    const peer =
+      reference.length > 0 && !isPath(name)
+        ? await TorchPeer.start({ model: name, threads, blas, samples: 50, steps: 50, smoothdiffSamples: [20, 50] })
+        : undefined;
+    const torch: Record<string, TorchResult> = {};
+    try {
+      for (const c of reference) {
+        const run = () => explain(ctx, { x, params: c.params, targets: [0] });
+        const resettable = resetPeakRss();
+        const paired = peer ? await pairWithTorch(peer, c, repeat, chunks.split(','), run) : undefined;
+        if (!paired) {
+          await time(c.label, run);
+          continue;
+        }
+        ours[c.label] = middle(paired.ours);
+        memory[c.label] = mb(residentMb());
+        peak[c.label] = resettable ? String(peakRssMb() ?? '') : '';
+        torch[c.torch] = paired.torch;
+        process.stderr.write(`bench: ${name} ${c.label}: ${ours[c.label]?.toFixed(0)} ms, PyTorch ${paired.torch.ms.toFixed(0)} ms\n`);
+      }
+    } finally {
+      await peer?.close();
+    }
+    for (const c of fresh) await time(c.label, () => explain(ctx, { x, params: c.params, targets: [0] }));
     // A metric's cost: what a job with metrics=<name> takes on top of the same `gradient` job,
     // which is the metric's own time on that job's result.
     const gradient = metrics.length > 0 ? await explain(ctx, { x, params: { method: 'gradient' }, targets: [0] }) : undefined;
@@ -317,24 +373,20 @@ async function benchMethods(
       ownRows.push([shown, label, t.toFixed(t < 10 ? 1 : 0), memory[label] ?? '']);
     }
     if (reference.length === 0 && !auto) continue;
-    // A model given as a file has no PyTorch export to compare with.
-    const torch: TorchRun =
-      reference.length > 0 && !isPath(name) ? pytorchTimes(name, threads, repeat, blas, chunks) : { results: {}, peakRssMb: {}, chunks: {} };
     for (const c of reference) {
-      const t = torch.results[c.torch];
+      const t = torch[c.torch];
       const o = ours[c.label] as number;
-      const batch = torch.chunks[c.torch]?.best ?? 'all';
       rows.push([
         shown,
         c.label,
         o.toFixed(0),
         memory[c.label] ?? '',
         peak[c.label] ?? '',
-        t ? t.toFixed(0) : 'n/a',
-        t ? batch : '',
-        t ? String(torch.peakRssMb[c.torch] ?? '') : '',
-        t ? (o / t).toFixed(2) : 'n/a',
-        t ? (o < t ? 'ours' : 'PyTorch') : '',
+        t ? t.ms.toFixed(0) : 'n/a',
+        t ? t.chunk : '',
+        t ? String(t.peakRssMb ?? '') : '',
+        t ? t.ratio.toFixed(2) : 'n/a',
+        t ? (t.ratio < 1 ? 'ours' : 'PyTorch') : '',
       ]);
     }
     const sg = ours['smoothgrad (n=50)'];
@@ -367,10 +419,11 @@ async function benchMethods(
         sg === undefined ? '' : 'vs n=50',
       ]);
     }
-    for (const [method, { ms, rssMb }] of Object.entries(torch.chunks)) {
+    for (const [method, { byChunk }] of Object.entries(torch)) {
+      if (!byChunk) continue;
       process.stdout.write(
-        `PyTorch ${name} ${method} by batch size: ${Object.entries(ms)
-          .map(([k, v]) => `${k}: ${v.toFixed(0)} ms${rssMb?.[k] ? ` (peak ${rssMb[k]} MB)` : ''}`)
+        `PyTorch ${name} ${method} by batch size: ${Object.entries(byChunk)
+          .map(([k, v]) => `${k}: ${v.ms.toFixed(0)} ms${v.peakRssMb ? ` (peak ${v.peakRssMb} MB)` : ''}`)
           .join(', ')}\n`,
       );
     }

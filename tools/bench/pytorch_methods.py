@@ -27,7 +27,12 @@ would make every input gradient zero. The target is the argmax on the clean inpu
 timing. Each method gets one untimed warm-up run, then `repeat` timed runs; the reported value is
 the median wall time in milliseconds. Only the explanation is timed (model built, input created).
 
-Prints ONE JSON object on stdout; progress goes to stderr:
+With --serve it stays up instead, so `npm run bench` can alternate our runs with PyTorch's in the
+same minutes of load: it prints {"ready": ...} and answers each line of JSON on stdin with one line
+on stdout, {"run": "smoothgrad", "chunk": "10", "times": 1, "warmup": 0, "resetPeak": false} ->
+{"ms": [...], "peakRssMb": ...} ("ms": null for a method this model has no reference for).
+
+Otherwise it prints ONE JSON object on stdout; progress goes to stderr:
 
     /usr/bin/python3 tools/bench/pytorch_methods.py --model resnet50 --threads 2 --repeat 3 \
         --methods gradient,integrated-gradients,smoothgrad,smoothdiff --samples 50 --steps 50 \
@@ -267,6 +272,8 @@ def parse_args(argv):
                     help="points per forward/backward to try for smoothgrad and integrated-gradients "
                          "(e.g. 1,5,10,25,all); each is timed, the fastest is reported with its size")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--serve", action="store_true",
+                    help="answer timing requests on stdin, one JSON line each (see the module's doc)")
     ap.add_argument("--blas", metavar="LIBBLAS_SO",
                     help="re-run with this libblas.so.3 preloaded (e.g. OpenBLAS extracted from "
                          "libopenblas0-pthread) instead of the system's")
@@ -322,9 +329,8 @@ def peak_rss_mb():
     return None
 
 
-def time_ms(label, fn, warmup, repeat):
-    """Median wall time of `repeat` runs after `warmup`, and the peak RSS (MB) over them (None if unknown)."""
-    resettable = reset_peak_rss()
+def timed_runs(label, fn, warmup, repeat):
+    """Wall times (ms) of `repeat` runs after `warmup` untimed ones; each result is checked."""
     times = []
     for i in range(warmup + repeat):
         t0 = time.perf_counter()
@@ -336,7 +342,38 @@ def time_ms(label, fn, warmup, repeat):
         if i >= warmup:
             times.append(dt)
         log(f"  {label}: {'warm-up' if i < warmup else 'run'} {dt:.0f} ms")
+    return times
+
+
+def time_ms(label, fn, warmup, repeat):
+    """Median wall time of `repeat` runs after `warmup`, and the peak RSS (MB) over them (None if unknown)."""
+    resettable = reset_peak_rss()
+    times = timed_runs(label, fn, warmup, repeat)
     return statistics.median(times), (peak_rss_mb() if resettable else None)
+
+
+def serve(runs, info):
+    """The --serve loop: one timing request per stdin line, one JSON answer per stdout line."""
+    global CHUNK
+    print(json.dumps({"ready": True, **info}), flush=True)
+    resettable = False
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        name, chunk = req["run"], req.get("chunk")
+        fn = runs.get(name)
+        if req.get("resetPeak"):
+            resettable = reset_peak_rss()
+        if fn is None:
+            print(json.dumps({"ms": None, "peakRssMb": None}), flush=True)
+            continue
+        CHUNK = None if chunk in (None, "all") else int(chunk)
+        try:
+            times = timed_runs(f"{name} (chunk {chunk or 'all'})", fn, int(req.get("warmup", 0)), int(req.get("times", 1)))
+        finally:
+            CHUNK = None
+        print(json.dumps({"ms": times, "peakRssMb": peak_rss_mb() if resettable else None}), flush=True)
 
 
 def main(argv):
@@ -369,6 +406,12 @@ def main(argv):
         "integrated-gradients": lambda: integrated_gradients(model, x, targets, args.steps),
         "smoothgrad": lambda: smoothgrad(model, x, targets, args.samples, gen),
     }
+    if args.serve:
+        if state is not None:
+            for n in args.smoothdiff_samples:
+                runs[f"smoothdiff-{n}"] = lambda n=n: smoothdiff(model, state, x, targets, n, gen)
+        serve(runs, {"model": args.model, "threads": args.threads, "torch": torch.__version__, "blas": blas})
+        return
     global CHUNK
     results = {}
     peak_rss = {}   # MB, the peak resident memory while the method ran (at its best batch size)
