@@ -21,7 +21,7 @@ export async function runServiceBench(
   repeat: number,
   threads: number | undefined,
   alternate: Alternate,
-): Promise<{ inProcess: number; api: number; overhead: number }> {
+): Promise<{ inProcess: number; api: number; overhead: number; computeInJob: number; aroundCompute: number }> {
   // A models folder with this one model, a manifest for a preprocessed [3,224,224] input.
   const dir = mkdtempSync(join(tmpdir(), 'saliency-bench-service-'));
   const modelDir = join(dir, 'models', 'bench');
@@ -63,15 +63,22 @@ export async function runServiceBench(
       form.set('tensor', new Blob([npy]), 'x.npy');
       const res = await fetch(`${url}/v1/explanations`, { method: 'POST', body: form, headers: { prefer: 'wait=60' } });
       if (res.status !== 200) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
-      await res.arrayBuffer();
+      const body = (await res.json()) as { explanations: { timings: { computeMs: number; totalMs: number } }[] };
+      jobTimes.push(body.explanations[0]?.timings as { computeMs: number; totalMs: number });
     };
+    // The job's own timings split the overhead: its explanation in the job thread (computeMs), the
+    // job thread's work around it (totalMs − computeMs), and the rest (gateway, hop, client).
+    const jobTimes: { computeMs: number; totalMs: number }[] = [];
     const direct = () => explain(ctx, { x: { data, dims: [1, ...shape] }, params: { method: 'gradient' }, targets: [0] });
     const pairs = await alternate(repeat, [direct, viaApi]);
+    const timed = jobTimes.slice(-repeat);
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
     return {
       inProcess: median(pairs.map((p) => p[0] as number)),
       api: median(pairs.map((p) => p[1] as number)),
       overhead: median(pairs.map((p) => (p[1] as number) - (p[0] as number))),
+      computeInJob: median(timed.map((t) => t.computeMs)),
+      aroundCompute: median(timed.map((t) => t.totalMs - t.computeMs)),
     };
   } finally {
     await ctx.close();

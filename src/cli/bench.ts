@@ -519,10 +519,10 @@ async function benchMemory(models: string[], threads: number | undefined, compar
 async function benchService(models: string[], repeat: number, threads: number | undefined): Promise<void> {
   ensureModels(models);
   const { runServiceBench } = await import('./bench-service.js');
-  const rows: string[][] = [['model', 'in-process ms', 'through the API ms', 'overhead ms (median of pairs)']];
+  const rows: string[][] = [['model', 'in-process ms', 'through the API ms', 'overhead ms (median of pairs)', 'job: explanation ms', 'job: around it ms']];
   for (const name of models) {
     const r = await runServiceBench(modelFile(name), repeat, threads, alternate);
-    rows.push([name, r.inProcess.toFixed(1), r.api.toFixed(1), r.overhead.toFixed(1)]);
+    rows.push([name, r.inProcess.toFixed(1), r.api.toFixed(1), r.overhead.toFixed(1), r.computeInJob.toFixed(0), r.aroundCompute.toFixed(0)]);
   }
   printTable(rows);
 }

@@ -159,8 +159,10 @@ export async function runGradientFamily(
         );
         if (single) logits.set((out[FUSED.logits] as Tensor).data, (group[0] as number) * classes);
         group.forEach((b, i) => {
-          accumulate(sum, b * size, (out[outputs.sum] as Tensor).data, i * size, size);
-          accumulate(sumSq, b * size, (out[outputs.sumOfSquares] as Tensor).data, i * size, size);
+          const first = used[b] === 0;
+          accumulate(sum, b * size, (out[outputs.sum] as Tensor).data, i * size, size, first);
+          // Σg² feeds only the smoothing methods (their error, SmoothGrad², VarGrad).
+          if (noisy) accumulate(sumSq, b * size, (out[outputs.sumOfSquares] as Tensor).data, i * size, size, first);
           used[b] = (used[b] as number) + count;
         });
         tick(group.length * count * T);
@@ -188,7 +190,7 @@ export async function runGradientFamily(
             [FUSED.seed]: seedFor([b]),
             [FUSED.pick]: pick,
           });
-          accumulate(P, 0, (out[FUSED.sum] as Tensor).data, 0, size);
+          accumulate(P, 0, (out[FUSED.sum] as Tensor).data, 0, size, t0 === 0);
           tick(t1 - t0);
         }
         for (let i = 0; i < size; i++) {
@@ -205,14 +207,12 @@ export async function runGradientFamily(
   }
 
   const attribution = new Float32Array(B * size);
-  for (let i = 0; i < attribution.length; i++) {
-    const n = noisy ? (used[Math.floor(i / size)] as number) : S;
-    const mean = (sum[i] as number) / n;
-    if (p.method === 'smoothgrad-squared') attribution[i] = (sumSq[i] as number) / n;
-    else if (p.method === 'vargrad') {
-      const variance = (sumSq[i] as number) / n - mean * mean;
-      attribution[i] = p.unbiased && n > 1 ? (variance * n) / (n - 1) : variance;
-    } else attribution[i] = mean;
+  for (let b = 0; b < B; b++) {
+    const n = noisy ? (used[b] as number) : S;
+    const at = b * size;
+    if (p.method === 'smoothgrad-squared') divide(attribution, sumSq, at, size, n);
+    else if (p.method === 'vargrad') variances(attribution, sum, sumSq, at, size, n, p.unbiased === true);
+    else divide(attribution, sum, at, size, n);
   }
   return {
     attribution: { data: attribution, dims: [...x.dims] },
@@ -228,6 +228,30 @@ async function fusedRunner(ctx: ModelContext, variant: string, policy: BackwardP
   return ctx.sessions(`fused:${variant}${absolute ? ':abs' : ''}`, () => buildFusedGraph(compileFor(ctx, variant, policy), ctx.sampleShape, { absolute }));
 }
 
-function accumulate(into: Float32Array, offset: number, from: Float32Array, fromOffset: number, count: number): void {
+/** Adds `count` values of `from` into `into`; the first contribution is a copy. */
+function accumulate(into: Float32Array, offset: number, from: Float32Array, fromOffset: number, count: number, first: boolean): void {
+  if (first) {
+    into.set(from.subarray(fromOffset, fromOffset + count), offset);
+    return;
+  }
   for (let i = 0; i < count; i++) into[offset + i] = (into[offset + i] as number) + (from[fromOffset + i] as number);
+}
+
+/** out[at…at+size) = values / n (a copy when n is 1). */
+function divide(out: Float32Array, values: Float32Array, at: number, size: number, n: number): void {
+  if (n === 1) {
+    out.set(values.subarray(at, at + size), at);
+    return;
+  }
+  for (let i = at; i < at + size; i++) out[i] = (values[i] as number) / n;
+}
+
+/** out[at…at+size) = the variance of the n values whose sums are `sum` and `sumSq` (unbiased: ÷ (n − 1)). */
+function variances(out: Float32Array, sum: Float32Array, sumSq: Float32Array, at: number, size: number, n: number, unbiased: boolean): void {
+  const corrected = unbiased && n > 1;
+  for (let i = at; i < at + size; i++) {
+    const mean = (sum[i] as number) / n;
+    const variance = (sumSq[i] as number) / n - mean * mean;
+    out[i] = corrected ? (variance * n) / (n - 1) : variance;
+  }
 }

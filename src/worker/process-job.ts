@@ -88,8 +88,20 @@ function tensorInput(bytes: Uint8Array, sampleShape: number[], what: string): Te
 export const NON_FINITE = 'SALIENCY_NON_FINITE';
 
 function firstNonFinite(values: ArrayLike<number>): number {
+  if (values instanceof Float32Array && allFinite(values)) return -1;
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i] as number)) return i;
   return -1;
+}
+
+/**
+ * Whether every value is finite, in one pass of multiply-adds: v·0 is 0 for a finite v and NaN
+ * for NaN and ±Infinity. Typed to Float32Array alone (one shape for V8): about twice as fast as
+ * testing each value, and the tensors checked are 150 k floats or more.
+ */
+function allFinite(values: Float32Array): boolean {
+  let probe = 0;
+  for (let i = 0; i < values.length; i++) probe += (values[i] as number) * 0;
+  return probe === 0;
 }
 
 /**
@@ -120,10 +132,12 @@ function assertFinite(values: ArrayLike<number>, what: string, hint: string): vo
 const OVERFLOW_HINT = "the computation overflowed float32; check the input's scale (a tensor upload must already be preprocessed as the model expects)";
 
 function softmax(logits: Float32Array): Float64Array {
-  const max = Math.max(...logits);
-  const exp = Float64Array.from(logits, (v) => Math.exp(v - max));
-  const total = exp.reduce((a, b) => a + b, 0);
-  return exp.map((v) => v / total);
+  const { max } = valueRange(logits);
+  const out = new Float64Array(logits.length);
+  let total = 0;
+  for (let i = 0; i < logits.length; i++) total += out[i] = Math.exp((logits[i] as number) - max);
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) / total;
+  return out;
 }
 
 /** JSON has no Infinity: an error not known (one sample) is left out. */
