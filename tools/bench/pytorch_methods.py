@@ -40,6 +40,7 @@ Otherwise it prints ONE JSON object on stdout; progress goes to stderr:
 """
 
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -311,8 +312,18 @@ def warn_if_reference_blas(path):
             "--blas /path/to/openblas/libblas.so.3.")
 
 
+def release_free_memory():
+    """Hands glibc's free heap back to the kernel (malloc_trim), so that a method's peak is not the
+    high-water mark an earlier, larger batch left behind in this long-lived process."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def reset_peak_rss():
     """Resets the process's peak resident memory (VmHWM; Linux: clear_refs 5). False if it cannot."""
+    release_free_memory()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
