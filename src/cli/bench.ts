@@ -321,13 +321,15 @@ async function benchMethods(
     const ours: Record<string, number> = {};
     const memory: Record<string, string> = {};
     const peak: Record<string, string> = {};
-    const time = async (label: string, run: () => Promise<unknown>) => {
+    /** Times `label` with `measure` (its median ms), with the memory after it and the peak while it ran. */
+    const time = async (label: string, measure: () => Promise<number>) => {
       const resettable = resetPeakRss();
-      ours[label] = await median(repeat, run);
+      ours[label] = await measure();
       memory[label] = mb(residentMb());
       peak[label] = resettable ? String(peakRssMb() ?? '') : '';
       process.stderr.write(`bench: ${name} ${label}: ${ours[label]?.toFixed(0)} ms, ${memory[label]} MB\n`);
     };
+    const timeOurs = (label: string, run: () => Promise<unknown>) => time(label, () => median(repeat, run));
     // A model given as a file has no PyTorch export to compare with.
     const peer =
       reference.length > 0 && !isPath(name)
@@ -337,27 +339,23 @@ async function benchMethods(
     try {
       for (const c of reference) {
         const run = () => explain(ctx, { x, params: c.params, targets: [0] });
-        const resettable = resetPeakRss();
-        const paired = peer ? await pairWithTorch(peer, c, repeat, chunks.split(','), run) : undefined;
-        if (!paired) {
-          await time(c.label, run);
-          continue;
-        }
-        ours[c.label] = middle(paired.ours);
-        memory[c.label] = mb(residentMb());
-        peak[c.label] = resettable ? String(peakRssMb() ?? '') : '';
-        torch[c.torch] = paired.torch;
-        process.stderr.write(`bench: ${name} ${c.label}: ${ours[c.label]?.toFixed(0)} ms, PyTorch ${paired.torch.ms.toFixed(0)} ms\n`);
+        // Paired with PyTorch where it has this method for this model; else ours alone.
+        let paired: Awaited<ReturnType<typeof pairWithTorch>>;
+        await time(c.label, async () => {
+          paired = peer ? await pairWithTorch(peer, c, repeat, chunks.split(','), run) : undefined;
+          return paired ? middle(paired.ours) : median(repeat, run);
+        });
+        if (paired) torch[c.torch] = paired.torch;
       }
     } finally {
       await peer?.close();
     }
-    for (const c of fresh) await time(c.label, () => explain(ctx, { x, params: c.params, targets: [0] }));
+    for (const c of fresh) await timeOurs(c.label, () => explain(ctx, { x, params: c.params, targets: [0] }));
     // A metric's cost: what a job with metrics=<name> takes on top of the same `gradient` job,
     // which is the metric's own time on that job's result.
     const gradient = metrics.length > 0 ? await explain(ctx, { x, params: { method: 'gradient' }, targets: [0] }) : undefined;
     for (const metric of metrics) {
-      await time(metricLabel(metric), () => evaluateMetrics(ctx, x, { method: 'gradient' }, gradient as ExplainResult, { metrics: [metric] }));
+      await timeOurs(metricLabel(metric), () => evaluateMetrics(ctx, x, { method: 'gradient' }, gradient as ExplainResult, { metrics: [metric] }));
     }
     // SmoothDiff's floor: its n statistics passes and the clean pass cost a forward pass each at
     // best (the fastest per image of batches 1 and 16), and its backward a gradient job.
