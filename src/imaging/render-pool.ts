@@ -20,6 +20,12 @@ export interface RenderTask {
   limitInputPixels: number;
 }
 
+/** What the pool sends a thread: a task, or `close` (finish the task in hand, then exit). */
+export type RenderMessage = RenderTask | 'close';
+
+/** How long close() lets a thread finish its rendering before it is terminated. */
+export const RENDER_CLOSE_TIMEOUT_MS = 10_000;
+
 export type RenderReply =
   | { type: 'png'; id: number; png: Uint8Array; width: number; height: number; scale: number; clipValue: number }
   | { type: 'map'; id: number; map: MapExport }
@@ -89,10 +95,16 @@ export class RenderPool {
     return reply.map;
   }
 
+  /**
+   * Refuses new renderings and ends the threads. Each finishes the rendering in hand and exits by
+   * itself: a thread terminated while sharp works for it can abort the whole process (a native
+   * callback then meets a stopped environment). One that has not exited after
+   * RENDER_CLOSE_TIMEOUT_MS is terminated.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const p of this.waiting.splice(0)) p.reject(new RenderBusyError('the renderer is shutting down'));
-    await Promise.all([...this.threads].map((t) => t.worker.terminate()));
+    await Promise.all([...this.threads].map((t) => stopThread(t.worker)));
     this.threads.clear();
   }
 
@@ -121,7 +133,7 @@ export class RenderPool {
       // A busy thread keeps the process alive until it answers; an idle one does not.
       thread.worker.ref();
       // The original's bytes are copied (structured clone): the caller's buffer may be the store's.
-      thread.worker.postMessage(next.task);
+      thread.worker.postMessage(next.task satisfies RenderMessage);
     }
   }
 
@@ -148,4 +160,13 @@ export class RenderPool {
     this.threads.add(thread);
     return thread;
   }
+}
+
+async function stopThread(worker: Worker): Promise<void> {
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  worker.ref(); // the process waits for it, so it is not ended at exit with a rendering in hand
+  worker.postMessage('close' satisfies RenderMessage);
+  const timer = setTimeout(() => void worker.terminate(), RENDER_CLOSE_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
 }

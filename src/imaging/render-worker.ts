@@ -5,7 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { decodeImage } from './decode.js';
 import { ImageError } from './errors.js';
 import { renderHeatmap, renderMap, renderOverlay } from './render.js';
-import { type RenderReply, type RenderTask } from './render-pool.js';
+import { type RenderMessage, type RenderReply, type RenderTask } from './render-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('render-worker.js must run in a worker thread');
@@ -21,8 +21,25 @@ if (process.platform === 'linux') {
   }
 }
 
-port.on('message', (task: RenderTask) => {
-  void run(task).then(
+/** Renderings in hand; after `close`, the thread exits once the last one is answered. */
+let busy = 0;
+let closing = false;
+
+port.on('message', (msg: RenderMessage) => {
+  if (msg === 'close') {
+    closing = true;
+    if (busy === 0) port.close();
+    return;
+  }
+  busy++;
+  void answer(msg).finally(() => {
+    busy--;
+    if (closing && busy === 0) port.close();
+  });
+});
+
+const answer = (task: RenderTask): Promise<void> =>
+  run(task).then(
     (reply) => port.postMessage(reply, reply.type === 'png' ? [reply.png.buffer as ArrayBuffer] : []),
     (err: unknown) =>
       port.postMessage({
@@ -32,7 +49,6 @@ port.on('message', (task: RenderTask) => {
         ...(err instanceof ImageError ? { code: err.code } : {}),
       } satisfies RenderReply),
   );
-});
 
 async function run(task: RenderTask): Promise<RenderReply> {
   const limits = { maxPixels: task.maxPixels };

@@ -52,10 +52,13 @@ const ADAPTER_FILE = fileURLToPath(new URL('./sandbox-adapter.js', import.meta.u
 export function startBullmqWorker(config: BullmqWorkerConfig, processorFile: string, logger?: JobsLogger): JobWorker {
   const redisUrl = config.REDIS_URL;
   if (!redisUrl) throw new Error('startBullmqWorker needs REDIS_URL');
-  const workerThreadsOptions = { workerData: { processorFile, redisUrl, keyPrefix: config.KEY_PREFIX } satisfies SandboxData };
+  const stopWarmUp = new SharedArrayBuffer(4);
+  const workerThreadsOptions = { workerData: { processorFile, redisUrl, keyPrefix: config.KEY_PREFIX, stopWarmUp } satisfies SandboxData };
   const t0 = performance.now();
   const threads = config.WARMUP_METHODS?.trim()
-    ? startWarmThreads(config.WORKER_CONCURRENCY, ADAPTER_FILE, workerThreadsOptions, (err) => logger?.error({ err }, 'job thread failed'))
+    ? startWarmThreads(config.WORKER_CONCURRENCY, ADAPTER_FILE, workerThreadsOptions, new Int32Array(stopWarmUp), (err) =>
+        logger?.error({ err }, 'job thread failed'),
+      )
     : undefined;
   let closed = false;
   let connection: Redis | undefined;

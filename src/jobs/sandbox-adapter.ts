@@ -21,6 +21,8 @@ export interface SandboxData {
   processorFile: string;
   redisUrl: string;
   keyPrefix: string;
+  /** One Int32 the worker process sets to 1 when it closes during the warm-up: the warm-up stops after its graph run. */
+  stopWarmUp?: SharedArrayBuffer;
 }
 
 /** The part of BullMQ's sandboxed job proxy used here. */
@@ -32,8 +34,9 @@ interface SandboxJob {
 const data = workerData as SandboxData;
 const processor = await loadProcessorModule(data.processorFile);
 const store = new RedisBlobStore(data.redisUrl, data.keyPrefix, { role: 'worker' });
+const stopWarmUp = data.stopWarmUp ? new Int32Array(data.stopWarmUp) : undefined;
 try {
-  await processor.warmUp?.();
+  await processor.warmUp?.(() => (stopWarmUp ? Atomics.load(stopWarmUp, 0) === 1 : false));
 } catch {
   // Logged by the processor; its jobs meet the same error and report it.
 }

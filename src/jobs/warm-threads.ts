@@ -11,7 +11,11 @@ const MAIN_WORKER_FILE = createRequire(import.meta.url).resolve('bullmq/dist/cjs
 export interface WarmThreads {
   /** The threads that started and warmed up; one that failed or ended is left out (BullMQ starts a fresh one for a job). */
   readonly ready: Promise<Child[]>;
-  /** Ends the threads started so far, warm or not (a worker closed during its warm-up). */
+  /**
+   * Ends the threads started so far (a worker closed during its warm-up). A warm-up may be inside
+   * ONNX Runtime, where ending its thread would abort the process: each is asked to stop after
+   * its graph run (`stop`), and the threads are ended once their warm-ups are over.
+   */
   kill(): Promise<void>;
 }
 
@@ -32,13 +36,25 @@ function warm(child: Child, onError: (err: Error) => void): Promise<boolean> {
   });
 }
 
-export function startWarmThreads(count: number, processFile: string, workerThreadsOptions: object, onError: (err: Error) => void): WarmThreads {
+/**
+ * `stop`: the Int32 (shared with the threads through workerThreadsOptions' workerData) that kill()
+ * sets to 1 to end the warm-ups early.
+ */
+export function startWarmThreads(
+  count: number,
+  processFile: string,
+  workerThreadsOptions: object,
+  stop: Int32Array,
+  onError: (err: Error) => void,
+): WarmThreads {
   const children = Array.from({ length: count }, () => new Child(MAIN_WORKER_FILE, processFile, { useWorkerThreads: true, workerThreadsOptions }));
   const ready = Promise.all(children.map((c) => warm(c, onError))).then((ok) => children.filter((_, i) => ok[i]));
   return {
     ready,
-    // init() creates its thread after an await; one not created yet is ended by whoever awaits `ready`.
+    // Once `ready` settles every thread exists and is idle (warm, stopped early, or ended).
     kill: async () => {
+      Atomics.store(stop, 0, 1);
+      await ready;
       await Promise.allSettled(children.filter((c) => c.worker).map((c) => c.kill()));
     },
   };

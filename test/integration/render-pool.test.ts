@@ -75,3 +75,29 @@ test('errors keep their code across the thread; a full waiting line is RenderBus
   // And it keeps working.
   assert.equal((await pool.png('heatmap', { raw }, options)).width, 32);
 });
+
+test('close() lets the rendering in hand finish, refuses the waiting ones, and ends the threads', async () => {
+  const own = new RenderPool({ threads: 1, maxPixels: 4_000_000, limitInputPixels: 40_000_000, queuePerThread: 2 });
+  const big = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: 90, g: 20, b: 200 } } })
+    .png()
+    .toBuffer();
+  const geometry = computeGeometry(1600, 1200, {
+    size: [32, 32],
+    resize: { mode: 'resize' },
+    layout: 'NCHW',
+    channels: 3,
+    range: [0, 1],
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+  });
+  const options = resolveRenderOptions('sensitivity', { size: 'original' });
+  const inHand = own.png('overlay', { raw, geometry }, options, big);
+  const waiting = own.png('overlay', { raw, geometry }, options, big);
+  // The first task was posted to the thread already: it reads it before the close that follows.
+  const closed = own.close();
+  const [first, second] = await Promise.allSettled([inHand, waiting]);
+  assert.equal(first.status, 'fulfilled', 'the rendering in hand is answered');
+  assert.ok(second.status === 'rejected' && second.reason instanceof RenderBusyError);
+  await closed;
+  await assert.rejects(own.png('heatmap', { raw }, options), RenderBusyError);
+});

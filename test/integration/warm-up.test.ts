@@ -156,15 +156,27 @@ test('the embedded queue closed while its first thread still checks the models w
   assert.equal(await queue.ready(), false);
 });
 
-test('a distributed worker closed during its warm-up ends its threads', async () => {
-  process.env['SALIENCY_TEST_WARMUP_GATE'] = join(dir, 'never');
+test('a distributed worker closed during its warm-up lets the warm-ups end themselves, then ends its threads', async () => {
+  // As in the embedded queue: a thread ended under a warm-up's ONNX Runtime run would abort the process.
+  const gate = join(dir, 'never');
+  process.env['SALIENCY_TEST_WARMUP_GATE'] = gate;
   const unique = `test-warmup-close-${process.pid}-${Date.now()}`;
-  const config = loadConfig({ REDIS_URL, QUEUE_NAME: unique, KEY_PREFIX: unique, MODELS_DIR: SERVICE_MODELS, LOG_LEVEL: 'silent', WARMUP_METHODS: 'gradient' });
+  const config = loadConfig({
+    REDIS_URL,
+    QUEUE_NAME: unique,
+    KEY_PREFIX: unique,
+    MODELS_DIR: SERVICE_MODELS,
+    LOG_LEVEL: 'silent',
+    WARMUP_METHODS: 'gradient',
+    WORKER_CONCURRENCY: '2',
+  });
   const worker = startBullmqWorker(config, PROCESSOR);
   await sleep(200);
   await worker.close();
   assert.equal(await worker.started, undefined);
   assert.equal(await worker.state(), 'down');
+  // Both threads had loaded the processor (or did so before they were ended) and stopped their warm-up.
+  assert.equal(readFileSync(`${gate}.stopped`, 'utf8').trim().split('\n').length, 2);
   await removeKeys(unique);
 });
 
