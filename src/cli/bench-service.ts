@@ -17,7 +17,7 @@ import { openModelContext } from '../runtime/model-context.js';
 
 type Alternate = (times: number, runs: (() => Promise<unknown>)[]) => Promise<number[][]>;
 
-const SALIENCY_BIN = fileURLToPath(new URL('../../../bin/saliency.js', import.meta.url));
+const CLI_FILE = fileURLToPath(new URL('../../../bin/saliency.js', import.meta.url));
 /** How long the service may take to warm up and answer /readyz. */
 const READY_TIMEOUT_MS = 300_000;
 
@@ -56,7 +56,7 @@ async function startServiceProcess(env: Record<string, string>): Promise<Service
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) };
   delete childEnv['REDIS_URL'];
-  const child = spawn(process.execPath, [SALIENCY_BIN, 'serve'], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_FILE, 'serve'], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
