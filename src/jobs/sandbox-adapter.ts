@@ -5,7 +5,9 @@
 // - cancelled: the AbortSignal that Worker.cancelJob() aborts — the parent process polls the
 //   job's cancel marker in Redis, so the thread needs no polling of its own;
 // - warm-up: the processor's warmUp runs while this module loads, so BullMQ counts the thread as
-//   started only once it is warm (a failed warm-up is the processor's to log; the thread serves);
+//   started only once it is warm (a failed warm-up is the processor's to log; the thread serves).
+//   A worker closed meanwhile sets `stopWarmUp`: the warm-up ends after its graph run, and only
+//   then is the thread ended (never inside ONNX Runtime);
 // - read/write: a Redis blob store of this thread (the sandbox has no other way to Redis). A write
 //   is refused, atomically, once the job's cancel marker or its deletion tombstone exists: nothing
 //   is written back for a cancelled or deleted job.
