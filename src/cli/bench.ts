@@ -11,8 +11,8 @@
 //   metric adds to a `gradient` job. --methods picks cases: reference, new, metrics or case ids;
 // - memory: resident memory (RSS and PSS: shared weight pages counted once) after one job of each
 //   method, one model per process, weights shared and (--compare) not shared;
-// - service: a `gradient` job through the HTTP API (embedded queue) against the same explanation
-//   in-process.
+// - service: a `gradient` job through the HTTP API of `saliency serve` in a process of its own
+//   (embedded queue) against the same explanation in-process.
 // Full-size models (ResNet-50, ViT-B/16) are exported once by tools/fixtures into .cache/bench/.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -87,11 +87,14 @@ add     installs a model: infers its manifest (input, layout, size, output, Grad
         gradient against finite differences, and prints what it found and what to edit
 check   compiles and self-checks every installed model, one line each; exit code 1 if any fails
 `,
-  bench: `usage: saliency bench [gradient|methods] [--models a,b] [--batches 1,16] [--repeat 3] [--threads N] [--budget-mb MB] [--torch-blas LIB]
-                      [--methods reference,new,metrics|case,…]
+  bench: `usage: saliency bench [gradient|methods|memory|service] [--models a,b] [--batches 1,16] [--repeat 3] [--threads N] [--budget-mb MB]
+                      [--torch-blas LIB] [--methods reference,new,metrics|case,…] [--compare true]
 
 Times the gradient graph against the forward pass (gradient) and the methods against PyTorch
-(methods; needs Debian's python3-torch). Without a suite, both. See docs/performance.md.
+(methods; needs Debian's python3-torch). Without a suite, both. memory: RSS and PSS after one job
+of each method (default vgg16; --compare true adds weights not shared). service: a gradient job
+through \`saliency serve\` in a process of its own against the same explanation in-process.
+See docs/performance.md.
   --models a,b      exported reference models (resnet50, vit_b_16), or paths to .onnx files
                     (timed without a PyTorch reference)
   --methods …       bench methods only: which cases to time; groups reference (against PyTorch),
