@@ -3,6 +3,9 @@
 // samples=auto (SmoothGrad family): the samples go in chunks, and after each run the standard
 // error of the mean map is known from Σ B_s and Σ B_s²; an image stops drawing copies once
 // ‖SE‖₂ / ‖mean‖₂ ≤ tolerance (SmoothGrad² and VarGrad use the same criterion on the mean map).
+// The first chunk is a fifth of the maximum; each later one is what the error so far predicts is
+// still needed (nextAutoChunk), so a map far from the tolerance is not checked five times on its
+// way to the maximum.
 import { type BackwardPolicy } from '../gradgraph/index.js';
 import { makeBaseline } from './baselines.js';
 import { type ModelContext, type Progress, compileFor, pointsPerRun } from './context.js';
@@ -40,6 +43,16 @@ export interface FamilyResult {
 /** Copies per run when stopping adaptively: a fifth of the maximum (≥ 2), so a stop can come early. */
 export function adaptiveChunk(maximum: number): number {
   return Math.max(2, Math.ceil(maximum / 5));
+}
+
+/**
+ * The next chunk of samples=auto after `used` samples reached `error`: the standard error falls as
+ * 1/√n, so about used·(error/tolerance)² samples reach the tolerance. At least `least` (the error
+ * is checked again no later than that), at most `most` (what is left, and what one run holds).
+ */
+export function nextAutoChunk(used: number, error: number, tolerance: number, least: number, most: number): number {
+  const needed = Number.isFinite(error) ? Math.ceil(used * (error / tolerance) ** 2) - used : most;
+  return Math.max(1, Math.min(most, Math.max(least, needed)));
 }
 
 /**
@@ -139,11 +152,16 @@ export async function runGradientFamily(
     const together = B * S * T <= cap;
     const groups = together ? [Array.from({ length: B }, (_, b) => b)] : Array.from({ length: B }, (_, b) => [b]);
     const fit = together ? S : Math.max(1, Math.floor(cap / T));
-    const chunk = auto ? Math.min(fit, adaptiveChunk(S)) : fit;
+    const firstChunk = auto ? Math.min(fit, adaptiveChunk(S)) : fit;
+    /** Copies of the run starting at copy s0: with samples=auto, what any image of the group still needs. */
+    const chunkAt = (group: number[], s0: number): number => {
+      const left = Math.min(fit, S - s0);
+      if (!auto || s0 === 0) return Math.min(firstChunk, left);
+      return Math.max(...group.map((b) => nextAutoChunk(used[b] as number, error[b] as number, p.tolerance, firstChunk, left)));
+    };
     const fetches = [FUSED.logits, outputs.sum, outputs.sumOfSquares];
     for (const group of groups) {
-      for (let s0 = 0; s0 < S; s0 += chunk) {
-        const count = Math.min(chunk, S - s0);
+      for (let s0 = 0, count = chunkAt(group, 0); s0 < S; s0 += count, count = chunkAt(group, s0)) {
         const noise = concat(group.map((b) => noiseFor(b, s0, count)));
         const out = await runner.run(
           {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { explain } from '../../src/methods/explain.js';
-import { adaptiveChunk, relativeStandardError } from '../../src/methods/gradient-family.js';
+import { adaptiveChunk, nextAutoChunk, relativeStandardError } from '../../src/methods/gradient-family.js';
 import { resolveParams, usedParams } from '../../src/methods/params.js';
 import { contextForModel } from '../../src/runtime/model-context.js';
 import { graphModel, seededNormal } from '../helpers/tiny-graph.js';
@@ -30,6 +30,17 @@ const relu = () =>
       { opType: 'MatMul', inputs: ['h', 'w'], outputs: ['y'], attrs: {} },
     ],
   });
+
+test('the next chunk of samples=auto is what the error predicts is still needed, within its bounds', () => {
+  // 10 samples at error 0.1: 10·(0.1/0.05)² = 40 in all, 30 more.
+  assert.equal(nextAutoChunk(10, 0.1, 0.05, 10, 40), 30);
+  // Nearly there: at least the first chunk's size, so the error is checked no more often than that.
+  assert.equal(nextAutoChunk(10, 0.052, 0.05, 10, 40), 10);
+  // Far off, or unknown: what is left (or what one run holds).
+  assert.equal(nextAutoChunk(10, 1, 0.05, 10, 40), 40);
+  assert.equal(nextAutoChunk(1, Infinity, 0.05, 10, 25), 25);
+  assert.equal(nextAutoChunk(10, 1, 0.05, 10, 3), 3);
+});
 
 test('the relative standard error of a mean map from Σx and Σx²', () => {
   // Two samples per element: {1, 3} and {2, 2}: means 2 and 2, variances 2 and 0.
@@ -61,10 +72,14 @@ test('samples=auto runs to the maximum where the error stays above the tolerance
   try {
     const x = { data: new Float32Array(DIM), dims: [1, DIM] };
     const params = { method: 'smoothgrad' as const, sigma: 1, seed: 9 };
-    const auto = await explain(ctx, { x, params: { ...params, samples: 'auto', maxSamples: 20 }, targets: [0] });
+    const runs: number[] = [];
+    const auto = await explain(ctx, { x, params: { ...params, samples: 'auto', maxSamples: 20 }, targets: [0], progress: (done) => runs.push(done) });
     assert.deepEqual(auto.samplesUsed, [20]);
     const error = auto.relativeError?.[0] as number;
     assert.ok(error > 0.05 && error < 1, `error ${error}`);
+    // Far from the tolerance after the first chunk (a fifth: 4 copies), the error predicts far more
+    // than the 16 left: they go in one run instead of four.
+    assert.deepEqual(runs, [adaptiveChunk(20), 20]);
     // The same copies as a fixed run of 20: chunking never changes the noise stream.
     const fixed = await explain(ctx, { x, params: { ...params, samples: 20 }, targets: [0] });
     assert.deepEqual(fixed.samplesUsed, [20]);
