@@ -13,6 +13,10 @@ const raw = { data: Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.si
 const pool = new RenderPool({ threads: 1, maxPixels: 10_000, limitInputPixels: 40_000_000, queuePerThread: 1 });
 after(async () => pool.close());
 
+/** Where a 32×32 attribution lands on an original of width × height (resized, NCHW, [0, 1]). */
+const geometryFor = (width: number, height: number) =>
+  computeGeometry(width, height, { size: [32, 32], resize: { mode: 'resize' }, layout: 'NCHW', channels: 3, range: [0, 1], mean: [0, 0, 0], std: [1, 1, 1] });
+
 test('a pooled heatmap and map are the ones rendered in place', async () => {
   const options = resolveRenderOptions('attribution', { size: 'input', colormap: 'vik' });
   const pooled = await pool.png('heatmap', { raw }, options);
@@ -23,15 +27,7 @@ test('a pooled heatmap and map are the ones rendered in place', async () => {
 });
 
 test('size original is capped at maxPixels keeping the aspect ratio; overlays decode the original in the thread', async () => {
-  const geometry = computeGeometry(400, 250, {
-    size: [32, 32],
-    resize: { mode: 'resize' },
-    layout: 'NCHW',
-    channels: 3,
-    range: [0, 1],
-    mean: [0, 0, 0],
-    std: [1, 1, 1],
-  });
+  const geometry = geometryFor(400, 250);
   const source: RenderSource = { raw, geometry };
   const original = await sharp({ create: { width: 400, height: 250, channels: 3, background: { r: 10, g: 200, b: 30 } } })
     .png()
@@ -49,15 +45,7 @@ test('errors keep their code across the thread; a full waiting line is RenderBus
       'overlay',
       {
         raw,
-        geometry: computeGeometry(40, 40, {
-          size: [32, 32],
-          resize: { mode: 'resize' },
-          layout: 'NCHW',
-          channels: 3,
-          range: [0, 1],
-          mean: [0, 0, 0],
-          std: [1, 1, 1],
-        }),
+        geometry: geometryFor(40, 40),
       },
       resolveRenderOptions('sensitivity', {}),
       Buffer.from('not an image'),
@@ -81,15 +69,7 @@ test('close() lets the rendering in hand finish, refuses the waiting ones, and e
   const big = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: 90, g: 20, b: 200 } } })
     .png()
     .toBuffer();
-  const geometry = computeGeometry(1600, 1200, {
-    size: [32, 32],
-    resize: { mode: 'resize' },
-    layout: 'NCHW',
-    channels: 3,
-    range: [0, 1],
-    mean: [0, 0, 0],
-    std: [1, 1, 1],
-  });
+  const geometry = geometryFor(1600, 1200);
   const options = resolveRenderOptions('sensitivity', { size: 'original' });
   const inHand = own.png('overlay', { raw, geometry }, options, big);
   const waiting = own.png('overlay', { raw, geometry }, options, big);

@@ -27,6 +27,19 @@ import { REDIS_URL, SERVICE_MODELS, removeKeys } from '../helpers/service.js';
 
 const PROCESSOR = fileURLToPath(new URL('../helpers/gated-warmup-processor.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'saliency-warmup-'));
+
+/** A distributed worker's configuration: its own queue and keys, two threads warming up `gradient`. */
+const distributedConfig = (unique: string) =>
+  loadConfig({
+    REDIS_URL,
+    QUEUE_NAME: unique,
+    KEY_PREFIX: unique,
+    MODELS_DIR: SERVICE_MODELS,
+    LOG_LEVEL: 'silent',
+    WORKER_CONCURRENCY: '2',
+    WARMUP_METHODS: 'gradient',
+    RATE_LIMIT_PER_MINUTE: '0',
+  });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('/readyz waits until the worker threads have warmed up', async () => {
@@ -68,16 +81,7 @@ test('a distributed worker takes no job, is not listed and reports not ready unt
   const gate = join(dir, 'gate-distributed');
   process.env['SALIENCY_TEST_WARMUP_GATE'] = gate;
   const unique = `test-warmup-${process.pid}-${Date.now()}`;
-  const config = loadConfig({
-    REDIS_URL,
-    QUEUE_NAME: unique,
-    KEY_PREFIX: unique,
-    MODELS_DIR: SERVICE_MODELS,
-    LOG_LEVEL: 'silent',
-    WORKER_CONCURRENCY: '2',
-    WARMUP_METHODS: 'gradient',
-    RATE_LIMIT_PER_MINUTE: '0',
-  });
+  const config = distributedConfig(unique);
   const backend = createJobsBackend(config, { processorFile: PROCESSOR });
   const app = await buildApp({ config, registry: ModelRegistry.load(config.MODELS_DIR), queue: backend.queue, store: backend.store, mode: backend.mode });
   const worker = startBullmqWorker(config, PROCESSOR);
@@ -161,15 +165,7 @@ test('a distributed worker closed during its warm-up lets the warm-ups end thems
   const gate = join(dir, 'never');
   process.env['SALIENCY_TEST_WARMUP_GATE'] = gate;
   const unique = `test-warmup-close-${process.pid}-${Date.now()}`;
-  const config = loadConfig({
-    REDIS_URL,
-    QUEUE_NAME: unique,
-    KEY_PREFIX: unique,
-    MODELS_DIR: SERVICE_MODELS,
-    LOG_LEVEL: 'silent',
-    WARMUP_METHODS: 'gradient',
-    WORKER_CONCURRENCY: '2',
-  });
+  const config = distributedConfig(unique);
   const worker = startBullmqWorker(config, PROCESSOR);
   await sleep(200);
   await worker.close();
